@@ -1,0 +1,3 @@
+from lakestow.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Who may do what: SigV4, credentials, the warehouse policy, passwords."""

@@ -1,0 +1,238 @@
+"""Temporary credentials: minted AWS-shaped, verified by any replica from the token alone.
+
+The session token is a sealed box (AES-256-GCM under the server keys) holding the secret, the
+member, the expiry and the scope, so verifying it needs no catalog lookup. What can change
+after issuing (revocations, disabled members) comes from a `RevocationState` snapshot that the
+verifier reloads from the catalog every few seconds.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from lakestow.auth.keys import Keyring, Unsealable
+from lakestow.auth.policy import Principal
+from lakestow.errors import Unauthenticated
+
+ACCESS_KEY_PREFIX = "ASIA"
+TOKEN_PREFIX = "LKS1"  # noqa: S105 (a marker, not a secret)
+_PURPOSE = b"lakestow session token v1"
+_BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
+class Refusal(StrEnum):
+    """Why a credential was refused, with the S3 error code a client acts on."""
+
+    UNKNOWN = "unknown"
+    TAMPERED = "tampered"
+    MISMATCH = "mismatch"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    DISABLED = "disabled"
+
+    @property
+    def s3_code(self) -> tuple[str, int]:
+        return _S3_CODES[self]
+
+
+_S3_CODES = {
+    Refusal.UNKNOWN: ("InvalidAccessKeyId", 403),
+    Refusal.TAMPERED: ("InvalidToken", 400),
+    Refusal.MISMATCH: ("InvalidToken", 400),
+    Refusal.EXPIRED: ("ExpiredToken", 400),
+    Refusal.REVOKED: ("InvalidToken", 400),
+    Refusal.DISABLED: ("AccessDenied", 403),
+}
+
+
+class CredentialRefused(Unauthenticated):
+    """Credentials that lakestow does not accept, with the precise `reason`."""
+
+    def __init__(self, reason: Refusal, message: str) -> None:
+        code, status = reason.s3_code
+        super().__init__(message, code=code, status=status)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a session token says: who, until when, where."""
+
+    access_key_id: str
+    secret_access_key: str
+    member_id: int
+    org_id: int
+    issued_ms: int
+    expires_ms: int
+    scopes: tuple[str, ...] = ()
+    read_only: bool = False
+
+    @property
+    def expiration(self) -> datetime:
+        return datetime.fromtimestamp(self.expires_ms / 1000, UTC)
+
+
+@dataclass(frozen=True)
+class TemporaryCredentials:
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    expiration: datetime
+
+    def credential_process(self) -> dict[str, Any]:
+        """The document an AWS `credential_process` prints."""
+        return {
+            "Version": 1,
+            "AccessKeyId": self.access_key_id,
+            "SecretAccessKey": self.secret_access_key,
+            "SessionToken": self.session_token,
+            "Expiration": self.expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+
+
+def mint(
+    keyring: Keyring,
+    *,
+    member_id: int,
+    org_id: int,
+    seconds: int,
+    scopes: tuple[str, ...] = (),
+    read_only: bool = False,
+    now_ms: int | None = None,
+) -> tuple[TemporaryCredentials, Grant]:
+    issued = now_ms if now_ms is not None else int(time.time() * 1000)
+    grant = Grant(
+        access_key_id=ACCESS_KEY_PREFIX + "".join(secrets.choice(_BASE32) for _ in range(16)),
+        secret_access_key=secrets.token_urlsafe(30),
+        member_id=member_id,
+        org_id=org_id,
+        issued_ms=issued,
+        expires_ms=issued + seconds * 1000,
+        scopes=scopes,
+        read_only=read_only,
+    )
+    token = TOKEN_PREFIX + base64.urlsafe_b64encode(keyring.seal(_pack(grant), _PURPOSE)).decode()
+    credentials = TemporaryCredentials(
+        grant.access_key_id, grant.secret_access_key, token.rstrip("="), grant.expiration
+    )
+    return credentials, grant
+
+
+def unseal(keyring: Keyring, access_key_id: str, session_token: str | None) -> Grant:
+    """The grant inside `session_token`, if this server sealed it for `access_key_id`."""
+    if not access_key_id.startswith(ACCESS_KEY_PREFIX) or not session_token:
+        raise CredentialRefused(Refusal.UNKNOWN, "the access key id does not exist")
+    if not session_token.startswith(TOKEN_PREFIX):
+        raise CredentialRefused(Refusal.TAMPERED, "the session token is malformed")
+    body = session_token[len(TOKEN_PREFIX) :]
+    try:
+        box = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        grant = _unpack(keyring.open(box, _PURPOSE))
+    except (binascii.Error, ValueError, KeyError, TypeError, Unsealable) as exc:
+        message = "the session token is invalid: tampered with, or not issued by this server"
+        raise CredentialRefused(Refusal.TAMPERED, message) from exc
+    if grant.access_key_id != access_key_id:
+        raise CredentialRefused(Refusal.MISMATCH, "the session token belongs to another key")
+    return grant
+
+
+@dataclass(frozen=True)
+class MemberState:
+    org_id: int
+    admin: bool = False
+    disabled: bool = False
+    not_before_ms: int = 0
+
+
+@dataclass(frozen=True)
+class RevocationState:
+    """What can change after a credential is issued, as loaded from the catalog."""
+
+    members: Mapping[int, MemberState] = field(default_factory=dict)
+    revoked_keys: frozenset[str] = frozenset()
+
+
+class Verifier:
+    """Turns (access key id, session token) into the principal and grant, or refuses."""
+
+    def __init__(
+        self,
+        keyring: Keyring,
+        load_state: Callable[[], RevocationState],
+        *,
+        max_age: float = 2.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._keyring = keyring
+        self._load_state = load_state
+        self._max_age = max_age
+        self._clock = clock
+        self._state: RevocationState | None = None
+        self._loaded_at = float("-inf")
+
+    def refresh(self) -> None:
+        self._state = self._load_state()
+        self._loaded_at = time.monotonic()
+
+    def verify(self, access_key_id: str, session_token: str | None) -> tuple[Principal, Grant]:
+        grant = unseal(self._keyring, access_key_id, session_token)
+        if grant.expires_ms <= self._clock() * 1000:
+            raise CredentialRefused(Refusal.EXPIRED, "the session token has expired")
+        member = self._current().members.get(grant.member_id)
+        if member is None or member.org_id != grant.org_id:
+            raise CredentialRefused(Refusal.UNKNOWN, "the member of these credentials is gone")
+        if member.disabled:
+            raise CredentialRefused(Refusal.DISABLED, "the member of these credentials is disabled")
+        if access_key_id in self._current().revoked_keys or grant.issued_ms <= member.not_before_ms:
+            raise CredentialRefused(Refusal.REVOKED, "these credentials have been revoked")
+        principal = Principal(
+            member_id=grant.member_id,
+            org_id=grant.org_id,
+            admin=member.admin,
+            scopes=grant.scopes,
+            read_only=grant.read_only,
+        )
+        return principal, grant
+
+    def _current(self) -> RevocationState:
+        if self._state is None or time.monotonic() - self._loaded_at >= self._max_age:
+            self.refresh()
+        assert self._state is not None
+        return self._state
+
+
+def _pack(grant: Grant) -> bytes:
+    document = {
+        "k": grant.access_key_id,
+        "s": grant.secret_access_key,
+        "m": grant.member_id,
+        "o": grant.org_id,
+        "i": grant.issued_ms,
+        "e": grant.expires_ms,
+        "c": list(grant.scopes),
+        "r": grant.read_only,
+    }
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def _unpack(data: bytes) -> Grant:
+    d = json.loads(data)
+    return Grant(
+        access_key_id=str(d["k"]),
+        secret_access_key=str(d["s"]),
+        member_id=int(d["m"]),
+        org_id=int(d["o"]),
+        issued_ms=int(d["i"]),
+        expires_ms=int(d["e"]),
+        scopes=tuple(str(s) for s in d["c"]),
+        read_only=bool(d["r"]),
+    )

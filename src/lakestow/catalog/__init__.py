@@ -1,0 +1,1 @@
+"""The catalog: organizations, members, tokens, revocations and the audit log."""

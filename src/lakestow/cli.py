@@ -1,0 +1,334 @@
+"""The `lakestow` command: admin commands on a data directory, and later the server."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import shlex
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lakestow import config, datadir
+from lakestow.auth.credentials import TemporaryCredentials
+from lakestow.errors import LakestowError
+from lakestow.service import MemberInfo, OrgInfo, Service, parse_duration
+
+
+class Group(click.Group):
+    """A click group that prints lakestow's own errors as one line and exits 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LakestowError as exc:
+            raise click.ClickException(exc.message) from exc
+
+
+@click.group(cls=Group)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar=config.DATA_DIR_ENV,
+    default=config.DEFAULT_DATA_DIR,
+    show_default=True,
+    help=f"The data directory (or ${config.DATA_DIR_ENV}).",
+)
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path) -> None:
+    """lakestow: a warehouse of folders in object storage, with an S3 endpoint and a console."""
+    ctx.obj = data_dir
+
+
+def main() -> None:
+    cli(prog_name="lakestow")
+
+
+@contextmanager
+def _service(ctx: click.Context) -> Iterator[Service]:
+    settings = config.load(ctx.find_root().obj)
+    with datadir.opened(settings) as opened:
+        yield opened.service(_actor())
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+@cli.command()
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    """Create the data directory (config, server keys, catalog, object store) if missing."""
+    settings = config.load(ctx.find_root().obj)
+    created = datadir.initialize(settings)
+    for path in created:
+        click.echo(f"created {path}", err=True)
+    click.echo(f"lakestow data directory ready: {settings.data_dir}", err=True)
+
+
+# organizations
+
+
+@cli.group()
+def org() -> None:
+    """Organizations and their warehouse roots."""
+
+
+@org.command("create")
+@click.argument("name")
+@click.option("--bucket", default="lakestow", show_default=True)
+@click.option("--prefix", default=None, help="Key prefix of the root (default: the name).")
+@click.pass_context
+def org_create(ctx: click.Context, name: str, bucket: str, prefix: str | None) -> None:
+    """Create an organization; prints the S3 URI of its warehouse root."""
+    with _service(ctx) as service:
+        click.echo(service.create_org(name, bucket, prefix).root_uri)
+
+
+@org.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def org_list(ctx: click.Context, as_json: bool) -> None:
+    """List organizations."""
+    with _service(ctx) as service:
+        orgs = service.list_orgs()
+    rows = [_org_json(o) for o in orgs]
+    _print_rows(rows, ["name", "root"], as_json)
+
+
+def _org_json(o: OrgInfo) -> dict[str, Any]:
+    return {"id": o.id, "name": o.name, "bucket": o.bucket, "prefix": o.prefix, "root": o.root_uri}
+
+
+# members
+
+
+@cli.group()
+def user() -> None:
+    """Members of organizations."""
+
+
+@user.command("create")
+@click.argument("name")
+@click.option("--org", "org_name", required=True)
+@click.option("--admin", is_flag=True, help="The member administers their organization.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.pass_context
+def user_create(
+    ctx: click.Context, name: str, org_name: str, admin: bool, password_stdin: bool
+) -> None:
+    """Create a member; prints the member's id."""
+    password = _stdin_password() if password_stdin else None
+    with _service(ctx) as service:
+        member = service.create_member(name, org_name, admin=admin, password=password)
+    click.echo(member.id)
+    if password is None:
+        click.echo(
+            f"{name} has no password yet: set one with `lakestow user passwd {name}`", err=True
+        )
+
+
+@user.command("list")
+@click.option("--org", "org_name", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def user_list(ctx: click.Context, org_name: str | None, as_json: bool) -> None:
+    """List members."""
+    with _service(ctx) as service:
+        members = service.list_members(org_name)
+    rows = [_member_json(m) for m in members]
+    _print_rows(rows, ["id", "name", "org", "admin", "disabled"], as_json)
+
+
+def _member_json(m: MemberInfo) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "name": m.name,
+        "org": m.org.name,
+        "admin": m.admin,
+        "disabled": m.disabled,
+        "folder": m.folder,
+        "has_password": m.has_password,
+    }
+
+
+@user.command("disable")
+@click.argument("name")
+@click.pass_context
+def user_disable(ctx: click.Context, name: str) -> None:
+    """Disable a member: every request and credential of theirs is refused from now on."""
+    with _service(ctx) as service:
+        service.set_disabled(name, True)
+    click.echo(f"disabled {name}", err=True)
+
+
+@user.command("enable")
+@click.argument("name")
+@click.pass_context
+def user_enable(ctx: click.Context, name: str) -> None:
+    """Enable a disabled member again."""
+    with _service(ctx) as service:
+        service.set_disabled(name, False)
+    click.echo(f"enabled {name}", err=True)
+
+
+@user.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.pass_context
+def user_passwd(ctx: click.Context, name: str, password_stdin: bool) -> None:
+    """Set a member's password."""
+    if password_stdin:
+        password = _stdin_password()
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    with _service(ctx) as service:
+        service.set_password(name, password)
+    click.echo(f"password of {name} changed", err=True)
+
+
+def _stdin_password() -> str:
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise click.ClickException("no password on standard input")
+    return password
+
+
+# credentials
+
+
+@cli.group()
+def credentials() -> None:
+    """Temporary credentials for the S3 endpoint."""
+
+
+@credentials.command("issue")
+@click.argument("name")
+@click.option("--duration", default="3600", show_default=True, help="Seconds, or 30m, 1h, 12h.")
+@click.option("--scope", "scopes", multiple=True, help="Narrow to this folder (repeatable).")
+@click.option("--read-only", is_flag=True)
+@click.option("--format", "fmt", type=click.Choice(["json", "env", "ini"]), default="json")
+@click.option("--profile", default="lakestow", show_default=True, help="Profile name for ini.")
+@click.pass_context
+def credentials_issue(
+    ctx: click.Context,
+    name: str,
+    duration: str,
+    scopes: Sequence[str],
+    read_only: bool,
+    fmt: str,
+    profile: str,
+) -> None:
+    """Issue temporary credentials to a member."""
+    seconds = parse_duration(duration)
+    settings = config.load(ctx.find_root().obj)
+    with _service(ctx) as service:
+        issued = service.issue_credentials(
+            name, seconds=seconds, scopes=tuple(scopes), read_only=read_only
+        )
+    click.echo(_render_credentials(issued, fmt, profile, settings), nl=False)
+
+
+def _render_credentials(
+    c: TemporaryCredentials, fmt: str, profile: str, settings: config.Settings
+) -> str:
+    if fmt == "json":
+        return json.dumps(c.credential_process(), indent=2) + "\n"
+    expires = c.credential_process()["Expiration"]
+    if fmt == "env":
+        return _exports(
+            {
+                "AWS_ACCESS_KEY_ID": c.access_key_id,
+                "AWS_SECRET_ACCESS_KEY": c.secret_access_key,
+                "AWS_SESSION_TOKEN": c.session_token,
+                "AWS_ENDPOINT_URL": settings.resolved_public_s3_url,
+                "AWS_DEFAULT_REGION": settings.region,
+            },
+            comment=f"expires {expires}",
+        )
+    return (
+        f"# lakestow credentials, expire {expires}\n[{profile}]\n"
+        f"aws_access_key_id = {c.access_key_id}\n"
+        f"aws_secret_access_key = {c.secret_access_key}\n"
+        f"aws_session_token = {c.session_token}\n"
+    )
+
+
+@credentials.command("revoke")
+@click.option("--access-key-id", default=None, help="Revoke one set of credentials.")
+@click.option("--user", "user_name", default=None, help="Revoke every credential of a member.")
+@click.pass_context
+def credentials_revoke(
+    ctx: click.Context, access_key_id: str | None, user_name: str | None
+) -> None:
+    """Revoke temporary credentials, effective within seconds on every replica."""
+    if (access_key_id is None) == (user_name is None):
+        raise click.UsageError("give exactly one of --access-key-id or --user")
+    with _service(ctx) as service:
+        if access_key_id is not None:
+            service.revoke_key(access_key_id)
+        else:
+            assert user_name is not None
+            service.revoke_member(user_name)
+    click.echo("revoked", err=True)
+
+
+# environment
+
+
+@cli.command("env")
+@click.argument("name")
+@click.pass_context
+def env(ctx: click.Context, name: str) -> None:
+    """Print the environment of a member's notebook instance, as export lines."""
+    settings = config.load(ctx.find_root().obj)
+    with _service(ctx) as service:
+        member = service.get_member(name)
+    org = member.org
+    click.echo(
+        _exports(
+            {
+                "USER_S3_PATH": org.uri(f"data/{member.folder}/"),
+                "USER_S3_SHARED_PATH": org.uri("data/shared/"),
+                "USER_WAREHOUSE_PATH": org.uri(f"data/{member.folder}/warehouse/"),
+                "AWS_ENDPOINT_URL": settings.resolved_public_s3_url,
+                "AWS_DEFAULT_REGION": settings.region,
+                "AWS_REGION": settings.region,
+            }
+        ),
+        nl=False,
+    )
+
+
+@cli.command("audit")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def audit_log(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """Show the newest lines of the audit log."""
+    with _service(ctx) as service:
+        rows = [entry.as_json() for entry in service.audit_log(limit)]
+    _print_rows(rows, ["at", "actor", "action", "target", "outcome"], as_json)
+
+
+def _exports(values: dict[str, str], comment: str | None = None) -> str:
+    lines = [f"# {comment}"] if comment else []
+    lines += [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _print_rows(rows: list[dict[str, Any]], columns: list[str], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = [columns] + [[str(row[c]) for c in columns] for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
+    for line in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())

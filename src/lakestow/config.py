@@ -1,0 +1,154 @@
+"""Settings, declared once: they feed the config file, `LAKESTOW_*` variables and `--help`.
+
+Precedence, lowest first: the default, `lakestow.toml` in the data directory, the environment
+variable `LAKESTOW_<NAME>`, and a command-line flag where one exists.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from lakestow.errors import InvalidInput
+
+CONFIG_FILE = "lakestow.toml"
+DATA_DIR_ENV = "LAKESTOW_DATA_DIR"
+DEFAULT_DATA_DIR = "lakestow-data"
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of a lakestow server and of the admin commands."""
+
+    data_dir: Path
+    s3_address: str = _setting("127.0.0.1:9000", "HOST:PORT the S3 endpoint listens on.")
+    console_address: str = _setting("127.0.0.1:9001", "HOST:PORT the web console listens on.")
+    public_s3_url: str = _setting(
+        "", "URL clients use to reach the S3 endpoint; empty: http://<s3_address>."
+    )
+    public_console_url: str = _setting(
+        "", "URL members use to reach the console; empty: http://<console_address>."
+    )
+    region: str = _setting("us-east-1", "The region the S3 endpoint answers for.")
+    catalog_url: str = _setting(
+        "", "SQLAlchemy URL of the catalog; empty: SQLite file catalog.db in the data directory."
+    )
+    store_url: str = _setting(
+        "", "Object store URL (file:///path, s3://bucket/prefix); empty: objects/ in the data dir."
+    )
+    key_file: str = _setting(
+        "keys/server.key", "Server key file (mode 0600); relative paths are under the data dir."
+    )
+    credential_duration: int = _setting(3600, "Default lifetime of temporary credentials, seconds.")
+    credential_max_duration: int = _setting(
+        43200, "Longest lifetime a member may ask for, seconds (at most 12 hours)."
+    )
+    revocation_refresh: float = _setting(
+        2.0, "Seconds between reloads of revocations and disabled members from the catalog."
+    )
+    default_org: str = _setting("demo", "Organization created with a fresh data directory.")
+
+    @property
+    def config_path(self) -> Path:
+        return self.data_dir / CONFIG_FILE
+
+    @property
+    def resolved_catalog_url(self) -> str:
+        return self.catalog_url or f"sqlite:///{self.data_dir / 'catalog.db'}"
+
+    @property
+    def resolved_store_url(self) -> str:
+        return self.store_url or (self.data_dir / "objects").resolve().as_uri()
+
+    @property
+    def resolved_key_file(self) -> Path:
+        return self.data_dir / Path(self.key_file).expanduser()
+
+    @property
+    def resolved_public_s3_url(self) -> str:
+        return (self.public_s3_url or f"http://{self.s3_address}").rstrip("/")
+
+
+def documented() -> list[tuple[str, Any, str]]:
+    """(name, default, help) for every setting, in declaration order."""
+    return [(f.name, f.default, f.metadata["help"]) for f in fields(Settings) if f.metadata]
+
+
+def resolve_data_dir(flag: str | None, environ: Mapping[str, str] = os.environ) -> Path:
+    return Path(flag or environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
+
+
+def load(data_dir: Path, environ: Mapping[str, str] = os.environ, **overrides: Any) -> Settings:
+    """Settings for `data_dir`: defaults, then its config file, the environment, `overrides`."""
+    values: dict[str, Any] = {}
+    if (data_dir / CONFIG_FILE).exists():
+        values.update(_read_file(data_dir / CONFIG_FILE))
+    values.update(_from_environ(environ))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    settings = replace(Settings(data_dir=data_dir), **values)
+    _check(settings)
+    return settings
+
+
+def render_config(settings: Settings) -> str:
+    """The text of a fresh config file: every setting with its help, commented defaults set."""
+    lines = ["# lakestow configuration. Every setting can also be given as LAKESTOW_<NAME>.", ""]
+    for name, _default, help in documented():
+        lines.append(f"# {help}")
+        lines.append(f"{name} = {_toml_value(getattr(settings, name))}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"{path}: not valid TOML: {exc}") from exc
+    known = {name for name, _, _ in documented()}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InvalidInput(f"{path}: unknown setting(s): {', '.join(unknown)}")
+    return {name: _coerce(name, value, str(path)) for name, value in data.items()}
+
+
+def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
+    values = {}
+    for name, _, _ in documented():
+        raw = environ.get(f"LAKESTOW_{name.upper()}")
+        if raw is not None:
+            values[name] = _coerce(name, raw, f"LAKESTOW_{name.upper()}")
+    return values
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    default: Any = next(f.default for f in fields(Settings) if f.name == name)
+    kind: type = type(default)
+    try:
+        return kind(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{source}: {name} must be a {kind.__name__}, not {value!r}") from exc
+
+
+def _check(settings: Settings) -> None:
+    if not 0 < settings.credential_duration <= settings.credential_max_duration <= 43200:
+        raise InvalidInput(
+            "credential_duration must be positive and at most credential_max_duration, "
+            "which is at most 43200 seconds (12 hours)"
+        )
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,78 @@
+"""Object keys and warehouse paths: validated once, at the edge (DESIGN.md section 1).
+
+A warehouse path is relative to an organization's root, with no leading slash: `""` is the
+root, `"data/shared/"` a folder (folders end in `/`), `"data/shared/a.csv"` an object.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from lakestow.errors import InvalidInput, InvalidKey
+
+MAX_KEY_BYTES = 1024
+
+NAME_RULES = {
+    "organization": (re.compile(r"[a-z0-9][a-z0-9-]{0,62}", re.ASCII), "1-63 of a-z, 0-9, -"),
+    "member": (re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}", re.ASCII), "1-64 of a-z, 0-9, . _ @ -"),
+    "bucket": (
+        re.compile(r"(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", re.ASCII),
+        "3-63 of a-z, 0-9, . -, as S3 bucket names",
+    ),
+}
+
+
+def check_name(kind: str, name: str) -> str:
+    """`name` if it is a valid organization, member or bucket name, else InvalidInput."""
+    pattern, rule = NAME_RULES[kind]
+    if not pattern.fullmatch(name):
+        raise InvalidInput(f"invalid {kind} name {name!r}: use {rule}, starting with a-z or 0-9")
+    return name
+
+
+def validate_key(key: str) -> str:
+    """`key` if it is a valid object key, else InvalidKey saying what is wrong with it."""
+    if not key:
+        raise InvalidKey("the object key is empty")
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        message = f"the object key is longer than {MAX_KEY_BYTES} bytes"
+        raise InvalidKey(message, code="KeyTooLongError")
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in key):
+        raise InvalidKey("the object key contains a control character or is not valid UTF-8")
+    segments = key.split("/")
+    if key.endswith("/"):
+        segments.pop()  # a folder marker: its trailing slash is not an empty segment
+    for segment in segments:
+        if segment in ("", ".", ".."):
+            raise InvalidKey(f"the object key has an empty, '.' or '..' segment: {key!r}")
+    return key
+
+
+def is_folder(path: str) -> bool:
+    return path == "" or path.endswith("/")
+
+
+def segments(path: str) -> tuple[str, ...]:
+    """The names along `path`: `"data/a/"` and `"data/a"` both give `("data", "a")`."""
+    return tuple(path.rstrip("/").split("/")) if path.strip("/") else ()
+
+
+def parent(path: str) -> str:
+    """The folder an object or folder lives in: `"data/a/b.csv"` -> `"data/a/"`."""
+    head, _, _ = path.rstrip("/").rpartition("/")
+    return head + "/" if head else ""
+
+
+def normalize_folder(text: str, *, bucket: str, prefix: str) -> str:
+    """A folder given by a person (`/data/x`, `data/x/`, `s3://bucket/prefix/data/x/`) as a path."""
+    root = f"s3://{bucket}/{prefix}/" if prefix else f"s3://{bucket}/"
+    if text.startswith("s3://"):
+        if not (text + "/").startswith(root):
+            raise InvalidInput(f"{text!r} is not under this organization's root {root}")
+        text = text[len(root) :]
+    path = text.strip("/")
+    if not path:
+        return ""
+    validate_key(path + "/")
+    return path + "/"

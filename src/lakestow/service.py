@@ -1,0 +1,303 @@
+"""The service layer over the catalog: organizations, members and their credentials.
+
+Both front doors (the CLI now, the console's API later) call these; every change is written to
+the audit log in the same transaction as the change itself.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from lakestow import paths
+from lakestow.auth import credentials, passwords
+from lakestow.auth.keys import Keyring
+from lakestow.auth.policy import Action, Principal, Target, decide
+from lakestow.catalog import audit
+from lakestow.catalog.db import Catalog
+from lakestow.catalog.models import IssuedCredential, Member, Organization
+from lakestow.errors import AlreadyExists, InvalidInput, NotFound
+
+MAX_DURATION = 12 * 3600
+_DURATION = re.compile(r"(\d+)([smhd]?)", re.ASCII)
+_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True)
+class OrgInfo:
+    id: int
+    name: str
+    bucket: str
+    prefix: str
+
+    @property
+    def root_uri(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}/" if self.prefix else f"s3://{self.bucket}/"
+
+    def uri(self, path: str) -> str:
+        return self.root_uri + path
+
+
+@dataclass(frozen=True)
+class MemberInfo:
+    id: int
+    name: str
+    org: OrgInfo
+    admin: bool
+    disabled: bool
+    has_password: bool
+
+    @property
+    def principal(self) -> Principal:
+        return Principal(self.id, self.org.id, admin=self.admin, disabled=self.disabled)
+
+    @property
+    def folder(self) -> str:
+        return f"customer-{self.id}"
+
+
+def parse_duration(text: str | int) -> int:
+    """Seconds from `3600`, `90s`, `30m`, `1h`; at most 12 hours."""
+    match = _DURATION.fullmatch(str(text).strip().lower())
+    if not match:
+        raise InvalidInput(f"invalid duration {text!r}: use seconds or a number with s, m or h")
+    seconds = int(match[1]) * _UNIT[match[2]]
+    if not 0 < seconds <= MAX_DURATION:
+        raise InvalidInput(f"invalid duration {text!r}: it must be between 1 second and 12 hours")
+    return seconds
+
+
+class Service:
+    """Operations on organizations, members and credentials, done on behalf of `actor`."""
+
+    def __init__(
+        self, catalog: Catalog, keyring: Keyring, actor: str, *, max_duration: int = MAX_DURATION
+    ) -> None:
+        self.catalog = catalog
+        self.keyring = keyring
+        self.actor = actor
+        self.max_duration = min(max_duration, MAX_DURATION)
+
+    # organizations
+
+    def create_org(self, name: str, bucket: str = "lakestow", prefix: str | None = None) -> OrgInfo:
+        paths.check_name("organization", name)
+        paths.check_name("bucket", bucket)
+        prefix = _clean_prefix(name if prefix is None else prefix)
+        with self.catalog.session() as session:
+            if session.scalar(select(Organization).where(Organization.name == name)):
+                raise AlreadyExists(f"the organization {name!r} already exists")
+            _check_overlap(session, bucket, prefix)
+            org = Organization(name=name, bucket=bucket, prefix=prefix)
+            session.add(org)
+            session.flush()
+            audit.record(session, self.actor, "org.create", _org_info(org).root_uri, name=name)
+            return _org_info(org)
+
+    def list_orgs(self) -> list[OrgInfo]:
+        with self.catalog.session() as session:
+            return [
+                _org_info(o)
+                for o in session.scalars(select(Organization).order_by(Organization.name))
+            ]
+
+    def get_org(self, name: str) -> OrgInfo:
+        with self.catalog.session() as session:
+            return _org_info(_org(session, name))
+
+    # members
+
+    def create_member(
+        self, name: str, org: str, *, admin: bool = False, password: str | None = None
+    ) -> MemberInfo:
+        paths.check_name("member", name)
+        password_hash = passwords.hash_password(password) if password is not None else None
+        with self.catalog.session() as session:
+            organization = _org(session, org)
+            if session.scalar(select(Member).where(Member.name == name)):
+                raise AlreadyExists(f"the member name {name!r} is already taken")
+            member = Member(
+                name=name, organization=organization, admin=admin, password_hash=password_hash
+            )
+            session.add(member)
+            try:
+                session.flush()
+            except IntegrityError as exc:  # a concurrent create of the same name
+                raise AlreadyExists(f"the member name {name!r} is already taken") from exc
+            audit.record(
+                session, self.actor, "member.create", name, org=org, id=member.id, admin=admin
+            )
+            return _member_info(member)
+
+    def list_members(self, org: str | None = None) -> list[MemberInfo]:
+        with self.catalog.session() as session:
+            query = select(Member).order_by(Member.id)
+            if org is not None:
+                query = query.where(Member.org_id == _org(session, org).id)
+            return [_member_info(m) for m in session.scalars(query)]
+
+    def get_member(self, name: str) -> MemberInfo:
+        with self.catalog.session() as session:
+            return _member_info(_member(session, name))
+
+    def set_disabled(self, name: str, disabled: bool = True) -> MemberInfo:
+        with self.catalog.session() as session:
+            member = _member(session, name)
+            member.disabled = disabled
+            audit.record(
+                session, self.actor, "member.disable" if disabled else "member.enable", name
+            )
+            return _member_info(member)
+
+    def set_password(self, name: str, password: str) -> None:
+        password_hash = passwords.hash_password(password)
+        with self.catalog.session() as session:
+            _member(session, name).password_hash = password_hash
+            audit.record(session, self.actor, "member.passwd", name)
+
+    # credentials
+
+    def issue_credentials(
+        self,
+        name: str,
+        *,
+        seconds: int = 3600,
+        scopes: tuple[str, ...] = (),
+        read_only: bool = False,
+    ) -> credentials.TemporaryCredentials:
+        if not 0 < seconds <= self.max_duration:
+            raise InvalidInput(f"the duration must be between 1 and {self.max_duration} seconds")
+        with self.catalog.session() as session:
+            member = _member_info(_member(session, name))
+            if member.disabled:
+                raise InvalidInput(f"the member {name!r} is disabled")
+            folders = tuple(_scope(member, text) for text in scopes)
+            issued, grant = credentials.mint(
+                self.keyring,
+                member_id=member.id,
+                org_id=member.org.id,
+                seconds=seconds,
+                scopes=folders,
+                read_only=read_only,
+            )
+            session.add(
+                IssuedCredential(
+                    access_key_id=grant.access_key_id,
+                    member_id=member.id,
+                    issued_at=_at(grant.issued_ms),
+                    expires_at=_at(grant.expires_ms),
+                    scopes=list(folders),
+                    read_only=read_only,
+                )
+            )
+            audit.record(
+                session,
+                self.actor,
+                "credentials.issue",
+                name,
+                access_key_id=grant.access_key_id,
+                expires=issued.expiration.isoformat(),
+                scopes=[member.org.uri(f) for f in folders],
+                read_only=read_only,
+            )
+            return issued
+
+    def revoke_key(self, access_key_id: str) -> None:
+        with self.catalog.session() as session:
+            row = session.get(IssuedCredential, access_key_id)
+            if row is None:
+                raise NotFound(f"no credentials with access key id {access_key_id!r} were issued")
+            row.revoked_at = row.revoked_at or datetime.now(UTC)
+            audit.record(session, self.actor, "credentials.revoke", access_key_id)
+
+    def revoke_member(self, name: str) -> None:
+        """Revoke every credential the member holds now; new ones can still be issued."""
+        with self.catalog.session() as session:
+            member = _member(session, name)
+            member.credentials_not_before = int(time.time() * 1000)
+            audit.record(session, self.actor, "credentials.revoke", name, all=True)
+
+    def revocation_state(self) -> credentials.RevocationState:
+        now = datetime.now(UTC)
+        with self.catalog.session() as session:
+            members = {
+                m.id: credentials.MemberState(
+                    m.org_id, m.admin, m.disabled, m.credentials_not_before
+                )
+                for m in session.scalars(select(Member))
+            }
+            revoked = session.scalars(
+                select(IssuedCredential.access_key_id).where(
+                    IssuedCredential.revoked_at.is_not(None), IssuedCredential.expires_at > now
+                )
+            )
+            return credentials.RevocationState(members, frozenset(revoked))
+
+    def audit_log(self, limit: int = 100) -> list[audit.Entry]:
+        with self.catalog.session() as session:
+            return audit.recent(session, limit)
+
+
+def _scope(member: MemberInfo, text: str) -> str:
+    folder = paths.normalize_folder(text, bucket=member.org.bucket, prefix=member.org.prefix)
+    decision = decide(member.principal, Action.LIST, Target(member.org.id, folder))
+    if not decision:
+        raise InvalidInput(
+            f"the scope {text!r} is outside {member.name}'s folders: {decision.reason}"
+        )
+    return folder
+
+
+def _clean_prefix(prefix: str) -> str:
+    prefix = prefix.strip("/")
+    if prefix:
+        paths.validate_key(prefix + "/")
+    return prefix
+
+
+def _check_overlap(session: Session, bucket: str, prefix: str) -> None:
+    for other in session.scalars(select(Organization).where(Organization.bucket == bucket)):
+        a, b = prefix + "/", other.prefix + "/"
+        if not prefix or not other.prefix or a.startswith(b) or b.startswith(a):
+            raise AlreadyExists(
+                f"s3://{bucket}/{prefix} overlaps the root of organization {other.name!r}"
+            )
+
+
+def _org(session: Session, name: str) -> Organization:
+    org = session.scalar(select(Organization).where(Organization.name == name))
+    if org is None:
+        raise NotFound(f"no organization named {name!r}")
+    return org
+
+
+def _member(session: Session, name: str) -> Member:
+    member = session.scalar(select(Member).where(Member.name == name))
+    if member is None:
+        raise NotFound(f"no member named {name!r}")
+    return member
+
+
+def _org_info(org: Organization) -> OrgInfo:
+    return OrgInfo(org.id, org.name, org.bucket, org.prefix)
+
+
+def _member_info(member: Member) -> MemberInfo:
+    return MemberInfo(
+        member.id,
+        member.name,
+        _org_info(member.organization),
+        member.admin,
+        member.disabled,
+        member.password_hash is not None,
+    )
+
+
+def _at(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)

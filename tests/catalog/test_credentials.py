@@ -1,0 +1,234 @@
+"""Temporary credentials: issued by the service, verified from the token, refused precisely."""
+
+from __future__ import annotations
+
+import base64
+import time
+from pathlib import Path
+
+import pytest
+
+from lakestow.auth import keys
+from lakestow.auth.credentials import CredentialRefused, Refusal, TemporaryCredentials, Verifier
+from lakestow.errors import InvalidInput, NotFound
+from lakestow.service import Service
+
+
+@pytest.fixture
+def alice(service: Service) -> int:
+    service.create_org("acme")
+    service.create_org("globex")
+    service.create_member("bob", "acme")
+    service.create_member("carol", "globex")
+    return service.create_member("alice", "acme").id
+
+
+def _verifier(service: Service, clock: float | None = None) -> Verifier:
+    return Verifier(
+        service.keyring,
+        service.revocation_state,
+        max_age=0,
+        clock=(lambda: clock) if clock is not None else time.time,
+    )
+
+
+def _refusal(verifier: Verifier, access_key_id: str, token: str | None) -> Refusal:
+    with pytest.raises(CredentialRefused) as caught:
+        verifier.verify(access_key_id, token)
+    return caught.value.reason
+
+
+def test_issued_credentials_verify_to_their_member(service: Service, alice: int) -> None:
+    issued = service.issue_credentials("alice", seconds=900)
+    principal, grant = _verifier(service).verify(issued.access_key_id, issued.session_token)
+    assert (principal.member_id, principal.org_id) == (alice, service.get_org("acme").id)
+    assert grant.secret_access_key == issued.secret_access_key
+    assert principal.scopes == () and not principal.read_only
+    assert abs(issued.expiration.timestamp() - time.time() - 900) < 5
+
+
+def test_credential_process_document_is_aws_shaped(service: Service, alice: int) -> None:
+    document = service.issue_credentials("alice").credential_process()
+    assert set(document) == {
+        "Version",
+        "AccessKeyId",
+        "SecretAccessKey",
+        "SessionToken",
+        "Expiration",
+    }
+    assert document["Version"] == 1
+    assert document["AccessKeyId"].startswith("ASIA") and len(document["AccessKeyId"]) == 20
+    assert document["Expiration"].endswith("Z")
+
+
+def test_scope_and_read_only_travel_in_the_token(service: Service, alice: int) -> None:
+    issued = service.issue_credentials(
+        "alice",
+        scopes=("/data/customer-%d/proj" % alice, "s3://lakestow/acme/data/shared/"),
+        read_only=True,
+    )
+    principal, _ = _verifier(service).verify(issued.access_key_id, issued.session_token)
+    assert principal.scopes == (f"data/customer-{alice}/proj/", "data/shared/")
+    assert principal.read_only
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [
+        "/data/customer-2/",
+        "/data/customer-999/",
+        "/elsewhere/",
+        "s3://lakestow/globex/data/",
+        "/data/../x/",
+    ],
+)
+def test_a_scope_outside_the_members_folders_is_refused(
+    service: Service, alice: int, scope: str
+) -> None:
+    before = len(service.audit_log())
+    with pytest.raises(InvalidInput):
+        service.issue_credentials("alice", scopes=(scope,))
+    assert len(service.audit_log()) == before
+
+
+def test_tampered_tokens_are_refused(service: Service, alice: int) -> None:
+    issued = service.issue_credentials("alice")
+    verifier = _verifier(service)
+    token = issued.session_token
+    middle = len(token) // 2
+    flipped = token[:middle] + ("A" if token[middle] != "A" else "B") + token[middle + 1 :]
+    for bad in (flipped, token[:-4], token + "AAAA", "LKS1" + "A" * 200, "garbage", "LKS1!!!"):
+        assert _refusal(verifier, issued.access_key_id, bad) is Refusal.TAMPERED
+
+
+def test_a_token_forged_with_another_key_is_refused(
+    service: Service, alice: int, tmp_path: Path
+) -> None:
+    keys.generate(tmp_path / "other.key")
+    other_data_dir = Service(service.catalog, keys.load(tmp_path / "other.key"), "test")
+    issued = other_data_dir.issue_credentials("alice")
+    assert (
+        _refusal(_verifier(service), issued.access_key_id, issued.session_token) is Refusal.TAMPERED
+    )
+
+
+def test_the_same_key_id_under_another_key_is_refused(
+    service: Service, alice: int, tmp_path: Path
+) -> None:
+    """A server key that happens to carry the same key id still cannot open the box."""
+    keys.generate(tmp_path / "twin.key")
+    twin = keys.load(tmp_path / "twin.key")
+    twin = keys.Keyring(((service.keyring.keys[0][0], twin.keys[0][1]),))
+    issued = Service(service.catalog, twin, "test").issue_credentials("alice")
+    assert (
+        _refusal(_verifier(service), issued.access_key_id, issued.session_token) is Refusal.TAMPERED
+    )
+
+
+def test_a_token_presented_with_another_access_key_is_refused(service: Service, alice: int) -> None:
+    first = service.issue_credentials("alice")
+    second = service.issue_credentials("alice")
+    refusal = _refusal(_verifier(service), second.access_key_id, first.session_token)
+    assert refusal is Refusal.MISMATCH
+
+
+@pytest.mark.parametrize(
+    ("access_key_id", "token"),
+    [
+        ("AKIAIOSFODNN7EXAMPLE", "LKS1x"),
+        ("ASIAIOSFODNN7EXAMPLE", None),
+        ("ASIAIOSFODNN7EXAMPLE", ""),
+    ],
+)
+def test_unknown_access_keys_are_refused(
+    service: Service, access_key_id: str, token: str | None
+) -> None:
+    assert _refusal(_verifier(service), access_key_id, token) is Refusal.UNKNOWN
+
+
+def test_expired_credentials_are_refused(service: Service, alice: int) -> None:
+    issued = service.issue_credentials("alice", seconds=60)
+    assert _verifier(service, clock=time.time() + 59).verify(
+        issued.access_key_id, issued.session_token
+    )
+    refusal = _refusal(
+        _verifier(service, clock=time.time() + 61), issued.access_key_id, issued.session_token
+    )
+    assert refusal is Refusal.EXPIRED
+
+
+def test_revoking_one_key_leaves_the_others(service: Service, alice: int) -> None:
+    revoked = service.issue_credentials("alice")
+    kept = service.issue_credentials("alice")
+    verifier = _verifier(service)
+    service.revoke_key(revoked.access_key_id)
+    assert _refusal(verifier, revoked.access_key_id, revoked.session_token) is Refusal.REVOKED
+    verifier.verify(kept.access_key_id, kept.session_token)
+
+
+def test_revoking_an_unknown_key_is_an_error(service: Service, alice: int) -> None:
+    with pytest.raises(NotFound):
+        service.revoke_key("ASIANEVERISSUED00000")
+
+
+def test_revoking_a_member_revokes_what_they_hold_not_what_comes_next(
+    service: Service, alice: int
+) -> None:
+    old = service.issue_credentials("alice")
+    bobs = service.issue_credentials("bob")
+    time.sleep(0.002)
+    service.revoke_member("alice")
+    time.sleep(0.002)
+    new = service.issue_credentials("alice")
+    verifier = _verifier(service)
+    assert _refusal(verifier, old.access_key_id, old.session_token) is Refusal.REVOKED
+    verifier.verify(new.access_key_id, new.session_token)
+    verifier.verify(bobs.access_key_id, bobs.session_token)
+
+
+def test_a_disabled_member_is_refused_and_gets_no_new_credentials(
+    service: Service, alice: int
+) -> None:
+    issued = service.issue_credentials("alice")
+    verifier = _verifier(service)
+    service.set_disabled("alice")
+    assert _refusal(verifier, issued.access_key_id, issued.session_token) is Refusal.DISABLED
+    with pytest.raises(InvalidInput, match="disabled"):
+        service.issue_credentials("alice")
+    service.set_disabled("alice", False)
+    verifier.verify(issued.access_key_id, issued.session_token)
+
+
+def test_refusals_map_to_the_s3_codes_clients_act_on() -> None:
+    codes = {reason: reason.s3_code[0] for reason in Refusal}
+    assert codes[Refusal.UNKNOWN] == "InvalidAccessKeyId"
+    assert codes[Refusal.EXPIRED] == "ExpiredToken"
+    assert codes[Refusal.TAMPERED] == "InvalidToken"
+    assert codes[Refusal.DISABLED] == "AccessDenied"
+
+
+def test_revocations_reach_a_cached_verifier_on_its_next_refresh(
+    service: Service, alice: int
+) -> None:
+    issued = service.issue_credentials("alice")
+    verifier = Verifier(service.keyring, service.revocation_state, max_age=3600)
+    verifier.verify(issued.access_key_id, issued.session_token)
+    service.revoke_key(issued.access_key_id)
+    verifier.verify(issued.access_key_id, issued.session_token)  # still cached, by design
+    verifier.refresh()
+    assert _refusal(verifier, issued.access_key_id, issued.session_token) is Refusal.REVOKED
+
+
+@pytest.mark.parametrize("seconds", [0, -1, 12 * 3600 + 1])
+def test_durations_outside_the_limits_are_refused(
+    service: Service, alice: int, seconds: int
+) -> None:
+    with pytest.raises(InvalidInput):
+        service.issue_credentials("alice", seconds=seconds)
+
+
+def test_the_session_token_does_not_show_the_secret(service: Service, alice: int) -> None:
+    issued: TemporaryCredentials = service.issue_credentials("alice")
+    raw = base64.urlsafe_b64decode(issued.session_token[4:] + "==")
+    assert issued.secret_access_key.encode() not in raw
+    assert issued.secret_access_key not in issued.session_token
