@@ -64,7 +64,7 @@ def test_credential_process_document_is_aws_shaped(service: Service, alice: int)
 def test_scope_and_read_only_travel_in_the_token(service: Service, alice: int) -> None:
     issued = service.issue_credentials(
         "alice",
-        scopes=("/data/customer-%d/proj" % alice, "s3://lakestow/acme/data/shared/"),
+        scopes=(f"/data/customer-{alice}/proj", "s3://lakestow/acme/data/shared/"),
         read_only=True,
     )
     principal, _ = _verifier(service).verify(issued.access_key_id, issued.session_token)

@@ -131,6 +131,15 @@ def decide(principal: Principal, action: Action, target: Target) -> Decision:
     return _by_area(principal, action, folder)
 
 
+def is_fixed_folder(principal: Principal, org_id: int, path: str) -> bool:
+    """Whether `path` is a folder of the fixed layout that `principal` can see (`data/`,
+    `data/shared/`, their own `data/customer-<id>/`, ...): it always exists, marker or not."""
+    if not paths.is_folder(path) or not decide(principal, Action.LIST, Target(org_id, path)):
+        return False
+    area = area_of(principal, path)
+    return area is not None and len(area.pattern) == len(paths.segments(path))
+
+
 def area_of(principal: Principal, folder: str) -> Area | None:
     """The row of the table that governs `folder`, from `principal`'s point of view."""
     names = paths.segments(folder)
