@@ -73,6 +73,20 @@ def init(ctx: click.Context) -> None:
     click.echo(f"lakestow data directory ready: {settings.data_dir}", err=True)
 
 
+@cli.command()
+@click.option("--s3-address", default=None, help="HOST:PORT of the S3 endpoint [127.0.0.1:9000].")
+@click.option("--console-address", default=None, help="HOST:PORT of the console [127.0.0.1:9001].")
+@click.pass_context
+def serve(ctx: click.Context, s3_address: str | None, console_address: str | None) -> None:
+    """Serve the S3 endpoint (and the console); initializes a fresh data directory first."""
+    from lakestow.server import serve as run
+
+    settings = config.load(
+        ctx.find_root().obj, s3_address=s3_address, console_address=console_address
+    )
+    run(settings)
+
+
 # organizations
 
 
@@ -278,6 +292,48 @@ def credentials_revoke(
             assert user_name is not None
             service.revoke_member(user_name)
     click.echo("revoked", err=True)
+
+
+# operators
+
+
+@cli.group()
+def operator() -> None:
+    """Operators: long-lived keys for plain S3 buckets outside every organization."""
+
+
+@operator.command("create")
+@click.argument("name")
+@click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="text")
+@click.pass_context
+def operator_create(ctx: click.Context, name: str, fmt: str) -> None:
+    """Create an operator; prints its key pair (the secret is shown only this once)."""
+    with _service(ctx) as service:
+        access_key_id, secret = service.create_operator(name)
+    if fmt == "json":
+        click.echo(json.dumps({"AccessKeyId": access_key_id, "SecretAccessKey": secret}, indent=2))
+    else:
+        click.echo(f"aws_access_key_id = {access_key_id}\naws_secret_access_key = {secret}")
+
+
+@operator.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def operator_list(ctx: click.Context, as_json: bool) -> None:
+    """List operators (never their secrets)."""
+    with _service(ctx) as service:
+        rows = service.list_operators()
+    _print_rows(rows, ["name", "access_key_id", "disabled"], as_json)
+
+
+@operator.command("disable")
+@click.argument("name")
+@click.pass_context
+def operator_disable(ctx: click.Context, name: str) -> None:
+    """Disable an operator: its key is refused from now on."""
+    with _service(ctx) as service:
+        service.set_operator_disabled(name)
+    click.echo(f"disabled {name}", err=True)
 
 
 # environment

@@ -21,7 +21,13 @@ from lakestow.auth.keys import Keyring
 from lakestow.auth.policy import Action, Principal, Target, decide
 from lakestow.catalog import audit
 from lakestow.catalog.db import Catalog
-from lakestow.catalog.models import IssuedCredential, Member, Organization
+from lakestow.catalog.models import (
+    IssuedCredential,
+    Member,
+    Operator,
+    OperatorBucket,
+    Organization,
+)
 from lakestow.errors import AlreadyExists, InvalidInput, NotFound
 
 MAX_DURATION = 12 * 3600
@@ -223,7 +229,7 @@ class Service:
             member.credentials_not_before = int(time.time() * 1000)
             audit.record(session, self.actor, "credentials.revoke", name, all=True)
 
-    def revocation_state(self) -> credentials.RevocationState:
+    def catalog_snapshot(self) -> credentials.CatalogSnapshot:
         now = datetime.now(UTC)
         with self.catalog.session() as session:
             members = {
@@ -237,7 +243,70 @@ class Service:
                     IssuedCredential.revoked_at.is_not(None), IssuedCredential.expires_at > now
                 )
             )
-            return credentials.RevocationState(members, frozenset(revoked))
+            operators = {
+                o.access_key_id: credentials.OperatorState(
+                    o.id, o.name, o.sealed_secret, o.disabled
+                )
+                for o in session.scalars(select(Operator))
+            }
+            buckets = {b.name: b.operator_id for b in session.scalars(select(OperatorBucket))}
+            return credentials.CatalogSnapshot(members, frozenset(revoked), operators, buckets)
+
+    # operators
+
+    def create_operator(self, name: str) -> tuple[str, str]:
+        """A new operator; (access key id, secret): the secret is shown this once."""
+        paths.check_name("member", name)
+        access_key_id, secret, sealed = credentials.mint_operator(self.keyring)
+        with self.catalog.session() as session:
+            if session.scalar(select(Operator).where(Operator.name == name)):
+                raise AlreadyExists(f"the operator {name!r} already exists")
+            session.add(Operator(name=name, access_key_id=access_key_id, sealed_secret=sealed))
+            audit.record(session, self.actor, "operator.create", name, access_key_id=access_key_id)
+        return access_key_id, secret
+
+    def list_operators(self) -> list[dict[str, object]]:
+        with self.catalog.session() as session:
+            return [
+                {"name": o.name, "access_key_id": o.access_key_id, "disabled": o.disabled}
+                for o in session.scalars(select(Operator).order_by(Operator.name))
+            ]
+
+    def set_operator_disabled(self, name: str, disabled: bool = True) -> None:
+        with self.catalog.session() as session:
+            operator = session.scalar(select(Operator).where(Operator.name == name))
+            if operator is None:
+                raise NotFound(f"no operator named {name!r}")
+            operator.disabled = disabled
+            audit.record(
+                session, self.actor, "operator.disable" if disabled else "operator.enable", name
+            )
+
+    def claim_bucket(self, operator_id: int, bucket: str) -> None:
+        """Record that an operator created `bucket`; refuse names that are taken."""
+        paths.check_name("bucket", bucket)
+        with self.catalog.session() as session:
+            if session.scalar(select(Organization).where(Organization.bucket == bucket)):
+                raise AlreadyExists(
+                    f"the bucket {bucket!r} holds organizations", code="BucketAlreadyExists"
+                )
+            owner = session.get(OperatorBucket, bucket)
+            if owner is not None:
+                code = (
+                    "BucketAlreadyOwnedByYou"
+                    if owner.operator_id == operator_id
+                    else "BucketAlreadyExists"
+                )
+                raise AlreadyExists(f"the bucket {bucket!r} already exists", code=code)
+            session.add(OperatorBucket(name=bucket, operator_id=operator_id))
+            audit.record(session, self.actor, "bucket.create", bucket)
+
+    def release_bucket(self, bucket: str) -> None:
+        with self.catalog.session() as session:
+            owned = session.get(OperatorBucket, bucket)
+            if owned is not None:
+                session.delete(owned)
+                audit.record(session, self.actor, "bucket.delete", bucket)
 
     def audit_log(self, limit: int = 100) -> list[audit.Entry]:
         with self.catalog.session() as session:

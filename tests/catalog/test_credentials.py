@@ -26,7 +26,7 @@ def alice(service: Service) -> int:
 def _verifier(service: Service, clock: float | None = None) -> Verifier:
     return Verifier(
         service.keyring,
-        service.revocation_state,
+        service.catalog_snapshot,
         max_age=0,
         clock=(lambda: clock) if clock is not None else time.time,
     )
@@ -211,7 +211,7 @@ def test_revocations_reach_a_cached_verifier_on_its_next_refresh(
     service: Service, alice: int
 ) -> None:
     issued = service.issue_credentials("alice")
-    verifier = Verifier(service.keyring, service.revocation_state, max_age=3600)
+    verifier = Verifier(service.keyring, service.catalog_snapshot, max_age=3600)
     verifier.verify(issued.access_key_id, issued.session_token)
     service.revoke_key(issued.access_key_id)
     verifier.verify(issued.access_key_id, issued.session_token)  # still cached, by design

@@ -2,7 +2,7 @@
 
 The session token is a sealed box (AES-256-GCM under the server keys) holding the secret, the
 member, the expiry and the scope, so verifying it needs no catalog lookup. What can change
-after issuing (revocations, disabled members) comes from a `RevocationState` snapshot that the
+after issuing (revocations, disabled members) comes from a `CatalogSnapshot` snapshot that the
 verifier reloads from the catalog every few seconds.
 """
 
@@ -23,9 +23,12 @@ from lakestow.auth.keys import Keyring, Unsealable
 from lakestow.auth.policy import Principal
 from lakestow.errors import Unauthenticated
 
-ACCESS_KEY_PREFIX = "ASIA"
+ACCESS_KEY_PREFIX = "ASIA"  # temporary credentials, as AWS STS
+OPERATOR_KEY_PREFIX = "AKIA"  # long-lived operator keys, as AWS IAM users
+_OPERATOR_PURPOSE = b"lakestow operator secret v1"
 TOKEN_PREFIX = "LKS1"  # noqa: S105 (a marker, not a secret)
 _PURPOSE = b"lakestow session token v1"
+MISS_RELOAD_INTERVAL = 0.5  # seconds: how often an unknown operator key may reload the catalog
 _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
 
@@ -154,11 +157,38 @@ class MemberState:
 
 
 @dataclass(frozen=True)
-class RevocationState:
-    """What can change after a credential is issued, as loaded from the catalog."""
+class OperatorState:
+    id: int
+    name: str
+    sealed_secret: str
+    disabled: bool = False
+
+
+@dataclass(frozen=True)
+class Operator:
+    """A verified operator: owns the buckets it created, and nothing of any organization."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class CatalogSnapshot:
+    """What the verifier needs from the catalog, reloaded every few seconds: members'
+    states, revoked keys, operators by access key id and the buckets operators own."""
 
     members: Mapping[int, MemberState] = field(default_factory=dict)
     revoked_keys: frozenset[str] = frozenset()
+    operators: Mapping[str, OperatorState] = field(default_factory=dict)
+    operator_buckets: Mapping[str, int] = field(default_factory=dict)
+
+
+def mint_operator(keyring: Keyring) -> tuple[str, str, str]:
+    """A new operator key pair: (access key id, secret, the secret sealed for the catalog)."""
+    access_key_id = OPERATOR_KEY_PREFIX + "".join(secrets.choice(_BASE32) for _ in range(16))
+    secret = secrets.token_urlsafe(30)
+    sealed = base64.b64encode(keyring.seal(secret.encode(), _OPERATOR_PURPOSE)).decode()
+    return access_key_id, secret, sealed
 
 
 class Verifier:
@@ -167,7 +197,7 @@ class Verifier:
     def __init__(
         self,
         keyring: Keyring,
-        load_state: Callable[[], RevocationState],
+        load_state: Callable[[], CatalogSnapshot],
         *,
         max_age: float = 2.0,
         clock: Callable[[], float] = time.time,
@@ -176,8 +206,9 @@ class Verifier:
         self._load_state = load_state
         self._max_age = max_age
         self._clock = clock
-        self._state: RevocationState | None = None
+        self._state: CatalogSnapshot | None = None
         self._loaded_at = float("-inf")
+        self._operator_secrets: dict[str, str] = {}
 
     def refresh(self) -> None:
         self._state = self._load_state()
@@ -187,12 +218,13 @@ class Verifier:
         grant = unseal(self._keyring, access_key_id, session_token)
         if grant.expires_ms <= self._clock() * 1000:
             raise CredentialRefused(Refusal.EXPIRED, "the session token has expired")
-        member = self._current().members.get(grant.member_id)
+        state = self._current()
+        member = state.members.get(grant.member_id)
         if member is None or member.org_id != grant.org_id:
             raise CredentialRefused(Refusal.UNKNOWN, "the member of these credentials is gone")
         if member.disabled:
             raise CredentialRefused(Refusal.DISABLED, "the member of these credentials is disabled")
-        if access_key_id in self._current().revoked_keys or grant.issued_ms <= member.not_before_ms:
+        if access_key_id in state.revoked_keys or grant.issued_ms <= member.not_before_ms:
             raise CredentialRefused(Refusal.REVOKED, "these credentials have been revoked")
         principal = Principal(
             member_id=grant.member_id,
@@ -203,7 +235,28 @@ class Verifier:
         )
         return principal, grant
 
-    def _current(self) -> RevocationState:
+    def verify_operator(self, access_key_id: str) -> tuple[Operator, str]:
+        """The operator holding `access_key_id` and its secret, or a refusal."""
+        state = self.snapshot().operators.get(access_key_id)
+        if state is None and time.monotonic() - self._loaded_at > MISS_RELOAD_INTERVAL:
+            self.refresh()  # a key created a moment ago works at once; misses reload rarely
+            state = self.snapshot().operators.get(access_key_id)
+        if state is None:
+            raise CredentialRefused(Refusal.UNKNOWN, "the access key id does not exist")
+        if state.disabled:
+            raise CredentialRefused(Refusal.DISABLED, "this operator is disabled")
+        secret = self._operator_secrets.get(state.sealed_secret)
+        if secret is None:
+            box = base64.b64decode(state.sealed_secret)
+            secret = self._keyring.open(box, _OPERATOR_PURPOSE).decode()
+            self._operator_secrets[state.sealed_secret] = secret
+        return Operator(state.id, state.name), secret
+
+    def snapshot(self) -> CatalogSnapshot:
+        """The catalog as last loaded, reloaded when older than `max_age`."""
+        return self._current()
+
+    def _current(self) -> CatalogSnapshot:
         if self._state is None or time.monotonic() - self._loaded_at >= self._max_age:
             self.refresh()
         assert self._state is not None

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,6 +18,7 @@ from sqlalchemy.orm import Session
 from lakestow.catalog.models import AuditEvent, utcnow
 
 _SECRET_WORDS = ("secret", "password", "token")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,14 +38,18 @@ def record(
     session: Session, actor: str, action: str, target: str, outcome: str = "ok", **detail: Any
 ) -> None:
     """Append one event, in the caller's transaction: the change and its record commit together."""
-    leaked = [key for key in detail if any(word in key.lower() for word in _SECRET_WORDS)]
-    if leaked:
-        raise ValueError(f"refusing to write possible secrets to the audit log: {leaked}")
+    _check_no_secrets(detail)
     session.add(
         AuditEvent(
             at=utcnow(), actor=actor, action=action, target=target, outcome=outcome, detail=detail
         )
     )
+
+
+def _check_no_secrets(detail: dict[str, Any]) -> None:
+    leaked = [key for key in detail if any(word in key.lower() for word in _SECRET_WORDS)]
+    if leaked:
+        raise ValueError(f"refusing to write possible secrets to the audit log: {leaked}")
 
 
 def recent(session: Session, limit: int = 100) -> list[Entry]:
@@ -47,3 +58,60 @@ def recent(session: Session, limit: int = 100) -> list[Entry]:
         Entry(row.at, row.actor, row.action, row.target, row.outcome, dict(row.detail))
         for row in rows
     ]
+
+
+class AuditWriter:
+    """Records events from the request path without waiting for the database.
+
+    Events queue up and a thread writes them in batches, one transaction per batch, so an
+    S3 PUT costs no extra fsync. The price: a crash loses at most the last `interval` of
+    audit lines, never an object.
+    """
+
+    def __init__(
+        self, sessions: Callable[[], AbstractContextManager[Session]], interval: float = 0.2
+    ) -> None:
+        self._sessions = sessions
+        self._interval = interval
+        self._queue: queue.SimpleQueue[AuditEvent | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+        self._thread.start()
+
+    def record(
+        self, actor: str, action: str, target: str, outcome: str = "ok", **detail: Any
+    ) -> None:
+        _check_no_secrets(detail)
+        self._queue.put(
+            AuditEvent(
+                at=utcnow(),
+                actor=actor,
+                action=action,
+                target=target,
+                outcome=outcome,
+                detail=detail,
+            )
+        )
+
+    def close(self) -> None:
+        """Write what is queued, then stop."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        running = True
+        while running:
+            batch = [self._queue.get()]
+            time.sleep(self._interval)
+            while not self._queue.empty():
+                batch.append(self._queue.get())
+            running = None not in batch
+            events = [event for event in batch if event is not None]
+            if events:
+                self._write(events)
+
+    def _write(self, events: list[AuditEvent]) -> None:
+        try:
+            with self._sessions() as session:
+                session.add_all(events)
+        except Exception:  # the log must not take the server down; say so loudly instead
+            logger.exception("could not write %d audit events", len(events))

@@ -128,3 +128,27 @@ class AuditEvent(Base):
     target: Mapped[str] = mapped_column(Text)
     outcome: Mapped[str] = mapped_column(String(16))
     detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+
+
+class Operator(Base):
+    """A principal outside every organization, with a long-lived key pair, that may create
+    buckets and use the ones it owns as plain S3 buckets (backups, tooling, conformance suites)."""
+
+    __tablename__ = "operators"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    access_key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    sealed_secret: Mapped[str] = mapped_column(Text)  # sealed with the server keys, never plain
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class OperatorBucket(Base):
+    """A bucket an operator created; organizations' buckets are never among these."""
+
+    __tablename__ = "operator_buckets"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,168 @@
+"""The S3 endpoint as an ASGI app: authenticate, pick the operation from a table, render errors.
+
+    request -> SigV4 (auth.sigv4) -> credentials (auth.credentials) -> dispatch.ROUTES
+            -> a handler in buckets / listing / objects / multipart -> the store
+
+Every LakestowError becomes S3 XML here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from lakestow.auth import sigv2, sigv4
+from lakestow.auth.credentials import OPERATOR_KEY_PREFIX, Operator, Verifier
+from lakestow.auth.policy import Principal
+from lakestow.catalog.audit import AuditWriter
+from lakestow.errors import AccessDenied, AlreadyExists, InvalidRequest, LakestowError
+from lakestow.paths import validate_key
+from lakestow.s3api import xml
+from lakestow.s3api.dispatch import route
+from lakestow.s3api.request import MemberRequest, OperatorRequest, S3Request
+from lakestow.service import OrgInfo, Service
+from lakestow.storage.protocol import ObjectStore
+
+logger = logging.getLogger("lakestow.s3")
+MAX_HEADER_BYTES = 8 * 1024
+
+
+@dataclass
+class S3Server:
+    """What the S3 endpoint needs: the store, the verifier, the catalog, the audit log."""
+
+    store: ObjectStore
+    verifier: Verifier
+    service: Service
+    audit: AuditWriter
+    region: str = "us-east-1"
+    orgs: dict[int, OrgInfo] = field(default_factory=dict)
+
+    async def load_orgs(self) -> None:
+        """Cache the organizations' roots (they never move) and make sure their buckets exist."""
+        for org in await anyio.to_thread.run_sync(self.service.list_orgs):
+            if org.id not in self.orgs:
+                with contextlib.suppress(AlreadyExists):
+                    await self.store.create_bucket(org.bucket)
+                self.orgs[org.id] = org
+
+    async def org(self, org_id: int) -> OrgInfo:
+        if org_id not in self.orgs:
+            await self.load_orgs()
+        if org_id not in self.orgs:
+            raise AccessDenied("Access Denied: the organization of these credentials is gone")
+        return self.orgs[org_id]
+
+
+class S3App:
+    """The ASGI application of the S3 endpoint."""
+
+    def __init__(self, server: S3Server) -> None:
+        self.server = server
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        http = Request(scope, receive)
+        request_id = secrets.token_hex(8).upper()
+        try:
+            response = await self._handle(http)
+        except LakestowError as exc:
+            response = error_response(exc, http, request_id)
+        except Exception:
+            logger.exception("internal error on %s %s", http.method, http.url.path)
+            error = LakestowError("We encountered an internal error. Please try again.")
+            response = error_response(error, http, request_id)
+        response.headers["x-amz-request-id"] = request_id
+        if http.method in ("PUT", "POST") and not getattr(http, "_stream_consumed", True):
+            response.headers["connection"] = "close"  # the unread body must not become a request
+        await response(scope, receive, send)
+
+    async def _handle(self, http: Request) -> Response:
+        raw_path = http.scope.get("raw_path", http.url.path.encode()).decode("latin-1")
+        raw_query = http.scope.get("query_string", b"").decode("latin-1")
+        headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in http.scope["headers"]
+        }
+        if sum(len(k) + len(v) for k, v in headers.items()) > MAX_HEADER_BYTES:
+            raise InvalidRequest(
+                "Your request header section exceeds the maximum allowed size.",
+                code="RequestHeaderSectionTooLarge",
+            )
+        bucket, key = split_path(raw_path)
+        if key:
+            validate_key(key)
+        signed = sigv4.SignedRequest(http.method, raw_path, raw_query, headers)
+        request = await self._authenticate(http, signed, bucket, key)
+        return await route(http.method, bucket, key, request.query, headers)(request)
+
+    async def _authenticate(
+        self, http: Request, signed: sigv4.SignedRequest, bucket: str, key: str
+    ) -> S3Request:
+        """Who signed the request, checked: a member's or an operator's request."""
+        now = datetime.now(UTC)
+        legacy = sigv2.parse(signed)
+        auth = sigv4.parse(signed) if legacy is None else None
+        if auth is not None:
+            who, secret = self._principal(auth.access_key_id, auth.session_token)
+            signer = sigv4.verify(signed, auth, secret, region=self.server.region, now=now)
+            mode: str = auth.payload_hash
+        elif legacy is not None:
+            who, secret = self._principal(legacy.access_key_id, legacy.session_token)
+            sigv2.verify(signed, legacy, secret, now=now)
+            mode, signer = sigv4.UNSIGNED_PAYLOAD, None
+        else:
+            raise AccessDenied("Access Denied: anonymous requests are not accepted; sign them")
+        query = dict(parse_qsl(signed.raw_query, keep_blank_values=True))
+        if isinstance(who, Operator):
+            actor = f"operator:{who.name}"
+            return OperatorRequest(http, self.server, bucket, key, query, actor, mode, signer, who)
+        org = await self.server.org(who.org_id)
+        actor = f"member:{who.member_id}"
+        return MemberRequest(http, self.server, bucket, key, query, actor, mode, signer, who, org)
+
+    def _principal(self, access_key_id: str, token: str | None) -> tuple[Principal | Operator, str]:
+        verifier = self.server.verifier
+        if access_key_id.startswith(OPERATOR_KEY_PREFIX) and token is None:
+            return verifier.verify_operator(access_key_id)
+        principal, grant = verifier.verify(access_key_id, token)
+        return principal, grant.secret_access_key
+
+
+def split_path(raw_path: str) -> tuple[str, str]:
+    """(bucket, key) of a path-style request path."""
+    path = raw_path[1:] if raw_path.startswith("/") else raw_path
+    bucket, _, key = path.partition("/")
+    try:
+        return unquote(bucket, errors="strict"), unquote(key, errors="strict")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest("the object key is not valid UTF-8", code="InvalidURI") from exc
+
+
+def error_response(error: LakestowError, http: Request, request_id: str) -> Response:
+    if error.status == 304:
+        return Response(status_code=304)
+    body = xml.document(
+        "Error",
+        [
+            xml.tag("Code", error.code),
+            xml.tag("Message", error.message),
+            xml.tag("Resource", http.scope.get("raw_path", b"").decode("latin-1")),
+            xml.tag("RequestId", request_id),
+        ],
+        namespace=False,
+    )
+    headers: dict[str, Any] = {}
+    if http.method == "HEAD":
+        return Response(status_code=error.status, headers={"x-amz-error-code": error.code})
+    return Response(body, status_code=error.status, headers=headers, media_type="application/xml")

@@ -1,0 +1,74 @@
+"""Bucket operations. A member sees one bucket, the one holding their organization's root; an
+operator sees, creates and deletes its own buckets."""
+
+from __future__ import annotations
+
+import contextlib
+
+import anyio
+from starlette.responses import Response
+
+from lakestow.errors import AccessDenied, AlreadyExists
+from lakestow.s3api import xml
+from lakestow.s3api.request import OperatorRequest, S3Request
+
+
+async def list_buckets(request: S3Request) -> Response:
+    store = request.server.store
+    buckets = [b for b in await store.list_buckets() if request.has_bucket(b.name)]
+    entries = [
+        xml.group("Bucket", [xml.tag("Name", b.name), xml.tag("CreationDate", b.created)])
+        for b in buckets
+    ]
+    owner = xml.group(
+        "Owner", [xml.tag("ID", request.actor), xml.tag("DisplayName", request.actor)]
+    )
+    body = xml.document("ListAllMyBucketsResult", [owner, xml.group("Buckets", entries)])
+    return Response(body, media_type="application/xml")
+
+
+async def head_bucket(request: S3Request) -> Response:
+    request.require_bucket()
+    await request.server.store.head_bucket(request.bucket)
+    return Response(status_code=200, headers={"x-amz-bucket-region": request.server.region})
+
+
+async def get_location(request: S3Request) -> Response:
+    request.require_bucket()
+    region = "" if request.server.region == "us-east-1" else request.server.region
+    body = xml.document("LocationConstraint", [xml.escape(region)])
+    return Response(body, media_type="application/xml")
+
+
+async def get_versioning(request: S3Request) -> Response:
+    request.require_bucket()
+    return Response(xml.document("VersioningConfiguration", []), media_type="application/xml")
+
+
+async def create_bucket(request: S3Request) -> Response:
+    operator = _operator(request)
+    service = request.server.service
+    await anyio.to_thread.run_sync(service.claim_bucket, operator.operator.id, request.bucket)
+    with contextlib.suppress(AlreadyExists):  # left in the store by an earlier owner's crash
+        await request.server.store.create_bucket(request.bucket)
+    await anyio.to_thread.run_sync(request.server.verifier.refresh)
+    request.audit("s3.create_bucket", "")
+    return Response(status_code=200, headers={"location": f"/{request.bucket}"})
+
+
+async def delete_bucket(request: S3Request) -> Response:
+    operator = _operator(request)
+    operator.require_bucket()
+    await request.server.store.delete_bucket(request.bucket)
+    await anyio.to_thread.run_sync(request.server.service.release_bucket, request.bucket)
+    await anyio.to_thread.run_sync(request.server.verifier.refresh)
+    request.audit("s3.delete_bucket", "")
+    return Response(status_code=204)
+
+
+def _operator(request: S3Request) -> OperatorRequest:
+    if not isinstance(request, OperatorRequest):
+        raise AccessDenied(
+            "Access Denied: members cannot create or delete buckets; the warehouse layout is fixed"
+        )
+    return request

@@ -1,0 +1,87 @@
+"""Which handler serves a request: a table keyed by method, target and sub-resource.
+
+The sub-resource is the first query parameter that names one (`?uploads`, `?uploadId=...`,
+`?delete`, ...); a request with none is a plain object or bucket operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+from starlette.responses import Response
+
+from lakestow.errors import LakestowError
+from lakestow.s3api import buckets, listing, multipart, objects
+from lakestow.s3api.request import S3Request
+
+Handler = Callable[[S3Request], Awaitable[Response]]
+
+SUBRESOURCES = (
+    "uploadId",
+    "uploads",
+    "delete",
+    "location",
+    "versions",
+    "versioning",
+    "acl",
+    "tagging",
+    "policy",
+    "lifecycle",
+    "cors",
+    "encryption",
+    "object-lock",
+    "retention",
+    "legal-hold",
+    "website",
+    "logging",
+    "notification",
+    "replication",
+    "accelerate",
+    "requestPayment",
+    "ownershipControls",
+    "publicAccessBlock",
+    "attributes",
+    "restore",
+    "select",
+    "torrent",
+)
+
+ROUTES: dict[tuple[str, str, str | None], Handler] = {
+    ("GET", "service", None): buckets.list_buckets,
+    ("HEAD", "bucket", None): buckets.head_bucket,
+    ("GET", "bucket", None): listing.list_objects,
+    ("GET", "bucket", "location"): buckets.get_location,
+    ("GET", "bucket", "versioning"): buckets.get_versioning,
+    ("GET", "bucket", "versions"): listing.list_object_versions,
+    ("GET", "bucket", "uploads"): multipart.list_uploads,
+    ("PUT", "bucket", None): buckets.create_bucket,
+    ("DELETE", "bucket", None): buckets.delete_bucket,
+    ("POST", "bucket", "delete"): objects.delete_objects,
+    ("GET", "object", None): objects.get_object,
+    ("HEAD", "object", None): objects.head_object,
+    ("PUT", "object", None): objects.put_object,
+    ("DELETE", "object", None): objects.delete_object,
+    ("POST", "object", "uploads"): multipart.create_upload,
+    ("PUT", "object", "uploadId"): multipart.upload_part,
+    ("POST", "object", "uploadId"): multipart.complete_upload,
+    ("DELETE", "object", "uploadId"): multipart.abort_upload,
+    ("GET", "object", "uploadId"): multipart.list_parts,
+}
+
+
+def route(
+    method: str, bucket: str, key: str, query: Mapping[str, str], headers: Mapping[str, str]
+) -> Handler:
+    target = "object" if key else "bucket" if bucket else "service"
+    subresource = next((name for name in SUBRESOURCES if name in query), None)
+    handler = ROUTES.get((method, target, subresource))
+    if handler is not None:
+        return handler
+    if any(key == (method, target, None) for key in ROUTES) or subresource is not None:
+        what = f"?{subresource}" if subresource else method
+        raise LakestowError(
+            f"lakestow does not implement {what} on a {target}", code="NotImplemented", status=501
+        )
+    raise LakestowError(
+        f"{method} is not allowed on a {target}", code="MethodNotAllowed", status=405
+    )

@@ -1,0 +1,157 @@
+"""HTTP headers of objects: metadata in and out, ETags, dates, ranges and conditions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from email.utils import format_datetime, parsedate_to_datetime
+
+from lakestow.errors import InvalidInput, InvalidRequest, NotModified, PreconditionFailed
+from lakestow.storage.protocol import ObjectInfo
+
+META = "x-amz-meta-"
+# System headers kept with the object, stored among its metadata under names that no HTTP
+# header can have (a ':' prefix), so they never clash with user metadata.
+STORED_HEADERS = (
+    "content-encoding",
+    "content-disposition",
+    "content-language",
+    "cache-control",
+    "expires",
+)
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)", re.ASCII)
+MAX_METADATA_BYTES = 2048
+
+
+def quoted(etag: str) -> str:
+    return f'"{etag}"'
+
+
+def unquoted(etag: str) -> str:
+    return etag.strip().removeprefix("W/").strip('"')
+
+
+def http_date(moment: datetime) -> str:
+    return format_datetime(moment.replace(microsecond=0), usegmt=True)
+
+
+def metadata_from(headers: Mapping[str, str]) -> dict[str, str]:
+    """User metadata (x-amz-meta-*) and the stored system headers of a PUT."""
+    metadata = {
+        name[len(META) :]: value for name, value in headers.items() if name.startswith(META)
+    }
+    if sum(len(k) + len(v) for k, v in metadata.items()) > MAX_METADATA_BYTES:
+        raise InvalidInput(
+            "Your metadata headers exceed the maximum allowed metadata size.",
+            code="MetadataTooLarge",
+        )
+    for name in STORED_HEADERS:
+        if name in headers:
+            value = headers[name]
+            if name == "content-encoding":
+                value = ",".join(
+                    v for v in (p.strip() for p in value.split(",")) if v and v != "aws-chunked"
+                )
+            if value:
+                metadata[":" + name] = value
+    return metadata
+
+
+def object_headers(info: ObjectInfo, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The headers of a GET or HEAD answer for `info`, with response-* overrides applied."""
+    headers = {
+        "etag": quoted(info.etag),
+        "last-modified": http_date(info.last_modified),
+        "content-type": info.content_type,
+        "accept-ranges": "bytes",
+    }
+    for name, value in info.metadata.items():
+        headers[name[1:] if name.startswith(":") else META + name] = value
+    if info.parts_count:
+        headers["x-amz-mp-parts-count"] = str(info.parts_count)
+    for name, value in (overrides or {}).items():
+        headers[name] = value
+    return headers
+
+
+def response_overrides(query: Mapping[str, str]) -> dict[str, str]:
+    names = (
+        "content-type",
+        "content-language",
+        "expires",
+        "cache-control",
+        "content-disposition",
+        "content-encoding",
+    )
+    return {name: query[f"response-{name}"] for name in names if f"response-{name}" in query}
+
+
+def content_md5(headers: Mapping[str, str]) -> bytes | None:
+    value = headers.get("content-md5")
+    if value is None:
+        return None
+    try:
+        digest = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        digest = b""
+    if len(digest) != 16:
+        raise InvalidRequest("The Content-MD5 you specified was invalid.", code="InvalidDigest")
+    return digest
+
+
+def parse_range(value: str | None) -> tuple[tuple[int, int | None] | None, int | None]:
+    """(byte_range, suffix_length) of a Range header; a form we don't serve means the whole."""
+    if not value:
+        return None, None
+    match = _RANGE.fullmatch(value.strip())
+    if not match or (not match[1] and not match[2]):
+        return None, None  # several ranges or another unit: S3 answers with the whole object
+    first, last = match[1], match[2]
+    if not first:
+        return None, int(last)
+    if last and int(last) < int(first):
+        return None, None
+    return (int(first), int(last) if last else None), None
+
+
+def check_conditions(headers: Mapping[str, str], info: ObjectInfo, prefix: str = "") -> None:
+    """If-Match, If-None-Match, If-(Un)Modified-Since of a read, in the order S3 applies them.
+
+    `prefix` is "x-amz-copy-source-" for the source conditions of a copy.
+    """
+    if_match = headers.get(prefix + "if-match")
+    if_none_match = headers.get(prefix + "if-none-match")
+    if if_match is not None and not _etag_matches(if_match, info.etag):
+        raise PreconditionFailed("At least one of the pre-conditions you specified did not hold")
+    if if_match is None and _since(headers, prefix + "if-unmodified-since", info, after=True):
+        raise PreconditionFailed("At least one of the pre-conditions you specified did not hold")
+    if if_none_match is not None and _etag_matches(if_none_match, info.etag):
+        _not_modified(prefix)
+    if if_none_match is None and _since(headers, prefix + "if-modified-since", info, after=False):
+        _not_modified(prefix)
+
+
+def _not_modified(prefix: str) -> None:
+    if prefix:  # a copy whose source did not change: S3 says 412
+        raise PreconditionFailed("At least one of the pre-conditions you specified did not hold")
+    raise NotModified("Not Modified")
+
+
+def _etag_matches(condition: str, etag: str) -> bool:
+    return any(c.strip() == "*" or unquoted(c) == etag for c in condition.split(","))
+
+
+def _since(headers: Mapping[str, str], name: str, info: ObjectInfo, *, after: bool) -> bool:
+    """True when the condition `name` fails: modified after (or not after) the given date."""
+    value = headers.get(name)
+    if value is None:
+        return False
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return False  # S3 ignores a date it cannot read
+    modified = info.last_modified.replace(microsecond=0)
+    return modified > moment if after else modified <= moment

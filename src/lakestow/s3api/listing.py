@@ -1,0 +1,242 @@
+"""ListObjectsV2, ListObjects (V1) and ListObjectVersions, filtered by the policy.
+
+A member lists only what they may see. The read-only folders (the root, /data/, /notebooks/)
+hold nothing but the fixed layout, so their delimited listings are written from the layout
+itself; listings above the organization's root show the way down to it and nothing else.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import quote_plus
+
+from starlette.responses import Response
+
+from lakestow import paths
+from lakestow.auth.policy import Action, Decision, Target, decide
+from lakestow.errors import InvalidInput
+from lakestow.s3api import xml
+from lakestow.s3api.headers import quoted
+from lakestow.s3api.request import MemberRequest, S3Request
+from lakestow.storage.protocol import ObjectInfo
+
+MAX_KEYS = 1000
+
+
+@dataclass
+class Page:
+    objects: list[ObjectInfo]
+    prefixes: list[str]
+    truncated: bool
+    next_start_after: str | None
+
+
+async def list_objects(request: S3Request) -> Response:
+    q = request.query
+    v2 = q.get("list-type") == "2"
+    token = q.get("continuation-token") if v2 else None
+    start_after = (
+        _decode_token(token) if token else q.get("start-after" if v2 else "marker") or None
+    )
+    prefix, delimiter, max_keys, encode = _common_params(request)
+    page = await list_page(request, prefix, delimiter, start_after, max_keys)
+    enc = _encoder(encode)
+    parts = [xml.tag("Name", request.bucket), xml.tag("Prefix", enc(prefix))]
+    if v2:
+        parts += [xml.tag("KeyCount", len(page.objects) + len(page.prefixes))]
+        if token:
+            parts.append(xml.tag("ContinuationToken", token))
+        if page.truncated and page.next_start_after:
+            parts.append(xml.tag("NextContinuationToken", _encode_token(page.next_start_after)))
+        if q.get("start-after"):
+            parts.append(xml.tag("StartAfter", enc(q["start-after"])))
+    else:
+        parts.append(xml.tag("Marker", enc(q.get("marker", ""))))
+        if page.truncated and page.next_start_after:
+            parts.append(xml.tag("NextMarker", enc(page.next_start_after)))
+    parts += _tail(page, delimiter, max_keys, encode)
+    parts += [_contents(info, enc) for info in page.objects]
+    parts += [xml.group("CommonPrefixes", [xml.tag("Prefix", enc(p))]) for p in page.prefixes]
+    return Response(xml.document("ListBucketResult", parts), media_type="application/xml")
+
+
+async def list_object_versions(request: S3Request) -> Response:
+    """Unversioned buckets: every object is its single `null` version."""
+    prefix, delimiter, max_keys, encode = _common_params(request)
+    key_marker = request.query.get("key-marker") or None
+    page = await list_page(request, prefix, delimiter, key_marker, max_keys)
+    enc = _encoder(encode)
+    parts = [
+        xml.tag("Name", request.bucket),
+        xml.tag("Prefix", enc(prefix)),
+        xml.tag("KeyMarker", enc(key_marker or "")),
+        xml.tag("VersionIdMarker", ""),
+    ]
+    if page.truncated and page.next_start_after:
+        parts += [
+            xml.tag("NextKeyMarker", enc(page.next_start_after)),
+            xml.tag("NextVersionIdMarker", "null"),
+        ]
+    parts += _tail(page, delimiter, max_keys, encode)
+    for info in page.objects:
+        parts.append(
+            xml.group(
+                "Version",
+                [
+                    xml.tag("Key", enc(info.key)),
+                    xml.tag("VersionId", "null"),
+                    xml.tag("IsLatest", True),
+                    xml.tag("LastModified", info.last_modified),
+                    xml.tag("ETag", quoted(info.etag)),
+                    xml.tag("Size", info.size),
+                    xml.tag("StorageClass", "STANDARD"),
+                ],
+            )
+        )
+    parts += [xml.group("CommonPrefixes", [xml.tag("Prefix", enc(p))]) for p in page.prefixes]
+    return Response(xml.document("ListVersionsResult", parts), media_type="application/xml")
+
+
+async def list_page(
+    request: S3Request, prefix: str, delimiter: str | None, start_after: str | None, max_keys: int
+) -> Page:
+    """One page of what the caller may see under `prefix`."""
+    request.require_bucket()
+    if isinstance(request, MemberRequest):
+        return await _member_page(request, prefix, delimiter, start_after, max_keys)
+    return await _store_page(request, prefix, delimiter, start_after, max_keys)
+
+
+async def _store_page(
+    request: S3Request, prefix: str, delimiter: str | None, start_after: str | None, max_keys: int
+) -> Page:
+    page = await request.server.store.list(
+        request.bucket,
+        prefix=prefix,
+        delimiter=delimiter,
+        start_after=start_after,
+        max_keys=max_keys,
+    )
+    return Page(page.objects, page.common_prefixes, page.is_truncated, page.next_start_after)
+
+
+async def _member_page(
+    request: MemberRequest,
+    prefix: str,
+    delimiter: str | None,
+    start_after: str | None,
+    max_keys: int,
+) -> Page:
+    root = request.key_of("")
+    if not prefix.startswith(root):
+        if not root.startswith(prefix):
+            request.authorize(Action.LIST, prefix)  # outside the warehouse: denied and audited
+        if delimiter and delimiter in root[len(prefix) :]:
+            way_down = root[: root.index(delimiter, len(prefix)) + len(delimiter)]
+            return _fixed_page([way_down], start_after, max_keys)
+        prefix = root
+    path = prefix[len(root) :]
+    folder = path if paths.is_folder(path) else paths.parent(path)
+    decision = request.authorize(Action.LIST, request.key_of(folder))
+    if delimiter == "/" and decision.area is not None and not decision.area.subtree:
+        return _fixed_page(_layout_children(request, folder, path), start_after, max_keys)
+    page = await _store_page(request, prefix, delimiter, start_after, max_keys)
+    if request.principal.scopes or decision.area is None or not decision.area.subtree:
+        page = _filtered(request, page)
+    return page
+
+
+def _layout_children(request: MemberRequest, folder: str, path: str) -> list[str]:
+    names = (
+        ("data/", "notebooks/", "spark-logs/")
+        if folder == ""
+        else (f"{request.principal.private_name}/", "shared/")
+    )
+    visible = []
+    for name in names:
+        child = folder + name
+        if child.startswith(path) and _allows(request, Action.LIST, child):
+            visible.append(request.key_of(child))
+    return sorted(visible)
+
+
+def _fixed_page(prefixes: list[str], start_after: str | None, max_keys: int) -> Page:
+    remaining = [p for p in prefixes if start_after is None or p > start_after]
+    shown = remaining[:max_keys]
+    truncated = len(remaining) > len(shown)
+    return Page([], shown, truncated, shown[-1] if truncated and shown else None)
+
+
+def _filtered(request: MemberRequest, page: Page) -> Page:
+    def visible(key: str, action: Action) -> bool:
+        path = request.path_of(request.bucket, key)
+        if path is not None and action is Action.LIST and not paths.is_folder(path):
+            path = paths.parent(path)  # a prefix rolled up by a delimiter other than "/"
+        return path is not None and bool(_allows(request, action, path))
+
+    return Page(
+        [o for o in page.objects if visible(o.key, Action.READ)],
+        [p for p in page.prefixes if visible(p, Action.LIST)],
+        page.truncated,
+        page.next_start_after,
+    )
+
+
+def _allows(request: MemberRequest, action: Action, path: str) -> Decision:
+    return decide(request.principal, action, Target(request.org.id, path))
+
+
+def _common_params(request: S3Request) -> tuple[str, str | None, int, bool]:
+    q = request.query
+    encoding = q.get("encoding-type")
+    if encoding not in (None, "url"):
+        raise InvalidInput("Invalid Encoding Method specified in Request")
+    raw = q.get("max-keys", str(MAX_KEYS))
+    if not raw.isdigit():
+        raise InvalidInput("Provided max-keys not an integer or within integer range")
+    return (
+        q.get("prefix", ""),
+        q.get("delimiter") or None,
+        min(int(raw), MAX_KEYS),
+        encoding == "url",
+    )
+
+
+def _tail(page: Page, delimiter: str | None, max_keys: int, encode: bool) -> list[str]:
+    parts = [xml.tag("MaxKeys", max_keys), xml.tag("IsTruncated", page.truncated)]
+    if delimiter:
+        parts.insert(0, xml.tag("Delimiter", _encoder(encode)(delimiter)))
+    if encode:
+        parts.append(xml.tag("EncodingType", "url"))
+    return parts
+
+
+def _contents(info: ObjectInfo, enc: Callable[[str], str]) -> str:
+    return xml.group(
+        "Contents",
+        [
+            xml.tag("Key", enc(info.key)),
+            xml.tag("LastModified", info.last_modified),
+            xml.tag("ETag", quoted(info.etag)),
+            xml.tag("Size", info.size),
+            xml.tag("StorageClass", "STANDARD"),
+        ],
+    )
+
+
+def _encoder(encode: bool) -> Callable[[str], str]:
+    return (lambda text: quote_plus(text, safe="/")) if encode else (lambda text: text)
+
+
+def _encode_token(start_after: str) -> str:
+    return base64.urlsafe_b64encode(start_after.encode()).decode()
+
+
+def _decode_token(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInput("The continuation token provided is incorrect") from exc

@@ -1,0 +1,225 @@
+"""Multipart uploads: Create, UploadPart(Copy), Complete, Abort, ListParts, ListMultipartUploads."""
+
+from __future__ import annotations
+
+import re
+
+from starlette.responses import Response
+
+from lakestow.auth.policy import Action
+from lakestow.errors import InvalidInput, InvalidRequest
+from lakestow.s3api import headers as h
+from lakestow.s3api import xml
+from lakestow.s3api.objects import copy_source
+from lakestow.s3api.request import MemberRequest, S3Request
+from lakestow.storage.protocol import MAX_PART_NUMBER
+
+_COPY_RANGE = re.compile(r"bytes=(\d+)-(\d+)", re.ASCII)
+
+
+async def create_upload(request: S3Request) -> Response:
+    request.authorize(Action.WRITE)
+    headers = request.headers
+    upload_id = await request.server.store.create_multipart(
+        request.bucket,
+        request.key,
+        content_type=headers.get("content-type"),
+        metadata=h.metadata_from(headers),
+    )
+    body = xml.document(
+        "InitiateMultipartUploadResult",
+        [
+            xml.tag("Bucket", request.bucket),
+            xml.tag("Key", request.key),
+            xml.tag("UploadId", upload_id),
+        ],
+    )
+    return Response(body, media_type="application/xml")
+
+
+async def upload_part(request: S3Request) -> Response:
+    request.authorize(Action.WRITE)
+    number = _part_number(request.query.get("partNumber", ""))
+    upload_id = request.query["uploadId"]
+    store = request.server.store
+    source = request.headers.get("x-amz-copy-source")
+    if source is not None:
+        src_bucket, src_key = copy_source(source)
+        request.authorize(Action.READ, src_key, src_bucket)
+        h.check_conditions(
+            request.headers, await store.head(src_bucket, src_key), "x-amz-copy-source-"
+        )
+        part = await store.upload_part_copy(
+            request.bucket,
+            request.key,
+            upload_id,
+            number,
+            src_bucket,
+            src_key,
+            byte_range=_copy_range(request.headers.get("x-amz-copy-source-range")),
+        )
+        body = xml.document(
+            "CopyPartResult",
+            [
+                xml.tag("LastModified", part.last_modified),
+                xml.tag("ETag", h.quoted(part.etag)),
+            ],
+        )
+        return Response(body, media_type="application/xml")
+    part = await store.upload_part(
+        request.bucket,
+        request.key,
+        upload_id,
+        number,
+        request.body(),
+        content_md5=h.content_md5(request.headers),
+    )
+    return Response(status_code=200, headers={"etag": h.quoted(part.etag)})
+
+
+async def complete_upload(request: S3Request) -> Response:
+    request.authorize(Action.WRITE)
+    body = b"".join([piece async for piece in request.body()])
+    root = xml.parse(body, "CompleteMultipartUpload")
+    parts = [
+        (_part_number(xml.text(node, "PartNumber")), h.unquoted(xml.text(node, "ETag")))
+        for node in root.findall("Part")
+    ]
+    if not parts:
+        raise InvalidRequest("You must specify at least one part", code="MalformedXML")
+    headers = request.headers
+    if_match = headers.get("if-match")
+    info = await request.server.store.complete_multipart(
+        request.bucket,
+        request.key,
+        request.query["uploadId"],
+        parts,
+        if_match=h.unquoted(if_match) if if_match else None,
+        if_none_match=headers.get("if-none-match"),
+    )
+    request.audit("s3.put", size=info.size, etag=info.etag, parts=len(parts))
+    location = f"{request.http.base_url}{request.bucket}/{request.key}"
+    body = xml.document(
+        "CompleteMultipartUploadResult",
+        [
+            xml.tag("Location", location),
+            xml.tag("Bucket", request.bucket),
+            xml.tag("Key", request.key),
+            xml.tag("ETag", h.quoted(info.etag)),
+        ],
+    )
+    return Response(body, media_type="application/xml")
+
+
+async def abort_upload(request: S3Request) -> Response:
+    request.authorize(Action.WRITE)
+    await request.server.store.abort_multipart(
+        request.bucket, request.key, request.query["uploadId"]
+    )
+    request.audit("s3.abort")
+    return Response(status_code=204)
+
+
+async def list_parts(request: S3Request) -> Response:
+    request.authorize(Action.WRITE)
+    q = request.query
+    marker = _int(q.get("part-number-marker", "0"), "part-number-marker")
+    max_parts = min(_int(q.get("max-parts", "1000"), "max-parts"), 1000)
+    page = await request.server.store.list_parts(
+        request.bucket, request.key, q["uploadId"], part_number_marker=marker, max_parts=max_parts
+    )
+    parts = [
+        xml.tag("Bucket", request.bucket),
+        xml.tag("Key", request.key),
+        xml.tag("UploadId", q["uploadId"]),
+        xml.tag("PartNumberMarker", marker),
+        xml.tag("MaxParts", max_parts),
+        xml.tag("IsTruncated", page.is_truncated),
+        xml.tag("StorageClass", "STANDARD"),
+    ]
+    if page.next_part_number_marker is not None:
+        parts.append(xml.tag("NextPartNumberMarker", page.next_part_number_marker))
+    for part in page.parts:
+        parts.append(
+            xml.group(
+                "Part",
+                [
+                    xml.tag("PartNumber", part.part_number),
+                    xml.tag("LastModified", part.last_modified),
+                    xml.tag("ETag", h.quoted(part.etag)),
+                    xml.tag("Size", part.size),
+                ],
+            )
+        )
+    return Response(xml.document("ListPartsResult", parts), media_type="application/xml")
+
+
+async def list_uploads(request: S3Request) -> Response:
+    """The uploads in progress that the caller may complete or abort."""
+    q = request.query
+    request.require_bucket()
+    prefix = q.get("prefix", "")
+    if isinstance(request, MemberRequest) and request.key_of("").startswith(prefix):
+        prefix = request.key_of("")  # nothing above the root is ever the caller's
+    page = await request.server.store.list_multipart_uploads(
+        request.bucket,
+        prefix=prefix,
+        key_marker=q.get("key-marker") or None,
+        upload_id_marker=q.get("upload-id-marker") or None,
+        max_uploads=min(_int(q.get("max-uploads", "1000"), "max-uploads"), 1000),
+    )
+    parts = [
+        xml.tag("Bucket", request.bucket),
+        xml.tag("KeyMarker", q.get("key-marker", "")),
+        xml.tag("UploadIdMarker", q.get("upload-id-marker", "")),
+        xml.tag("Prefix", q.get("prefix", "")),
+        xml.tag("MaxUploads", q.get("max-uploads", "1000")),
+        xml.tag("IsTruncated", page.is_truncated),
+    ]
+    if page.next_key_marker is not None:
+        parts.append(xml.tag("NextKeyMarker", page.next_key_marker))
+    if page.next_upload_id_marker is not None:
+        parts.append(xml.tag("NextUploadIdMarker", page.next_upload_id_marker))
+    for upload in page.uploads:
+        if not _may_write(request, upload.key):
+            continue
+        parts.append(
+            xml.group(
+                "Upload",
+                [
+                    xml.tag("Key", upload.key),
+                    xml.tag("UploadId", upload.upload_id),
+                    xml.tag("Initiated", upload.initiated),
+                    xml.tag("StorageClass", "STANDARD"),
+                ],
+            )
+        )
+    return Response(xml.document("ListMultipartUploadsResult", parts), media_type="application/xml")
+
+
+def _may_write(request: S3Request, key: str) -> bool:
+    return bool(request.decide(Action.WRITE, request.bucket, key))
+
+
+def _part_number(text: str) -> int:
+    number = _int(text, "partNumber")
+    if not 1 <= number <= MAX_PART_NUMBER:
+        raise InvalidInput(
+            f"Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive"
+        )
+    return number
+
+
+def _copy_range(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    match = _COPY_RANGE.fullmatch(value.strip())
+    if not match or int(match[2]) < int(match[1]):
+        raise InvalidInput("The x-amz-copy-source-range value must be of the form bytes=first-last")
+    return int(match[1]), int(match[2])
+
+
+def _int(text: str, name: str) -> int:
+    if not text.strip().isdigit():
+        raise InvalidInput(f"{name} must be a non-negative integer")
+    return int(text)

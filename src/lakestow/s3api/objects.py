@@ -1,0 +1,207 @@
+"""Object operations: GetObject, HeadObject, PutObject, CopyObject, DeleteObject(s)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from urllib.parse import unquote
+
+from starlette.responses import Response, StreamingResponse
+
+from lakestow.auth.policy import Action, is_fixed_folder
+from lakestow.errors import AccessDenied, InvalidInput, InvalidRequest, LakestowError
+from lakestow.paths import validate_key
+from lakestow.s3api import headers as h
+from lakestow.s3api import xml
+from lakestow.s3api.request import MemberRequest, S3Request
+from lakestow.storage.protocol import GetResult
+
+MAX_DELETE_KEYS = 1000
+EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
+
+
+async def get_object(request: S3Request) -> Response:
+    request.authorize(Action.READ)
+    headers = request.headers
+    byte_range, suffix = h.parse_range(headers.get("range"))
+    part_number = request.query.get("partNumber")
+    if part_number is not None:
+        byte_range, suffix = await _part_range(request, part_number)
+    result = await request.server.store.get(
+        request.bucket, request.key, byte_range=byte_range, suffix_length=suffix
+    )
+    try:
+        h.check_conditions(headers, result.info)
+    except LakestowError:
+        await result.aclose()
+        raise
+    out = h.object_headers(result.info, h.response_overrides(request.query))
+    out["content-length"] = str(result.length)
+    status = 200
+    if byte_range is not None or suffix is not None:
+        status = 206
+        out["content-range"] = f"bytes {result.start}-{result.end}/{result.info.size}"
+    return StreamingResponse(_stream(result), status_code=status, headers=out)
+
+
+async def _part_range(request: S3Request, text: str) -> tuple[tuple[int, int | None], None]:
+    """The byte range of part `text` of a multipart object (GET ?partNumber=N)."""
+    info = await request.server.store.head(request.bucket, request.key)
+    if not text.isdigit() or int(text) < 1 or int(text) > max(info.parts_count or 1, 1):
+        raise InvalidRequest(
+            "The requested partnumber is not satisfiable", code="InvalidPartNumber", status=416
+        )
+    if not info.parts_count:
+        return (0, None), None
+    raise InvalidRequest(
+        "GET by part number of a multipart object is not supported",
+        code="NotImplemented",
+        status=501,
+    )
+
+
+async def _stream(result: GetResult) -> AsyncIterator[bytes]:
+    try:
+        async for piece in result.body:
+            yield piece
+    finally:
+        await result.aclose()
+
+
+async def head_object(request: S3Request) -> Response:
+    request.authorize(Action.READ)
+    info = await request.server.store.head(request.bucket, request.key)
+    h.check_conditions(request.headers, info)
+    out = h.object_headers(info, h.response_overrides(request.query))
+    out["content-length"] = str(info.size)
+    return Response(status_code=200, headers=out)
+
+
+async def put_object(request: S3Request) -> Response:
+    if "x-amz-copy-source" in request.headers:
+        return await copy_object(request)
+    if _is_fixed_folder_marker(request):
+        return Response(status_code=200, headers={"etag": h.quoted(EMPTY_MD5)})
+    decision = request.authorize(Action.WRITE)
+    headers = request.headers
+    info = await request.server.store.put(
+        request.bucket,
+        request.key,
+        request.body(),
+        content_type=headers.get("content-type"),
+        metadata=h.metadata_from(headers),
+        if_match=_condition(headers.get("if-match")),
+        if_none_match=headers.get("if-none-match"),
+        content_md5=h.content_md5(headers),
+    )
+    request.audit("s3.put", size=info.size, etag=info.etag)
+    out = {"etag": h.quoted(info.etag)}
+    if decision.warning:
+        out["x-lakestow-warning"] = decision.warning
+    return Response(status_code=200, headers=out)
+
+
+def _is_fixed_folder_marker(request: S3Request) -> bool:
+    """An empty marker PUT on a folder of the fixed layout (tools like pyarrow make every
+    parent folder): it exists already, so the PUT succeeds without writing anything."""
+    headers = request.headers
+    length = headers.get("x-amz-decoded-content-length", headers.get("content-length", "0"))
+    if not isinstance(request, MemberRequest) or not request.key.endswith("/") or length != "0":
+        return False
+    if request.bucket == request.org.bucket and request.key_of("").startswith(request.key):
+        return True  # the root of the warehouse, or a folder on the way down to it
+    path = request.path_of(request.bucket, request.key)
+    return path is not None and is_fixed_folder(request.principal, request.org.id, path)
+
+
+async def copy_object(request: S3Request) -> Response:
+    headers = request.headers
+    src_bucket, src_key = copy_source(headers["x-amz-copy-source"])
+    request.authorize(Action.READ, src_key, src_bucket)
+    request.authorize(Action.WRITE)
+    directive = headers.get("x-amz-metadata-directive", "COPY").upper()
+    if directive not in ("COPY", "REPLACE"):
+        raise InvalidInput("Unknown metadata directive.")
+    if directive == "COPY" and (src_bucket, src_key) == (request.bucket, request.key):
+        raise InvalidRequest(
+            "This copy request is illegal because it is trying to copy an object to itself "
+            "without changing the object's metadata, storage class, website redirect location "
+            "or encryption attributes."
+        )
+    store = request.server.store
+    source = await store.head(src_bucket, src_key)
+    h.check_conditions(headers, source, prefix="x-amz-copy-source-")
+    info = await store.copy(
+        src_bucket,
+        src_key,
+        request.bucket,
+        request.key,
+        metadata=h.metadata_from(headers),
+        content_type=headers.get("content-type"),
+        replace_metadata=directive == "REPLACE",
+        if_match=_condition(headers.get("if-match")),
+        if_none_match=headers.get("if-none-match"),
+    )
+    request.audit("s3.copy", source=f"s3://{src_bucket}/{src_key}", size=info.size)
+    body = xml.document(
+        "CopyObjectResult",
+        [xml.tag("LastModified", info.last_modified), xml.tag("ETag", h.quoted(info.etag))],
+    )
+    return Response(body, media_type="application/xml")
+
+
+def copy_source(value: str) -> tuple[str, str]:
+    """(bucket, key) of an x-amz-copy-source header: `bucket/key` URL-encoded, optional `/`."""
+    source = unquote(value.partition("?")[0]).removeprefix("/")
+    bucket, _, key = source.partition("/")
+    if not bucket or not key:
+        raise InvalidInput(
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey"
+        )
+    return bucket, validate_key(key)
+
+
+def _condition(value: str | None) -> str | None:
+    return h.unquoted(value) if value is not None and value.strip() != "*" else value
+
+
+async def delete_object(request: S3Request) -> Response:
+    request.authorize(Action.DELETE)
+    await request.server.store.delete(request.bucket, request.key)
+    request.audit("s3.delete")
+    return Response(status_code=204)
+
+
+async def delete_objects(request: S3Request) -> Response:
+    body = b"".join([piece async for piece in request.body()])
+    root = xml.parse(body, "Delete")
+    quiet = xml.text(root, "Quiet", "false").strip().lower() == "true"
+    keys = [xml.text(node, "Key") for node in root.findall("Object")]
+    if len(keys) > MAX_DELETE_KEYS:
+        raise InvalidRequest(
+            "You have attempted to delete more objects than allowed", code="MalformedXML"
+        )
+    results: list[str] = []
+    allowed: list[str] = []
+    for key in keys:
+        try:
+            validate_key(key)
+            request.authorize(Action.DELETE, key)
+            allowed.append(key)
+        except (AccessDenied, InvalidInput) as exc:
+            results.append(_delete_error(key, exc))
+    outcomes = await request.server.store.delete_many(request.bucket, allowed) if allowed else []
+    for key, error in zip(allowed, outcomes, strict=True):
+        if error is not None:
+            results.append(_delete_error(key, error))
+        else:
+            request.audit("s3.delete", key)
+            if not quiet:
+                results.append(xml.group("Deleted", [xml.tag("Key", key)]))
+    return Response(xml.document("DeleteResult", results), media_type="application/xml")
+
+
+def _delete_error(key: str, error: LakestowError) -> str:
+    return xml.group(
+        "Error",
+        [xml.tag("Key", key), xml.tag("Code", error.code), xml.tag("Message", error.message)],
+    )

@@ -1,0 +1,167 @@
+"""One authenticated S3 request: who sent it, where it points, and its body as a checked stream."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+
+from lakestow.auth import sigv4
+from lakestow.auth.checksums import Checksummer, algorithm_of_header
+from lakestow.auth.chunked import AwsChunkedDecoder
+from lakestow.auth.credentials import Operator
+from lakestow.auth.policy import Action, Decision, Principal, Target, decide
+from lakestow.errors import AccessDenied, InvalidRequest
+from lakestow.service import OrgInfo
+
+if TYPE_CHECKING:
+    from lakestow.s3api.app import S3Server
+
+
+@dataclass
+class S3Request:
+    """What every S3 operation handler receives; a `MemberRequest` or an `OperatorRequest`."""
+
+    http: Request
+    server: S3Server
+    bucket: str
+    key: str
+    query: dict[str, str]
+    actor: str
+    payload_mode: str  # x-amz-content-sha256 as signed: a hex hash, UNSIGNED-PAYLOAD, STREAMING-*
+    signer: sigv4.ChunkSigner | None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {k.lower(): v for k, v in self.http.headers.items()}
+
+    def authorize(
+        self, action: Action, key: str | None = None, bucket: str | None = None
+    ) -> Decision:
+        """May the caller do `action` on `key` (default: the request's)? AccessDenied, audited,
+        when not."""
+        bucket = self.bucket if bucket is None else bucket
+        key = self.key if key is None else key
+        decision = self.decide(action, bucket, key)
+        if not decision:
+            self.server.audit.record(
+                self.actor, f"s3.{action}", f"s3://{bucket}/{key}", "denied", reason=decision.reason
+            )
+            raise AccessDenied(f"Access Denied: {decision.reason}")
+        return decision
+
+    def decide(self, action: Action, bucket: str, key: str) -> Decision:
+        raise NotImplementedError
+
+    def has_bucket(self, bucket: str) -> bool:
+        raise NotImplementedError
+
+    def require_bucket(self) -> None:
+        """AccessDenied unless the request's bucket is one the caller may use at all."""
+        if not self.has_bucket(self.bucket):
+            raise AccessDenied("Access Denied: the bucket does not exist or is not yours")
+
+    def audit(self, action: str, key: str | None = None, **detail: object) -> None:
+        key = self.key if key is None else key
+        self.server.audit.record(self.actor, action, f"s3://{self.bucket}/{key}", "ok", **detail)
+
+    def body(self) -> AsyncIterator[bytes]:
+        """The request body, decoded and verified as it streams: a failed check raises at the end,
+        before the store commits anything."""
+        headers = self.headers
+        stream: AsyncIterator[bytes] = self.http.stream()
+        decoder: AwsChunkedDecoder | None = None
+        mode = self.payload_mode
+        if mode in sigv4.STREAMING_PAYLOADS:
+            length = headers.get("x-amz-decoded-content-length")
+            decoder = AwsChunkedDecoder(
+                stream,
+                mode=mode,
+                signer=self.signer,
+                decoded_length=int(length) if length else None,
+            )
+            stream = aiter(decoder)
+        elif sigv4.payload_is_sha256(mode):
+            stream = _sha256_checked(stream, mode)
+        return _checksum_checked(stream, headers, decoder)
+
+
+@dataclass
+class MemberRequest(S3Request):
+    """A request of an organization's member: the warehouse policy decides."""
+
+    principal: Principal
+    org: OrgInfo
+
+    def path_of(self, bucket: str, key: str) -> str | None:
+        """The warehouse path of (bucket, key) in the caller's organization, else None."""
+        if bucket != self.org.bucket:
+            return None
+        if not self.org.prefix:
+            return key
+        root = self.org.prefix + "/"
+        return key[len(root) :] if key.startswith(root) else None
+
+    def has_bucket(self, bucket: str) -> bool:
+        return bucket == self.org.bucket
+
+    def key_of(self, path: str) -> str:
+        return f"{self.org.prefix}/{path}" if self.org.prefix else path
+
+    def decide(self, action: Action, bucket: str, key: str) -> Decision:
+        path = self.path_of(bucket, key)
+        if path is None:
+            return Decision(False, "the path is outside your organization's warehouse")
+        return decide(self.principal, action, Target(self.org.id, path))
+
+
+@dataclass
+class OperatorRequest(S3Request):
+    """A request of an operator: plain S3 on the buckets it owns, nothing else."""
+
+    operator: Operator
+
+    def has_bucket(self, bucket: str) -> bool:
+        return self.server.verifier.snapshot().operator_buckets.get(bucket) == self.operator.id
+
+    def decide(self, action: Action, bucket: str, key: str) -> Decision:
+        if self.has_bucket(bucket):
+            return Decision(True, f"operator {self.operator.name} owns the bucket")
+        return Decision(False, "the bucket does not exist or belongs to someone else")
+
+
+async def _sha256_checked(stream: AsyncIterator[bytes], expected: str) -> AsyncIterator[bytes]:
+    digest = hashlib.sha256()
+    async for piece in stream:
+        digest.update(piece)
+        yield piece
+    sigv4.check_payload_sha256(expected, digest.digest())
+
+
+async def _checksum_checked(
+    stream: AsyncIterator[bytes], headers: dict[str, str], decoder: AwsChunkedDecoder | None
+) -> AsyncIterator[bytes]:
+    in_header = [(name, value) for name, value in headers.items() if algorithm_of_header(name)]
+    trailer = headers.get("x-amz-trailer", "").strip().lower()
+    if trailer and decoder is None:
+        raise InvalidRequest("x-amz-trailer needs an aws-chunked STREAMING-*-TRAILER body")
+    algorithm = algorithm_of_header(in_header[0][0] if in_header else trailer)
+    if algorithm is None:
+        if trailer:
+            raise InvalidRequest(f"unsupported trailer {trailer!r}")
+        async for piece in stream:
+            yield piece
+        return
+    checksum = Checksummer(algorithm)
+    async for piece in stream:
+        checksum.update(piece)
+        yield piece
+    expected = in_header[0][1] if in_header else (decoder.trailers if decoder else {}).get(trailer)
+    if expected is None:
+        raise InvalidRequest(
+            f"the trailer {trailer} was announced but not sent", code="IncompleteBody"
+        )
+    checksum.check(expected)

@@ -1,0 +1,137 @@
+"""S3 semantics shared by every backend: ranges, ETags, metadata, key order and conditions.
+
+Key order is S3's: UTF-8 bytes, which for valid strings is Python's code-point order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Iterable, Sequence
+
+from lakestow.errors import InvalidInput, InvalidRequest, NotFound, PreconditionFailed
+from lakestow.storage.protocol import MAX_PART_NUMBER, ObjectInfo
+
+_SURROGATES = range(0xD800, 0xE000)
+
+
+def successor(prefix: str) -> str | None:
+    """The least string greater than every string that starts with `prefix` (None: no bound)."""
+    while prefix:
+        code = ord(prefix[-1]) + 1
+        if code in _SURROGATES:
+            code = _SURROGATES.stop
+        if code <= 0x10FFFF:
+            return prefix[:-1] + chr(code)
+        prefix = prefix[:-1]
+    return None
+
+
+def common_prefix(key: str, prefix: str, delimiter: str | None) -> str | None:
+    """The common prefix `key` rolls up into under `prefix` and `delimiter`, if any."""
+    if not delimiter:
+        return None
+    at = key.find(delimiter, len(prefix))
+    return None if at < 0 else key[: at + len(delimiter)]
+
+
+def resolve_range(
+    size: int, byte_range: tuple[int, int | None] | None, suffix_length: int | None
+) -> tuple[int, int]:
+    """The inclusive (start, end) a request asks for, or InvalidRange (416)."""
+    if byte_range is None and suffix_length is None:
+        return 0, size - 1
+    if suffix_length is not None:
+        if suffix_length <= 0 or size == 0:
+            raise _unsatisfiable(size)
+        return max(0, size - suffix_length), size - 1
+    assert byte_range is not None
+    first, last = byte_range
+    if first < 0 or first >= size or (last is not None and last < first):
+        raise _unsatisfiable(size)
+    return first, size - 1 if last is None else min(last, size - 1)
+
+
+def _unsatisfiable(size: int) -> InvalidRequest:
+    return InvalidRequest(
+        f"The requested range is not satisfiable (object size {size}).",
+        code="InvalidRange",
+        status=416,
+    )
+
+
+def multipart_etag(part_etags: Sequence[str]) -> str:
+    """S3's ETag of a multipart object: MD5 of the parts' binary MD5s, then -N."""
+    digest = hashlib.md5(b"".join(bytes.fromhex(e) for e in part_etags), usedforsecurity=False)
+    return f"{digest.hexdigest()}-{len(part_etags)}"
+
+
+def clean_etag(etag: str) -> str:
+    """An ETag as a client sends it (maybe quoted, maybe weak) in the stored form."""
+    etag = etag.strip()
+    if etag.startswith("W/"):
+        etag = etag[2:]
+    return etag.strip('"').lower()
+
+
+def clean_metadata(metadata: dict[str, str] | None) -> dict[str, str]:
+    """User metadata with lower-case names."""
+    return {name.lower(): value for name, value in (metadata or {}).items()}
+
+
+def check_md5(actual: bytes, expected: bytes | None) -> None:
+    """BadDigest unless the body's MD5 is the Content-MD5 the client sent."""
+    if expected is not None and expected != actual:
+        raise InvalidRequest(
+            "The Content-MD5 you specified did not match what we received.", code="BadDigest"
+        )
+
+
+def check_part_number(part_number: int) -> None:
+    """InvalidArgument unless 1 <= part_number <= 10000."""
+    if not 1 <= part_number <= MAX_PART_NUMBER:
+        raise InvalidInput(
+            f"Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive."
+        )
+
+
+def check_write_conditions(
+    current: ObjectInfo | None, key: str, if_match: str | None, if_none_match: str | None
+) -> None:
+    """Enforce `If-None-Match: *` and `If-Match` against the object a write would replace."""
+    if if_none_match is not None:
+        if if_none_match.strip() != "*":
+            raise InvalidRequest(
+                "If-None-Match on a write accepts only '*'.", code="NotImplemented", status=501
+            )
+        if current is not None:
+            raise PreconditionFailed(f"An object already exists at {key!r}.")
+    if if_match is None:
+        return
+    if current is None:
+        raise NotFound(f"The specified key does not exist: {key!r}.", code="NoSuchKey")
+    if if_match.strip() != "*" and clean_etag(if_match) != current.etag:
+        raise PreconditionFailed(f"The ETag of {key!r} does not match If-Match.")
+
+
+def check_part_list(parts: Sequence[tuple[int, str]]) -> None:
+    """MalformedXML for an empty list, InvalidPartOrder unless strictly ascending."""
+    if not parts:
+        raise InvalidRequest("You must specify at least one part.", code="MalformedXML")
+    numbers = [number for number, _ in parts]
+    if any(a >= b for a, b in itertools.pairwise(numbers)):
+        raise InvalidRequest(
+            "The list of parts was not in ascending order.", code="InvalidPartOrder"
+        )
+
+
+def check_part_sizes(sizes: Iterable[tuple[int, int]], minimum: int) -> None:
+    """EntityTooSmall if any (part number, size) but the last is under `minimum` bytes."""
+    listed = list(sizes)
+    for number, size in listed[:-1]:
+        if size < minimum:
+            raise InvalidRequest(
+                f"Part {number} is {size} bytes; every part but the last must be at least "
+                f"{minimum} bytes.",
+                code="EntityTooSmall",
+            )

@@ -1,0 +1,230 @@
+"""The local backend: objects on one machine's disk, with full S3 key semantics.
+
+Keys are rows of a SQLite index, never file paths, so `a` and `a/b` coexist and no key can
+reach outside the store. Bytes live in immutable blob files; an object's commit point is the
+index transaction that references them (see `local_core` for the layout, `local_writer` for
+group commit, `local_read` for snapshot reads).
+
+    store = await LocalStore.open("/var/lib/lakestow/objects")
+    await store.create_bucket("lakestow")
+    ...
+    await store.aclose()
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from lakestow.errors import InvalidInput, LakestowError
+from lakestow.storage import local_ops as ops
+from lakestow.storage.common import clean_metadata
+from lakestow.storage.local_blobs import BlobWriter
+from lakestow.storage.local_core import Core
+from lakestow.storage.local_index import read_bucket, read_buckets
+from lakestow.storage.local_listing import list_page
+from lakestow.storage.local_multipart import MultipartOps
+from lakestow.storage.local_read import load_object, open_read
+from lakestow.storage.local_writer import Txn, WriterStats
+from lakestow.storage.protocol import (
+    DEFAULT_CONTENT_TYPE,
+    MIN_PART_SIZE,
+    Body,
+    BucketInfo,
+    GetResult,
+    ListPage,
+    ObjectInfo,
+)
+
+_EPOCH = datetime.fromtimestamp(0, UTC)
+
+
+class LocalStore(MultipartOps):
+    """An `ObjectStore` in a directory. Open with `LocalStore.open` or `open_store("file://...")`."""
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+
+    @classmethod
+    async def open(
+        cls,
+        root: str | os.PathLike[str],
+        *,
+        min_part_size: int = MIN_PART_SIZE,
+        inline_max: int = 64 * 1024,
+        scan_orphans: bool | None = None,
+        max_threads: int = 64,
+    ) -> LocalStore:
+        """Open (creating if needed) the store at `root`.
+
+        `min_part_size`: the least size of every part but the last (S3: 5 MiB).
+        `inline_max`: objects up to this size are kept in the index, not in files.
+        `scan_orphans`: look for blob files no row references; by default only when the
+        store was not closed cleanly. `max_threads`: worker threads for file and index I/O.
+        """
+        core = Core(
+            Path(root),
+            min_part_size=min_part_size,
+            inline_max=inline_max,
+            max_threads=max_threads,
+        )
+        await core.run(partial(core.open, scan_orphans))
+        return cls(core)
+
+    @property
+    def root(self) -> Path:
+        return self._core.root
+
+    @property
+    def writer_stats(self) -> WriterStats:
+        """Operations and commits so far (group commit makes commits fewer)."""
+        return self._core.writer.stats
+
+    @property
+    def orphans_removed(self) -> int:
+        """Blob files the last open found unreferenced and removed."""
+        return self._core.orphans_removed
+
+    async def aclose(self) -> None:
+        await self._core.run(self._core.close)
+
+    async def __aenter__(self) -> LocalStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def create_bucket(self, name: str) -> BucketInfo:
+        info = await self._core.write(partial(ops.create_bucket, name=name))
+        self._core.buckets.add(name)
+        return info
+
+    async def delete_bucket(self, name: str) -> None:
+        await self._core.write(partial(ops.delete_bucket, name=name))
+        self._core.buckets.discard(name)
+
+    async def list_buckets(self) -> list[BucketInfo]:
+        return await self._core.read(read_buckets)
+
+    async def head_bucket(self, name: str) -> BucketInfo:
+        info = await self._core.read(partial(read_bucket, name=name))
+        if info is None:
+            raise ops.no_such_bucket(name)
+        return info
+
+    async def put(
+        self,
+        bucket: str,
+        key: str,
+        body: Body,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+        if_match: str | None = None,
+        if_none_match: str | None = None,
+        content_md5: bytes | None = None,
+    ) -> ObjectInfo:
+        self._core.check_bucket(bucket)
+        draft = ObjectInfo(
+            bucket,
+            key,
+            0,
+            "",
+            _EPOCH,
+            content_type or DEFAULT_CONTENT_TYPE,
+            clean_metadata(metadata),
+        )
+        cond = ops.Conditions(if_match, if_none_match)
+
+        def make_op(blob: BlobWriter) -> Callable[[Txn], ObjectInfo]:
+            info = replace(draft, size=blob.size, etag=blob.digest().hex())
+            return partial(
+                ops.put_object, info=info, extents=blob.extents, cond=cond, inline=blob.inline
+            )
+
+        return await self._core.store_blob(body, content_md5, make_op, inline=True)
+
+    async def get(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        byte_range: tuple[int, int | None] | None = None,
+        suffix_length: int | None = None,
+    ) -> GetResult:
+        return await self._core.run(
+            partial(open_read, self._core, bucket, key, byte_range, suffix_length)
+        )
+
+    async def head(self, bucket: str, key: str) -> ObjectInfo:
+        stored = await self._core.read(partial(load_object, bucket=bucket, key=key))
+        return stored.info
+
+    async def delete(self, bucket: str, key: str) -> None:
+        await self._core.write(partial(ops.delete_objects, bucket=bucket, keys=[key]))
+
+    async def delete_many(self, bucket: str, keys: Sequence[str]) -> list[LakestowError | None]:
+        await self._core.write(partial(ops.delete_objects, bucket=bucket, keys=list(keys)))
+        return [None] * len(keys)
+
+    async def list(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str | None = None,
+        start_after: str | None = None,
+        max_keys: int = 1000,
+    ) -> ListPage:
+        def query(conn: sqlite3.Connection) -> ListPage:
+            ops.require_bucket(conn, bucket)
+            return list_page(conn, bucket, prefix, delimiter, start_after, max(max_keys, 0))
+
+        return await self._core.read(query)
+
+    async def copy(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        *,
+        metadata: dict[str, str] | None = None,
+        content_type: str | None = None,
+        replace_metadata: bool = False,
+        if_match: str | None = None,
+        if_none_match: str | None = None,
+    ) -> ObjectInfo:
+        target = ObjectInfo(
+            dst_bucket,
+            dst_key,
+            0,
+            "",
+            _EPOCH,
+            content_type or DEFAULT_CONTENT_TYPE,
+            clean_metadata(metadata),
+        )
+        op = partial(
+            ops.copy_object,
+            src_bucket=src_bucket,
+            src_key=src_key,
+            target=target,
+            replace_meta=replace_metadata,
+            cond=ops.Conditions(if_match, if_none_match),
+        )
+        return await self._core.write(op)
+
+
+async def open_url(url: str, **options: Any) -> LocalStore:
+    """Open the store a `file:///path` URL names (the registry's entry point)."""
+    parts = urlsplit(url)
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost") or not parts.path:
+        raise InvalidInput(f"A local store URL looks like file:///path/to/objects, not {url!r}.")
+    return await LocalStore.open(unquote(parts.path), **options)

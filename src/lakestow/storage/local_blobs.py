@@ -1,0 +1,232 @@
+"""Blob files: immutable, named by random ids under `blobs/xx/yy/<id>`, never by keys.
+
+Small bodies are not files: their bytes go into the index (`inline_blobs`) in the same
+transaction as the object row, so a small PUT costs no file creation and no fsync of its own.
+
+A blob is written once by `BlobWriter` (hashing as it goes), made durable (fdatasync of the
+file, fsync of its directory) and only then referenced by an index commit. A blob no longer
+referenced is unlinked after the commit that released it, unless a read has it pinned
+(`BlobPins`), in which case it is unlinked when the last such read ends. Everything here is
+blocking and runs in worker threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+import threading
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+CHUNK = 1 << 20
+INLINE_PREFIX = "~"
+_OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+
+def is_inline(blob_id: str) -> bool:
+    """Whether a blob id names bytes kept in the index rather than a file."""
+    return blob_id.startswith(INLINE_PREFIX)
+
+
+def fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BlobDir:
+    """The `blobs/` tree: where a blob id lives, creating directories durably."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._known: set[str] = set()
+        self._lock = threading.Lock()
+
+    def path(self, blob_id: str) -> str:
+        return f"{self.root}/{blob_id[:2]}/{blob_id[2:4]}/{blob_id}"
+
+    def prepare(self, blob_id: str) -> str:
+        """The blob's path, its directory created (and made durable) if it was missing."""
+        parent = f"{self.root}/{blob_id[:2]}/{blob_id[2:4]}"
+        if parent not in self._known:
+            self._make_dirs(blob_id[:2], parent)
+        return f"{parent}/{blob_id}"
+
+    def _make_dirs(self, top: str, parent: str) -> None:
+        with self._lock:
+            for path, container in ((f"{self.root}/{top}", str(self.root)), (parent, None)):
+                try:
+                    os.mkdir(path)
+                except FileExistsError:
+                    continue
+                fsync_dir(container or f"{self.root}/{top}")
+            self._known.add(parent)
+
+    def unlink(self, blob_ids: Iterable[str]) -> None:
+        for blob_id in blob_ids:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path(blob_id))
+
+    def exists(self, blob_ids: Iterable[str]) -> bool:
+        return all(os.path.exists(self.path(b)) for b in blob_ids)
+
+    def scan(self) -> Iterator[str]:
+        """Every blob id on disk."""
+        for top in os.scandir(self.root):
+            if not top.is_dir():
+                continue
+            for sub in os.scandir(top.path):
+                if sub.is_dir():
+                    yield from (entry.name for entry in os.scandir(sub.path))
+
+    def read(self, blob_id: str, offset: int, length: int) -> bytes:
+        """Exactly `length` bytes at `offset` of a blob."""
+        fd = os.open(self.path(blob_id), os.O_RDONLY)
+        try:
+            data = os.pread(fd, length, offset)
+            while len(data) < length:
+                more = os.pread(fd, length - len(data), offset + len(data))
+                if not more:
+                    raise OSError(f"blob {blob_id} is shorter than its index says")
+                data += more
+            return data
+        finally:
+            os.close(fd)
+
+
+class BlobWriter:
+    """One new blob: `write` chunks, `complete` with the last ones, `seal`; or `discard`.
+
+    A body that ends before anything was written and has at most `inline_max` bytes gets no
+    file: `inline` holds it, for the index to store (an id starting with `~`).
+    """
+
+    def __init__(self, blobs: BlobDir, inline_max: int = 0) -> None:
+        self.blobs = blobs
+        self.id = secrets.token_hex(16)
+        self.size = 0
+        self.inline: bytes | None = None
+        self._inline_max = inline_max
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._fd: int | None = None
+        self._path: str | None = None
+
+    def write(self, chunks: Iterable[bytes]) -> None:
+        if self._fd is None:
+            self._path = self.blobs.prepare(self.id)
+            self._fd = os.open(self._path, _OPEN_NEW, 0o644)
+        for chunk in chunks:
+            self._md5.update(chunk)
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(self._fd, view) :]
+            self.size += len(chunk)
+
+    def fits_inline(self, tail: list[bytes]) -> bool:
+        """Whether the body, ending with `tail`, is to be kept in the index."""
+        return self._fd is None and sum(map(len, tail)) <= self._inline_max
+
+    def complete(self, tail: list[bytes]) -> None:
+        """Take the end of the body: keep it inline if it is all there is and small."""
+        if not self.fits_inline(tail):
+            self.write(tail)
+            return
+        data = b"".join(tail)
+        self._md5.update(data)
+        self.size = len(data)
+        if data:
+            self.inline = data
+            self.id = INLINE_PREFIX + self.id
+
+    def digest(self) -> bytes:
+        return self._md5.digest()
+
+    def seal(self) -> None:
+        """Make a blob file durable: its bytes, then its directory entry."""
+        if self._fd is None:
+            return
+        os.fdatasync(self._fd)
+        os.close(self._fd)
+        self._fd = None
+        assert self._path is not None
+        fsync_dir(os.path.dirname(self._path))
+
+    def discard(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self._path is not None:
+            self.blobs.unlink([self.id])
+            self._path = None
+
+    @property
+    def extents(self) -> list[tuple[str, int, int]]:
+        """The blob as an object's extents (none for an empty body)."""
+        return [(self.id, 0, self.size)] if self.size else []
+
+
+class BlobPins:
+    """Keeps released blobs on disk while reads that started before the release use them."""
+
+    def __init__(self, blobs: BlobDir) -> None:
+        self._blobs = blobs
+        self._lock = threading.Lock()
+        self._pins: Counter[str] = Counter()
+        self._deferred: set[str] = set()
+        self._dying: set[str] = set()
+
+    def pin(self, blob_ids: Iterable[str]) -> bool:
+        """Pin blobs that still exist; False (nothing pinned) if any was released."""
+        ids = list(blob_ids)
+        with self._lock:
+            if any(b in self._dying for b in ids):
+                return False
+            self._pins.update(ids)
+        if self._blobs.exists(set(ids)):
+            return True
+        self.unpin(ids)
+        return False
+
+    def unpin(self, blob_ids: Iterable[str]) -> None:
+        free: set[str] = set()
+        with self._lock:
+            for blob_id in blob_ids:
+                self._pins[blob_id] -= 1
+                if self._pins[blob_id] > 0:
+                    continue
+                del self._pins[blob_id]
+                if blob_id in self._deferred:
+                    self._deferred.discard(blob_id)
+                    free.add(blob_id)
+            self._dying |= free
+        self._unlink(free)
+
+    def release(self, blob_ids: Iterable[str]) -> None:
+        """Called after a commit dropped the last references: unlink now or when unpinned."""
+        with self._lock:
+            ids = set(blob_ids)
+            pinned = {b for b in ids if self._pins[b] > 0}
+            self._deferred |= pinned
+            free = ids - pinned
+            self._dying |= free
+        self._unlink(free)
+
+    def release_all(self) -> None:
+        """At close: unlink everything deferred, pinned or not."""
+        with self._lock:
+            free, self._deferred = self._deferred, set()
+        self._blobs.unlink(free)
+
+    def _unlink(self, free: set[str]) -> None:
+        if not free:
+            return
+        try:
+            self._blobs.unlink(free)
+        finally:
+            with self._lock:
+                self._dying -= free

@@ -1,0 +1,238 @@
+"""The parts of a local store and how async code reaches them.
+
+`Core` owns the directory lock, the index connections (one writer, a pool of readers), the
+blob tree and the pins. Async callers use `read` (a query in a worker thread), `write` (an
+operation committed by the group-commit writer) and `store_blob` (stream a body into a new
+blob, then commit an operation that references it, in one last worker-thread hop).
+
+On-disk layout of a store root:
+
+    lock          flock()ed while a process has the store open
+    index.db      the SQLite index (+ index.db-wal, index.db-shm)
+    blobs/ab/cd/abcd...   immutable blob files named by 32 random hex digits
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import AsyncIterable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+import anyio
+import anyio.to_thread
+from anyio.lowlevel import current_token
+
+from lakestow.errors import LakestowError
+from lakestow.storage.common import check_md5
+from lakestow.storage.local_blobs import CHUNK, BlobDir, BlobPins, BlobWriter
+from lakestow.storage.local_index import connect, get_meta, init_schema, read_buckets, set_meta
+from lakestow.storage.local_ops import no_such_bucket
+from lakestow.storage.local_writer import GroupCommitWriter, Txn
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+class _Readers:
+    """A pool of read-only connections, one per concurrent reader thread."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._free: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        try:
+            conn = self._free.get_nowait()
+        except queue.Empty:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA query_only = 1")
+            with self._lock:
+                self._all.append(conn)
+        try:
+            yield conn
+        finally:
+            self._free.put(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+
+
+class Core:
+    """A local store's resources; see the module docstring."""
+
+    def __init__(
+        self, root: Path, *, min_part_size: int, inline_max: int, max_threads: int
+    ) -> None:
+        root = self.root = Path(os.path.abspath(root))
+        self.min_part_size = min_part_size
+        self.inline_max = inline_max
+        self.blobs = BlobDir(root / "blobs")
+        self.pins = BlobPins(self.blobs)
+        self.buckets: set[str] = set()
+        self.orphans_removed = 0
+        self.limiter = anyio.CapacityLimiter(max_threads)
+        self._readers = _Readers(str(root / "index.db"))
+        self._writer: GroupCommitWriter | None = None
+        self._reaper = ThreadPoolExecutor(1, thread_name_prefix="lakestow-reaper")
+        self._lock_fd = -1
+        self._inflight = 0
+        self._inflight_lock = threading.Lock()
+
+    @property
+    def writer(self) -> GroupCommitWriter:
+        if self._writer is None:
+            raise RuntimeError("the object store is closed")
+        return self._writer
+
+    def open(self, scan_orphans: bool | None) -> None:
+        """Lock the root, open the index, collect orphans if needed, start the writer."""
+        (self.root / "blobs").mkdir(parents=True, exist_ok=True)
+        self._lock_fd = _lock(self.root)
+        conn = connect(str(self.root / "index.db"))
+        init_schema(conn)
+        if scan_orphans or (scan_orphans is None and get_meta(conn, "clean") == "0"):
+            self.orphans_removed = self._collect_orphans(conn)
+        set_meta(conn, "clean", "0")
+        self.buckets = {bucket.name for bucket in read_buckets(conn)}
+        self._writer = GroupCommitWriter(conn, self._release)
+        self._writer.start()
+
+    def _release(self, dead: list[str]) -> None:
+        """After a commit: unlink blobs in the background (a big unlink can take a while)."""
+        self._reaper.submit(self.pins.release, dead)
+
+    def _collect_orphans(self, conn: sqlite3.Connection) -> int:
+        """Unlink blob files no row references: left by a crash between write and commit,
+        or between a commit and the unlink it allowed."""
+        referenced = {row[0] for row in conn.execute("SELECT id FROM blobs")}
+        orphans = [blob_id for blob_id in self.blobs.scan() if blob_id not in referenced]
+        self.blobs.unlink(orphans)
+        if orphans:
+            log.info("removed %d orphan blobs from %s", len(orphans), self.root)
+        return len(orphans)
+
+    def close(self) -> None:
+        """Stop the writer, unlink released blobs, and mark the shutdown clean."""
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        writer.stop()
+        self._reaper.shutdown(wait=True)
+        self.pins.release_all()
+        conn = writer.connection
+        if self._inflight == 0:
+            set_meta(conn, "clean", "1")
+        conn.close()
+        self._readers.close()
+        os.close(self._lock_fd)
+
+    def check_bucket(self, bucket: str) -> None:
+        """Fail fast on a bucket that does not exist (the commit checks again)."""
+        if bucket not in self.buckets:
+            raise no_such_bucket(bucket)
+
+    def read_sync(self, query: Callable[[sqlite3.Connection], T], snapshot: bool = False) -> T:
+        """Run `query` on a reader connection, in one read transaction if `snapshot`."""
+        with self._readers.connection() as conn:
+            if not snapshot:
+                return query(conn)
+            conn.execute("BEGIN")
+            try:
+                return query(conn)
+            finally:
+                conn.execute("COMMIT")
+
+    async def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        return await anyio.to_thread.run_sync(self.read_sync, query, limiter=self.limiter)
+
+    async def write(self, op: Callable[[Txn], T]) -> T:
+        """Commit `op` through the writer. Once queued it cannot be withdrawn, so a
+        cancellation waits for its outcome (and is delivered afterwards)."""
+        token = current_token()
+        done = anyio.Event()
+        future = self.writer.submit(op)
+        future.add_done_callback(
+            lambda _: token.backend_class.run_sync_soon(done.set, (), token.native_token)
+        )
+        with anyio.CancelScope(shield=True):
+            await done.wait()
+        return future.result()
+
+    async def run(self, func: Callable[[], T]) -> T:
+        return await anyio.to_thread.run_sync(func, limiter=self.limiter)
+
+    async def store_blob(
+        self,
+        body: AsyncIterable[bytes],
+        content_md5: bytes | None,
+        make_op: Callable[[BlobWriter], Callable[[Txn], T]],
+        *,
+        inline: bool = False,
+    ) -> T:
+        """Stream `body` into a new blob and commit `make_op(blob)`; nothing remains if
+        either fails. With `inline`, a small body may be kept for the index (`blob.inline`)."""
+        blob = BlobWriter(self.blobs, self.inline_max if inline else 0)
+        with self._inflight_lock:
+            self._inflight += 1
+        try:
+            tail = await self._receive(body, blob)
+            if blob.fits_inline(tail):
+                blob.complete(tail)  # small: hashing it here costs less than a thread hop
+                check_md5(blob.digest(), content_md5)
+            else:
+                await self.run(partial(_seal, blob, tail, content_md5))
+            return await self.write(make_op(blob))
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self.run(blob.discard)
+            raise
+        finally:
+            with self._inflight_lock:
+                self._inflight -= 1
+
+    async def _receive(self, body: AsyncIterable[bytes], blob: BlobWriter) -> list[bytes]:
+        """Write the body in ~1 MiB batches; return the last batch, not yet written."""
+        pending: list[bytes] = []
+        size = 0
+        async for chunk in body:
+            pending.append(chunk)
+            size += len(chunk)
+            if size >= CHUNK:
+                batch, pending, size = pending, [], 0
+                await self.run(partial(blob.write, batch))
+        return pending
+
+
+def _seal(blob: BlobWriter, tail: list[bytes], content_md5: bytes | None) -> None:
+    blob.complete(tail)
+    check_md5(blob.digest(), content_md5)
+    blob.seal()
+
+
+def _lock(root: Path) -> int:
+    fd = os.open(root / "lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise LakestowError(
+            f"The object store at {root} is in use by another process.",
+            code="StoreInUse",
+            status=503,
+        ) from None
+    return fd

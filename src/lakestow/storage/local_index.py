@@ -1,0 +1,228 @@
+"""The local backend's SQLite index: schema, connections, and the queries that read it.
+
+One database per store (`index.db`, WAL). Keys live only here: an object row holds its
+metadata and its *extents*, the (blob id, offset, length) pieces of immutable blob files whose
+concatenation is the object's content. `blobs` counts how many extents reference each blob
+file, so copies share bytes and a blob is unlinked when its count drops to zero. Small
+blobs are rows of `inline_blobs` instead of files (ids starting with `~`).
+Comparison is SQLite's BINARY collation (memcmp of UTF-8), which is S3's key order.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from lakestow.storage.protocol import BucketInfo, ObjectInfo, PartInfo, UploadInfo
+
+SCHEMA_VERSION = "1"
+Extent = tuple[str, int, int]
+"""A blob id, an offset in that blob and a length."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS buckets (name TEXT PRIMARY KEY, created REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS objects (
+    bucket TEXT NOT NULL, key TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
+    mtime REAL NOT NULL, content_type TEXT NOT NULL, metadata TEXT NOT NULL,
+    parts_count INTEGER, extents TEXT NOT NULL,
+    PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blobs (id TEXT PRIMARY KEY, refs INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS inline_blobs (id TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS uploads (
+    upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL,
+    initiated REAL NOT NULL, content_type TEXT NOT NULL, metadata TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads (bucket, key, upload_id);
+CREATE TABLE IF NOT EXISTS parts (
+    upload_id TEXT NOT NULL, part_number INTEGER NOT NULL, size INTEGER NOT NULL,
+    etag TEXT NOT NULL, mtime REAL NOT NULL, extents TEXT NOT NULL,
+    PRIMARY KEY (upload_id, part_number)
+) WITHOUT ROWID;
+"""
+
+OBJECT_COLUMNS = "key, size, etag, mtime, content_type, metadata, parts_count"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object row: its metadata and where its bytes are."""
+
+    info: ObjectInfo
+    extents: tuple[Extent, ...]
+
+
+@dataclass(frozen=True)
+class StoredPart:
+    """A part row."""
+
+    info: PartInfo
+    extents: tuple[Extent, ...]
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    """An upload row."""
+
+    bucket: str
+    key: str
+    content_type: str
+    metadata: dict[str, str]
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL, fsync on commit.
+
+    synchronous=FULL: a commit is on disk when it returns, so an acknowledged write survives
+    power loss, not only a crash of the process. Group commit amortizes the fsync.
+    """
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    return conn
+
+
+def init_schema(conn: sqlite3.Connection) -> None:
+    """Create the tables if needed and record the schema version."""
+    conn.executescript(_SCHEMA)
+    conn.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+
+
+def get_meta(conn: sqlite3.Connection, name: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def set_meta(conn: sqlite3.Connection, name: str, value: str) -> None:
+    conn.execute(
+        "INSERT INTO meta (name, value) VALUES (?, ?) "
+        "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        (name, value),
+    )
+
+
+def utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+def dump_extents(extents: Sequence[Extent]) -> str:
+    return json.dumps(extents, separators=(",", ":"))
+
+
+def load_extents(text: str) -> tuple[Extent, ...]:
+    return tuple((str(b), int(o), int(n)) for b, o, n in json.loads(text))
+
+
+def object_info(bucket: str, row: Sequence[Any]) -> ObjectInfo:
+    """An ObjectInfo from a row of OBJECT_COLUMNS."""
+    key, size, etag, mtime, content_type, metadata, parts_count = row[:7]
+    return ObjectInfo(
+        bucket=bucket,
+        key=key,
+        size=size,
+        etag=etag,
+        last_modified=utc(mtime),
+        content_type=content_type,
+        metadata=json.loads(metadata),
+        parts_count=parts_count,
+    )
+
+
+def read_object(conn: sqlite3.Connection, bucket: str, key: str) -> StoredObject | None:
+    row = conn.execute(
+        f"SELECT {OBJECT_COLUMNS}, extents FROM objects WHERE bucket = ? AND key = ?",  # noqa: S608
+        (bucket, key),
+    ).fetchone()
+    if row is None:
+        return None
+    return StoredObject(object_info(bucket, row), load_extents(row[7]))
+
+
+def read_inline(conn: sqlite3.Connection, blob_id: str) -> bytes:
+    row = conn.execute("SELECT data FROM inline_blobs WHERE id = ?", (blob_id,)).fetchone()
+    if row is None:
+        raise LookupError(f"inline blob {blob_id} is missing from the index")
+    return bytes(row[0])
+
+
+def read_bucket(conn: sqlite3.Connection, name: str) -> BucketInfo | None:
+    row = conn.execute("SELECT created FROM buckets WHERE name = ?", (name,)).fetchone()
+    return None if row is None else BucketInfo(name, utc(row[0]))
+
+
+def read_buckets(conn: sqlite3.Connection) -> list[BucketInfo]:
+    rows = conn.execute("SELECT name, created FROM buckets ORDER BY name").fetchall()
+    return [BucketInfo(name, utc(created)) for name, created in rows]
+
+
+def read_upload(conn: sqlite3.Connection, upload_id: str) -> StoredUpload | None:
+    row = conn.execute(
+        "SELECT bucket, key, content_type, metadata FROM uploads WHERE upload_id = ?",
+        (upload_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    return StoredUpload(row[0], row[1], row[2], json.loads(row[3]))
+
+
+def read_parts(
+    conn: sqlite3.Connection, upload_id: str, after: int = 0, limit: int = -1
+) -> list[StoredPart]:
+    """Parts numbered above `after`, in order; `limit` -1 means all."""
+    rows = conn.execute(
+        "SELECT part_number, etag, size, mtime, extents FROM parts "
+        "WHERE upload_id = ? AND part_number > ? ORDER BY part_number LIMIT ?",
+        (upload_id, after, limit),
+    )
+    return [
+        StoredPart(PartInfo(number, etag, size, utc(mtime)), load_extents(extents))
+        for number, etag, size, mtime, extents in rows
+    ]
+
+
+def read_uploads(
+    conn: sqlite3.Connection,
+    bucket: str,
+    prefix: str,
+    key_marker: str | None,
+    upload_id_marker: str | None,
+    limit: int,
+) -> list[UploadInfo]:
+    """Uploads under `prefix` after the markers, by key then upload id (= initiation)."""
+    key_marker = key_marker or ""
+    rows = conn.execute(
+        "SELECT key, upload_id, initiated FROM uploads "
+        "WHERE bucket = ? AND key >= ? AND substr(key, 1, ?) = ? "
+        "AND (key > ? OR (key = ? AND upload_id > ?)) "
+        "ORDER BY key, upload_id LIMIT ?",
+        (
+            bucket,
+            max(prefix, key_marker),
+            len(prefix),
+            prefix,
+            key_marker,
+            key_marker,
+            upload_id_marker if upload_id_marker is not None else "\U0010ffff",
+            limit,
+        ),
+    )
+    return [UploadInfo(key, upload_id, utc(initiated)) for key, upload_id, initiated in rows]
+
+
+def slice_extents(extents: Sequence[Extent], start: int, end: int) -> list[Extent]:
+    """The pieces of `extents` holding content bytes `start`..`end` (inclusive)."""
+    pieces: list[Extent] = []
+    position = 0
+    for blob_id, offset, length in extents:
+        low, high = max(start, position), min(end + 1, position + length)
+        if low < high:
+            pieces.append((blob_id, offset + low - position, high - low))
+        position += length
+        if position > end:
+            break
+    return pieces

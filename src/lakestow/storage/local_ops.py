@@ -1,0 +1,308 @@
+"""The local backend's write operations: each a function of a `Txn`, run by the writer.
+
+An operation checks its preconditions and changes the index; raising rolls it back alone.
+It never touches files: blobs it releases go to `txn.dead` and are unlinked after the commit.
+Reference counting: every extent in an object or part row holds one reference on its blob.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from lakestow.errors import AlreadyExists, InvalidRequest, NotFound
+from lakestow.storage.common import (
+    check_part_sizes,
+    check_write_conditions,
+    clean_etag,
+    multipart_etag,
+)
+from lakestow.storage.local_blobs import is_inline
+from lakestow.storage.local_index import (
+    Extent,
+    StoredObject,
+    StoredPart,
+    StoredUpload,
+    dump_extents,
+    load_extents,
+    read_bucket,
+    read_object,
+    read_parts,
+    read_upload,
+    utc,
+)
+from lakestow.storage.local_writer import Txn
+from lakestow.storage.protocol import BucketInfo, ObjectInfo, PartInfo
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """If-Match / If-None-Match on the object a write replaces."""
+
+    if_match: str | None = None
+    if_none_match: str | None = None
+
+
+class SourceChanged(Exception):
+    """The blobs a part copy hashed were released before it committed: read again."""
+
+
+def no_such_bucket(name: str) -> NotFound:
+    return NotFound(f"The specified bucket does not exist: {name!r}.", code="NoSuchBucket")
+
+
+def no_such_key(key: str) -> NotFound:
+    return NotFound(f"The specified key does not exist: {key!r}.", code="NoSuchKey")
+
+
+def require_bucket(conn: sqlite3.Connection, name: str) -> None:
+    if read_bucket(conn, name) is None:
+        raise no_such_bucket(name)
+
+
+def create_bucket(txn: Txn, name: str) -> BucketInfo:
+    if read_bucket(txn.conn, name) is not None:
+        raise AlreadyExists(
+            f"Your previous request to create {name!r} succeeded and you already own it.",
+            code="BucketAlreadyOwnedByYou",
+        )
+    now = time.time()
+    txn.conn.execute("INSERT INTO buckets (name, created) VALUES (?, ?)", (name, now))
+    return BucketInfo(name, utc(now))
+
+
+def delete_bucket(txn: Txn, name: str) -> None:
+    conn = txn.conn
+    require_bucket(conn, name)
+    for table in ("objects", "uploads"):
+        if conn.execute(f"SELECT 1 FROM {table} WHERE bucket = ? LIMIT 1", (name,)).fetchone():  # noqa: S608
+            raise AlreadyExists(
+                f"The bucket {name!r} you tried to delete is not empty.", code="BucketNotEmpty"
+            )
+    conn.execute("DELETE FROM buckets WHERE name = ?", (name,))
+
+
+def _incref(conn: sqlite3.Connection, extents: Sequence[Extent]) -> None:
+    conn.executemany(
+        "INSERT INTO blobs (id, refs) VALUES (?, 1) ON CONFLICT (id) DO UPDATE SET refs = refs + 1",
+        [(blob_id,) for blob_id, _, _ in extents],
+    )
+
+
+def _decref(txn: Txn, extents: Sequence[Extent]) -> None:
+    for blob_id, _, _ in extents:
+        row = txn.conn.execute(
+            "UPDATE blobs SET refs = refs - 1 WHERE id = ? RETURNING refs", (blob_id,)
+        ).fetchone()
+        if row is None or row[0] > 0:
+            continue
+        txn.conn.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))
+        if is_inline(blob_id):
+            txn.conn.execute("DELETE FROM inline_blobs WHERE id = ?", (blob_id,))
+        else:
+            txn.dead.append(blob_id)
+
+
+def _write_object(
+    txn: Txn, info: ObjectInfo, extents: Sequence[Extent], old: StoredObject | None
+) -> None:
+    """Store `info` (whose extents' references are already counted), releasing `old`."""
+    if old is not None:
+        _decref(txn, old.extents)
+    txn.conn.execute(
+        "INSERT OR REPLACE INTO objects (bucket, key, size, etag, mtime, content_type, "
+        "metadata, parts_count, extents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            info.bucket,
+            info.key,
+            info.size,
+            info.etag,
+            info.last_modified.timestamp(),
+            info.content_type,
+            json.dumps(info.metadata),
+            info.parts_count,
+            dump_extents(extents),
+        ),
+    )
+
+
+def _current(txn: Txn, bucket: str, key: str, cond: Conditions) -> StoredObject | None:
+    require_bucket(txn.conn, bucket)
+    old = read_object(txn.conn, bucket, key)
+    check_write_conditions(old.info if old else None, key, cond.if_match, cond.if_none_match)
+    return old
+
+
+def put_object(
+    txn: Txn,
+    info: ObjectInfo,
+    extents: Sequence[Extent],
+    cond: Conditions,
+    inline: bytes | None = None,
+) -> ObjectInfo:
+    """Commit a new object whose blob is durable already, or is `inline` (stored here)."""
+    old = _current(txn, info.bucket, info.key, cond)
+    info = replace(info, last_modified=utc(time.time()))
+    if inline is not None:
+        txn.conn.execute(
+            "INSERT INTO inline_blobs (id, data) VALUES (?, ?)", (extents[0][0], inline)
+        )
+    _incref(txn.conn, extents)
+    _write_object(txn, info, extents, old)
+    return info
+
+
+def delete_objects(txn: Txn, bucket: str, keys: Sequence[str]) -> None:
+    require_bucket(txn.conn, bucket)
+    for key in keys:
+        old = read_object(txn.conn, bucket, key)
+        if old is not None:
+            txn.conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
+            _decref(txn, old.extents)
+
+
+def copy_object(
+    txn: Txn,
+    src_bucket: str,
+    src_key: str,
+    target: ObjectInfo,
+    replace_meta: bool,
+    cond: Conditions,
+) -> ObjectInfo:
+    """Copy by reference: the new row shares the source's blobs."""
+    require_bucket(txn.conn, src_bucket)
+    src = read_object(txn.conn, src_bucket, src_key)
+    if src is None:
+        raise no_such_key(src_key)
+    old = _current(txn, target.bucket, target.key, cond)
+    meta = target if replace_meta else src.info
+    info = replace(
+        src.info,
+        bucket=target.bucket,
+        key=target.key,
+        content_type=meta.content_type,
+        metadata=meta.metadata,
+        last_modified=utc(time.time()),
+    )
+    _incref(txn.conn, src.extents)
+    _write_object(txn, info, src.extents, old)
+    return info
+
+
+def create_upload(
+    txn: Txn, bucket: str, key: str, content_type: str, metadata: dict[str, str]
+) -> str:
+    require_bucket(txn.conn, bucket)
+    now = time.time()
+    upload_id = f"{time.time_ns():016x}{secrets.token_hex(8)}"
+    txn.conn.execute(
+        "INSERT INTO uploads (upload_id, bucket, key, initiated, content_type, metadata) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (upload_id, bucket, key, now, content_type, json.dumps(metadata)),
+    )
+    return upload_id
+
+
+def require_upload(conn: sqlite3.Connection, bucket: str, key: str, upload_id: str) -> StoredUpload:
+    upload = read_upload(conn, upload_id)
+    if upload is None or upload.bucket != bucket or upload.key != key:
+        require_bucket(conn, bucket)
+        raise NotFound(
+            "The specified upload does not exist. The upload ID may be invalid, or the upload "
+            "may have been aborted or completed.",
+            code="NoSuchUpload",
+        )
+    return upload
+
+
+def put_part(
+    txn: Txn, bucket: str, key: str, upload_id: str, part: StoredPart, shared: bool
+) -> PartInfo:
+    """Store a part; `shared` extents belong to other rows and must still be alive."""
+    conn = txn.conn
+    require_upload(conn, bucket, key, upload_id)
+    if shared and not _alive(conn, part.extents):
+        raise SourceChanged
+    info = replace(part.info, last_modified=utc(time.time()))
+    old = conn.execute(
+        "SELECT extents FROM parts WHERE upload_id = ? AND part_number = ?",
+        (upload_id, info.part_number),
+    ).fetchone()
+    _incref(conn, part.extents)
+    if old is not None:
+        _decref(txn, load_extents(old[0]))
+    conn.execute(
+        "INSERT OR REPLACE INTO parts (upload_id, part_number, size, etag, mtime, extents) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            upload_id,
+            info.part_number,
+            info.size,
+            info.etag,
+            info.last_modified.timestamp(),
+            dump_extents(part.extents),
+        ),
+    )
+    return info
+
+
+def _alive(conn: sqlite3.Connection, extents: Sequence[Extent]) -> bool:
+    ids = {blob_id for blob_id, _, _ in extents}
+    return all(
+        conn.execute("SELECT 1 FROM blobs WHERE id = ?", (blob_id,)).fetchone() for blob_id in ids
+    )
+
+
+def complete_upload(
+    txn: Txn,
+    bucket: str,
+    key: str,
+    upload_id: str,
+    parts: Sequence[tuple[int, str]],
+    min_part_size: int,
+    cond: Conditions,
+) -> ObjectInfo:
+    """Assemble the object from its parts' extents: a metadata change, no bytes copied."""
+    conn = txn.conn
+    upload = require_upload(conn, bucket, key, upload_id)
+    stored = {p.info.part_number: p for p in read_parts(conn, upload_id)}
+    chosen = [_chosen_part(stored, number, etag) for number, etag in parts]
+    check_part_sizes(((p.info.part_number, p.info.size) for p in chosen), min_part_size)
+    old = _current(txn, bucket, key, cond)
+    for number in stored.keys() - {p.info.part_number for p in chosen}:
+        _decref(txn, stored[number].extents)
+    conn.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
+    conn.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
+    info = ObjectInfo(
+        bucket=bucket,
+        key=key,
+        size=sum(p.info.size for p in chosen),
+        etag=multipart_etag([p.info.etag for p in chosen]),
+        last_modified=utc(time.time()),
+        content_type=upload.content_type,
+        metadata=upload.metadata,
+        parts_count=len(chosen),
+    )
+    _write_object(txn, info, [e for p in chosen for e in p.extents], old)
+    return info
+
+
+def _chosen_part(stored: dict[int, StoredPart], number: int, etag: str) -> StoredPart:
+    part = stored.get(number)
+    if part is None or clean_etag(etag) != part.info.etag:
+        raise InvalidRequest(
+            f"Part {number} could not be found, or its ETag does not match.", code="InvalidPart"
+        )
+    return part
+
+
+def abort_upload(txn: Txn, bucket: str, key: str, upload_id: str) -> None:
+    require_upload(txn.conn, bucket, key, upload_id)
+    for part in read_parts(txn.conn, upload_id):
+        _decref(txn, part.extents)
+    txn.conn.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
+    txn.conn.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))

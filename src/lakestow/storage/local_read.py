@@ -1,0 +1,179 @@
+"""Reading a local store: pin the blobs an object's row names, then stream them.
+
+A read looks the row up, then pins the blobs of the range it wants. Pinning fails if one of
+them was released meanwhile (an overwrite or delete committed); the read then looks the row
+up again. Once pinned, blobs stay on disk until the read ends, so the bytes a GET streams are
+those of the object when `get` returned, whatever is committed afterwards. An object kept in
+the index is read with its row, in one read transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from functools import partial
+
+import anyio
+
+from lakestow.storage.common import resolve_range
+from lakestow.storage.local_blobs import CHUNK, is_inline
+from lakestow.storage.local_core import Core
+from lakestow.storage.local_index import (
+    Extent,
+    StoredObject,
+    read_inline,
+    read_object,
+    slice_extents,
+)
+from lakestow.storage.local_ops import no_such_key, require_bucket
+from lakestow.storage.protocol import GetResult, ObjectInfo
+
+
+def load_object(conn: sqlite3.Connection, bucket: str, key: str) -> StoredObject:
+    """The object's row, or NoSuchKey / NoSuchBucket."""
+    stored = read_object(conn, bucket, key)
+    if stored is None:
+        require_bucket(conn, bucket)
+        raise no_such_key(key)
+    return stored
+
+
+class _Bytes(AsyncIterator[bytes]):
+    """A body already in memory (at most one chunk)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data: bytes | None = data or None
+
+    async def __anext__(self) -> bytes:
+        data, self._data = self._data, None
+        if data is None:
+            raise StopAsyncIteration
+        return data
+
+    async def aclose(self) -> None:
+        self._data = None
+
+
+class BlobStream(AsyncIterator[bytes]):
+    """Pinned extents read in chunks of at most 1 MiB; unpinned when done or closed."""
+
+    def __init__(self, core: Core, pieces: list[Extent]) -> None:
+        self._core = core
+        self._pieces = deque(pieces)
+        self._pinned: list[str] | None = [blob_id for blob_id, _, _ in pieces]
+
+    async def __anext__(self) -> bytes:
+        if not self._pieces:
+            await self.aclose()
+            raise StopAsyncIteration
+        blob_id, offset, length = self._pieces[0]
+        take = min(CHUNK, length)
+        data = await self._core.run(partial(self._core.blobs.read, blob_id, offset, take))
+        if take == length:
+            self._pieces.popleft()
+        else:
+            self._pieces[0] = (blob_id, offset + take, length - take)
+        return data
+
+    async def aclose(self) -> None:
+        pinned, self._pinned = self._pinned, None
+        self._pieces.clear()
+        if pinned:
+            with anyio.CancelScope(shield=True):
+                await self._core.run(partial(self._core.pins.unpin, pinned))
+
+    def __del__(self) -> None:
+        if self._pinned:  # abandoned without aclose(): do not keep released blobs forever
+            self._core.pins.unpin(self._pinned)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """A range of an object, pinned on disk (`pieces`) or read from the index (`data`)."""
+
+    info: ObjectInfo
+    start: int
+    end: int
+    pieces: list[Extent]
+    data: bytes | None
+
+
+def _load(conn: sqlite3.Connection, bucket: str, key: str) -> tuple[StoredObject, bytes | None]:
+    """The row and, for an object kept in the index, its bytes (in one read transaction)."""
+    stored = load_object(conn, bucket, key)
+    inline = [blob_id for blob_id, _, _ in stored.extents if is_inline(blob_id)]
+    return stored, read_inline(conn, inline[0]) if inline else None
+
+
+def _snapshot(
+    core: Core,
+    bucket: str,
+    key: str,
+    byte_range: tuple[int, int | None] | None,
+    suffix_length: int | None,
+) -> _Snapshot:
+    """Look the object up and pin the blobs holding the range, retrying after a release."""
+    while True:
+        stored, data = core.read_sync(partial(_load, bucket=bucket, key=key), snapshot=True)
+        start, end = resolve_range(stored.info.size, byte_range, suffix_length)
+        if data is not None:
+            return _Snapshot(stored.info, start, end, [], data[start : end + 1])
+        pieces = slice_extents(stored.extents, start, end)
+        if core.pins.pin(blob_id for blob_id, _, _ in pieces):
+            return _Snapshot(stored.info, start, end, pieces, None)
+
+
+def open_read(
+    core: Core,
+    bucket: str,
+    key: str,
+    byte_range: tuple[int, int | None] | None,
+    suffix_length: int | None,
+) -> GetResult:
+    """A GET: a small range is read at once, a large one streamed from pinned blobs."""
+    snap = _snapshot(core, bucket, key, byte_range, suffix_length)
+    if snap.data is not None:
+        return GetResult(snap.info, snap.start, snap.end, _Bytes(snap.data))
+    if snap.end - snap.start + 1 > CHUNK:
+        segments = [(core.blobs.path(b), offset, n) for b, offset, n in snap.pieces]
+        return GetResult(snap.info, snap.start, snap.end, BlobStream(core, snap.pieces), segments)
+    try:
+        data = b"".join(core.blobs.read(*piece) for piece in snap.pieces)
+    finally:
+        core.pins.unpin(blob_id for blob_id, _, _ in snap.pieces)
+    return GetResult(snap.info, snap.start, snap.end, _Bytes(data))
+
+
+@dataclass(frozen=True)
+class SourceRange:
+    """What UploadPartCopy needs of its source: extents to share (or bytes, for a source
+    kept in the index), their MD5 and their size."""
+
+    pieces: list[Extent]
+    data: bytes | None
+    etag: str
+    size: int
+
+
+def hash_range(
+    core: Core, bucket: str, key: str, byte_range: tuple[int, int] | None
+) -> SourceRange:
+    """The extents (or bytes), MD5 and size of a range of an object."""
+    snap = _snapshot(core, bucket, key, byte_range, None)
+    size = snap.end - snap.start + 1
+    if snap.data is not None:
+        etag = hashlib.md5(snap.data, usedforsecurity=False).hexdigest()
+        return SourceRange([], snap.data, etag, size)
+    try:
+        if size == snap.info.size and snap.info.parts_count is None:
+            return SourceRange(snap.pieces, None, snap.info.etag, size)
+        md5 = hashlib.md5(usedforsecurity=False)
+        for blob_id, offset, length in snap.pieces:
+            for at in range(0, length, CHUNK):
+                md5.update(core.blobs.read(blob_id, offset + at, min(CHUNK, length - at)))
+        return SourceRange(snap.pieces, None, md5.hexdigest(), size)
+    finally:
+        core.pins.unpin(blob_id for blob_id, _, _ in snap.pieces)

@@ -1,0 +1,315 @@
+"""The storage interface: object semantics as small async protocols, in the obspec style.
+
+Callers depend on the operations they use (`Get`, `Put`, `List`, ...); a backend implements
+`ObjectStore`, which combines them. Results are frozen dataclasses. Errors come from
+`lakestow.errors`, each carrying its S3 code:
+
+    NotFound            NoSuchBucket, NoSuchKey, NoSuchUpload
+    AlreadyExists       BucketAlreadyOwnedByYou, BucketNotEmpty
+    PreconditionFailed  If-Match / If-None-Match did not hold
+    InvalidRequest      BadDigest, InvalidPart, InvalidPartOrder, EntityTooSmall,
+                        InvalidRange (416), MalformedXML
+    InvalidInput        InvalidArgument (a part number outside 1..10000)
+
+Keys are opaque strings validated at the edge; a backend never maps them to file paths.
+ETags are stored and returned without quotes: the S3 layer adds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from lakestow.errors import LakestowError
+
+DEFAULT_CONTENT_TYPE = "binary/octet-stream"
+MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PART_NUMBER = 10_000
+
+Body = AsyncIterable[bytes]
+Segment = tuple[str, int, int]
+"""A file path, an offset and a length: what `sendfile` needs to serve part of a body."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """An object's system and user metadata."""
+
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime
+    content_type: str = DEFAULT_CONTENT_TYPE
+    metadata: dict[str, str] = field(default_factory=dict)
+    parts_count: int | None = None
+
+
+@dataclass(frozen=True)
+class GetResult:
+    """An open read of `info`'s bytes `start`..`end` (inclusive; `end == start - 1` if empty).
+
+    `body` streams a snapshot taken when `get` returned: a concurrent overwrite or delete does
+    not change it. `segments`, when not empty, name the same bytes as file extents for
+    zero-copy `sendfile`; their files stay in place until the body is exhausted or `aclose()`
+    is called. Always exhaust the body or call `aclose()` (or use `async with`).
+    """
+
+    info: ObjectInfo
+    start: int
+    end: int
+    body: AsyncIterator[bytes]
+    segments: list[Segment] = field(default_factory=list)
+
+    @property
+    def length(self) -> int:
+        """Number of bytes in the body."""
+        return self.end - self.start + 1
+
+    async def aclose(self) -> None:
+        """Release the snapshot (closes `body`); idempotent."""
+        aclose = getattr(self.body, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    async def __aenter__(self) -> GetResult:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of a listing: objects and rolled-up common prefixes, both in key order."""
+
+    objects: list[ObjectInfo]
+    common_prefixes: list[str]
+    is_truncated: bool
+    next_start_after: str | None
+
+
+@dataclass(frozen=True)
+class PartInfo:
+    """One uploaded part of a multipart upload."""
+
+    part_number: int
+    etag: str
+    size: int
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class PartsPage:
+    """A page of `list_parts`, in part-number order."""
+
+    parts: list[PartInfo]
+    is_truncated: bool
+    next_part_number_marker: int | None
+
+
+@dataclass(frozen=True)
+class UploadInfo:
+    """A multipart upload in progress."""
+
+    key: str
+    upload_id: str
+    initiated: datetime
+
+
+@dataclass(frozen=True)
+class UploadsPage:
+    """A page of `list_multipart_uploads`, by key then initiation time."""
+
+    uploads: list[UploadInfo]
+    is_truncated: bool
+    next_key_marker: str | None
+    next_upload_id_marker: str | None
+
+
+@dataclass(frozen=True)
+class BucketInfo:
+    """A bucket and when it was created."""
+
+    name: str
+    created: datetime
+
+
+class Get(Protocol):
+    """Read an object, whole or a byte range."""
+
+    async def get(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        byte_range: tuple[int, int | None] | None = None,
+        suffix_length: int | None = None,
+    ) -> GetResult:
+        """`byte_range` is (first, last or None), inclusive; `suffix_length` asks for the
+        last n bytes. An unsatisfiable range raises InvalidRequest InvalidRange (416)."""
+        ...
+
+
+class Head(Protocol):
+    """Read an object's metadata."""
+
+    async def head(self, bucket: str, key: str) -> ObjectInfo: ...
+
+
+class Put(Protocol):
+    """Write an object from a stream, atomically, optionally on a condition."""
+
+    async def put(
+        self,
+        bucket: str,
+        key: str,
+        body: Body,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+        if_match: str | None = None,
+        if_none_match: str | None = None,
+        content_md5: bytes | None = None,
+    ) -> ObjectInfo:
+        """If `body` raises, nothing is written and the error propagates. `if_none_match`
+        accepts only "*". `if_match` on a missing key raises NotFound NoSuchKey (as S3)."""
+        ...
+
+
+class Delete(Protocol):
+    """Delete objects; deleting a missing key is not an error."""
+
+    async def delete(self, bucket: str, key: str) -> None: ...
+
+    async def delete_many(self, bucket: str, keys: Sequence[str]) -> list[LakestowError | None]:
+        """Delete several keys at once; one result per key, None when it succeeded."""
+        ...
+
+
+class List(Protocol):
+    """List keys in UTF-8 byte order, with prefix, delimiter and continuation."""
+
+    async def list(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str | None = None,
+        start_after: str | None = None,
+        max_keys: int = 1000,
+    ) -> ListPage:
+        """Common prefixes count toward `max_keys`. Passing a page's `next_start_after` as
+        `start_after` continues the listing; a common prefix is skipped as a whole."""
+        ...
+
+
+class Copy(Protocol):
+    """Copy an object server-side."""
+
+    async def copy(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        *,
+        metadata: dict[str, str] | None = None,
+        content_type: str | None = None,
+        replace_metadata: bool = False,
+        if_match: str | None = None,
+        if_none_match: str | None = None,
+    ) -> ObjectInfo:
+        """Without `replace_metadata` the source's metadata and content type are kept and
+        `metadata` / `content_type` are ignored. `if_match` / `if_none_match` are conditions
+        on the destination, as for `put`; copy-source conditions belong to the caller."""
+        ...
+
+
+class Multipart(Protocol):
+    """Multipart uploads: create, upload parts, complete or abort, list."""
+
+    async def create_multipart(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> str: ...
+
+    async def upload_part(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        body: Body,
+        *,
+        content_md5: bytes | None = None,
+    ) -> PartInfo: ...
+
+    async def upload_part_copy(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        src_bucket: str,
+        src_key: str,
+        byte_range: tuple[int, int] | None = None,
+    ) -> PartInfo: ...
+
+    async def complete_multipart(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: Sequence[tuple[int, str]],
+        *,
+        if_match: str | None = None,
+        if_none_match: str | None = None,
+    ) -> ObjectInfo: ...
+
+    async def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None: ...
+
+    async def list_parts(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        *,
+        part_number_marker: int = 0,
+        max_parts: int = 1000,
+    ) -> PartsPage: ...
+
+    async def list_multipart_uploads(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        key_marker: str | None = None,
+        upload_id_marker: str | None = None,
+        max_uploads: int = 1000,
+    ) -> UploadsPage: ...
+
+
+class Buckets(Protocol):
+    """Create, delete and list buckets."""
+
+    async def create_bucket(self, name: str) -> BucketInfo: ...
+
+    async def delete_bucket(self, name: str) -> None: ...
+
+    async def list_buckets(self) -> list[BucketInfo]: ...
+
+    async def head_bucket(self, name: str) -> BucketInfo: ...
+
+
+@runtime_checkable
+class ObjectStore(Get, Head, Put, Delete, List, Copy, Multipart, Buckets, Protocol):
+    """Every operation, plus closing the store."""
+
+    async def aclose(self) -> None: ...

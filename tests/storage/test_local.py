@@ -1,0 +1,369 @@
+"""The local backend: the conformance suite, plus what only a local store can show.
+
+The suite runs twice: with small objects kept in the index (the default) and with every
+object in a blob file (`inline_max=0`). Local-only tests cover reopening, orphan cleanup,
+refusing a second process, keys never becoming paths, group commit, blob reclamation, a
+SIGKILL in the middle of concurrent PUTs, and (slow) listing a million keys in O(page).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import anyio
+import pytest
+from conformance import (
+    MiB,
+    TestBuckets,
+    TestConditional,
+    TestCopy,
+    TestListing,
+    TestListingModel,
+    TestMultipart,
+    TestObjects,
+    TestRanges,
+    TestSnapshot,
+    blob,
+    chunks,
+    fetch,
+    new_bucket,
+    read,
+)
+
+from lakestow.errors import InvalidInput, LakestowError
+from lakestow.storage import ListPage, ObjectStore, open_store
+from lakestow.storage.local import LocalStore
+from lakestow.storage.local_listing import list_page
+
+PART_SIZE = 5 * 1024
+
+__all__ = [
+    "TestBuckets",
+    "TestConditional",
+    "TestCopy",
+    "TestListing",
+    "TestListingModel",
+    "TestMultipart",
+    "TestObjects",
+    "TestRanges",
+    "TestSnapshot",
+]
+
+
+@pytest.fixture(params=["inline", "files"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[LocalStore]:
+    inline_max = 64 * 1024 if request.param == "inline" else 0
+    store = await LocalStore.open(
+        tmp_path / "store", min_part_size=PART_SIZE, inline_max=inline_max
+    )
+    yield store
+    await store.aclose()
+
+
+@pytest.fixture
+def part_size() -> int:
+    return PART_SIZE
+
+
+def blob_files(root: Path) -> set[str]:
+    return {p.name for p in (root / "blobs").glob("*/*/*")}
+
+
+async def settled(root: Path, count: int) -> None:
+    """Wait until `count` blob files remain (released blobs are unlinked in the background)."""
+    for _ in range(500):
+        if len(blob_files(root)) == count:
+            return
+        await anyio.sleep(0.01)
+    assert len(blob_files(root)) == count
+
+
+def referenced_blobs(root: Path) -> set[str]:
+    with sqlite3.connect(root / "index.db") as conn:
+        return {row[0] for row in conn.execute("SELECT id FROM blobs WHERE id NOT LIKE '~%'")}
+
+
+def assert_store_layout(parent: Path, root: Path) -> None:
+    """Nothing outside the store root; inside, only the index, the lock and blobs/xx/yy/<id>."""
+    assert [p.name for p in parent.iterdir()] == [root.name]
+    for path in root.rglob("*"):
+        rel = path.relative_to(root).parts
+        assert rel[0] in {"blobs", "lock"} or rel[0].startswith("index.db")
+        assert len(rel) < 4 or (len(rel) == 4 and len(rel[3]) == 32 and rel[3].isalnum())
+
+
+def read_file(path: str, offset: int, length: int) -> bytes:
+    with open(path, "rb") as file:
+        file.seek(offset)
+        return file.read(length)
+
+
+@pytest.mark.anyio
+class TestLocalStore:
+    async def test_reopen_sees_everything(self, tmp_path: Path) -> None:
+        async with await LocalStore.open(tmp_path, min_part_size=1) as store:
+            bucket = await new_bucket(store)
+            await store.put(bucket, "small", chunks(b"s"), metadata={"a": "b"})
+            await store.put(bucket, "big", chunks(blob(2 * MiB)))
+            upload_id = await store.create_multipart(bucket, "mp")
+            part = await store.upload_part(bucket, "mp", upload_id, 1, chunks(b"p1"))
+        async with await open_store(f"file://{tmp_path}", min_part_size=1) as reopened:
+            assert [b.name for b in await reopened.list_buckets()] == [bucket]
+            assert (await reopened.head(bucket, "small")).metadata == {"a": "b"}
+            assert await fetch(reopened, bucket, "big") == blob(2 * MiB)
+            await reopened.complete_multipart(bucket, "mp", upload_id, [(1, part.etag)])
+            assert await fetch(reopened, bucket, "mp") == b"p1"
+            assert reopened.orphans_removed == 0
+
+    async def test_orphans_removed_at_open(self, tmp_path: Path) -> None:
+        async with await LocalStore.open(tmp_path, inline_max=0) as store:
+            bucket = await new_bucket(store)
+            await store.put(bucket, "kept", chunks(b"kept"))
+        orphans = ["ab" * 16, "cd" * 16]
+        for name in orphans:
+            (tmp_path / "blobs" / name[:2] / name[2:4]).mkdir(parents=True, exist_ok=True)
+            (tmp_path / "blobs" / name[:2] / name[2:4] / name).write_bytes(b"partial")
+        async with await LocalStore.open(tmp_path, scan_orphans=True) as store:
+            assert store.orphans_removed == 2
+            assert await fetch(store, bucket, "kept") == b"kept"
+        assert blob_files(tmp_path) == referenced_blobs(tmp_path)
+        (tmp_path / "blobs" / "ab" / "ab" / orphans[0]).write_bytes(b"partial")
+        with sqlite3.connect(tmp_path / "index.db") as conn:  # as after a crash
+            conn.execute("UPDATE meta SET value = '0' WHERE name = 'clean'")
+        async with await LocalStore.open(tmp_path) as store:
+            assert store.orphans_removed == 1
+
+    async def test_second_open_is_refused(self, tmp_path: Path) -> None:
+        async with await LocalStore.open(tmp_path):
+            with pytest.raises(LakestowError, match="in use"):
+                await LocalStore.open(tmp_path)
+
+    async def test_keys_never_become_paths(self, tmp_path: Path) -> None:
+        root = tmp_path / "store"
+        keys = ["../../escape", "/etc/passwd", "a/../../b", "..", "c:\\x", "a" * 1024]
+        async with await LocalStore.open(root, inline_max=0) as store:
+            bucket = await new_bucket(store)
+            for key in keys:
+                await store.put(bucket, key, chunks(key.encode()))
+                assert await fetch(store, bucket, key) == key.encode()
+        assert_store_layout(tmp_path, root)
+
+    async def test_group_commit(self, store: LocalStore) -> None:
+        bucket = await new_bucket(store)
+        before = store.writer_stats.commits
+        async with anyio.create_task_group() as tg:
+            for i in range(64):
+                tg.start_soon(store.put, bucket, f"k{i}", chunks(b"x"))
+        assert store.writer_stats.commits - before < 64
+
+    async def test_blobs_are_shared_and_reclaimed(self, tmp_path: Path) -> None:
+        async with await LocalStore.open(tmp_path, inline_max=0, min_part_size=1) as store:
+            bucket = await new_bucket(store)
+            await store.put(bucket, "a", chunks(b"a"))
+            await store.copy(bucket, "a", bucket, "b")
+            await settled(tmp_path, 1)
+            await store.put(bucket, "a", chunks(b"a2"))
+            await store.delete(bucket, "a")
+            await settled(tmp_path, 1)
+            upload_id = await store.create_multipart(bucket, "mp")
+            for number in (1, 1, 2):
+                await store.upload_part(bucket, "mp", upload_id, number, chunks(b"p"))
+            await settled(tmp_path, 3)
+            await store.abort_multipart(bucket, "mp", upload_id)
+            await store.delete(bucket, "b")
+            await settled(tmp_path, 0)
+
+    async def test_segments_pin_files(self, tmp_path: Path) -> None:
+        async with await LocalStore.open(tmp_path) as store:
+            bucket = await new_bucket(store)
+            data = blob(3 * MiB)
+            await store.put(bucket, "k", chunks(data))
+            result = await store.get(bucket, "k", byte_range=(10, None))
+            [(path, offset, length)] = result.segments
+            await store.delete(bucket, "k")
+            assert read_file(path, offset, length) == data[10:]
+            await result.aclose()
+            await settled(tmp_path, 0)
+            small = await store.get(bucket, (await store.put(bucket, "s", chunks(b"s"))).key)
+            assert (small.segments, await read(small)) == ([], b"s")
+
+
+def content(key: str) -> bytes:
+    """What the crash child writes at `key`: 0 B to 2.5 MiB, a function of the key."""
+    seed = hashlib.sha256(key.encode()).digest()
+    size = (0, 100, 40_000, 300_000, 2_500_000)[seed[0] % 5]
+    return (seed * (size // 32 + 1))[:size]
+
+
+CHILD = (
+    "import hashlib, sys, anyio\n"
+    "from lakestow.storage.local import LocalStore\n"
+    + inspect.getsource(content)
+    + """
+async def body(data):
+    for at in range(0, len(data), 200_000):
+        yield data[at : at + 200_000]
+
+async def worker(store, w):
+    for i in range(1_000_000):
+        key = f"w{w}/k{i % 40}"
+        await store.put("crash", key, body(content(key)))
+        print(key, flush=True)
+
+async def main(root):
+    store = await LocalStore.open(root)
+    if "crash" not in [b.name for b in await store.list_buckets()]:
+        await store.create_bucket("crash")
+    async with anyio.create_task_group() as tg:
+        for w in range(8):
+            tg.start_soon(worker, store, w)
+
+anyio.run(main, sys.argv[1])
+"""
+)
+
+
+def run_and_kill(root: Path, acks: int) -> list[str]:
+    """Run the child until it acknowledged `acks` PUTs, SIGKILL it, return every ack."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None and child.stderr is not None
+    acked: list[str] = []
+    deadline = time.monotonic() + 60
+    while len(acked) < acks and time.monotonic() < deadline:
+        line = child.stdout.readline()
+        if not line:
+            child.wait()
+            pytest.fail(f"the child stopped: {child.stderr.read()}")
+        acked.append(line.strip())
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    acked += child.stdout.read().split()
+    child.stdout.close()
+    child.stderr.close()
+    return acked
+
+
+@pytest.mark.anyio
+async def test_sigkill_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    for round_ in range(2):
+        acked = run_and_kill(tmp_path, acks=120 + 60 * round_)
+        async with await LocalStore.open(tmp_path) as store:
+            for key in set(acked):
+                assert await fetch(store, "crash", key) == content(key), key
+            page = await store.list("crash")
+            assert len(page.objects) >= len(set(acked))
+            for info in page.objects:  # acknowledged or not, never partial
+                data = await fetch(store, "crash", info.key)
+                assert data == content(info.key)
+                assert info.etag == hashlib.md5(data).hexdigest()
+        assert blob_files(tmp_path) == referenced_blobs(tmp_path)
+
+
+@pytest.mark.anyio
+async def test_registry(tmp_path: Path) -> None:
+    store: ObjectStore = await open_store(f"file://{tmp_path}/objects")
+    assert isinstance(store, LocalStore) and isinstance(store, ObjectStore)
+    await store.aclose()
+    with pytest.raises(InvalidInput, match=r"s3:// storage backend is not available"):
+        await open_store("s3://bucket/prefix")
+    with pytest.raises(InvalidInput, match="Unknown storage URL"):
+        await open_store("gopher://x")
+    with pytest.raises(InvalidInput, match="file:///path"):
+        await open_store("file://otherhost/x")
+
+
+def vm_steps(conn: sqlite3.Connection, call: Callable[[], object]) -> tuple[object, int, int]:
+    """Run `call()`, counting SQLite statements and virtual-machine instructions."""
+    statements = steps = 0
+
+    def step() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    def statement(_: str) -> None:
+        nonlocal statements
+        statements += 1
+
+    conn.set_progress_handler(step, 1)
+    conn.set_trace_callback(statement)
+    try:
+        return call(), statements, steps
+    finally:
+        conn.set_progress_handler(None, 0)
+        conn.set_trace_callback(None)
+
+
+def fill_index(root: Path) -> None:
+    """1,000,000 keys under f/sub/, 2,000 folders under g/, two loose keys in f/."""
+    keys = (f"f/sub/{i:07d}" for i in range(1_000_000))
+    folders = (f"g/{i:04d}/x" for i in range(2000))
+    empty = ("d41d8cd98f00b204e9800998ecf8427e", 0.0, "binary/octet-stream", "{}", None, "[]")
+    with sqlite3.connect(root / "index.db") as conn:
+        conn.executemany(
+            "INSERT INTO objects VALUES ('big', ?, 0, ?, ?, ?, ?, ?, ?)",
+            ((key, *empty) for key in [*keys, *folders, "f/a", "f/z"]),
+        )
+
+
+def listed(page: ListPage) -> list[str]:
+    return [o.key for o in page.objects] + page.common_prefixes
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_million_keys_list_in_o_page(tmp_path: Path) -> None:
+    async with await LocalStore.open(tmp_path) as store:
+        await store.create_bucket("big")
+    fill_index(tmp_path)
+    conn = sqlite3.connect(tmp_path / "index.db")
+
+    def page(prefix: str, delimiter: str | None, after: str | None, size: int) -> ListPage:
+        started = time.perf_counter()
+        found, statements, steps = vm_steps(
+            conn, lambda: list_page(conn, "big", prefix, delimiter, after, 1000)
+        )
+        elapsed = (time.perf_counter() - started) * 1000
+        print(f"{prefix=} {delimiter=} {after=}: {elapsed:.0f} ms (counting steps)")
+        print(f"    {statements} queries, {steps} SQLite VM steps")
+        assert statements <= size + 2  # one per common prefix, plus the first and the last
+        assert steps < 100 * (size + 10)  # a scan of the million keys would take millions
+        assert isinstance(found, ListPage)
+        return found
+
+    folder = page("f/", "/", None, 3)
+    assert (listed(folder), folder.is_truncated) == (["f/a", "f/z", "f/sub/"], False)
+    deep = page("f/sub/", None, "f/sub/0900000", 1000)
+    assert listed(deep) == [f"f/sub/{i:07d}" for i in range(900_001, 901_001)]
+    assert (deep.is_truncated, deep.next_start_after) == (True, "f/sub/0901000")
+    folders = page("g/", "/", "g/0999/", 1000)
+    assert (listed(folders), folders.is_truncated) == (
+        [f"g/{i:04d}/" for i in range(1000, 2000)],
+        False,
+    )
+    top = page("", "/", None, 2)
+    assert listed(top) == ["f/", "g/"]
+    async with await LocalStore.open(tmp_path) as store:
+        for options in (
+            {"prefix": "f/", "delimiter": "/"},
+            {"prefix": "f/sub/", "start_after": "f/sub/0900000"},
+            {"prefix": "g/", "delimiter": "/", "start_after": "g/0999/"},
+        ):
+            started = time.perf_counter()
+            result = await store.list("big", **options)  # type: ignore[arg-type]
+            elapsed = (time.perf_counter() - started) * 1000
+            print(f"store.list {options}: {elapsed:.1f} ms, {len(listed(result))} entries")
