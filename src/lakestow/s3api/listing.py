@@ -1,8 +1,7 @@
-"""ListObjectsV2, ListObjects (V1) and ListObjectVersions, filtered by the policy.
+"""ListObjectsV2, ListObjects (V1) and ListObjectVersions.
 
-A member lists only what they may see. The read-only folders (the root, /data/, /notebooks/)
-hold nothing but the fixed layout, so their delimited listings are written from the layout
-itself; listings above the organization's root show the way down to it and nothing else.
+A member's listings go through `lakestow.warehouse.list_page`, which filters them by the
+policy; an operator lists its own buckets as they are.
 """
 
 from __future__ import annotations
@@ -10,28 +9,19 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from dataclasses import dataclass
 from urllib.parse import quote_plus
 
 from starlette.responses import Response
 
-from lakestow import paths
-from lakestow.auth.policy import Action, Decision, Target, decide
+from lakestow import warehouse
 from lakestow.errors import InvalidInput
 from lakestow.s3api import xml
 from lakestow.s3api.headers import quoted
 from lakestow.s3api.request import MemberRequest, S3Request
 from lakestow.storage.protocol import ObjectInfo
+from lakestow.warehouse import Page
 
 MAX_KEYS = 1000
-
-
-@dataclass
-class Page:
-    objects: list[ObjectInfo]
-    prefixes: list[str]
-    truncated: bool
-    next_start_after: str | None
 
 
 async def list_objects(request: S3Request) -> Response:
@@ -106,7 +96,15 @@ async def list_page(
     """One page of what the caller may see under `prefix`."""
     request.require_bucket()
     if isinstance(request, MemberRequest):
-        return await _member_page(request, prefix, delimiter, start_after, max_keys)
+        return await warehouse.list_page(
+            request.server.store,
+            request.member,
+            request.authorize,
+            prefix,
+            delimiter,
+            start_after,
+            max_keys,
+        )
     return await _store_page(request, prefix, delimiter, start_after, max_keys)
 
 
@@ -121,72 +119,6 @@ async def _store_page(
         max_keys=max_keys,
     )
     return Page(page.objects, page.common_prefixes, page.is_truncated, page.next_start_after)
-
-
-async def _member_page(
-    request: MemberRequest,
-    prefix: str,
-    delimiter: str | None,
-    start_after: str | None,
-    max_keys: int,
-) -> Page:
-    root = request.key_of("")
-    if not prefix.startswith(root):
-        if not root.startswith(prefix):
-            request.authorize(Action.LIST, prefix)  # outside the warehouse: denied and audited
-        if delimiter and delimiter in root[len(prefix) :]:
-            way_down = root[: root.index(delimiter, len(prefix)) + len(delimiter)]
-            return _fixed_page([way_down], start_after, max_keys)
-        prefix = root
-    path = prefix[len(root) :]
-    folder = path if paths.is_folder(path) else paths.parent(path)
-    decision = request.authorize(Action.LIST, request.key_of(folder))
-    if delimiter == "/" and decision.area is not None and not decision.area.subtree:
-        return _fixed_page(_layout_children(request, folder, path), start_after, max_keys)
-    page = await _store_page(request, prefix, delimiter, start_after, max_keys)
-    if request.principal.scopes or decision.area is None or not decision.area.subtree:
-        page = _filtered(request, page)
-    return page
-
-
-def _layout_children(request: MemberRequest, folder: str, path: str) -> list[str]:
-    names = (
-        ("data/", "notebooks/", "spark-logs/")
-        if folder == ""
-        else (f"{request.principal.private_name}/", "shared/")
-    )
-    visible = []
-    for name in names:
-        child = folder + name
-        if child.startswith(path) and _allows(request, Action.LIST, child):
-            visible.append(request.key_of(child))
-    return sorted(visible)
-
-
-def _fixed_page(prefixes: list[str], start_after: str | None, max_keys: int) -> Page:
-    remaining = [p for p in prefixes if start_after is None or p > start_after]
-    shown = remaining[:max_keys]
-    truncated = len(remaining) > len(shown)
-    return Page([], shown, truncated, shown[-1] if truncated and shown else None)
-
-
-def _filtered(request: MemberRequest, page: Page) -> Page:
-    def visible(key: str, action: Action) -> bool:
-        path = request.path_of(request.bucket, key)
-        if path is not None and action is Action.LIST and not paths.is_folder(path):
-            path = paths.parent(path)  # a prefix rolled up by a delimiter other than "/"
-        return path is not None and bool(_allows(request, action, path))
-
-    return Page(
-        [o for o in page.objects if visible(o.key, Action.READ)],
-        [p for p in page.prefixes if visible(p, Action.LIST)],
-        page.truncated,
-        page.next_start_after,
-    )
-
-
-def _allows(request: MemberRequest, action: Action, path: str) -> Decision:
-    return decide(request.principal, action, Target(request.org.id, path))
 
 
 def _common_params(request: S3Request) -> tuple[str, str | None, int, bool]:

@@ -16,6 +16,7 @@ from lakestow.auth.credentials import Operator
 from lakestow.auth.policy import Action, Decision, Principal, Target, decide
 from lakestow.errors import AccessDenied, InvalidRequest
 from lakestow.service import OrgInfo
+from lakestow.warehouse import Member
 
 if TYPE_CHECKING:
     from lakestow.s3api.app import S3Server
@@ -96,20 +97,18 @@ class MemberRequest(S3Request):
     principal: Principal
     org: OrgInfo
 
+    @property
+    def member(self) -> Member:
+        return Member(self.principal, self.org)
+
     def path_of(self, bucket: str, key: str) -> str | None:
-        """The warehouse path of (bucket, key) in the caller's organization, else None."""
-        if bucket != self.org.bucket:
-            return None
-        if not self.org.prefix:
-            return key
-        root = self.org.prefix + "/"
-        return key[len(root) :] if key.startswith(root) else None
+        return self.member.path_of(bucket, key)
+
+    def key_of(self, path: str) -> str:
+        return self.member.key_of(path)
 
     def has_bucket(self, bucket: str) -> bool:
         return bucket == self.org.bucket
-
-    def key_of(self, path: str) -> str:
-        return f"{self.org.prefix}/{path}" if self.org.prefix else path
 
     def decide(self, action: Action, bucket: str, key: str) -> Decision:
         path = self.path_of(bucket, key)

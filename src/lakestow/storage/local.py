@@ -1,9 +1,10 @@
 """The local backend: objects on one machine's disk, with full S3 key semantics.
 
 Keys are rows of a SQLite index, never file paths, so `a` and `a/b` coexist and no key can
-reach outside the store. Bytes live in immutable blob files; an object's commit point is the
-index transaction that references them (see `local_core` for the layout, `local_writer` for
-group commit, `local_read` for snapshot reads).
+reach outside the store. Bytes live in immutable blob files (small objects in the index
+itself); an object's commit point is the index transaction that references them. See
+`local_core` for the layout, `local_writer` for group commit, `local_read` for snapshot
+reads, `local_ops` for the transactions and `local_listing` for listing.
 
     store = await LocalStore.open("/var/lib/lakestow/objects")
     await store.create_bucket("lakestow")
@@ -41,6 +42,7 @@ from lakestow.storage.protocol import (
     GetResult,
     ListPage,
     ObjectInfo,
+    ObjectStore,
 )
 
 _EPOCH = datetime.fromtimestamp(0, UTC)
@@ -222,7 +224,7 @@ class LocalStore(MultipartOps):
         return await self._core.write(op)
 
 
-async def open_url(url: str, **options: Any) -> LocalStore:
+async def open_url(url: str, **options: Any) -> ObjectStore:
     """Open the store a `file:///path` URL names (the registry's entry point)."""
     parts = urlsplit(url)
     if parts.scheme != "file" or parts.netloc not in ("", "localhost") or not parts.path:

@@ -2,8 +2,9 @@
 
 `Core` owns the directory lock, the index connections (one writer, a pool of readers), the
 blob tree and the pins. Async callers use `read` (a query in a worker thread), `write` (an
-operation committed by the group-commit writer) and `store_blob` (stream a body into a new
-blob, then commit an operation that references it, in one last worker-thread hop).
+operation committed by the group-commit writer, awaited without holding a thread) and
+`store_blob` (stream a body into a new blob, or keep a small one for the index, then commit
+an operation that references it). File I/O runs in worker threads, 1 MiB at a time.
 
 On-disk layout of a store root:
 
@@ -33,7 +34,7 @@ from anyio.lowlevel import current_token
 
 from lakestow.errors import LakestowError
 from lakestow.storage.common import check_md5
-from lakestow.storage.local_blobs import CHUNK, BlobDir, BlobPins, BlobWriter
+from lakestow.storage.local_blobs import CHUNK, BlobDir, BlobPins, BlobWriter, fsync_dir
 from lakestow.storage.local_index import connect, get_meta, init_schema, read_buckets, set_meta
 from lakestow.storage.local_ops import no_such_bucket
 from lakestow.storage.local_writer import GroupCommitWriter, Txn
@@ -101,14 +102,19 @@ class Core:
 
     def open(self, scan_orphans: bool | None) -> None:
         """Lock the root, open the index, collect orphans if needed, start the writer."""
-        (self.root / "blobs").mkdir(parents=True, exist_ok=True)
+        _make_durable_dirs(self.root / "blobs")
         self._lock_fd = _lock(self.root)
-        conn = connect(str(self.root / "index.db"))
-        init_schema(conn)
-        if scan_orphans or (scan_orphans is None and get_meta(conn, "clean") == "0"):
-            self.orphans_removed = self._collect_orphans(conn)
-        set_meta(conn, "clean", "0")
-        self.buckets = {bucket.name for bucket in read_buckets(conn)}
+        try:
+            conn = connect(str(self.root / "index.db"))
+            init_schema(conn)
+            if scan_orphans or (scan_orphans is None and get_meta(conn, "clean") == "0"):
+                self.orphans_removed = self._collect_orphans(conn)
+            set_meta(conn, "clean", "0")
+            fsync_dir(str(self.root))  # the index and its WAL are there for good
+            self.buckets = {bucket.name for bucket in read_buckets(conn)}
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
         self._writer = GroupCommitWriter(conn, self._release)
         self._writer.start()
 
@@ -222,6 +228,16 @@ def _seal(blob: BlobWriter, tail: list[bytes], content_md5: bytes | None) -> Non
     blob.complete(tail)
     check_md5(blob.digest(), content_md5)
     blob.seal()
+
+
+def _make_durable_dirs(path: Path) -> None:
+    """`mkdir -p`, making each directory it creates durable in its parent."""
+    if path.is_dir():
+        return
+    _make_durable_dirs(path.parent)
+    with contextlib.suppress(FileExistsError):
+        path.mkdir()
+        fsync_dir(str(path.parent))
 
 
 def _lock(root: Path) -> int:

@@ -28,6 +28,8 @@ def list_page(
     objects: list[ObjectInfo] = []
     prefixes: list[str] = []
     last: str | None = None
+    if max_keys <= 0:
+        return ListPage(objects, prefixes, False, None)
     entries = _entries(conn, bucket, prefix, delimiter or None, start_after, max_keys + 1)
     for count, entry in enumerate(entries):
         if count == max_keys:

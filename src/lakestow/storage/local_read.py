@@ -18,6 +18,7 @@ from functools import partial
 
 import anyio
 
+from lakestow.errors import LakestowError
 from lakestow.storage.common import resolve_range
 from lakestow.storage.local_blobs import CHUNK, is_inline
 from lakestow.storage.local_core import Core
@@ -115,7 +116,12 @@ def _snapshot(
     byte_range: tuple[int, int | None] | None,
     suffix_length: int | None,
 ) -> _Snapshot:
-    """Look the object up and pin the blobs holding the range, retrying after a release."""
+    """Look the object up and pin the blobs holding the range, retrying after a release.
+
+    A blob is released only by a commit that changed the row, so failing twice on the same
+    pieces means a blob file is missing: the store is damaged.
+    """
+    failed: list[Extent] | None = None
     while True:
         stored, data = core.read_sync(partial(_load, bucket=bucket, key=key), snapshot=True)
         start, end = resolve_range(stored.info.size, byte_range, suffix_length)
@@ -124,6 +130,9 @@ def _snapshot(
         pieces = slice_extents(stored.extents, start, end)
         if core.pins.pin(blob_id for blob_id, _, _ in pieces):
             return _Snapshot(stored.info, start, end, pieces, None)
+        if pieces == failed:
+            raise LakestowError(f"A blob file of {bucket}/{key} is missing from the store.")
+        failed = pieces
 
 
 def open_read(
