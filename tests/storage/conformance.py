@@ -241,6 +241,17 @@ class TestObjects(StoreSuite):
         assert await fetch(store, bucket, "old") == b"old"
         assert await list_all(store, bucket) == ["kept", "old"]
 
+    async def test_cancelled_put(self, store: ObjectStore, bucket: str) -> None:
+        async def stalled() -> AsyncIterator[bytes]:
+            yield blob(2 * MiB)
+            await anyio.sleep(30)
+            yield b"never"
+
+        with anyio.move_on_after(0.3):
+            await store.put(bucket, "k", stalled())
+        with raises(NotFound, "NoSuchKey"):
+            await store.head(bucket, "k")
+
     async def test_delete(self, store: ObjectStore, bucket: str) -> None:
         await put_keys(store, bucket, ["a", "a/b", "c"])
         await store.delete(bucket, "a")

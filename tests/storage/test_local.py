@@ -182,6 +182,15 @@ class TestLocalStore:
             await store.delete(bucket, "b")
             await settled(tmp_path, 0)
 
+    async def test_missing_blob_is_an_error_not_a_hang(self, tmp_path: Path) -> None:
+        async with await LocalStore.open(tmp_path, inline_max=0) as store:
+            bucket = await new_bucket(store)
+            await store.put(bucket, "k", chunks(b"data"))
+            [name] = blob_files(tmp_path)
+            (tmp_path / "blobs" / name[:2] / name[2:4] / name).unlink()
+            with pytest.raises(LakestowError, match="missing"):
+                await store.get(bucket, "k")
+
     async def test_segments_pin_files(self, tmp_path: Path) -> None:
         async with await LocalStore.open(tmp_path) as store:
             bucket = await new_bucket(store)
