@@ -21,6 +21,19 @@ def warehouse(live: LiveServer) -> str:
     return f"{BUCKET}/{live.private('alice')}warehouse"
 
 
+@pytest.fixture(scope="module")
+def fs(live: LiveServer, creds: dict[str, str]) -> pafs.S3FileSystem:
+    fs = pafs.S3FileSystem(
+        access_key=creds["AccessKeyId"],
+        secret_key=creds["SecretAccessKey"],
+        session_token=creds["SessionToken"],
+        endpoint_override=live.endpoint,
+        scheme="http",
+        region="us-east-1",
+    )
+    return fs
+
+
 def _table(n: int, offset: int = 0) -> pa.Table:
     return pa.table(
         {
@@ -34,14 +47,6 @@ def _table(n: int, offset: int = 0) -> pa.Table:
 def test_pyarrow_hive_partitioned_dataset(
     live: LiveServer, creds: dict[str, str], warehouse: str
 ) -> None:
-    fs = pafs.S3FileSystem(
-        access_key=creds["AccessKeyId"],
-        secret_key=creds["SecretAccessKey"],
-        session_token=creds["SessionToken"],
-        endpoint_override=live.endpoint,
-        scheme="http",
-        region="us-east-1",
-    )
     table = _table(3000)
     root = f"{warehouse}/pyarrow_events"
     ds.write_dataset(
@@ -71,14 +76,6 @@ def test_pyarrow_hive_partitioned_dataset(
 def test_pyarrow_is_refused_outside_the_members_folders(
     live: LiveServer, creds: dict[str, str]
 ) -> None:
-    fs = pafs.S3FileSystem(
-        access_key=creds["AccessKeyId"],
-        secret_key=creds["SecretAccessKey"],
-        session_token=creds["SessionToken"],
-        endpoint_override=live.endpoint,
-        scheme="http",
-        region="us-east-1",
-    )
     target = f"{BUCKET}/{live.private('bob')}stolen.txt"
     with pytest.raises(OSError, match=r"(?i)access ?denied"), fs.open_output_stream(target) as out:
         out.write(b"x")
