@@ -23,7 +23,7 @@ def warehouse(live: LiveServer) -> str:
 
 @pytest.fixture(scope="module")
 def fs(live: LiveServer, creds: dict[str, str]) -> pafs.S3FileSystem:
-    fs = pafs.S3FileSystem(
+    return pafs.S3FileSystem(
         access_key=creds["AccessKeyId"],
         secret_key=creds["SecretAccessKey"],
         session_token=creds["SessionToken"],
@@ -31,7 +31,6 @@ def fs(live: LiveServer, creds: dict[str, str]) -> pafs.S3FileSystem:
         scheme="http",
         region="us-east-1",
     )
-    return fs
 
 
 def _table(n: int, offset: int = 0) -> pa.Table:
@@ -44,9 +43,7 @@ def _table(n: int, offset: int = 0) -> pa.Table:
     )
 
 
-def test_pyarrow_hive_partitioned_dataset(
-    live: LiveServer, creds: dict[str, str], warehouse: str
-) -> None:
+def test_pyarrow_hive_partitioned_dataset(fs: pafs.S3FileSystem, warehouse: str) -> None:
     table = _table(3000)
     root = f"{warehouse}/pyarrow_events"
     ds.write_dataset(
@@ -74,7 +71,7 @@ def test_pyarrow_hive_partitioned_dataset(
 
 
 def test_pyarrow_is_refused_outside_the_members_folders(
-    live: LiveServer, creds: dict[str, str]
+    live: LiveServer, fs: pafs.S3FileSystem
 ) -> None:
     target = f"{BUCKET}/{live.private('bob')}stolen.txt"
     with pytest.raises(OSError, match=r"(?i)access ?denied"), fs.open_output_stream(target) as out:
