@@ -247,3 +247,15 @@ def test_the_installed_console_script(tmp_path: Path) -> None:
     assert issued["SecretAccessKey"] not in (tmp_path / "d" / "catalog.db").read_bytes().decode(
         "latin-1"
     )
+
+
+def test_token_issue_prints_only_the_token(acme: Cli) -> None:
+    out = acme("token", "issue", "alice", "--expires", "7d", "--label", "nb").stdout
+    assert out.count("\n") == 1 and out.startswith("lkt_")
+    listed = acme.json("token", "list", "alice", "--json")
+    assert [(t["label"], t["revoked"]) for t in listed] == [("nb", False)]
+    assert out.strip() not in acme("audit", "--json", "--limit", "1000").stdout
+    acme("token", "revoke", "alice")
+    assert acme.json("token", "list", "alice", "--json")[0]["revoked"] is True
+    bad = acme("token", "issue", "alice", "--expires", "400d", ok=False)
+    assert bad.exit_code == 1 and "invalid duration" in bad.stderr

@@ -18,6 +18,8 @@ from lakestow.auth.credentials import TemporaryCredentials
 from lakestow.errors import LakestowError
 from lakestow.service import MemberInfo, OrgInfo, Service, parse_duration
 
+TOKEN_MAX_SECONDS = 366 * 86400
+
 
 class Group(click.Group):
     """A click group that prints lakestow's own errors as one line and exits 1."""
@@ -292,6 +294,61 @@ def credentials_revoke(
             assert user_name is not None
             service.revoke_member(user_name)
     click.echo("revoked", err=True)
+
+
+# instance tokens
+
+
+@cli.group()
+def token() -> None:
+    """Long-lived instance tokens that notebook instances exchange for credentials."""
+
+
+@token.command("issue")
+@click.argument("name")
+@click.option("--expires", default="30d", show_default=True, help="Lifetime: 30d, 12h, or never.")
+@click.option("--label", default="", help="What the token is for.")
+@click.pass_context
+def token_issue(ctx: click.Context, name: str, expires: str, label: str) -> None:
+    """Issue an instance token; it is the only line printed on stdout (keep it secret)."""
+    seconds = None if expires == "never" else parse_duration(expires, longest=TOKEN_MAX_SECONDS)
+    with _service(ctx) as service:
+        click.echo(service.issue_token(name, seconds=seconds, label=label))
+
+
+@token.command("revoke")
+@click.argument("name")
+@click.option("--id", "token_id", type=int, default=None, help="Only this token (else all).")
+@click.pass_context
+def token_revoke(ctx: click.Context, name: str, token_id: int | None) -> None:
+    """Revoke a member's instance tokens (all, or one by id)."""
+    with _service(ctx) as service:
+        count = service.revoke_tokens(name, token_id)
+    click.echo(f"revoked {count} token(s) of {name}", err=True)
+
+
+@token.command("list")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def token_list(ctx: click.Context, name: str, as_json: bool) -> None:
+    """List a member's instance tokens (never the tokens themselves)."""
+    with _service(ctx) as service:
+        rows = service.list_tokens(name)
+    _print_rows(rows, ["id", "label", "created", "expires", "revoked"], as_json)
+
+
+@cli.command("aws-credentials")
+@click.option("--server", required=True, help="The lakestow console/API URL.")
+@click.option(
+    "--token-file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+def aws_credentials(server: str, token_file: Path) -> None:
+    """Print fresh credentials as an AWS credential_process document (for ~/.aws/config)."""
+    from lakestow.client import exchange_token
+
+    document = exchange_token(server, token_file.read_text().strip())
+    click.echo(json.dumps(document["credentials"]))
 
 
 # operators

@@ -6,10 +6,12 @@ the audit log in the same transaction as the change itself.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -22,15 +24,17 @@ from lakestow.auth.policy import Action, Principal, Target, decide
 from lakestow.catalog import audit
 from lakestow.catalog.db import Catalog
 from lakestow.catalog.models import (
+    InstanceToken,
     IssuedCredential,
     Member,
     Operator,
     OperatorBucket,
     Organization,
 )
-from lakestow.errors import AlreadyExists, InvalidInput, NotFound
+from lakestow.errors import AlreadyExists, InvalidInput, NotFound, Unauthenticated
 
 MAX_DURATION = 12 * 3600
+TOKEN_PREFIX = "lkt_"  # noqa: S105 (a marker, not a secret)
 _DURATION = re.compile(r"(\d+)([smhd]?)", re.ASCII)
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -68,14 +72,15 @@ class MemberInfo:
         return f"customer-{self.id}"
 
 
-def parse_duration(text: str | int) -> int:
-    """Seconds from `3600`, `90s`, `30m`, `1h`; at most 12 hours."""
+def parse_duration(text: str | int, longest: int = MAX_DURATION) -> int:
+    """Seconds from `3600`, `90s`, `30m`, `1h`, `30d`; at most `longest` (12 hours)."""
     match = _DURATION.fullmatch(str(text).strip().lower())
     if not match:
         raise InvalidInput(f"invalid duration {text!r}: use seconds or a number with s, m or h")
     seconds = int(match[1]) * _UNIT[match[2]]
-    if not 0 < seconds <= MAX_DURATION:
-        raise InvalidInput(f"invalid duration {text!r}: it must be between 1 second and 12 hours")
+    if not 0 < seconds <= longest:
+        limit = "12 hours" if longest == MAX_DURATION else f"{longest} seconds"
+        raise InvalidInput(f"invalid duration {text!r}: it must be between 1 second and {limit}")
     return seconds
 
 
@@ -252,6 +257,93 @@ class Service:
             buckets = {b.name: b.operator_id for b in session.scalars(select(OperatorBucket))}
             return credentials.CatalogSnapshot(members, frozenset(revoked), operators, buckets)
 
+    # instance tokens
+
+    def issue_token(self, name: str, *, seconds: int | None = 30 * 86400, label: str = "") -> str:
+        """A long-lived, revocable token for a notebook instance; only its hash is stored."""
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
+        expires = now + timedelta(seconds=seconds) if seconds else None
+        with self.catalog.session() as session:
+            member = _member(session, name)
+            if member.disabled:
+                raise InvalidInput(f"the member {name!r} is disabled")
+            row = InstanceToken(
+                member_id=member.id,
+                token_hash=_token_hash(token),
+                label=label,
+                created_at=now,
+                expires_at=expires,
+            )
+            session.add(row)
+            session.flush()
+            audit.record(
+                session,
+                self.actor,
+                "token.issue",
+                name,
+                id=row.id,
+                expires=expires.isoformat() if expires else None,
+            )
+        return token
+
+    def revoke_tokens(self, name: str, token_id: int | None = None) -> int:
+        """Revoke one token of a member (by id) or all of them; how many were revoked."""
+        with self.catalog.session() as session:
+            member = _member(session, name)
+            query = select(InstanceToken).where(
+                InstanceToken.member_id == member.id, InstanceToken.revoked_at.is_(None)
+            )
+            if token_id is not None:
+                query = query.where(InstanceToken.id == token_id)
+            rows = list(session.scalars(query))
+            if token_id is not None and not rows:
+                raise NotFound(f"{name} has no live token with id {token_id}")
+            for row in rows:
+                row.revoked_at = datetime.now(UTC)
+            audit.record(session, self.actor, "token.revoke", name, count=len(rows))
+            return len(rows)
+
+    def list_tokens(self, name: str) -> list[dict[str, object]]:
+        with self.catalog.session() as session:
+            member = _member(session, name)
+            rows = session.scalars(
+                select(InstanceToken).where(InstanceToken.member_id == member.id)
+            )
+            return [
+                {
+                    "id": r.id,
+                    "label": r.label,
+                    "created": r.created_at.isoformat(),
+                    "expires": r.expires_at.isoformat() if r.expires_at else None,
+                    "revoked": r.revoked_at is not None,
+                }
+                for r in rows
+            ]
+
+    def exchange_token(
+        self, token: str, seconds: int = 3600
+    ) -> tuple[MemberInfo, credentials.TemporaryCredentials]:
+        """Temporary credentials for the member holding a live instance token."""
+        with self.catalog.session() as session:
+            row = session.scalar(
+                select(InstanceToken).where(InstanceToken.token_hash == _token_hash(token))
+            )
+            now = datetime.now(UTC)
+            if (
+                row is None
+                or row.revoked_at is not None
+                or (row.expires_at and row.expires_at <= now)
+            ):
+                raise Unauthenticated(
+                    "the instance token is unknown, expired or revoked", code="InvalidToken"
+                )
+            member = session.get(Member, row.member_id)
+            assert member is not None
+            name = member.name
+        issued = self.issue_credentials(name, seconds=seconds)
+        return self.get_member(name), issued
+
     # operators
 
     def create_operator(self, name: str) -> tuple[str, str]:
@@ -311,6 +403,11 @@ class Service:
     def audit_log(self, limit: int = 100) -> list[audit.Entry]:
         with self.catalog.session() as session:
             return audit.recent(session, limit)
+
+
+def _token_hash(token: str) -> str:
+    """Tokens carry 256 random bits, so a plain SHA-256 is a safe one-way store."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _scope(member: MemberInfo, text: str) -> str:
