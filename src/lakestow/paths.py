@@ -7,11 +7,12 @@ root, `"data/shared/"` a folder (folders end in `/`), `"data/shared/a.csv"` an o
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from lakestow.errors import InvalidInput, InvalidKey
 
 MAX_KEY_BYTES = 1024
+# Control characters (Unicode category Cc) and lone surrogates (Cs: bytes that were not UTF-8).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 NAME_RULES = {
     "organization": (re.compile(r"[a-z0-9][a-z0-9-]{0,62}", re.ASCII), "1-63 of a-z, 0-9, -"),
@@ -38,7 +39,7 @@ def validate_key(key: str) -> str:
     if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
         message = f"the object key is longer than {MAX_KEY_BYTES} bytes"
         raise InvalidKey(message, code="KeyTooLongError")
-    if any(unicodedata.category(c) in ("Cc", "Cs") for c in key):
+    if _CONTROL.search(key):
         raise InvalidKey("the object key contains a control character or is not valid UTF-8")
     segments = key.split("/")
     if key.endswith("/"):

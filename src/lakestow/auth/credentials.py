@@ -28,6 +28,7 @@ OPERATOR_KEY_PREFIX = "AKIA"  # long-lived operator keys, as AWS IAM users
 _OPERATOR_PURPOSE = b"lakestow operator secret v1"
 TOKEN_PREFIX = "LKS1"  # noqa: S105 (a marker, not a secret)
 _PURPOSE = b"lakestow session token v1"
+UNSEALED_CACHE_SIZE = 4096
 MISS_RELOAD_INTERVAL = 0.5  # seconds: how often an unknown operator key may reload the catalog
 _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
@@ -209,13 +210,20 @@ class Verifier:
         self._state: CatalogSnapshot | None = None
         self._loaded_at = float("-inf")
         self._operator_secrets: dict[str, str] = {}
+        # A token's contents never change: opening it once per client, not per request, is enough.
+        self._unsealed: dict[tuple[str, str | None], Grant] = {}
 
     def refresh(self) -> None:
         self._state = self._load_state()
         self._loaded_at = time.monotonic()
 
     def verify(self, access_key_id: str, session_token: str | None) -> tuple[Principal, Grant]:
-        grant = unseal(self._keyring, access_key_id, session_token)
+        grant = self._unsealed.get((access_key_id, session_token))
+        if grant is None:
+            grant = unseal(self._keyring, access_key_id, session_token)
+            if len(self._unsealed) >= UNSEALED_CACHE_SIZE:
+                self._unsealed.clear()
+            self._unsealed[(access_key_id, session_token)] = grant
         if grant.expires_ms <= self._clock() * 1000:
             raise CredentialRefused(Refusal.EXPIRED, "the session token has expired")
         state = self._current()

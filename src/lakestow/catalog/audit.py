@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from lakestow.catalog.models import AuditEvent, utcnow
@@ -73,7 +73,7 @@ class AuditWriter:
     ) -> None:
         self._sessions = sessions
         self._interval = interval
-        self._queue: queue.SimpleQueue[AuditEvent | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._thread.start()
 
@@ -81,16 +81,8 @@ class AuditWriter:
         self, actor: str, action: str, target: str, outcome: str = "ok", **detail: Any
     ) -> None:
         _check_no_secrets(detail)
-        self._queue.put(
-            AuditEvent(
-                at=utcnow(),
-                actor=actor,
-                action=action,
-                target=target,
-                outcome=outcome,
-                detail=detail,
-            )
-        )
+        row = {"actor": actor, "action": action, "target": target, "outcome": outcome}
+        self._queue.put({**row, "at": utcnow(), "detail": detail})
 
     def close(self) -> None:
         """Write what is queued, then stop."""
@@ -109,9 +101,9 @@ class AuditWriter:
             if events:
                 self._write(events)
 
-    def _write(self, events: list[AuditEvent]) -> None:
+    def _write(self, events: list[dict[str, Any]]) -> None:
         try:
             with self._sessions() as session:
-                session.add_all(events)
+                session.execute(insert(AuditEvent), events)
         except Exception:  # the log must not take the server down; say so loudly instead
             logger.exception("could not write %d audit events", len(events))

@@ -9,6 +9,7 @@ Every LakestowError becomes S3 XML here and nowhere else.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -69,12 +70,14 @@ class S3App:
 
     def __init__(self, server: S3Server) -> None:
         self.server = server
+        self._id_prefix = secrets.token_hex(4).upper()  # unique per process, then a counter
+        self._ids = itertools.count()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         http = Request(scope, receive)
-        request_id = secrets.token_hex(8).upper()
+        request_id = f"{self._id_prefix}{next(self._ids):08X}"
         try:
             response = await self._handle(http)
         except LakestowError as exc:

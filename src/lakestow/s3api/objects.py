@@ -40,6 +40,10 @@ async def get_object(request: S3Request) -> Response:
     if byte_range is not None or suffix is not None:
         status = 206
         out["content-range"] = f"bytes {result.start}-{result.end}/{result.info.size}"
+    if not result.segments:  # the bytes are in memory already: no streaming machinery
+        body = b"".join([piece async for piece in result.body])
+        await result.aclose()
+        return Response(body, status_code=status, headers=out)
     return StreamingResponse(_stream(result), status_code=status, headers=out)
 
 

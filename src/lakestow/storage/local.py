@@ -27,12 +27,12 @@ from urllib.parse import unquote, urlsplit
 from lakestow.errors import InvalidInput, LakestowError
 from lakestow.storage import local_ops as ops
 from lakestow.storage.common import clean_metadata
-from lakestow.storage.local_blobs import BlobWriter
+from lakestow.storage.local_blobs import CHUNK, BlobWriter
 from lakestow.storage.local_core import Core
 from lakestow.storage.local_index import read_bucket, read_buckets
 from lakestow.storage.local_listing import list_page
 from lakestow.storage.local_multipart import MultipartOps
-from lakestow.storage.local_read import load_object, open_read
+from lakestow.storage.local_read import load_object, open_snapshot, read_pinned, snapshot
 from lakestow.storage.local_writer import Txn, WriterStats
 from lakestow.storage.protocol import (
     DEFAULT_CONTENT_TYPE,
@@ -161,9 +161,10 @@ class LocalStore(MultipartOps):
         byte_range: tuple[int, int | None] | None = None,
         suffix_length: int | None = None,
     ) -> GetResult:
-        return await self._core.run(
-            partial(open_read, self._core, bucket, key, byte_range, suffix_length)
-        )
+        snap = snapshot(self._core, bucket, key, byte_range, suffix_length)
+        if snap.data is None and snap.end - snap.start + 1 <= CHUNK:
+            return await self._core.run(partial(read_pinned, self._core, snap))
+        return open_snapshot(self._core, snap)
 
     async def head(self, bucket: str, key: str) -> ObjectInfo:
         stored = await self._core.read(partial(load_object, bucket=bucket, key=key))
@@ -185,8 +186,9 @@ class LocalStore(MultipartOps):
         start_after: str | None = None,
         max_keys: int = 1000,
     ) -> ListPage:
+        self._core.check_bucket(bucket)
+
         def query(conn: sqlite3.Connection) -> ListPage:
-            ops.require_bucket(conn, bucket)
             return list_page(conn, bucket, prefix, delimiter, start_after, max(max_keys, 0))
 
         return await self._core.read(query)

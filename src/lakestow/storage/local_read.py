@@ -135,20 +135,27 @@ def _snapshot(
         failed = pieces
 
 
-def open_read(
+def snapshot(
     core: Core,
     bucket: str,
     key: str,
     byte_range: tuple[int, int | None] | None,
     suffix_length: int | None,
-) -> GetResult:
-    """A GET: a small range is read at once, a large one streamed from pinned blobs."""
-    snap = _snapshot(core, bucket, key, byte_range, suffix_length)
+) -> _Snapshot:
+    """The range of a GET, looked up and pinned (an index read: cheap, done on the loop)."""
+    return _snapshot(core, bucket, key, byte_range, suffix_length)
+
+
+def open_snapshot(core: Core, snap: _Snapshot) -> GetResult:
+    """A GET of bytes already in memory, or a large range streamed from pinned blobs."""
     if snap.data is not None:
         return GetResult(snap.info, snap.start, snap.end, _Bytes(snap.data))
-    if snap.end - snap.start + 1 > CHUNK:
-        segments = [(core.blobs.path(b), offset, n) for b, offset, n in snap.pieces]
-        return GetResult(snap.info, snap.start, snap.end, BlobStream(core, snap.pieces), segments)
+    segments = [(core.blobs.path(b), offset, n) for b, offset, n in snap.pieces]
+    return GetResult(snap.info, snap.start, snap.end, BlobStream(core, snap.pieces), segments)
+
+
+def read_pinned(core: Core, snap: _Snapshot) -> GetResult:
+    """A small range of blob files read at once (file I/O: run it in a thread)."""
     try:
         data = b"".join(core.blobs.read(*piece) for piece in snap.pieces)
     finally:
