@@ -404,20 +404,13 @@ def env(ctx: click.Context, name: str) -> None:
     settings = config.load(ctx.find_root().obj)
     with _service(ctx) as service:
         member = service.get_member(name)
-    org = member.org
-    click.echo(
-        _exports(
-            {
-                "USER_S3_PATH": org.uri(f"data/{member.folder}/"),
-                "USER_S3_SHARED_PATH": org.uri("data/shared/"),
-                "USER_WAREHOUSE_PATH": org.uri(f"data/{member.folder}/warehouse/"),
-                "AWS_ENDPOINT_URL": settings.resolved_public_s3_url,
-                "AWS_DEFAULT_REGION": settings.region,
-                "AWS_REGION": settings.region,
-            }
-        ),
-        nl=False,
-    )
+    exports = {
+        **member.paths,
+        "AWS_ENDPOINT_URL": settings.resolved_public_s3_url,
+        "AWS_DEFAULT_REGION": settings.region,
+        "AWS_REGION": settings.region,
+    }
+    click.echo(_exports(exports), nl=False)
 
 
 @cli.command("audit")

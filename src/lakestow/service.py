@@ -71,6 +71,16 @@ class MemberInfo:
     def folder(self) -> str:
         return f"customer-{self.id}"
 
+    @property
+    def paths(self) -> dict[str, str]:
+        """A notebook instance's paths (DESIGN.md section 1): s3:// URIs ending in /."""
+        return {
+            "USER_S3_PATH": self.org.uri(f"data/{self.folder}/"),
+            "USER_S3_SHARED_PATH": self.org.uri("data/shared/"),
+            "USER_WAREHOUSE_PATH": self.org.uri(f"data/{self.folder}/warehouse/"),
+            "USER_NOTEBOOKS_PATH": self.org.uri(f"notebooks/{self.folder}/"),
+        }
+
 
 def parse_duration(text: str | int, longest: int = MAX_DURATION) -> int:
     """Seconds from `3600`, `90s`, `30m`, `1h`, `30d`; at most `longest` (12 hours)."""
