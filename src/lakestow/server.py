@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator
+import signal
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 
@@ -15,6 +18,8 @@ from lakestow import datadir
 from lakestow.auth.credentials import Verifier
 from lakestow.catalog.audit import AuditWriter
 from lakestow.config import Settings
+from lakestow.console.app import create_console
+from lakestow.console.context import ConsoleState
 from lakestow.datadir import Opened
 from lakestow.errors import AlreadyExists
 from lakestow.s3api.app import S3App, S3Server
@@ -75,28 +80,73 @@ def serve(settings: Settings) -> None:
         asyncio.run(_serve(opened, fresh))
 
 
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signals to `_serve`, which stops both servers together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _config(app: Any, address: str) -> uvicorn.Config:
+    host, _, port = address.rpartition(":")
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=int(port),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_keep_alive=30,
+        server_header=False,
+        date_header=True,
+    )
+
+
 async def _serve(opened: Opened, fresh: Bootstrap | None) -> None:
     settings = opened.settings
-    host, _, port = settings.s3_address.rpartition(":")
     async with s3_server(opened) as state:
-        config = uvicorn.Config(
-            S3App(state),
-            host=host,
-            port=int(port),
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_keep_alive=30,
-            server_header=False,
-            date_header=True,
+        console = create_console(
+            ConsoleState(
+                state,
+                s3_url=settings.resolved_public_s3_url,
+                secure_cookies=settings.public_console_url.startswith("https://"),
+            )
         )
-        server = uvicorn.Server(config)
+        servers = [
+            _Server(_config(S3App(state), settings.s3_address)),
+            _Server(_config(console, settings.console_address)),
+        ]
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, _stop, servers)
         _announce(settings, fresh)
+        s3_task = asyncio.create_task(servers[0].serve())
+        console_task = asyncio.create_task(_serve_console(servers[1], settings.console_address))
+        try:
+            await s3_task  # the S3 endpoint decides how long the process lives
+        finally:
+            _stop(servers)
+            await console_task
+
+
+async def _serve_console(server: _Server, address: str) -> None:
+    """The console, whose failure to start (a port in use) leaves the S3 endpoint serving."""
+    try:
         await server.serve()
+    except SystemExit:  # uvicorn exits when it cannot listen; it has logged why
+        logger.error("the console could not listen on %s; serving the S3 endpoint only", address)
+
+
+def _stop(servers: list[_Server]) -> None:
+    for server in servers:
+        server.should_exit = True
 
 
 def _announce(settings: Settings, fresh: Bootstrap | None) -> None:
     print(f"lakestow S3 endpoint: {settings.resolved_public_s3_url}", flush=True)
+    console_url = settings.public_console_url or f"http://{settings.console_address}"
+    print(f"lakestow console: {console_url.rstrip('/')}/", flush=True)
     if fresh is not None:
         print(
             f"created organization {fresh.org!r} and its admin {fresh.admin!r}; "

@@ -1,0 +1,175 @@
+"""The signed-in member's own API: who they are, temporary credentials, file previews."""
+
+from __future__ import annotations
+
+import io
+import json
+import shlex
+from typing import Any
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from lakestow import paths
+from lakestow.auth.credentials import TemporaryCredentials
+from lakestow.auth.policy import Action
+from lakestow.console.changes import json_body
+from lakestow.console.context import Viewer, parse_path, state_of, viewer
+from lakestow.errors import InvalidInput
+from lakestow.service import parse_duration
+from lakestow.tokenapi import token_endpoint
+
+PREVIEW_BYTES = 64 * 1024
+PARQUET_MAX = 64 * 1024 * 1024
+PARQUET_ROWS = 20
+PROFILE = "lakestow"
+
+
+def me_document(v: Viewer) -> dict[str, Any]:
+    return {
+        "id": v.info.id,
+        "name": v.info.name,
+        "org": v.info.org.name,
+        "admin": v.info.admin,
+        "root": v.info.org.root_uri,
+        "s3_endpoint": v.state.s3_url,
+        "home": f"data/{v.info.folder}/",
+        "paths": v.info.paths,
+    }
+
+
+async def me(request: Request) -> Response:
+    """GET /api/me: the signed-in member and where their folders are."""
+    return JSONResponse(me_document(await viewer(request)))
+
+
+def snippets(v: Viewer, issued: TemporaryCredentials, folder: str) -> dict[str, str]:
+    """Ready-to-paste text: a credentials profile, an aws s3 cp command, shell exports."""
+    endpoint = v.state.s3_url
+    profile = (
+        f"[{PROFILE}]\naws_access_key_id = {issued.access_key_id}\n"
+        f"aws_secret_access_key = {issued.secret_access_key}\n"
+        f"aws_session_token = {issued.session_token}\n"
+    )
+    target = shlex.quote(v.info.org.uri(folder))
+    command = (
+        f"aws --profile {PROFILE} --endpoint-url {shlex.quote(endpoint)} "
+        f"s3 cp --recursive ./dir {target}"
+    )
+    exports = {
+        "AWS_ACCESS_KEY_ID": issued.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": issued.secret_access_key,
+        "AWS_SESSION_TOKEN": issued.session_token,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": v.state.server.region,
+    }
+    env = "".join(f"export {k}={shlex.quote(val)}\n" for k, val in exports.items())
+    return {"aws_credentials": profile, "aws_cp": command, "env": env}
+
+
+def _scopes(body: dict[str, Any]) -> tuple[str, ...]:
+    scopes = body.get("scopes", [])
+    if not isinstance(scopes, list) or len(scopes) > 20:
+        raise InvalidInput("scopes must be a list of at most 20 folders")
+    if not all(isinstance(s, str) for s in scopes):
+        raise InvalidInput("every scope must be a folder path")
+    return tuple(parse_path(s, folder=True) for s in scopes)
+
+
+async def issue(request: Request) -> Response:
+    """POST /api/credentials {scopes, read_only, duration}: shown once, audited."""
+    v = await viewer(request)
+    body = await json_body(request)
+    scopes = _scopes(body)
+    read_only = body.get("read_only", False)
+    if not isinstance(read_only, bool):
+        raise InvalidInput("read_only must be true or false")
+    duration = body.get("duration", 3600)
+    if not isinstance(duration, str | int) or isinstance(duration, bool):
+        raise InvalidInput("duration must be seconds or a text like 30m or 1h")
+    seconds = parse_duration(duration)
+    service = v.state.service(v.actor)
+    issued = await anyio.to_thread.run_sync(
+        lambda: service.issue_credentials(
+            v.info.name, seconds=seconds, scopes=scopes, read_only=read_only
+        )
+    )
+    folder = scopes[0] if scopes else f"data/{v.info.folder}/"
+    document = issued.credential_process()
+    return JSONResponse(
+        {"credentials": document, "snippets": snippets(v, issued, folder)},
+        headers={"cache-control": "no-store"},
+    )
+
+
+async def preview(request: Request) -> Response:
+    """GET /api/preview: the first bytes of a text file, or a Parquet file's schema and rows."""
+    v = await viewer(request)
+    path = parse_path(request.query_params.get("path"))
+    if not path or paths.is_folder(path):
+        raise InvalidInput("give the path of a file")
+    v.authorize(Action.READ, path)
+    store = v.state.server.store
+    info = await store.head(v.bucket, v.key(path))
+    if path.lower().endswith(".parquet"):
+        return JSONResponse(await _parquet(v, path, info.size))
+    if info.size == 0:
+        return JSONResponse({"kind": "text", "text": "", "truncated": False})
+    async with await store.get(
+        v.bucket, v.key(path), byte_range=(0, min(info.size, PREVIEW_BYTES) - 1)
+    ) as result:
+        data = b"".join([chunk async for chunk in result.body])
+    return JSONResponse(
+        {
+            "kind": "text",
+            "text": data.decode("utf-8", errors="replace"),
+            "truncated": info.size > PREVIEW_BYTES,
+        }
+    )
+
+
+async def _parquet(v: Viewer, path: str, size: int) -> dict[str, Any]:
+    if size > PARQUET_MAX:
+        raise InvalidInput("this Parquet file is too large to preview")
+    try:
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+    except ImportError as exc:
+        raise InvalidInput("Parquet previews need pyarrow on the server") from exc
+    async with await v.state.server.store.get(v.bucket, v.key(path)) as result:
+        data = b"".join([chunk async for chunk in result.body])
+
+    def read() -> dict[str, Any]:
+        try:
+            table = pq.ParquetFile(io.BytesIO(data))
+            rows = next(table.iter_batches(batch_size=PARQUET_ROWS), None)
+        except Exception as exc:  # pyarrow raises many kinds for a broken file
+            raise InvalidInput(f"not a readable Parquet file: {exc}") from exc
+        records = rows.to_pylist() if rows is not None else []
+        return {
+            "kind": "parquet",
+            "schema": [{"name": f.name, "type": str(f.type)} for f in table.schema_arrow],
+            "rows": json.loads(json.dumps(records, default=str)),
+            "num_rows": table.metadata.num_rows,
+        }
+
+    return await anyio.to_thread.run_sync(read)
+
+
+async def token_credentials(request: Request) -> Response:
+    """POST /api/token/credentials: `lakestow.tokenapi`, for notebook instances (no session:
+    the instance token is the credential)."""
+    state = state_of(request)
+    service = state.service("lakestow:console")
+    endpoint = token_endpoint(service, state.s3_url, state.server.region)
+    response: Response = await endpoint(request)
+    return response
+
+
+ROUTES = [
+    Route("/api/me", me, methods=["GET"]),
+    Route("/api/token/credentials", token_credentials, methods=["POST"]),
+    Route("/api/credentials", issue, methods=["POST"]),
+    Route("/api/preview", preview, methods=["GET"]),
+]

@@ -1,0 +1,179 @@
+"""The read side of the JSON API: listings, search, downloads and folders as zip files.
+
+Paths are warehouse paths relative to the organization's root (`data/shared/x.csv`); every
+one is validated by `context.parse_path` and decided by the policy through `Viewer`.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from lakestow import paths
+from lakestow.auth.policy import Action
+from lakestow.console import listing
+from lakestow.console.context import Viewer, name_of, parse_path, viewer
+from lakestow.errors import InvalidInput
+
+MAX_LIMIT = 1000
+SEARCH_SCAN = 200_000
+SEARCH_RESULTS = 200
+ZIP_SCAN = 100_000
+
+
+def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    text = request.query_params.get(name)
+    if text is None or text == "":
+        return default
+    if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
+        raise InvalidInput(f"{name} must be a whole number from {low} to {high}")
+    return int(text)
+
+
+def text_param(request: Request, name: str, max_length: int = 256) -> str:
+    text = request.query_params.get(name) or ""
+    if len(text) > max_length or any(ord(c) < 32 for c in text):
+        raise InvalidInput(f"{name} must be at most {max_length} printable characters")
+    return text
+
+
+async def list_folder(request: Request) -> Response:
+    """GET /api/list: one page of a folder, by name; sort applies within the page."""
+    v = await viewer(request)
+    folder = parse_path(request.query_params.get("path"), folder=True)
+    name_prefix = text_param(request, "filter")
+    if "/" in name_prefix:
+        raise InvalidInput("the filter matches the start of names, which have no '/'")
+    limit = int_param(request, "limit", 100, 1, MAX_LIMIT)
+    start_after = listing.decode_cursor(request.query_params.get("cursor"))
+    entries, cursor = await listing.page(v, folder, start_after, limit, name_prefix)
+    sort = request.query_params.get("sort") or "name"
+    order = request.query_params.get("order") or "asc"
+    return JSONResponse(
+        {
+            "path": folder,
+            "folder": listing.folder_entry(v, folder),
+            "entries": listing.sort_entries(entries, sort, order),
+            "cursor": cursor,
+        }
+    )
+
+
+async def search_entries(
+    v: Viewer, folder: str, query: str, most: int
+) -> tuple[list[dict[str, Any]], bool]:
+    """Files and folders below `folder` whose name contains `query` (any case), and whether
+    the scan saw everything (it stops after SEARCH_SCAN objects or `most` results)."""
+    results: list[dict[str, Any]] = []
+    root = v.member.root
+    wanted = query.casefold()
+    scanned = 0
+    async for info in listing.walk(v, folder, SEARCH_SCAN):
+        scanned += 1
+        path = info.key[len(root) :]
+        if wanted in name_of(path).casefold():
+            folder_marker = paths.is_folder(path)
+            results.append(
+                listing.folder_entry(v, path)
+                if folder_marker
+                else listing.file_entry(v, path, info)
+            )
+            if len(results) >= most:
+                return results, False
+    return results, scanned < SEARCH_SCAN
+
+
+async def search(request: Request) -> Response:
+    """GET /api/search: names containing q, below path, among what the member may read."""
+    v = await viewer(request)
+    folder = parse_path(request.query_params.get("path"), folder=True)
+    query = text_param(request, "q")
+    if not query:
+        raise InvalidInput("give the text to search for in q")
+    results, complete = await search_entries(v, folder, query, SEARCH_RESULTS)
+    return JSONResponse({"path": folder, "q": query, "results": results, "complete": complete})
+
+
+def attachment(name: str) -> str:
+    """A Content-Disposition that downloads, never renders, with the name kept in UTF-8."""
+    ascii_name = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name
+    )
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+async def download(request: Request) -> Response:
+    """GET /api/download: a file, streamed, as an attachment."""
+    v = await viewer(request)
+    path = parse_path(request.query_params.get("path"))
+    if paths.is_folder(path):
+        raise InvalidInput("this is a folder: download it with /api/zip")
+    v.authorize(Action.READ, path)
+    result = await v.state.server.store.get(v.bucket, v.key(path))
+    headers = {
+        "content-disposition": attachment(name_of(path)),
+        "content-length": str(result.length),
+    }
+    return StreamingResponse(result.body, headers=headers, media_type="application/octet-stream")
+
+
+class _Sink(io.RawIOBase):
+    """Where zipfile writes: the bytes are taken out as they come, never all held at once."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.chunks.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        data = b"".join(self.chunks)
+        self.chunks.clear()
+        return data
+
+
+async def _zip_stream(v: Viewer, folder: str) -> AsyncIterator[bytes]:
+    sink = _Sink()
+    store = v.state.server.store
+    base = v.key(paths.parent(folder)) if folder else v.member.root
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        async for info in listing.walk(v, folder, ZIP_SCAN):
+            if info.key.endswith("/"):
+                continue
+            entry = zipfile.ZipInfo(info.key[len(base) :], info.last_modified.timetuple()[:6])
+            async with await store.get(v.bucket, info.key) as result:
+                with archive.open(entry, "w", force_zip64=True) as out:
+                    async for chunk in result.body:
+                        out.write(chunk)
+                        yield sink.take()
+            yield sink.take()
+    yield sink.take()
+
+
+async def zip_folder(request: Request) -> Response:
+    """GET /api/zip: a folder and everything below it that the member may read, as a zip."""
+    v = await viewer(request)
+    folder = parse_path(request.query_params.get("path"), folder=True)
+    v.authorize(Action.LIST, folder)
+    name = (name_of(folder) or v.info.org.name) + ".zip"
+    headers = {"content-disposition": attachment(name)}
+    return StreamingResponse(_zip_stream(v, folder), headers=headers, media_type="application/zip")
+
+
+ROUTES = [
+    Route("/api/list", list_folder, methods=["GET"]),
+    Route("/api/search", search, methods=["GET"]),
+    Route("/api/download", download, methods=["GET"]),
+    Route("/api/zip", zip_folder, methods=["GET"]),
+]

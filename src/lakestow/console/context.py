@@ -1,0 +1,123 @@
+"""The console's state, the signed-in viewer of a request, and warehouse paths checked once.
+
+Every API route and page starts with `await viewer(request)`: no session (or a disabled
+member) is Unauthenticated, a state-changing request without the session's CSRF token is
+refused, and every path the viewer names goes through `Viewer.authorize`, that is through
+`lakestow.auth.policy.decide`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import anyio
+from starlette.requests import Request
+
+from lakestow import paths
+from lakestow.auth.policy import Action, Decision
+from lakestow.catalog.db import Catalog
+from lakestow.console import sessions
+from lakestow.errors import AccessDenied
+from lakestow.s3api.app import S3Server
+from lakestow.service import MemberInfo, Service
+from lakestow.warehouse import Member
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "x-csrf-token"
+
+
+@dataclass
+class ConsoleState:
+    """What the console needs: the S3 endpoint's state (store, catalog, audit) and its URLs."""
+
+    server: S3Server
+    s3_url: str
+    secure_cookies: bool = False
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.server.service.catalog
+
+    def service(self, actor: str) -> Service:
+        base = self.server.service
+        return Service(base.catalog, base.keyring, actor, max_duration=base.max_duration)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """A signed-in member, as one request sees them."""
+
+    state: ConsoleState
+    info: MemberInfo
+    session: sessions.Opened
+
+    @property
+    def member(self) -> Member:
+        return Member(self.info.principal, self.info.org)
+
+    @property
+    def actor(self) -> str:
+        return f"member:{self.info.id}"
+
+    @property
+    def bucket(self) -> str:
+        return self.info.org.bucket
+
+    def key(self, path: str) -> str:
+        return self.member.key_of(path)
+
+    def may(self, action: Action, path: str) -> bool:
+        return bool(self.member.decide(action, path))
+
+    def authorize(self, action: Action, path: str) -> Decision:
+        """The policy's decision, or AccessDenied (audited) with its reason."""
+        decision = self.member.decide(action, path)
+        if not decision:
+            self.audit(f"console.{action}", path, "denied", reason=decision.reason)
+            raise AccessDenied(f"Access denied: {decision.reason}")
+        return decision
+
+    def authorize_key(self, action: Action, key: str) -> Decision:
+        """`authorize` for a key of the organization's bucket (what `warehouse.list_page` asks)."""
+        path = self.member.path_of(self.bucket, key)
+        if path is None:
+            self.audit(f"console.{action}", key, "denied", reason="outside the warehouse")
+            raise AccessDenied("Access denied: the path is outside your organization's warehouse")
+        return self.authorize(action, path)
+
+    def audit(self, action: str, path: str, outcome: str = "ok", **detail: object) -> None:
+        self.state.server.audit.record(
+            self.actor, action, self.info.org.uri(path), outcome, **detail
+        )
+
+
+def state_of(request: Request) -> ConsoleState:
+    state: ConsoleState = request.app.state.console
+    return state
+
+
+async def viewer(request: Request, *, csrf: bool | None = None) -> Viewer:
+    """The signed-in member of `request`; checks the CSRF token on state-changing methods."""
+    state = state_of(request)
+    session_id = request.cookies.get(sessions.COOKIE)
+    if not session_id:
+        raise sessions.not_signed_in()
+    opened, info = await anyio.to_thread.run_sync(sessions.lookup, state.catalog, session_id)
+    if csrf if csrf is not None else request.method not in SAFE_METHODS:
+        sessions.check_csrf(opened, request.headers.get(CSRF_HEADER))
+    return Viewer(state, info, opened)
+
+
+def parse_path(text: str | None, *, folder: bool = False) -> str:
+    """A warehouse path as a member typed it (`/data/x`, `data/x/`), validated: `..`, empty
+    segments and control characters are refused before any policy check."""
+    path = (text or "").lstrip("/")
+    if folder and path and not path.endswith("/"):
+        path += "/"
+    if path:
+        paths.validate_key(path)
+    return path
+
+
+def name_of(path: str) -> str:
+    return paths.segments(path)[-1] if paths.segments(path) else ""

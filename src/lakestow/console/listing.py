@@ -1,0 +1,120 @@
+"""Entries of the console's listings: what a member sees of a file or folder, and may do to it."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import AsyncIterator
+from typing import Any
+
+from lakestow import paths, warehouse
+from lakestow.auth.policy import Action
+from lakestow.console.context import Viewer, name_of
+from lakestow.errors import InvalidInput
+from lakestow.storage.protocol import ObjectInfo
+
+SCAN_PAGE = 1000
+
+
+def folder_entry(viewer: Viewer, path: str) -> dict[str, Any]:
+    decision = viewer.member.decide(Action.LIST, path)
+    return {
+        "name": name_of(path),
+        "path": path,
+        "kind": "folder",
+        "size": None,
+        "modified": None,
+        "badge": decision.area.badge if decision.area else None,
+        "warning": decision.warning,
+        "s3_uri": viewer.info.org.uri(path),
+        "may_write": viewer.may(Action.WRITE, path + "x"),
+        "may_delete": viewer.may(Action.DELETE, path),
+    }
+
+
+def file_entry(viewer: Viewer, path: str, info: ObjectInfo) -> dict[str, Any]:
+    decision = viewer.member.decide(Action.LIST, paths.parent(path))
+    return {
+        "name": name_of(path),
+        "path": path,
+        "kind": "file",
+        "size": info.size,
+        "modified": info.last_modified.isoformat(),
+        "badge": decision.area.badge if decision.area else None,
+        "warning": decision.warning,
+        "s3_uri": viewer.info.org.uri(path),
+        "may_write": viewer.may(Action.WRITE, path),
+        "may_delete": viewer.may(Action.DELETE, path),
+    }
+
+
+def encode_cursor(key: str | None) -> str | None:
+    return base64.urlsafe_b64encode(key.encode()).decode() if key else None
+
+
+def decode_cursor(cursor: str | None) -> str | None:
+    if not cursor:
+        return None
+    try:
+        return base64.urlsafe_b64decode(cursor.encode()).decode()
+    except (binascii.Error, UnicodeError, ValueError) as exc:
+        raise InvalidInput("the cursor is not one this API gave out") from exc
+
+
+async def page(
+    viewer: Viewer, folder: str, start_after: str | None, limit: int, name_prefix: str = ""
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of `folder` (delimited by "/"): entries, and the cursor of the next page."""
+    prefix = viewer.key(folder) + name_prefix
+    listed = await warehouse.list_page(
+        viewer.state.server.store,
+        viewer.member,
+        viewer.authorize_key,
+        prefix,
+        "/",
+        start_after,
+        limit,
+    )
+    root = viewer.member.root
+    entries = [folder_entry(viewer, p[len(root) :]) for p in listed.prefixes]
+    entries += [
+        file_entry(viewer, o.key[len(root) :], o)
+        for o in listed.objects
+        if o.key != viewer.key(folder)  # the folder's own marker
+    ]
+    return entries, encode_cursor(listed.next_start_after if listed.truncated else None)
+
+
+async def walk(viewer: Viewer, folder: str, limit: int) -> AsyncIterator[ObjectInfo]:
+    """Every object below `folder` that the viewer may read, at most `limit` scanned."""
+    start_after: str | None = None
+    scanned = 0
+    while scanned < limit:
+        listed = await warehouse.list_page(
+            viewer.state.server.store,
+            viewer.member,
+            viewer.authorize_key,
+            viewer.key(folder),
+            None,
+            start_after,
+            min(SCAN_PAGE, limit - scanned),
+        )
+        for info in listed.objects:
+            yield info
+        scanned += SCAN_PAGE
+        if not listed.truncated or not listed.next_start_after:
+            return
+        start_after = listed.next_start_after
+
+
+def sort_entries(entries: list[dict[str, Any]], sort: str, order: str) -> list[dict[str, Any]]:
+    """Folders first, then by `sort` (name, size or modified), within one page."""
+    if sort not in ("name", "size", "modified") or order not in ("asc", "desc"):
+        raise InvalidInput("sort is name, size or modified; order is asc or desc")
+    keyed = sorted(entries, key=lambda e: (e[sort] is None, e[sort] or 0, e["name"]))
+    if sort == "name":
+        keyed = sorted(entries, key=lambda e: e["name"])
+    if order == "desc":
+        keyed.reverse()
+    folders = [e for e in keyed if e["kind"] == "folder"]
+    return folders + [e for e in keyed if e["kind"] == "file"]

@@ -1,0 +1,172 @@
+"""The OpenAPI 3.1 document of the console's JSON API, written as data, served at
+/api/openapi.json. Each operation says its parameters, body and answers; every error answer
+is the same `Error` object."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+Schema = dict[str, Any]
+
+STR: Schema = {"type": "string"}
+BOOL: Schema = {"type": "boolean"}
+OBJ: Schema = {"type": "object"}
+ERROR_REF: Schema = {"$ref": "#/components/schemas/Error"}
+
+
+def q(name: str, schema: Schema | None = None, required: bool = False) -> Schema:
+    return {"name": name, "in": "query", "required": required, "schema": schema or STR}
+
+
+def body(properties: dict[str, Schema], required: list[str]) -> Schema:
+    schema = {"type": "object", "properties": properties, "required": required}
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def op(summary: str, ok: str = "200", params: list[Schema] | None = None, **more: Any) -> Schema:
+    answers: Schema = {
+        ok: {"description": "done", "content": {"application/json": {"schema": OBJ}}}
+    }
+    for status in ("400", "401", "403", "404", "409", "429"):
+        answers[status] = {
+            "description": "refused",
+            "content": {"application/json": {"schema": ERROR_REF}},
+        }
+    return {"summary": summary, "parameters": params or [], "responses": answers, **more}
+
+
+def binary_op(summary: str, media: str, params: list[Schema]) -> Schema:
+    operation = op(summary, params=params)
+    operation["responses"]["200"] = {
+        "description": "the bytes, as an attachment",
+        "content": {media: {"schema": {"type": "string", "format": "binary"}}},
+    }
+    return operation
+
+
+PATH = q("path", required=True)
+FOLDER = q("path")
+UPLOAD_ID: Schema = {"name": "upload_id", "in": "path", "required": True, "schema": STR}
+PART: Schema = {
+    "name": "number",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1, "maximum": 10000},
+}
+BYTES_BODY: Schema = {
+    "required": True,
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+}
+PATHS_BODY = body({"paths": {"type": "array", "items": STR, "minItems": 1}}, ["paths"])
+LIST_PARAMS = [
+    FOLDER,
+    q("cursor"),
+    q("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+    q("sort", {"enum": ["name", "size", "modified"]}),
+    q("order", {"enum": ["asc", "desc"]}),
+    q("filter"),
+]
+CREDENTIALS_BODY = body(
+    {
+        "scopes": {"type": "array", "items": STR, "maxItems": 20},
+        "read_only": BOOL,
+        "duration": {"oneOf": [{"type": "integer"}, STR]},
+    },
+    [],
+)
+MEMBER_BODY = body(
+    {
+        "action": {"enum": ["add", "disable", "enable", "reset_password"]},
+        "name": STR,
+        "admin": BOOL,
+    },
+    ["action", "name"],
+)
+
+PATHS: dict[str, Schema] = {
+    "/api/session": {
+        "post": op(
+            "Sign in", "201", requestBody=body({"name": STR, "password": STR}, ["name", "password"])
+        ),
+        "delete": op("Sign out"),
+    },
+    "/api/me": {"get": op("The signed-in member, their root and S3 endpoint")},
+    "/api/token/credentials": {
+        "post": op(
+            "A notebook instance trades its token (Authorization: Bearer) for credentials",
+            security=[{"instance_token": []}],
+        )
+    },
+    "/api/list": {"get": op("One page of a folder", params=LIST_PARAMS)},
+    "/api/search": {
+        "get": op("Search names below a folder", params=[q("q", required=True), FOLDER])
+    },
+    "/api/download": {"get": binary_op("Download a file", "application/octet-stream", [PATH])},
+    "/api/zip": {"get": binary_op("Download a folder as a zip", "application/zip", [FOLDER])},
+    "/api/object": {"put": op("Upload a small file", "201", [PATH], requestBody=BYTES_BODY)},
+    "/api/folder": {"post": op("New folder", "201", requestBody=body({"path": STR}, ["path"]))},
+    "/api/delete": {"post": op("Delete files and folders", requestBody=PATHS_BODY)},
+    "/api/move": {
+        "post": op("Move or rename", requestBody=body({"src": STR, "dst": STR}, ["src", "dst"]))
+    },
+    "/api/uploads": {
+        "post": op(
+            "Start a multipart upload",
+            "201",
+            requestBody=body(
+                {"path": STR, "size": {"type": "integer", "minimum": 0}, "content_type": STR},
+                ["path", "size"],
+            ),
+        )
+    },
+    "/api/uploads/{upload_id}": {
+        "get": op("Parts already stored", params=[UPLOAD_ID, PATH]),
+        "delete": op("Abort", params=[UPLOAD_ID, PATH]),
+    },
+    "/api/uploads/{upload_id}/parts/{number}": {
+        "put": op("Upload one part", params=[UPLOAD_ID, PART, PATH], requestBody=BYTES_BODY)
+    },
+    "/api/uploads/{upload_id}/complete": {
+        "post": op("Complete", params=[UPLOAD_ID], requestBody=body({"path": STR}, ["path"]))
+    },
+    "/api/credentials": {"post": op("Issue temporary credentials", requestBody=CREDENTIALS_BODY)},
+    "/api/preview": {"get": op("Preview a text, CSV, JSON or Parquet file", params=[PATH])},
+    "/api/admin/members": {
+        "get": op("Members of the organization"),
+        "post": op("Add, disable, enable a member or reset a password", requestBody=MEMBER_BODY),
+    },
+    "/api/admin/usage": {"get": op("Bytes and objects per top-level folder")},
+}
+
+DOCUMENT: Schema = {
+    "openapi": "3.1.0",
+    "info": {"title": "lakestow console API", "version": "1"},
+    "paths": PATHS,
+    "components": {
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "properties": {"error": STR, "message": STR},
+                "required": ["error", "message"],
+            }
+        },
+        "securitySchemes": {
+            "session": {"type": "apiKey", "in": "cookie", "name": "lakestow_session"},
+            "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
+            "instance_token": {"type": "http", "scheme": "bearer"},
+        },
+    },
+    "security": [{"session": [], "csrf": []}],
+}
+
+
+async def document(request: Request) -> Response:
+    """GET /api/openapi.json."""
+    return JSONResponse(DOCUMENT)
+
+
+ROUTES = [Route("/api/openapi.json", document, methods=["GET"])]

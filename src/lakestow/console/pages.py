@@ -1,0 +1,117 @@
+"""The HTML pages: sign-in, the browser, temporary credentials and the admin page.
+
+Pages are rendered by Jinja2 with autoescaping, so names of files are always text, never HTML;
+the JavaScript in static/ does the actions through the JSON API with the page's CSRF token.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from lakestow import paths
+from lakestow.auth.policy import Action
+from lakestow.console import listing
+from lakestow.console.api import SEARCH_RESULTS, int_param, search_entries, text_param
+from lakestow.console.context import Viewer, parse_path, viewer
+from lakestow.errors import AccessDenied, LakestowError, Unauthenticated
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+def human_size(size: int | None) -> str:
+    if size is None:
+        return ""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return str(size)
+
+
+templates.env.filters["size"] = human_size
+
+
+def render(request: Request, name: str, status: int = 200, **context: Any) -> Response:
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def _page(request: Request, v: Viewer, name: str, **context: Any) -> Response:
+    return render(request, name, me=v.info, csrf=v.session.csrf_token, **context)
+
+
+def error_page(request: Request, error: LakestowError) -> Response:
+    if error.status in (401, 429) and request.url.path == "/signin":
+        return render(request, "signin.html", error.status, error=error.message, next="")
+    return render(request, "error.html", error.status, error=error)
+
+
+async def home(request: Request) -> Response:
+    """The console's root: the sign-in form, or the browser for a signed-in member."""
+    try:
+        await viewer(request)
+    except Unauthenticated:
+        return render(request, "signin.html", next=request.query_params.get("next", ""))
+    return RedirectResponse("/browse/", status_code=303)
+
+
+def breadcrumbs(folder: str) -> list[tuple[str, str]]:
+    names = paths.segments(folder)
+    return [(name, "/".join(names[: i + 1]) + "/") for i, name in enumerate(names)]
+
+
+async def browse(request: Request) -> Response:
+    """/browse/<folder>: one page of the folder, or search results below it."""
+    v = await viewer(request)
+    folder = parse_path(request.path_params.get("path", ""), folder=True)
+    query = text_param(request, "q")
+    context: dict[str, Any] = {"folder": folder, "crumbs": breadcrumbs(folder), "q": query}
+    v.authorize(Action.LIST, folder)
+    context["here"] = listing.folder_entry(v, folder)
+    if query:
+        entries, complete = await search_entries(v, folder, query, SEARCH_RESULTS)
+        context.update(entries=entries, cursor=None, complete=complete)
+    else:
+        sort = request.query_params.get("sort") or "name"
+        order = request.query_params.get("order") or "asc"
+        name_prefix = text_param(request, "filter").replace("/", "")
+        limit = int_param(request, "limit", 200, 1, 1000)
+        start = listing.decode_cursor(request.query_params.get("cursor"))
+        entries, cursor = await listing.page(v, folder, start, limit, name_prefix)
+        context.update(
+            entries=listing.sort_entries(entries, sort, order),
+            cursor=cursor,
+            sort=sort,
+            order=order,
+            filter=name_prefix,
+            limit=limit,
+        )
+    return _page(request, v, "browse.html", **context)
+
+
+async def credentials(request: Request) -> Response:
+    v = await viewer(request)
+    folder = parse_path(request.query_params.get("folder"), folder=True)
+    return _page(request, v, "credentials.html", folder=folder or f"data/{v.info.folder}/")
+
+
+async def admin(request: Request) -> Response:
+    v = await viewer(request)
+    if not v.info.admin:
+        raise AccessDenied("Access denied: only organization admins may open this page")
+    return _page(request, v, "admin.html")
+
+
+ROUTES = [
+    Route("/", home, methods=["GET"]),
+    Route("/browse", lambda r: RedirectResponse("/browse/"), methods=["GET"]),
+    Route("/browse/{path:path}", browse, methods=["GET"]),
+    Route("/credentials", credentials, methods=["GET"]),
+    Route("/admin", admin, methods=["GET"]),
+]

@@ -1,0 +1,97 @@
+"""Signing in and out: the HTML form at `/` and its JSON twin at `/api/session`."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from lakestow.console import sessions
+from lakestow.console.changes import json_body, str_field
+from lakestow.console.context import ConsoleState, state_of, viewer
+from lakestow.errors import AccessDenied, InvalidInput
+
+
+def set_cookie(response: Response, state: ConsoleState, session_id: str) -> None:
+    response.set_cookie(
+        sessions.COOKIE,
+        session_id,
+        max_age=int(sessions.LIFETIME.total_seconds()),
+        path="/",
+        secure=state.secure_cookies,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this console: never `//elsewhere` or `https://elsewhere`."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return "/browse/"
+
+
+def check_origin(request: Request) -> None:
+    """Refuse a sign-in posted from another site (login CSRF): there is no token yet."""
+    origin = request.headers.get("origin")
+    if origin and urlsplit(origin).netloc != request.headers.get("host"):
+        raise AccessDenied("Access denied: sign in from the console's own page")
+
+
+async def _sign_in(request: Request, name: str, password: str) -> sessions.Opened:
+    check_origin(request)
+    if not name or not password or len(password) > 1024:
+        raise InvalidInput("give your name and password")
+    return await anyio.to_thread.run_sync(
+        sessions.sign_in, state_of(request).catalog, name, password
+    )
+
+
+async def form_sign_in(request: Request) -> Response:
+    """POST /signin (form: name, password, next)."""
+    form = await request.form()
+    name, password = str(form.get("name") or ""), str(form.get("password") or "")
+    opened = await _sign_in(request, name, password)
+    response = RedirectResponse(safe_next(str(form.get("next") or "")), status_code=303)
+    set_cookie(response, state_of(request), opened.session_id)
+    return response
+
+
+async def form_sign_out(request: Request) -> Response:
+    """POST /signout (form: csrf)."""
+    v = await viewer(request, csrf=False)
+    form = await request.form()
+    sessions.check_csrf(v.session, str(form.get("csrf") or ""))
+    await anyio.to_thread.run_sync(sessions.sign_out, v.state.catalog, v.session.session_id)
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(sessions.COOKIE, path="/")
+    return response
+
+
+async def api_sign_in(request: Request) -> Response:
+    """POST /api/session {name, password}: sets the session cookie; the CSRF token to send."""
+    body = await json_body(request)
+    opened = await _sign_in(request, str_field(body, "name"), str_field(body, "password"))
+    response = JSONResponse({"csrf_token": opened.csrf_token}, status_code=201)
+    set_cookie(response, state_of(request), opened.session_id)
+    return response
+
+
+async def api_sign_out(request: Request) -> Response:
+    """DELETE /api/session: ends this session."""
+    v = await viewer(request)
+    await anyio.to_thread.run_sync(sessions.sign_out, v.state.catalog, v.session.session_id)
+    response = JSONResponse({"signed_out": True})
+    response.delete_cookie(sessions.COOKIE, path="/")
+    return response
+
+
+ROUTES = [
+    Route("/signin", form_sign_in, methods=["POST"]),
+    Route("/signout", form_sign_out, methods=["POST"]),
+    Route("/api/session", api_sign_in, methods=["POST"]),
+    Route("/api/session", api_sign_out, methods=["DELETE"]),
+]

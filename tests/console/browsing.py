@@ -1,0 +1,107 @@
+"""Helpers of the browser tests: Chromium's settings, signing in, dialogs, screenshots, and
+the API of the live console for checks."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import requests
+from console_support import LiveConsole
+from playwright.sync_api import Browser, Dialog, Page, Request
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+MiB = 1024 * 1024
+
+
+def sign_in(browser: Browser, live: LiveConsole, name: str) -> Page:
+    context = browser.new_context(
+        permissions=["clipboard-read", "clipboard-write"], accept_downloads=True
+    )
+    page = context.new_page()
+    page.goto(live.url + "/")
+    page.fill('input[name="name"]', name)
+    page.fill('input[name="password"]', f"{name}-password")
+    page.click('button[type="submit"]')
+    page.wait_for_url("**/browse/**")
+    return page
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+_DIALOGS: dict[int, tuple[list[str | bool], list[str]]] = {}
+
+
+def answer_dialogs(page: Page, *answers: str | bool) -> list[str]:
+    """Answer the next dialogs in order (text for prompts, True/False for confirms); the
+    messages seen so far. Unplanned dialogs are dismissed."""
+    if id(page) not in _DIALOGS:
+        queue: list[str | bool] = []
+        seen: list[str] = []
+        _DIALOGS[id(page)] = (queue, seen)
+
+        def handle(dialog: Dialog) -> None:
+            seen.append(dialog.message)
+            answer = queue.pop(0) if queue else False
+            if answer is False:
+                dialog.dismiss()
+            else:
+                dialog.accept(answer if isinstance(answer, str) else "")
+
+        page.on("dialog", handle)
+    queue, seen = _DIALOGS[id(page)]
+    queue.extend(answers)
+    seen.clear()
+    return seen
+
+
+def home(live: LiveConsole, name: str = "alice") -> str:
+    return f"data/customer-{live.ids[name]}/"
+
+
+def api(live: LiveConsole, name: str = "alice") -> requests.Session:
+    session = requests.Session()
+    answer = session.post(
+        f"{live.url}/api/session", json={"name": name, "password": f"{name}-password"}
+    )
+    session.headers["X-CSRF-Token"] = answer.json()["csrf_token"]
+    return session
+
+
+def listed(live: LiveConsole, path: str) -> list[str]:
+    answer = api(live).get(f"{live.url}/api/list", params={"path": path, "limit": "1000"})
+    return [e["name"] for e in answer.json()["entries"]]
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(MiB):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def big_file(path: Path, size: int) -> Path:
+    with path.open("wb") as out:
+        block = os.urandom(MiB)
+        for i in range(size // MiB):
+            out.write(i.to_bytes(8, "big") + block[8:])
+    return path
+
+
+def part_number(request: Request) -> int | None:
+    """The part number of a part upload request, else None."""
+    url = request.url
+    return int(url.split("/parts/")[1].split("?")[0]) if "/parts/" in url else None

@@ -1,0 +1,75 @@
+"""Fixtures of the console tests: the console in-process over a real data directory and the
+local store, members signed in to it, and a live `lakestow serve` for browsers and the aws CLI."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_HERE = str(Path(__file__).parent)
+if _HERE not in sys.path:
+    sys.path.append(_HERE)  # `from console_support import ...` (pytest uses importlib mode)
+
+from browsing import ARGS, CHROMIUM, sign_in  # noqa: E402
+from console_support import As, Console, LiveConsole, TestClient, add_members  # noqa: E402
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright  # noqa: E402
+
+from lakestow.console.app import create_console  # noqa: E402
+from lakestow.console.context import ConsoleState  # noqa: E402
+from lakestow.datadir import Opened  # noqa: E402
+from lakestow.server import s3_server  # noqa: E402
+
+
+@pytest.fixture
+def console(opened: Opened) -> Iterator[Console]:
+    ids = add_members(opened)
+    app = create_console(None)  # type: ignore[arg-type]  # the state comes once the loop runs
+    with TestClient(app, base_url="http://testserver") as client:
+        opening = s3_server(opened)
+        server = client.portal.call(opening.__aenter__)
+        app.state.console = ConsoleState(server, s3_url="http://127.0.0.1:9")
+        try:
+            yield Console(client, opened, ids)
+        finally:
+            client.portal.call(opening.__aexit__, None, None, None)
+
+
+@pytest.fixture
+def alice(console: Console) -> As:
+    return console.as_("alice")
+
+
+@pytest.fixture
+def bob(console: Console) -> As:
+    return console.as_("bob")
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConsole]:
+    server = LiveConsole(tmp_path_factory.mktemp("console-live")).create().start()
+    yield server
+    server.stop()
+    assert "Traceback" not in server.log(), server.log()
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def alice_page(browser: Browser, live: LiveConsole) -> Iterator[Page]:
+    page = sign_in(browser, live, "alice")
+    yield page
+    page.context.close()

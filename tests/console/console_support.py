@@ -1,0 +1,190 @@
+"""Helpers of the console tests: members signed in to the in-process console, and a live
+`lakestow serve` (S3 endpoint and console on free ports) for the browser and the aws CLI.
+
+Members: acme has `root` (admin), `alice` and `bob`; globex has `carol`. Every password is
+`<name>-password`.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+from lakestow.console.sessions import COOKIE
+from lakestow.datadir import Opened
+
+BIN = Path(sys.executable).parent
+MEMBERS: tuple[tuple[str, str, bool], ...] = (
+    ("root", "acme", True),
+    ("alice", "acme", False),
+    ("bob", "acme", False),
+    ("carol", "globex", False),
+)
+
+
+def password(name: str) -> str:
+    return f"{name}-password"
+
+
+@dataclass
+class As:
+    """Requests as one signed-in member: their session cookie and CSRF token on every call."""
+
+    client: TestClient
+    name: str
+    id: int
+    session_id: str
+    csrf: str
+
+    def request(self, method: str, url: str, *, csrf: bool = True, **kw: Any) -> httpx.Response:
+        headers = {"cookie": f"{COOKIE}={self.session_id}", **kw.pop("headers", {})}
+        if csrf:
+            headers["x-csrf-token"] = self.csrf
+        self.client.cookies.clear()
+        return self.client.request(method, url, headers=headers, **kw)
+
+    def get(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("GET", url, **kw)
+
+    def post(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("POST", url, **kw)
+
+    def put(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("PUT", url, **kw)
+
+    def delete(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("DELETE", url, **kw)
+
+    def home(self, rest: str = "") -> str:
+        return f"data/customer-{self.id}/{rest}"
+
+
+@dataclass
+class Console:
+    """The console app in-process, with its members."""
+
+    client: TestClient
+    opened: Opened
+    ids: dict[str, int] = field(default_factory=dict)
+
+    def sign_in(self, name: str, secret: str | None = None) -> httpx.Response:
+        self.client.cookies.clear()
+        body = {"name": name, "password": secret or password(name)}
+        return self.client.post("/api/session", json=body)
+
+    def as_(self, name: str) -> As:
+        response = self.sign_in(name)
+        assert response.status_code == 201, response.text
+        session_id = response.cookies[COOKIE]
+        self.client.cookies.clear()
+        return As(self.client, name, self.ids[name], session_id, response.json()["csrf_token"])
+
+
+def add_members(opened: Opened) -> dict[str, int]:
+    service = opened.service("test")
+    service.create_org("acme")
+    service.create_org("globex")
+    ids = {}
+    for name, org, admin in MEMBERS:
+        ids[name] = service.create_member(name, org, admin=admin, password=password(name)).id
+    return ids
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def lakestow(data_dir: Path, *args: str, input: str | None = None) -> str:
+    result = subprocess.run(
+        [str(BIN / "lakestow"), "--data-dir", str(data_dir), *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"lakestow {' '.join(args)}: {result.stderr}")
+    return result.stdout
+
+
+@dataclass
+class LiveConsole:
+    """One `lakestow serve` with its S3 endpoint and console on free loopback ports."""
+
+    data_dir: Path
+    s3_port: int = field(default_factory=free_port)
+    console_port: int = field(default_factory=free_port)
+    ids: dict[str, int] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.console_port}"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.s3_port}"
+
+    def create(self) -> LiveConsole:
+        lakestow(self.data_dir, "init")
+        for org in ("acme", "globex"):
+            lakestow(self.data_dir, "org", "create", org)
+        for name, org, admin in MEMBERS:
+            flags = ["--admin"] if admin else []
+            out = lakestow(
+                self.data_dir,
+                *("user", "create", name, "--org", org, "--password-stdin", *flags),
+                input=password(name) + "\n",
+            )
+            self.ids[name] = int(out.split()[-1])
+        return self
+
+    def start(self, wait_for: int | None = None) -> LiveConsole:
+        """Start serving; ready when `wait_for` (default: the console's port) accepts."""
+        log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 (lives as long as the server)
+        self.process = subprocess.Popen(
+            [
+                *(str(BIN / "lakestow"), "--data-dir", str(self.data_dir), "serve"),
+                *("--s3-address", f"127.0.0.1:{self.s3_port}"),
+                *("--console-address", f"127.0.0.1:{self.console_port}"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        return self._wait(wait_for or self.console_port)
+
+    def _wait(self, port: int) -> LiveConsole:
+        assert self.process is not None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"lakestow serve exited: {self.log()}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("lakestow serve did not start listening within 30 s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+        self.process = None
+
+    def log(self) -> str:
+        return (self.data_dir / "server.log").read_text(errors="replace")

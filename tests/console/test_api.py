@@ -1,0 +1,236 @@
+"""The JSON API in-process, over a real data directory and the local store."""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from console_support import As, Console
+
+MiB = 1024 * 1024
+
+
+def put(member: As, path: str, data: bytes) -> None:
+    response = member.put(f"/api/object?path={path}", content=data)
+    assert response.status_code == 201, response.text
+
+
+def names(member: As, path: str, **params: str) -> list[str]:
+    response = member.get("/api/list", params={"path": path, **params})
+    assert response.status_code == 200, response.text
+    return [e["name"] for e in response.json()["entries"]]
+
+
+def test_me(alice: As) -> None:
+    me = alice.get("/api/me").json()
+    assert me["name"] == "alice" and me["org"] == "acme" and not me["admin"]
+    assert me["root"] == "s3://lakestow/acme/"
+    assert me["paths"]["USER_S3_PATH"] == f"s3://lakestow/acme/data/customer-{alice.id}/"
+    assert me["s3_endpoint"] == "http://127.0.0.1:9"
+
+
+def test_root_and_data_show_the_layout(alice: As) -> None:
+    root = alice.get("/api/list").json()
+    assert [e["name"] for e in root["entries"]] == ["data", "notebooks", "spark-logs"]
+    assert not root["folder"]["may_write"]
+    spark = root["entries"][2]
+    assert spark["badge"] == "shared" and "spark" in spark["warning"]
+    data = alice.get("/api/list", params={"path": "data/"}).json()["entries"]
+    assert [(e["name"], e["badge"]) for e in data] == [
+        (f"customer-{alice.id}", "private"),
+        ("shared", "shared"),
+    ]
+    assert data[0]["s3_uri"] == f"s3://lakestow/acme/data/customer-{alice.id}/"
+    assert not data[0]["may_delete"] and data[0]["may_write"]
+
+
+def test_upload_list_download(alice: As) -> None:
+    put(alice, alice.home("a b/x.csv"), b"a,b\n1,2\n")
+    entries = alice.get("/api/list", params={"path": alice.home("a b/")}).json()["entries"]
+    assert entries[0]["name"] == "x.csv" and entries[0]["size"] == 8
+    assert entries[0]["may_write"] and entries[0]["may_delete"]
+    got = alice.get("/api/download", params={"path": alice.home("a b/x.csv")})
+    assert got.content == b"a,b\n1,2\n"
+    assert got.headers["content-disposition"].startswith('attachment; filename="x.csv"')
+    assert got.headers["content-type"] == "application/octet-stream"
+
+
+def test_paging_sort_and_filter(alice: As) -> None:
+    for i in range(25):
+        put(alice, alice.home(f"many/f{i:02}.txt"), b"x" * i)
+    seen: list[str] = []
+    cursor = ""
+    for _ in range(3):
+        page = alice.get(
+            "/api/list", params={"path": alice.home("many/"), "limit": "10", "cursor": cursor}
+        ).json()
+        seen += [e["name"] for e in page["entries"]]
+        cursor = page["cursor"]
+    assert seen == [f"f{i:02}.txt" for i in range(25)] and cursor is None
+    by_size = names(alice, alice.home("many/"), sort="size", order="desc", limit="5")
+    assert by_size == ["f04.txt", "f03.txt", "f02.txt", "f01.txt", "f00.txt"]
+    assert names(alice, alice.home("many/"), filter="f1") == [f"f1{i}.txt" for i in range(10)]
+
+
+def test_search_finds_names_below_a_folder(alice: As, bob: As) -> None:
+    put(alice, alice.home("deep/er/report-2024.csv"), b"1")
+    put(alice, "data/shared/Report-shared.csv", b"2")
+    put(bob, bob.home("report-bob.csv"), b"3")
+    found = alice.get("/api/search", params={"q": "report"}).json()["results"]
+    assert sorted(e["path"] for e in found) == [
+        alice.home("deep/er/report-2024.csv"),
+        "data/shared/Report-shared.csv",
+    ]
+
+
+def test_folder_move_delete(alice: As) -> None:
+    assert alice.post("/api/folder", json={"path": alice.home("new")}).status_code == 201
+    assert alice.post("/api/folder", json={"path": alice.home("new")}).status_code == 409
+    put(alice, alice.home("new/a.txt"), b"a")
+    moved = alice.post("/api/move", json={"src": alice.home("new/"), "dst": alice.home("old/")})
+    assert moved.json()["moved"] == 2
+    assert names(alice, alice.home()) == ["old"]
+    assert names(alice, alice.home("old/")) == ["a.txt"]
+    renamed = alice.post(
+        "/api/move", json={"src": alice.home("old/a.txt"), "dst": alice.home("old/b.txt")}
+    )
+    assert renamed.status_code == 200
+    deleted = alice.post("/api/delete", json={"paths": [alice.home("old/")]})
+    assert deleted.json()["deleted"] == 2
+    assert names(alice, alice.home()) == []
+
+
+def test_fixed_folders_cannot_be_deleted_or_written(alice: As) -> None:
+    for path in ("data/shared/", alice.home(), "data/"):
+        refused = alice.post("/api/delete", json={"paths": [path]})
+        assert refused.status_code == 403, path
+        assert refused.json()["error"] == "AccessDenied"
+    refused = alice.put("/api/object?path=data/x.txt", content=b"x")
+    assert refused.status_code == 403 and "read-only" in refused.json()["message"]
+
+
+def test_multipart_upload_with_resume(alice: As) -> None:
+    path = alice.home("big.bin")
+    data = bytes(range(256)) * (40 * 1024 + 7)  # a bit over 10 MiB
+    made = alice.post("/api/uploads", json={"path": path, "size": len(data)}).json()
+    size, upload = made["part_size"], made["upload_id"]
+    assert size == 8 * MiB
+    url = f"/api/uploads/{upload}"
+    assert alice.put(f"{url}/parts/2?path={path}", content=data[size:]).status_code == 200
+    stored = alice.get(url, params={"path": path}).json()["parts"]
+    assert [(p["part_number"], p["size"]) for p in stored] == [(2, len(data) - size)]
+    assert alice.put(f"{url}/parts/1?path={path}", content=data[:size]).status_code == 200
+    done = alice.post(f"{url}/complete", json={"path": path})
+    assert done.status_code == 200 and done.json()["size"] == len(data)
+    assert alice.get("/api/download", params={"path": path}).content == data
+
+
+def test_multipart_abort_and_other_members(alice: As, bob: As) -> None:
+    path = alice.home("x.bin")
+    upload = alice.post("/api/uploads", json={"path": path, "size": 10}).json()["upload_id"]
+    refused = bob.put(f"/api/uploads/{upload}/parts/1?path={path}", content=b"x")
+    assert refused.status_code == 403
+    assert alice.delete(f"/api/uploads/{upload}?path={path}").status_code == 200
+    assert alice.get(f"/api/uploads/{upload}", params={"path": path}).status_code == 404
+
+
+def test_zip_of_a_folder(alice: As) -> None:
+    put(alice, alice.home("z/a.txt"), b"A")
+    put(alice, alice.home("z/sub/b.txt"), b"B" * 100_000)
+    response = alice.get("/api/zip", params={"path": alice.home("z/")})
+    assert response.headers["content-disposition"].startswith('attachment; filename="z.zip"')
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    assert sorted(archive.namelist()) == ["z/a.txt", "z/sub/b.txt"]
+    assert archive.read("z/sub/b.txt") == b"B" * 100_000
+
+
+def test_preview_text_and_parquet(alice: As) -> None:
+    put(alice, alice.home("t.json"), b'{"a": 1}')
+    text = alice.get("/api/preview", params={"path": alice.home("t.json")}).json()
+    assert text == {"kind": "text", "text": '{"a": 1}', "truncated": False}
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"n": [1, 2, 3], "s": ["x", "y", "z"]}), sink)
+    put(alice, alice.home("t.parquet"), sink.getvalue())
+    parquet = alice.get("/api/preview", params={"path": alice.home("t.parquet")}).json()
+    assert parquet["schema"] == [{"name": "n", "type": "int64"}, {"name": "s", "type": "string"}]
+    assert parquet["rows"][0] == {"n": 1, "s": "x"} and parquet["num_rows"] == 3
+
+
+def test_credentials_are_issued_with_snippets_and_audited(console: Console, alice: As) -> None:
+    body = {"scopes": [alice.home("proj")], "read_only": True, "duration": "30m"}
+    issued = alice.post("/api/credentials", json=body)
+    assert issued.status_code == 200, issued.text
+    document = issued.json()
+    key = document["credentials"]["AccessKeyId"]
+    assert key.startswith("ASIA")
+    snippets = document["snippets"]
+    assert f"aws_access_key_id = {key}" in snippets["aws_credentials"]
+    target = f"s3://lakestow/acme/{alice.home('proj/')}"
+    assert snippets["aws_cp"].endswith(f"s3 cp --recursive ./dir {target}")
+    assert "export AWS_ENDPOINT_URL=http://127.0.0.1:9" in snippets["env"]
+    log = console.opened.service("t").audit_log(20)
+    issue = next(e for e in log if e.action == "credentials.issue")
+    assert issue.actor == f"member:{alice.id}" and document["credentials"][
+        "SecretAccessKey"
+    ] not in str(issue.detail)
+    outside = alice.post("/api/credentials", json={"scopes": ["data/customer-999/"]})
+    assert outside.status_code == 400
+
+
+def test_admin_members_and_usage(console: Console, alice: As) -> None:
+    root = console.as_("root")
+    listed = root.get("/api/admin/members").json()["members"]
+    assert [m["name"] for m in listed] == ["root", "alice", "bob"]
+    added = root.post("/api/admin/members", json={"action": "add", "name": "dave"}).json()
+    assert console.sign_in("dave", added["password"]).status_code == 201
+    reset = root.post("/api/admin/members", json={"action": "reset_password", "name": "dave"})
+    assert console.sign_in("dave", added["password"]).status_code == 401
+    assert console.sign_in("dave", reset.json()["password"]).status_code == 201
+    assert alice.get("/api/admin/members").status_code == 403
+    carol = root.post("/api/admin/members", json={"action": "disable", "name": "carol"})
+    assert carol.status_code == 404  # another organization's member
+    put(alice, alice.home("u.bin"), b"x" * 1000)
+    usage = root.get("/api/admin/usage").json()
+    assert {"folder": "data/", "bytes": 1000, "objects": 1} in usage["folders"]
+
+
+def test_disabling_ends_sessions(console: Console, alice: As) -> None:
+    root = console.as_("root")
+    assert alice.get("/api/me").status_code == 200
+    root.post("/api/admin/members", json={"action": "disable", "name": "alice"})
+    assert alice.get("/api/me").status_code == 401
+    assert console.sign_in("alice").status_code == 401
+
+
+def test_changes_are_audited(console: Console, alice: As, bob: As) -> None:
+    put(alice, alice.home("audited.txt"), b"a")
+    alice.post("/api/delete", json={"paths": [alice.home("audited.txt")]})
+    bob.get("/api/download", params={"path": alice.home("audited.txt")})
+    wanted = {("console.put", "ok"), ("console.delete", "ok"), ("console.read", "denied")}
+    deadline = time.monotonic() + 5
+    while True:
+        log = console.opened.service("t").audit_log(50)
+        seen = {(e.action, e.outcome) for e in log if e.target.endswith("audited.txt")}
+        if wanted <= seen or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert wanted <= seen, seen
+    sign_ins = [e for e in log if e.action == "console.sign-in"]
+    assert sign_ins and all("password" not in str(e.detail) for e in sign_ins)
+
+
+def test_an_instance_token_is_exchanged_for_credentials(console: Console, alice: As) -> None:
+    token = console.opened.service("t").issue_token("alice", label="notebook")
+    console.client.cookies.clear()
+    answer = console.client.post(
+        "/api/token/credentials", headers={"authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 200, answer.text
+    document = answer.json()
+    assert document["credentials"]["AccessKeyId"].startswith("ASIA")
+    assert document["paths"]["USER_S3_PATH"].endswith(f"/data/customer-{alice.id}/")
+    refused = console.client.post("/api/token/credentials", headers={"authorization": "Bearer x"})
+    assert refused.status_code == 401

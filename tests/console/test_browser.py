@@ -1,0 +1,174 @@
+"""The console in a real browser (Debian's Chromium driven by Playwright) against a live
+`lakestow serve`: sign in, browse, copy S3 path, download, delete, new folder, preview,
+credentials used by the aws CLI, the /spark-logs/ warning, the admin page, and another
+member's folder never shown. Screenshots of each main page go to test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+import requests
+from browsing import (
+    CHROMIUM,
+    answer_dialogs,
+    api,
+    home,
+    listed,
+    shot,
+    sign_in,
+)
+from console_support import BIN, LiveConsole
+from playwright.sync_api import Browser, Page, expect
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install chromium"),
+]
+
+
+@pytest.fixture
+def alice(alice_page: Page) -> Page:
+    """alice signed in, in her own browser context (not the in-process `alice`)."""
+    return alice_page
+
+
+def test_sign_in_page(browser: Browser, live: LiveConsole) -> None:
+    page = browser.new_page()
+    page.goto(live.url + "/")
+    expect(page.locator('form[action="/signin"]')).to_be_visible()
+    shot(page, "sign-in")
+    page.fill('input[name="name"]', "alice")
+    page.fill('input[name="password"]', "wrong-password")
+    page.click('button[type="submit"]')
+    expect(page.locator(".error")).to_contain_text("wrong name or password")
+    page.close()
+
+
+def test_browse_and_copy_s3_path(alice: Page, live: LiveConsole) -> None:
+    rows = alice.locator("tr.entry")
+    expect(rows).to_have_count(3)
+    alice.click("text=data/")
+    alice.wait_for_url("**/browse/data/")
+    expect(alice.locator("tr.entry")).to_have_count(2)
+    expect(alice.locator(".crumbs")).to_contain_text("data")
+    shot(alice, "browse-data")
+    row = alice.locator(f'tr.entry[data-name="customer-{live.ids["alice"]}"]')
+    expect(row.locator(".badge")).to_have_text("private")
+    row.locator("button.copy").click()
+    expect(row.locator("button.copy")).to_have_text("Copied")
+    copied = alice.evaluate("navigator.clipboard.readText()")
+    assert copied == f"s3://lakestow/acme/{home(live)}"
+
+
+def test_another_members_folder_is_never_shown(browser: Browser, live: LiveConsole) -> None:
+    bob = sign_in(browser, live, "bob")
+    bob.goto(live.url + "/browse/data/")
+    names = bob.locator("tr.entry").evaluate_all("rows => rows.map(r => r.dataset.name)")
+    assert names == [f"customer-{live.ids['bob']}", "shared"]
+    bob.goto(live.url + "/browse/" + home(live))
+    expect(bob.locator(".error")).to_contain_text("another member's private folder")
+    bob.context.close()
+
+
+def test_spark_logs_warns_before_a_change(alice: Page, live: LiveConsole) -> None:
+    alice.goto(live.url + "/browse/spark-logs/")
+    expect(alice.locator("#folder-warning")).to_contain_text("/spark-logs/ is shared")
+    shot(alice, "spark-logs")
+    seen = answer_dialogs(alice, "job-1", False)
+    alice.click("#new-folder")
+    expect(alice.locator("#toast")).to_be_hidden()
+    alice.wait_for_timeout(300)
+    assert len(seen) == 2 and "/spark-logs/ is shared" in seen[1]
+    assert listed(live, "spark-logs/") == []
+
+
+def test_upload_download_new_folder_delete(alice: Page, live: LiveConsole, tmp_path: Path) -> None:
+    alice.goto(live.url + "/browse/" + home(live))
+    answer_dialogs(alice, "reports")
+    alice.click("#new-folder")
+    alice.wait_for_selector('tr.entry[data-name="reports"]')
+    alice.click('tr.entry[data-name="reports"] a')
+    source = tmp_path / "hello world.csv"
+    source.write_bytes(os.urandom(100_000))
+    alice.set_input_files("#pick-files", str(source))
+    alice.wait_for_selector('tr.entry[data-name="hello world.csv"]')
+    shot(alice, "browse-home")
+    with alice.expect_download() as info:
+        alice.click('tr.entry[data-name="hello world.csv"] td.name a')
+    assert Path(info.value.path()).read_bytes() == source.read_bytes()
+    answer_dialogs(alice, True)
+    alice.click('tr.entry[data-name="hello world.csv"] button.delete')
+    expect(alice.locator('tr.entry[data-name="hello world.csv"]')).to_have_count(0)
+    assert listed(live, home(live) + "reports/") == []
+
+
+def test_credentials_work_with_the_aws_cli(alice: Page, live: LiveConsole, tmp_path: Path) -> None:
+    alice.goto(f"{live.url}/credentials?folder={home(live)}cli/")
+    alice.click('#credentials-form button[type="submit"]')
+    expect(alice.locator("#c-key")).to_contain_text("ASIA")
+    shot(alice, "credentials")
+    alice.click('button.copy-snippet[data-target="s-cp"]')
+    command = alice.evaluate("navigator.clipboard.readText()")
+    (tmp_path / "credentials").write_text(alice.locator("#s-profile").text_content() or "")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["AWS_CONFIG_FILE"] = str(tmp_path / "no-config")
+    env["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "credentials")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "a.txt").write_text("from the aws cli")
+    argv = shlex.split(command)  # exactly what was copied: aws --profile ... s3 cp ./dir s3://...
+    assert argv[0] == "aws" and f"--endpoint-url {live.endpoint}" in command
+    subprocess.run([str(BIN / "aws"), *argv[1:]], env=env, cwd=tmp_path, check=True, timeout=120)
+    assert listed(live, home(live) + "cli/") == ["a.txt"]
+    exports = alice.locator("#s-env").text_content() or ""
+    for line in exports.splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        env[name] = shlex.split(value)[0]
+    env["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "none")
+    outside = f"s3://lakestow/acme/{home(live, 'bob')}x"
+    refused = subprocess.run(
+        [str(BIN / "aws"), "s3", "cp", str(tmp_path / "dir" / "a.txt"), outside],
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert refused.returncode != 0 and b"AccessDenied" in refused.stderr
+
+
+def test_admin_page(browser: Browser, live: LiveConsole) -> None:
+    stored = api(live).put(
+        f"{live.url}/api/object", params={"path": "data/shared/usage.txt"}, data=b"used"
+    )
+    assert stored.status_code == 201
+    root = sign_in(browser, live, "root")
+    root.goto(live.url + "/admin")
+    expect(root.locator('#members tr[data-name="alice"]')).to_be_visible()
+    expect(root.locator("#usage tbody tr").first).to_be_visible()
+    root.fill('#add-member input[name="name"]', "dave")
+    root.click('#add-member button[type="submit"]')
+    expect(root.locator("#admin-result")).to_contain_text("Password for dave (shown once): ")
+    password = (root.locator("#admin-result").text_content() or "").rsplit(" ", 1)[-1]
+    shot(root, "admin")
+    answer_dialogs(root, True)
+    root.click('#members tr[data-name="dave"] button[data-action="disable"]')
+    expect(root.locator('#members tr[data-name="dave"]')).to_contain_text("disabled")
+    refused = requests.post(
+        f"{live.url}/api/session", json={"name": "dave", "password": password}, timeout=10
+    )
+    assert refused.status_code == 401
+    root.context.close()
+
+
+def test_preview_of_a_csv(alice: Page, live: LiveConsole) -> None:
+    path = home(live) + "preview.csv"
+    api(live).put(f"{live.url}/api/object", params={"path": path}, data=b"a,b\n<b>1</b>,2\n")
+    alice.goto(live.url + "/browse/" + home(live))
+    alice.click('tr.entry[data-name="preview.csv"] button.preview')
+    expect(alice.locator("#preview-text")).to_have_text("a,b\n<b>1</b>,2\n")
+    assert alice.locator("#preview-text b").count() == 0  # shown as text, never as HTML
+    shot(alice, "preview")

@@ -1,0 +1,78 @@
+"""The HTML pages in-process: sign-in, the browser, credentials and admin pages."""
+
+from __future__ import annotations
+
+from console_support import As, Console
+
+from lakestow.auth.policy import SPARK_LOGS_WARNING
+
+
+def test_root_shows_the_sign_in_form(console: Console) -> None:
+    console.client.cookies.clear()
+    page = console.client.get("/")
+    assert page.status_code == 200
+    assert 'action="/signin"' in page.text and 'name="password"' in page.text
+
+
+def test_pages_need_a_session(console: Console) -> None:
+    console.client.cookies.clear()
+    for url in ("/browse/", "/credentials", "/admin"):
+        response = console.client.get(url, follow_redirects=False)
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/?next=")
+
+
+def test_sign_in_form_then_browse_and_sign_out(console: Console) -> None:
+    console.client.cookies.clear()
+    form = {"name": "alice", "password": "alice-password", "next": "/browse/data/"}
+    page = console.client.post("/signin", data=form)
+    assert page.status_code == 200 and str(page.url).endswith("/browse/data/")
+    assert f"customer-{console.ids['alice']}/" in page.text and "Copy S3 path" in page.text
+    csrf = page.text.split('name="csrf-token" content="')[1].split('"')[0]
+    out = console.client.post("/signout", data={"csrf": csrf}, follow_redirects=False)
+    assert out.status_code == 303
+    assert console.client.get("/browse/", follow_redirects=False).status_code == 303
+
+
+def test_wrong_password_shows_a_message(console: Console) -> None:
+    console.client.cookies.clear()
+    page = console.client.post("/signin", data={"name": "alice", "password": "nope-nope"})
+    assert page.status_code == 401 and "wrong name or password" in page.text
+
+
+def test_browse_offers_only_allowed_actions(alice: As) -> None:
+    root = alice.get("/browse/").text
+    assert 'id="pick-files"' not in root and "read-only" in root
+    alice.put(f"/api/object?path={alice.home('f.txt')}", content=b"x")
+    home = alice.get(f"/browse/{alice.home()}").text
+    assert 'id="pick-files"' in home and "webkitdirectory" in home
+    assert (
+        'class="delete"' in home and f'data-s3="s3://lakestow/acme/{alice.home("f.txt")}"' in home
+    )
+
+
+def test_spark_logs_shows_its_warning(alice: As) -> None:
+    page = alice.get("/browse/spark-logs/").text
+    assert 'id="folder-warning"' in page
+    assert SPARK_LOGS_WARNING.split(":")[0] in page and "data-warning=" in page
+
+
+def test_search_and_paging_links(alice: As) -> None:
+    for i in range(5):
+        alice.put(f"/api/object?path={alice.home(f'r{i}.csv')}", content=b"x")
+    page = alice.get(f"/browse/{alice.home()}?limit=2").text
+    assert 'id="next-page"' in page and page.count('class="entry"') == 2
+    found = alice.get("/browse/data/?q=r3").text
+    assert found.count('class="entry"') == 1 and "r3.csv" in found
+
+
+def test_credentials_and_admin_pages(console: Console, alice: As) -> None:
+    assert 'id="credentials-form"' in alice.get("/credentials").text
+    assert alice.get("/admin").status_code == 403
+    root = console.as_("root")
+    assert 'id="members"' in root.get("/admin").text
+
+
+def test_unknown_api_route_is_json(alice: As) -> None:
+    response = alice.get("/api/nothing-here")
+    assert response.status_code == 404 and response.json()["error"] == "NotFound"
