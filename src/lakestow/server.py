@@ -7,11 +7,13 @@ import contextlib
 import logging
 import secrets
 import signal
-from collections.abc import AsyncIterator, Iterator
+from asyncio import FIRST_COMPLETED
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import uvicorn
 
 from lakestow import datadir
@@ -60,24 +62,46 @@ async def s3_server(opened: Opened) -> AsyncIterator[S3Server]:
     store = await open_store(settings.resolved_store_url)
     audit = AuditWriter(opened.catalog.session)
     verifier = Verifier(
-        opened.keyring, service.catalog_snapshot, max_age=settings.revocation_refresh
+        opened.keyring,
+        service.catalog_snapshot,
+        max_age=settings.revocation_refresh * 5,  # a safety net: `_refresh` keeps it fresh
+        lookup_operator=service.operator_state,
     )
     server = S3Server(
         store=store, verifier=verifier, service=service, audit=audit, region=settings.region
     )
     try:
         await server.load_orgs()
-        yield server
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_refresh, verifier, settings.revocation_refresh)
+            yield server
+            tasks.cancel_scope.cancel()
     finally:
         audit.close()
         await store.aclose()
+
+
+async def _refresh(verifier: Verifier, interval: float) -> None:
+    """Reload revocations, disabled members and operators off the event loop, every interval."""
+    while True:
+        await anyio.to_thread.run_sync(verifier.refresh)
+        await anyio.sleep(interval)
 
 
 def serve(settings: Settings) -> None:
     datadir.initialize(settings)
     with datadir.opened(settings) as opened:
         fresh = bootstrap(opened)
-        asyncio.run(_serve(opened, fresh))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(_serve(opened, fresh))
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:  # uvloop is optional (not on Windows)
+        return None
+    return uvloop.new_event_loop
 
 
 class _Server(uvicorn.Server):
@@ -100,6 +124,7 @@ def _config(app: Any, address: str) -> uvicorn.Config:
         timeout_keep_alive=30,
         server_header=False,
         date_header=True,
+        proxy_headers=False,
     )
 
 
@@ -121,21 +146,24 @@ async def _serve(opened: Opened, fresh: Bootstrap | None) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, _stop, servers)
         _announce(settings, fresh)
-        s3_task = asyncio.create_task(servers[0].serve())
-        console_task = asyncio.create_task(_serve_console(servers[1], settings.console_address))
+        s3_task = asyncio.create_task(_run(servers[0], settings.s3_address))
+        console_task = asyncio.create_task(_run(servers[1], settings.console_address))
         try:
-            await s3_task  # the S3 endpoint decides how long the process lives
+            done, _ = await asyncio.wait([s3_task, console_task], return_when=FIRST_COMPLETED)
         finally:
             _stop(servers)
-            await console_task
+            await asyncio.gather(s3_task, console_task, return_exceptions=True)
+        if any(task.exception() for task in done):
+            raise SystemExit(1)  # a server could not start (a port in use)
 
 
-async def _serve_console(server: _Server, address: str) -> None:
-    """The console, whose failure to start (a port in use) leaves the S3 endpoint serving."""
+async def _run(server: _Server, address: str) -> None:
+    """One uvicorn server; its exit on a failed start becomes an error the other sees."""
     try:
         await server.serve()
-    except SystemExit:  # uvicorn exits when it cannot listen; it has logged why
-        logger.error("the console could not listen on %s; serving the S3 endpoint only", address)
+    except SystemExit as exc:  # uvicorn exits when it cannot listen (it logged why)
+        logger.error("could not listen on %s", address)
+        raise RuntimeError(f"could not listen on {address}") from exc
 
 
 def _stop(servers: list[_Server]) -> None:

@@ -367,6 +367,16 @@ class Service:
             audit.record(session, self.actor, "operator.create", name, access_key_id=access_key_id)
         return access_key_id, secret
 
+    def operator_state(self, access_key_id: str) -> credentials.OperatorState | None:
+        """One operator by access key id (one indexed query), for keys newer than a snapshot."""
+        with self.catalog.session() as session:
+            o = session.scalar(select(Operator).where(Operator.access_key_id == access_key_id))
+            return (
+                None
+                if o is None
+                else credentials.OperatorState(o.id, o.name, o.sealed_secret, o.disabled)
+            )
+
     def list_operators(self) -> list[dict[str, object]]:
         with self.catalog.session() as session:
             return [

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import socket
-import time
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,18 +22,24 @@ def test_serve_prints_and_serves_the_console(live: LiveConsole) -> None:
     assert s3.status_code == 403 and "<Code>AccessDenied</Code>" in s3.text
 
 
-def test_a_busy_console_port_leaves_the_s3_endpoint_serving(tmp_path: Path) -> None:
+def test_a_busy_port_stops_serve_with_a_clear_error(tmp_path: Path) -> None:
+    """A server that cannot listen where it was told to must say so and exit, not limp on."""
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         server = LiveConsole(tmp_path, console_port=busy.getsockname()[1])
-        server.start(wait_for=server.s3_port)
-        try:
-            answer = requests.get(server.endpoint + "/", timeout=10)
-            assert answer.status_code == 403
-            deadline = time.monotonic() + 10
-            while "the console could not listen" not in server.log():
-                assert time.monotonic() < deadline, server.log()
-                time.sleep(0.05)
-        finally:
-            server.stop()
+        command = [
+            sys.executable,
+            "-m",
+            "lakestow",
+            "--data-dir",
+            str(server.data_dir),
+            "serve",
+            "--s3-address",
+            f"127.0.0.1:{server.s3_port}",
+            "--console-address",
+            f"127.0.0.1:{server.console_port}",
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert f"could not listen on 127.0.0.1:{server.console_port}" in result.stderr + result.stdout

@@ -55,6 +55,7 @@ class LiveServer:
     port: int
     process: subprocess.Popen[bytes] | None = None
     ids: dict[str, int] = field(default_factory=dict)
+    console_port: int = field(default_factory=free_port)
 
     @property
     def endpoint(self) -> str:
@@ -80,6 +81,8 @@ class LiveServer:
                 "serve",
                 "--s3-address",
                 f"127.0.0.1:{self.port}",
+                "--console-address",
+                f"127.0.0.1:{self.console_port}",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

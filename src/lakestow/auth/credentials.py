@@ -29,7 +29,6 @@ _OPERATOR_PURPOSE = b"lakestow operator secret v1"
 TOKEN_PREFIX = "LKS1"  # noqa: S105 (a marker, not a secret)
 _PURPOSE = b"lakestow session token v1"
 UNSEALED_CACHE_SIZE = 4096
-MISS_RELOAD_INTERVAL = 0.5  # seconds: how often an unknown operator key may reload the catalog
 _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
 
@@ -202,7 +201,9 @@ class Verifier:
         *,
         max_age: float = 2.0,
         clock: Callable[[], float] = time.time,
+        lookup_operator: Callable[[str], OperatorState | None] | None = None,
     ) -> None:
+        self._lookup_operator = lookup_operator
         self._keyring = keyring
         self._load_state = load_state
         self._max_age = max_age
@@ -246,9 +247,8 @@ class Verifier:
     def verify_operator(self, access_key_id: str) -> tuple[Operator, str]:
         """The operator holding `access_key_id` and its secret, or a refusal."""
         state = self.snapshot().operators.get(access_key_id)
-        if state is None and time.monotonic() - self._loaded_at > MISS_RELOAD_INTERVAL:
-            self.refresh()  # a key created a moment ago works at once; misses reload rarely
-            state = self.snapshot().operators.get(access_key_id)
+        if state is None and self._lookup_operator is not None:
+            state = self._lookup_operator(access_key_id)  # created since the last reload?
         if state is None:
             raise CredentialRefused(Refusal.UNKNOWN, "the access key id does not exist")
         if state.disabled:
