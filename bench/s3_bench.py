@@ -590,7 +590,16 @@ def lakestow_target(root: Path, *, signed: bool) -> Iterator[Target]:
     issued = lakestow("--data-dir", data, "credentials", "issue", "alice", "--duration", "12h")
     creds = json.loads(issued)
     port = free_port()
-    argv = [str(BIN / "lakestow"), "--data-dir", data, "serve", "--s3-address", f"127.0.0.1:{port}"]
+    argv = [
+        str(BIN / "lakestow"),
+        "--data-dir",
+        data,
+        "serve",
+        "--s3-address",
+        f"127.0.0.1:{port}",
+        "--console-address",
+        f"127.0.0.1:{free_port()}",
+    ]
     endpoint = Endpoint(
         port,
         f"acme/data/customer-{member}/bench",  # the only place alice may write

@@ -93,7 +93,9 @@ def serve(settings: Settings) -> None:
     with datadir.opened(settings) as opened:
         fresh = bootstrap(opened)
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(_serve(opened, fresh))
+            started = runner.run(_serve(opened, fresh))
+    if not started:
+        raise SystemExit(1)
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -128,7 +130,8 @@ def _config(app: Any, address: str) -> uvicorn.Config:
     )
 
 
-async def _serve(opened: Opened, fresh: Bootstrap | None) -> None:
+async def _serve(opened: Opened, fresh: Bootstrap | None) -> bool:
+    """Serve until told to stop; False when a server could not start (a port in use)."""
     settings = opened.settings
     async with s3_server(opened) as state:
         console = create_console(
@@ -153,8 +156,7 @@ async def _serve(opened: Opened, fresh: Bootstrap | None) -> None:
         finally:
             _stop(servers)
             await asyncio.gather(s3_task, console_task, return_exceptions=True)
-        if any(task.exception() for task in done):
-            raise SystemExit(1)  # a server could not start (a port in use)
+        return not any(task.exception() for task in done)
 
 
 async def _run(server: _Server, address: str) -> None:
