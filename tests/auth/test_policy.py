@@ -247,3 +247,30 @@ def test_generated_paths_never_reach_another_members_private_folder(
     colleague = PEOPLE["colleague"]
     if path.startswith(("data/customer-1/", "notebooks/customer-1/")):
         assert not decide(colleague, action, Target(ORG, path))
+
+
+def test_fixed_folders_are_the_layout_the_member_can_see() -> None:
+    from lakestow.auth.policy import is_fixed_folder
+
+    fixed = [
+        "",
+        "data/",
+        "notebooks/",
+        "spark-logs/",
+        "data/shared/",
+        "notebooks/shared/",
+        "data/customer-1/",
+        "notebooks/customer-1/",
+    ]
+    for path in fixed:
+        assert is_fixed_folder(OWNER, ORG, path), path
+    for path in [
+        "data/customer-2/",
+        "data/customer-1/sub/",
+        "data/shared/x/",
+        "elsewhere/",
+        "data/customer-1",
+        "spark-logs/app/",
+    ]:
+        assert not is_fixed_folder(OWNER, ORG, path), path
+    assert not is_fixed_folder(PEOPLE["foreigner"], ORG, "data/")
