@@ -169,3 +169,13 @@ def test_denied_requests_are_audited(live: LiveServer, clients: dict[str, BaseCl
         hits and hits[0]["outcome"] == "denied" and hits[0]["actor"] == f"member:{live.ids['bob']}"
     )
     assert "private folder" in hits[0]["detail"]["reason"]
+
+
+def test_writes_to_spark_logs_carry_the_warning(clients: dict[str, BaseClient]) -> None:
+    answer = clients["alice"].put_object(
+        Bucket=BUCKET, Key="acme/spark-logs/app-1/event", Body=b"x"
+    )
+    warning = answer["ResponseMetadata"]["HTTPHeaders"].get("x-lakestow-warning", "")
+    assert "spark-logs" in warning
+    shared = clients["alice"].put_object(Bucket=BUCKET, Key="acme/data/shared/quiet", Body=b"x")
+    assert "x-lakestow-warning" not in shared["ResponseMetadata"]["HTTPHeaders"]
