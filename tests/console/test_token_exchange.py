@@ -1,0 +1,76 @@
+"""A notebook's token, traded for credentials that every AWS SDK refreshes by itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from console_support import LiveConsole, lakestow
+
+BIN = Path(sys.executable).parent
+
+
+def test_aws_cli_through_credential_process(live: LiveConsole, tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(lakestow(live.data_dir, "token", "issue", "alice").strip())
+    token_file.chmod(0o600)
+    helper = f"{BIN / 'lakestow'} aws-credentials --server {live.url} --token-file {token_file}"
+    document = json.loads(
+        subprocess.run(helper.split(), capture_output=True, text=True, check=True).stdout
+    )
+    assert set(document) == {
+        "Version",
+        "AccessKeyId",
+        "SecretAccessKey",
+        "SessionToken",
+        "Expiration",
+    }
+
+    config = tmp_path / "aws-config"
+    config.write_text(
+        "[default]\nregion = us-east-1\n"
+        f"endpoint_url = {live.endpoint}\ncredential_process = {helper}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_CONFIG_FILE=str(config), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))
+    (tmp_path / "note.txt").write_text("from a notebook")
+    target = f"s3://lakestow/acme/data/customer-{live.ids['alice']}/from-token/note.txt"
+    aws = [str(BIN / "aws")]
+    subprocess.run(
+        [*aws, "s3", "cp", str(tmp_path / "note.txt"), target],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    listed = subprocess.run(
+        [*aws, "s3", "ls", target], env=env, check=True, capture_output=True, text=True
+    )
+    assert "note.txt" in listed.stdout
+
+
+def test_a_revoked_token_gets_no_credentials(live: LiveConsole, tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(lakestow(live.data_dir, "token", "issue", "bob").strip())
+    lakestow(live.data_dir, "token", "revoke", "bob")
+    result = subprocess.run(
+        [
+            str(BIN / "lakestow"),
+            "aws-credentials",
+            "--server",
+            live.url,
+            "--token-file",
+            str(token_file),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1 and "refused the token" in result.stderr
+    assert result.stdout == ""
+
+
+pytestmark = pytest.mark.slow
