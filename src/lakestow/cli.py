@@ -50,6 +50,13 @@ def main() -> None:
     cli(prog_name="lakestow")
 
 
+def _register_sync_commands() -> None:
+    from lakestow.sync.commands import home, instance
+
+    cli.add_command(home)
+    cli.add_command(instance)
+
+
 @contextmanager
 def _service(ctx: click.Context) -> Iterator[Service]:
     settings = config.load(ctx.find_root().obj)
@@ -438,3 +445,6 @@ def _print_rows(rows: list[dict[str, Any]], columns: list[str], as_json: bool) -
     widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
     for line in table:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+
+
+_register_sync_commands()

@@ -66,6 +66,7 @@ async def s3_server(opened: Opened) -> AsyncIterator[S3Server]:
         service.catalog_snapshot,
         max_age=settings.revocation_refresh,  # `serve` also reloads it off the loop
         lookup_operator=service.operator_state,
+        lookup_member=service.member_state,
     )
     server = S3Server(
         store=store, verifier=verifier, service=service, audit=audit, region=settings.region

@@ -367,6 +367,14 @@ class Service:
             audit.record(session, self.actor, "operator.create", name, access_key_id=access_key_id)
         return access_key_id, secret
 
+    def member_state(self, member_id: int) -> credentials.MemberState | None:
+        """One member's state (one primary-key query), for members newer than a snapshot."""
+        with self.catalog.session() as session:
+            m = session.get(Member, member_id)
+            if m is None:
+                return None
+            return credentials.MemberState(m.org_id, m.admin, m.disabled, m.credentials_not_before)
+
     def operator_state(self, access_key_id: str) -> credentials.OperatorState | None:
         """One operator by access key id (one indexed query), for keys newer than a snapshot."""
         with self.catalog.session() as session:

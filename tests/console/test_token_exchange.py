@@ -74,3 +74,56 @@ def test_a_revoked_token_gets_no_credentials(live: LiveConsole, tmp_path: Path) 
 
 
 pytestmark = pytest.mark.slow
+
+
+def test_instance_run_with_only_a_server_and_a_token(live: LiveConsole, tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(lakestow(live.data_dir, "token", "issue", "alice").strip())
+    home = tmp_path / "home"
+    child = (
+        "import os, pathlib, boto3;"
+        "pathlib.Path('hello.txt').write_text(os.environ['USER_S3_PATH']);"
+        "print(len(boto3.client('s3').list_objects_v2(Bucket='lakestow', "
+        "Prefix=os.environ['USER_S3_PATH'].split('/', 3)[3])['ResponseMetadata']))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    result = subprocess.run(
+        [
+            str(BIN / "lakestow"),
+            "instance",
+            "run",
+            "--server",
+            live.url,
+            "--token-file",
+            str(token_file),
+            "--home",
+            str(home),
+            "--interval",
+            "1",
+            "--",
+            sys.executable,
+            "-c",
+            child,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    folder = f"customer-{live.ids['alice']}"
+    assert (home / "hello.txt").read_text() == f"s3://lakestow/acme/data/{folder}/"
+    creds = json.loads(lakestow(live.data_dir, "credentials", "issue", "alice"))
+    import boto3
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=live.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+    synced = s3.get_object(Bucket="lakestow", Key=f"acme/notebooks/{folder}/hello.txt")
+    assert synced["Body"].read().decode() == f"s3://lakestow/acme/data/{folder}/"

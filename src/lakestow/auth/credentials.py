@@ -202,8 +202,10 @@ class Verifier:
         max_age: float = 2.0,
         clock: Callable[[], float] = time.time,
         lookup_operator: Callable[[str], OperatorState | None] | None = None,
+        lookup_member: Callable[[int], MemberState | None] | None = None,
     ) -> None:
         self._lookup_operator = lookup_operator
+        self._lookup_member = lookup_member
         self._keyring = keyring
         self._load_state = load_state
         self._max_age = max_age
@@ -229,6 +231,8 @@ class Verifier:
             raise CredentialRefused(Refusal.EXPIRED, "the session token has expired")
         state = self._current()
         member = state.members.get(grant.member_id)
+        if member is None and self._lookup_member is not None:
+            member = self._lookup_member(grant.member_id)  # created since the last reload?
         if member is None or member.org_id != grant.org_id:
             raise CredentialRefused(Refusal.UNKNOWN, "the member of these credentials is gone")
         if member.disabled:

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 import anyio
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -82,6 +82,9 @@ class S3App:
             response = await self._handle(http)
         except LakestowError as exc:
             response = error_response(exc, http, request_id)
+        except ClientDisconnect:  # the client went away mid-body: nothing was written
+            logger.info("client disconnected during %s %s", http.method, http.url.path)
+            return
         except Exception:
             logger.exception("internal error on %s %s", http.method, http.url.path)
             error = LakestowError("We encountered an internal error. Please try again.")

@@ -1,0 +1,267 @@
+"""Carry out a plan against the remote copy: many files at once, large ones in parts.
+
+A file is committed only when it was the same (size, mtime) before, during and after it was
+read; otherwise the upload is dropped (multipart aborted, state untouched) and retried next pass.
+Every commit is conditional (If-Match the ETag last synced, or If-None-Match: * for a new file):
+on 412 the remote version, when it differs, is first copied aside as
+`NAME.remote-conflict-<UTC time>`, then overwritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from lakestow.sync.errors import NotFound, PreconditionFailed, SyncError
+from lakestow.sync.plan import Plan, Upload
+from lakestow.sync.remote import Remote
+from lakestow.sync.scan import LocalFile
+from lakestow.sync.state import Entry, State
+
+MiB = 1 << 20
+MAX_PARTS = 10_000
+ReadHook = Callable[[str, int], None]
+"""Called after each block read from a file being uploaded: (path, bytes read so far)."""
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Transfer sizes: files above `multipart_threshold` go in `part_size` parts."""
+
+    part_size: int = 8 * MiB
+    multipart_threshold: int = 8 * MiB
+    workers: int = 32
+
+
+@dataclass
+class PassResult:
+    """What one pass did."""
+
+    uploaded: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    retry: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    refused: str | None = None
+    files: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and self.refused is None
+
+    def line(self) -> str:
+        """The one log line of a pass."""
+        text = (
+            f"sync pass: {len(self.uploaded)} uploaded, {len(self.deleted)} deleted,"
+            f" {len(self.conflicts)} kept aside, {len(self.retry)} to retry,"
+            f" {len(self.errors)} errors; {self.files} files, {self.requests} requests,"
+            f" {self.seconds:.2f} s"
+        )
+        if self.errors:
+            path, error = next(iter(self.errors.items()))
+            text += f"; first error: {path}: {error}"
+        return text + (f"; {self.refused}" if self.refused else "")
+
+
+class Changed(Exception):
+    """The file changed while it was being read: not committed, retried next pass."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    entry: Entry
+    conflict: str | None
+
+
+def conflict_name(path: str, now: datetime | None = None) -> str:
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return f"{path}.remote-conflict-{stamp}"
+
+
+def apply_plan(
+    plan: Plan,
+    home: Path,
+    remote: Remote,
+    state: State,
+    tuning: Tuning = Tuning(),
+    hook: ReadHook | None = None,
+) -> PassResult:
+    """Execute `plan`; the state records each commit as soon as it is done."""
+    result = PassResult(refused=plan.refused)
+    if plan.refused:
+        return result
+    state.put(plan.touches)
+    _uploads(plan, home, remote, state, tuning, hook, result)
+    _deletes(plan, remote, state, tuning, result)
+    return result
+
+
+def _uploads(
+    plan: Plan,
+    home: Path,
+    remote: Remote,
+    state: State,
+    tuning: Tuning,
+    hook: ReadHook | None,
+    result: PassResult,
+) -> None:
+    order = sorted(plan.uploads, key=lambda u: -u.file.size)
+    with ThreadPoolExecutor(tuning.workers, thread_name_prefix="lakestow-sync") as pool:
+        futures = {pool.submit(upload, remote, home, u, tuning, hook): u for u in order}
+        pending: list[Entry] = []
+        for future in as_completed(futures):
+            entry = _collect(future, futures[future].file.path, result)
+            if entry is not None:
+                pending.append(entry)
+            if len(pending) >= 200:
+                state.put(pending)
+                pending.clear()
+        state.put(pending)
+
+
+def _collect(future: Future[Outcome], path: str, result: PassResult) -> Entry | None:
+    try:
+        outcome = future.result()
+    except (Changed, FileNotFoundError):
+        result.retry.append(path)
+        return None
+    except SyncError as exc:
+        result.errors[path] = exc.message
+        return None
+    except OSError as exc:
+        result.errors[path] = f"cannot read: {exc.strerror or exc}"
+        return None
+    result.uploaded.append(path)
+    if outcome.conflict:
+        result.conflicts.append(outcome.conflict)
+    return outcome.entry
+
+
+def _deletes(plan: Plan, remote: Remote, state: State, tuning: Tuning, result: PassResult) -> None:
+    """Delete in batches; a remote version changed since the last pass is first kept aside."""
+    if not plan.deletes:
+        return
+    with ThreadPoolExecutor(tuning.workers, thread_name_prefix="lakestow-sync") as pool:
+        checked = list(pool.map(lambda e: _set_aside(remote, e, result), plan.deletes))
+    paths = [e.path for e, present in zip(plan.deletes, checked, strict=True) if present]
+    gone = [e.path for e, present in zip(plan.deletes, checked, strict=True) if present is None]
+    try:
+        failed = remote.delete(paths)
+    except SyncError as exc:
+        failed = dict.fromkeys(paths, exc.message)
+    done = [p for p in paths if p not in failed] + gone
+    state.remove(done)
+    result.deleted.extend(done)
+    result.errors.update(failed)
+
+
+def _set_aside(remote: Remote, entry: Entry, result: PassResult) -> bool | None:
+    """True: delete it; None: already gone remotely; False: an error (kept for next pass)."""
+    try:
+        current = remote.head(entry.path)
+        if current is None:
+            return None
+        if current != entry.etag:
+            aside = conflict_name(entry.path)
+            remote.copy(entry.path, aside, if_match=current)
+            result.conflicts.append(aside)
+        return True
+    except SyncError as exc:
+        result.errors[entry.path] = exc.message
+        return False
+
+
+def upload(
+    remote: Remote, home: Path, item: Upload, tuning: Tuning, hook: ReadHook | None = None
+) -> Outcome:
+    """Upload one file if it stays the same while read; the state entry to record."""
+    f = item.file
+    with (home / f.path).open("rb") as fh:
+        _same(os.fstat(fh.fileno()), f)
+        if f.size <= tuning.multipart_threshold:
+            data = fh.read()
+            if hook:
+                hook(f.path, len(data))
+            _unchanged(home, fh, f)
+            md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+            etag, conflict = _commit(remote, item, md5, lambda c: remote.put(f.path, data, **c))
+            return Outcome(Entry(f.path, f.size, f.mtime_ns, etag, md5), conflict)
+        return _multipart(remote, home, item, fh, tuning, hook)
+
+
+def _multipart(
+    remote: Remote,
+    home: Path,
+    item: Upload,
+    fh: BinaryIO,
+    tuning: Tuning,
+    hook: ReadHook | None,
+) -> Outcome:
+    f = item.file
+    upload_id = remote.start_upload(f.path)
+    completed = False
+    try:
+        etags: list[str] = []
+        digests: list[bytes] = []
+        whole, done = hashlib.md5(usedforsecurity=False), 0
+        part_size = max(tuning.part_size, -(-f.size // MAX_PARTS))
+        while data := fh.read(part_size):
+            done += len(data)
+            if hook:
+                hook(f.path, done)
+            _same(os.fstat(fh.fileno()), f)
+            whole.update(data)
+            digests.append(hashlib.md5(data, usedforsecurity=False).digest())
+            etags.append(remote.put_part(f.path, upload_id, len(etags) + 1, data))
+        _unchanged(home, fh, f)
+        local = hashlib.md5(b"".join(digests), usedforsecurity=False).hexdigest()
+        local += f"-{len(digests)}"
+
+        def send(condition: dict[str, Any]) -> str:
+            nonlocal completed
+            etag = remote.complete(f.path, upload_id, etags, **condition)
+            completed = True
+            return etag
+
+        etag, conflict = _commit(remote, item, local, send)
+        return Outcome(Entry(f.path, f.size, f.mtime_ns, etag, whole.hexdigest()), conflict)
+    finally:
+        if not completed:
+            remote.abort(f.path, upload_id)
+
+
+def _commit(
+    remote: Remote, item: Upload, local_etag: str, send: Callable[[dict[str, Any]], str]
+) -> tuple[str, str | None]:
+    """Send conditionally; on 412 keep the differing remote version aside, then overwrite."""
+    path = item.file.path
+    try:
+        return send({"if_match": item.etag} if item.etag else {"new": True}), None
+    except (PreconditionFailed, NotFound):  # S3 answers 404 to If-Match on a deleted key
+        current = remote.head(path)
+    if current == local_etag:  # already there, e.g. uploaded by a pass that was killed
+        return current, None
+    if current is None:
+        return send({"new": True}), None
+    aside = conflict_name(path)
+    remote.copy(path, aside, if_match=current)
+    return send({"if_match": current}), aside
+
+
+def _same(st: os.stat_result, f: LocalFile) -> None:
+    if st.st_size != f.size or st.st_mtime_ns != f.mtime_ns:
+        raise Changed(f.path)
+
+
+def _unchanged(home: Path, fh: BinaryIO, f: LocalFile) -> None:
+    """Raise Changed unless the open file and the path still show the scanned size and mtime."""
+    _same(os.fstat(fh.fileno()), f)
+    _same(os.stat(home / f.path, follow_symlinks=False), f)

@@ -1,0 +1,109 @@
+"""What a pass must do, decided without any I/O (STYLE convention 9).
+
+From the local scan and the state (the remote copy as the agent left it):
+- uploads: files that are new, or changed by size or mtime (or, with `checksum`, by content);
+- deletes: files in the state that are gone locally (or now ignored);
+- touches: with `checksum`, files whose mtime moved but content did not (state-only update);
+- refused: why the delete guard refused the plan (more than half of the remote copy deleted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from lakestow.sync.scan import LocalFile
+from lakestow.sync.state import Entry
+
+Reason = Literal["new", "changed"]
+
+
+@dataclass(frozen=True)
+class Options:
+    """How a pass decides: `force` overrides the delete guard; `checksum` compares content."""
+
+    force: bool = False
+    checksum: bool = False
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file to upload; `etag` is the remote version it replaces (None: a new file)."""
+
+    file: LocalFile
+    etag: str | None
+    reason: Reason
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything one pass would change, and whether the guard refused it."""
+
+    uploads: tuple[Upload, ...] = ()
+    deletes: tuple[Entry, ...] = ()
+    touches: tuple[Entry, ...] = ()
+    remote_count: int = 0
+    refused: str | None = None
+    checksums: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        """True when the pass needs no remote request at all."""
+        return not self.uploads and not self.deletes
+
+    def summary(self) -> str:
+        new = sum(1 for u in self.uploads if u.reason == "new")
+        return (
+            f"{new} new, {len(self.uploads) - new} changed, {len(self.deletes)} deleted"
+            f" (remote copy: {self.remote_count} files)"
+        )
+
+
+def checksum_candidates(
+    files: Mapping[str, LocalFile], state: Mapping[str, Entry], options: Options
+) -> list[str]:
+    """Files whose content must be hashed before planning (same size as last synced)."""
+    if not options.checksum:
+        return []
+    return sorted(
+        path
+        for path, f in files.items()
+        if path in state and state[path].size == f.size and state[path].checksum is not None
+    )
+
+
+def make_plan(
+    files: Mapping[str, LocalFile],
+    state: Mapping[str, Entry],
+    options: Options = Options(),
+    checksums: Mapping[str, str] | None = None,
+) -> Plan:
+    """The plan for one pass; `checksums` holds the hashes of `checksum_candidates`."""
+    checksums = checksums or {}
+    uploads: list[Upload] = []
+    touches: list[Entry] = []
+    for path in sorted(files):
+        f, known = files[path], state.get(path)
+        if known is None:
+            uploads.append(Upload(f, None, "new"))
+        elif path in checksums and options.checksum:
+            if checksums[path] != known.checksum:
+                uploads.append(Upload(f, known.etag, "changed"))
+            elif known.mtime_ns != f.mtime_ns:
+                touches.append(replace(known, mtime_ns=f.mtime_ns))
+        elif known.size != f.size or known.mtime_ns != f.mtime_ns:
+            uploads.append(Upload(f, known.etag, "changed"))
+    deletes = tuple(state[p] for p in sorted(state) if p not in files)
+    plan = Plan(tuple(uploads), deletes, tuple(touches), len(state), None, dict(checksums))
+    return replace(plan, refused=guard(plan, options))
+
+
+def guard(plan: Plan, options: Options) -> str | None:
+    """Why the plan is refused: it deletes more than half of the remote copy, unforced."""
+    if options.force or 2 * len(plan.deletes) <= plan.remote_count:
+        return None
+    return (
+        f"refused: the pass would delete {len(plan.deletes)} of the {plan.remote_count} files"
+        " of the remote copy (is the home directory mounted?); use --force to allow it"
+    )

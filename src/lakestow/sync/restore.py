@@ -1,0 +1,158 @@
+"""Replicate the remote copy into the home directory, and record it in the state.
+
+Local work is never overwritten: a local file that differs from what the state says was last
+synced (or that the state does not know) is kept; the next pass uploads it, keeping a differing
+remote version aside. Downloads land in `.lakestow/tmp/` and are renamed into place.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from lakestow.sync.errors import SyncError
+from lakestow.sync.ignore import IGNORE_FILE, STATE_DIR, STATUS_NAME, IgnoreRules
+from lakestow.sync.remote import Remote, RemoteObject
+from lakestow.sync.state import Entry, State
+
+Action = Literal["download", "keep", "in-sync", "skip"]
+Progress = Callable[[int, int, int], None]
+"""Called after each file: (files done, files in all, bytes downloaded so far)."""
+
+
+@dataclass
+class RestoreResult:
+    """What a restore did."""
+
+    downloaded: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    in_sync: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+    bytes: int = 0
+
+
+def restore_action(
+    obj: RemoteObject, local: os.stat_result | None, entry: Entry | None, ignored: bool = False
+) -> Action:
+    """Pure: what to do with one remote object given the local file and the state.
+
+    Ignored paths are skipped: restored, they would be deleted remotely by the next pass.
+    """
+    own = obj.path == STATUS_NAME or obj.path.startswith(STATE_DIR + "/")
+    if ignored or own or obj.path.endswith("/"):
+        return "skip"
+    if local is None:
+        return "download"
+    if entry is None or (local.st_size, local.st_mtime_ns) != (entry.size, entry.mtime_ns):
+        return "keep"
+    return "in-sync" if entry.etag == obj.etag else "download"
+
+
+def restore(
+    home: Path, remote: Remote, state: State, workers: int = 16, progress: Progress | None = None
+) -> RestoreResult:
+    """Bring every remote file into `home` (see the module docstring); record the state."""
+    home.mkdir(parents=True, exist_ok=True)
+    tmp = home / STATE_DIR / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    objects = list(remote.list())
+    known = state.entries()
+    remote_paths = {o.path for o in objects}
+    state.remove(p for p in known if p not in remote_paths)
+    result = RestoreResult()
+    with ThreadPoolExecutor(workers, thread_name_prefix="lakestow-restore") as pool:
+        # the remote .lakestowignore first, so that its rules apply to the rest
+        first = [o for o in objects if o.path == IGNORE_FILE]
+        todo = _triage(home, first, known, IgnoreRules(), result)
+        _download(home, tmp, remote, state, todo, result, pool)
+        rest = [o for o in objects if o.path != IGNORE_FILE]
+        todo = _triage(home, rest, known, IgnoreRules.for_home(home), result)
+        _download(home, tmp, remote, state, todo, result, pool, progress)
+    return result
+
+
+def _download(
+    home: Path,
+    tmp: Path,
+    remote: Remote,
+    state: State,
+    todo: list[RemoteObject],
+    result: RestoreResult,
+    pool: ThreadPoolExecutor,
+    progress: Progress | None = None,
+) -> None:
+    futures = {pool.submit(_fetch, home, tmp, remote, o): o for o in todo}
+    pending: list[Entry] = []
+    for done, future in enumerate(as_completed(futures), 1):
+        obj = futures[future]
+        try:
+            entry = future.result()
+        except (SyncError, OSError) as exc:
+            result.errors[obj.path] = getattr(exc, "message", None) or str(exc)
+        else:
+            pending.append(entry)
+            result.downloaded.append(obj.path)
+            result.bytes += entry.size
+        if len(pending) >= 200 or done == len(todo):
+            state.put(pending)
+            pending.clear()
+        if progress:
+            progress(done, len(todo), result.bytes)
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def _triage(
+    home: Path,
+    objects: list[RemoteObject],
+    known: dict[str, Entry],
+    rules: IgnoreRules,
+    result: RestoreResult,
+) -> list[RemoteObject]:
+    todo = []
+    for obj in objects:
+        try:
+            local = _stat(home / obj.path)
+        except OSError as exc:
+            result.errors[obj.path] = f"cannot restore: {exc.strerror}"
+            continue
+        ignored = rules.ignored(obj.path)
+        action = restore_action(obj, local, known.get(obj.path), ignored)
+        if obj.path.endswith("/") and not ignored:
+            (home / obj.path).mkdir(parents=True, exist_ok=True)
+        elif action == "download":
+            todo.append(obj)
+        elif action == "keep":
+            result.kept.append(obj.path)
+        elif action == "in-sync":
+            result.in_sync += 1
+    return todo
+
+
+_names = itertools.count()
+
+
+def _fetch(home: Path, tmp: Path, remote: Remote, obj: RemoteObject) -> Entry:
+    target = home / obj.path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = tmp / f"restore-{os.getpid()}-{next(_names)}"
+    try:
+        with partial.open("xb") as out:
+            etag, digest = remote.download(obj.path, out)
+            out.flush()  # the last write sets the mtime the state records
+            st = os.fstat(out.fileno())
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return Entry(obj.path, st.st_size, st.st_mtime_ns, etag, digest)

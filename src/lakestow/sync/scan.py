@@ -1,0 +1,86 @@
+"""Walk the home directory: every regular file to sync, and what was skipped and why.
+
+Iterative (os.scandir and a stack), never following a symlink: symlinks are recorded as
+skipped, so nothing outside the home directory is ever read.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lakestow.sync.ignore import IgnoreRules
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """A regular file of the home: relative POSIX path, size, mtime in ns, mode."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    mode: int = 0o644
+
+
+@dataclass
+class Scan:
+    """The result of a walk: files by path, and skipped paths with the reason."""
+
+    files: dict[str, LocalFile] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def scan_home(home: Path, rules: IgnoreRules | None = None) -> Scan:
+    """Walk `home` applying `rules` (defaults + its .lakestowignore when None)."""
+    rules = rules if rules is not None else IgnoreRules.for_home(home)
+    result = Scan()
+    stack = [""]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(home / folder if folder else home) as entries:
+                for entry in entries:
+                    _visit(entry, folder + entry.name, rules, result, stack)
+        except OSError as exc:
+            result.skipped[folder or "."] = f"unreadable: {exc.strerror}"
+    return result
+
+
+def _visit(
+    entry: os.DirEntry[str], path: str, rules: IgnoreRules, result: Scan, stack: list[str]
+) -> None:
+    problem = _bad_name(path)
+    if problem:
+        result.skipped[path] = problem
+    elif entry.is_symlink():
+        result.skipped[path] = "symlink (not followed)"
+    elif entry.is_dir(follow_symlinks=False):
+        if not rules.ignored(path + "/"):
+            stack.append(path + "/")
+    elif not rules.ignored(path):
+        _add_file(entry, path, result)
+
+
+def _add_file(entry: os.DirEntry[str], path: str, result: Scan) -> None:
+    try:
+        st = entry.stat(follow_symlinks=False)
+    except OSError as exc:  # vanished since listed
+        result.skipped[path] = f"unreadable: {exc.strerror}"
+        return
+    if not stat.S_ISREG(st.st_mode):
+        result.skipped[path] = "not a regular file"
+        return
+    result.files[path] = LocalFile(path, st.st_size, st.st_mtime_ns, stat.S_IMODE(st.st_mode))
+
+
+def _bad_name(path: str) -> str | None:
+    """Why a path cannot be an S3 key (not UTF-8, control characters), or None."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return "name is not UTF-8"
+    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+        return "name has control characters"
+    return None

@@ -1,0 +1,81 @@
+"""The agent's memory: what it last synced, in `HOME/.lakestow/state.db` (SQLite, WAL).
+
+One row per file in the remote copy as the agent left it: size and mtime_ns of the local file
+it uploaded or restored, an optional checksum, and the remote ETag.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lakestow.sync.ignore import STATE_DIR
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    checksum TEXT, etag TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What the agent knows of one synced file."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    etag: str
+    checksum: str | None = None
+
+
+class State:
+    """The state database of one home directory, tied to one remote URI."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    @classmethod
+    def for_home(cls, home: Path, remote_uri: str) -> State:
+        """Open the home's state; forget it when it described another remote copy."""
+        state = cls(home / STATE_DIR / "state.db")
+        if state.get_meta("remote") != remote_uri:
+            state.clear()
+            state.set_meta("remote", remote_uri)
+        return state
+
+    def close(self) -> None:
+        self.db.close()
+
+    def entries(self) -> dict[str, Entry]:
+        rows = self.db.execute("SELECT path, size, mtime_ns, etag, checksum FROM files")
+        return {row[0]: Entry(*row) for row in rows}
+
+    def put(self, entries: Iterable[Entry]) -> None:
+        rows = [(e.path, e.size, e.mtime_ns, e.checksum, e.etag) for e in entries]
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", rows)
+
+    def remove(self, paths: Iterable[str]) -> None:
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
+
+    def clear(self) -> None:
+        self.db.execute("DELETE FROM files")
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))

@@ -1,0 +1,254 @@
+"""A real `lakestow serve` on a free port for the sync agent, and an empty folder per test.
+
+Members are created before the server starts (it learns of new members within 2 s only).
+Each test syncs into its own subfolder of alice's notebooks folder; `bob`'s whole notebooks
+carol's and dave's whole notebooks folders are for the instance tests, which need the real
+`notebooks/customer-<id>/` layout.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.client import BaseClient
+from botocore.config import Config
+
+from lakestow.sync.agent import Agent
+from lakestow.sync.apply import ReadHook, Tuning
+from lakestow.sync.credentials import Credentials, parse_process_document, s3_client
+from lakestow.sync.plan import Options
+from lakestow.sync.remote import Remote
+
+BIN = Path(sys.executable).parent
+BUCKET = "lakestow"
+_names = itertools.count(1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def lakestow(data_dir: Path, *args: str) -> str:
+    result = subprocess.run(
+        [str(BIN / "lakestow"), "--data-dir", str(data_dir), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"lakestow {' '.join(args)}: {result.stderr}")
+    return result.stdout
+
+
+@dataclass
+class Server:
+    """One `lakestow serve` process with the organization `acme`."""
+
+    data_dir: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+    ids: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Server:
+        lakestow(self.data_dir, "init")
+        lakestow(self.data_dir, "org", "create", "acme")
+        for name in ("alice", "bob", "carol", "dave"):
+            self.ids[name] = int(lakestow(self.data_dir, "user", "create", name, "--org", "acme"))
+        log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 (lives with the server)
+        self.process = subprocess.Popen(
+            [
+                str(BIN / "lakestow"),
+                "--data-dir",
+                str(self.data_dir),
+                "serve",
+                "--s3-address",
+                f"127.0.0.1:{self.port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log()
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("lakestow serve did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+    def log(self) -> str:
+        return (self.data_dir / "server.log").read_text(errors="replace")
+
+
+@dataclass
+class Member:
+    """A member's (sub)folder of notebooks, its credentials, and ways to reach it."""
+
+    server: Server
+    name: str
+    id: int
+    sub: str = ""
+    _credentials: Credentials | None = None
+
+    @property
+    def prefix(self) -> str:
+        return f"acme/notebooks/customer-{self.id}/{self.sub}"
+
+    @property
+    def remote_uri(self) -> str:
+        return f"s3://{BUCKET}/{self.prefix}"
+
+    @property
+    def credential_process(self) -> str:
+        return (
+            f"{BIN / 'lakestow'} --data-dir {self.server.data_dir}"
+            f" credentials issue {self.name} --format json"
+        )
+
+    def credentials(self) -> Credentials:
+        if self._credentials is None:
+            self._credentials = parse_process_document(
+                lakestow(
+                    self.server.data_dir, "credentials", "issue", self.name, "--format", "json"
+                )
+            )
+        return self._credentials
+
+    def client(self) -> BaseClient:
+        c = self.credentials()
+        return boto3.client(
+            "s3",
+            endpoint_url=self.server.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=c.access_key_id,
+            aws_secret_access_key=c.secret_access_key,
+            aws_session_token=c.session_token,
+            config=Config(s3={"addressing_style": "path"}),
+        )
+
+    def remote(self) -> Remote:
+        creds = self.credentials()
+        return Remote(
+            lambda: s3_client(self.server.endpoint, "us-east-1", lambda: creds), BUCKET, self.prefix
+        )
+
+    def agent(
+        self,
+        home: Path,
+        options: Options = Options(),  # noqa: B008
+        tuning: Tuning = Tuning(),  # noqa: B008
+        hook: ReadHook | None = None,
+    ) -> Agent:
+        return Agent(home, self.remote(), options, tuning, hook)
+
+    def objects(self) -> dict[str, bytes]:
+        """Every object of the notebooks folder (relative path -> content)."""
+        client = self.client()
+        found: dict[str, bytes] = {}
+        for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=BUCKET, Prefix=self.prefix
+        ):
+            for item in page.get("Contents", []):
+                body = client.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read()
+                found[item["Key"][len(self.prefix) :]] = body
+        return found
+
+    def sync_env(self) -> dict[str, str]:
+        """Environment for the agent as a subprocess (no AWS credentials of its own)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def sync_args(self, home: Path) -> list[str]:
+        return [
+            "--home",
+            str(home),
+            "--remote",
+            self.remote_uri,
+            "--endpoint-url",
+            self.server.endpoint,
+            "--credential-process",
+            self.credential_process,
+        ]
+
+
+def tree(home: Path, skip: tuple[str, ...] = (".lakestow/",)) -> dict[str, bytes]:
+    """Every regular file under `home` (relative POSIX path -> content)."""
+    found = {}
+    for path in home.rglob("*"):
+        rel = path.relative_to(home).as_posix()
+        if path.is_file() and not path.is_symlink() and not rel.startswith(skip):
+            found[rel] = path.read_bytes()
+    return found
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = Server(tmp_path_factory.mktemp("sync-server"), free_port()).start()
+    yield running
+    running.stop()
+    # A client killed mid-request (the SIGKILL test) makes the server log ClientDisconnect as
+    # an internal error: a server-side wart, reported; any other traceback fails the session.
+    tracebacks = running.log().split("Traceback")[1:]
+    unexpected = [t for t in tracebacks if "ClientDisconnect" not in t]
+    assert not unexpected, running.log()
+
+
+@pytest.fixture(scope="session")
+def alice(server: Server) -> Member:
+    return Member(server, "alice", server.ids["alice"])
+
+
+@pytest.fixture
+def member(alice: Member) -> Member:
+    """An empty folder of alice's, of its own."""
+    return Member(alice.server, alice.name, alice.id, f"t{next(_names)}/", alice.credentials())
+
+
+@pytest.fixture(scope="session")
+def bob(server: Server) -> Member:
+    return Member(server, "bob", server.ids["bob"])
+
+
+def status(member: Member) -> dict[str, Any]:
+    body = (
+        member.client()
+        .get_object(Bucket=BUCKET, Key=member.prefix + ".lakestow-sync-status.json")["Body"]
+        .read()
+    )
+    document: dict[str, Any] = json.loads(body)
+    return document
+
+
+@pytest.fixture(scope="session")
+def carol(server: Server) -> Member:
+    return Member(server, "carol", server.ids["carol"])
+
+
+@pytest.fixture(scope="session")
+def dave(server: Server) -> Member:
+    return Member(server, "dave", server.ids["dave"])

@@ -1,0 +1,85 @@
+"""The click commands in-process, and credentials that refresh themselves."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from lakestow.sync.commands import main
+from lakestow.sync.credentials import Credentials, ProcessCredentials, s3_client
+from lakestow.sync.remote import Remote
+from sync.conftest import BUCKET, Member, tree
+
+
+def run(member: Member, *args: str) -> tuple[int, str, str]:
+    c = member.credentials()
+    env = {
+        "AWS_ACCESS_KEY_ID": c.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": c.secret_access_key,
+        "AWS_SESSION_TOKEN": c.session_token or "",
+        "AWS_ENDPOINT_URL": member.server.endpoint,
+        "LAKESTOW_SYNC_REMOTE": member.remote_uri,
+        "AWS_CONFIG_FILE": "/nonexistent",
+        "AWS_PROFILE": None,
+        "LAKESTOW_CREDENTIAL_PROCESS": None,
+    }
+    result = CliRunner().invoke(main, list(args), env=env)  # type: ignore[arg-type]
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_home_sync_dry_run_then_sync_then_restore(member: Member, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "a.txt").write_text("a")
+    code, out, err = run(member, "home", "sync", "--home", str(home), "--dry-run")
+    assert code == 0 and out == "upload (new) a.txt\n" and "1 new" in err
+    assert member.objects() == {}
+    code, out, err = run(member, "home", "sync", "--home", str(home))
+    assert code == 0 and "1 uploaded" in err
+    code, out, err = run(member, "home", "restore", "--home", str(tmp_path / "copy"))
+    assert code == 0 and "restored 1 files" in err
+    assert tree(tmp_path / "copy") == {"a.txt": b"a"}
+
+
+def test_home_sync_refused_exits_1(member: Member, tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("a")
+    assert run(member, "home", "sync", "--home", str(tmp_path))[0] == 0
+    (tmp_path / "a.txt").unlink()
+    code, _, err = run(member, "home", "sync", "--home", str(tmp_path))
+    assert code == 1 and "refused" in err and "--force" in err
+    code, _, _ = run(member, "home", "sync", "--home", str(tmp_path), "--force")
+    assert code == 0 and set(member.objects()) == {".lakestow-sync-status.json"}
+
+
+def test_credentials_are_refreshed_before_they_expire(member: Member) -> None:
+    real = member.credentials()
+    calls: list[datetime] = []
+
+    def source() -> Credentials:
+        calls.append(datetime.now(UTC))
+        return Credentials(
+            real.access_key_id,
+            real.secret_access_key,
+            real.session_token,
+            datetime.now(UTC) + timedelta(seconds=1),
+        )
+
+    remote = Remote(lambda: s3_client(member.server.endpoint, "us-east-1", source), BUCKET, "")
+    remote.prefix = member.prefix
+    remote.put("x", b"1")
+    time.sleep(1.2)
+    remote.put("x", b"2")
+    assert len(calls) >= 2
+
+
+def test_short_lived_process_credentials_keep_working(member: Member) -> None:
+    source = ProcessCredentials(member.credential_process + " --duration 3")
+    remote = Remote(
+        lambda: s3_client(member.server.endpoint, "us-east-1", source), BUCKET, member.prefix
+    )
+    remote.put("x", b"1")
+    time.sleep(3.5)  # the first credentials have expired by now
+    assert remote.head("x") is not None

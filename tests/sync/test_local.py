@@ -1,0 +1,86 @@
+"""Scan, ignore rules and instance helpers: local only, no server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lakestow.sync.ignore import IgnoreRules
+from lakestow.sync.instance import (
+    ChildSettings,
+    aws_config_text,
+    child_environment,
+    exit_status,
+    instance_paths,
+)
+from lakestow.sync.scan import scan_home
+
+
+def test_default_ignores() -> None:
+    rules = IgnoreRules()
+    for path in [
+        "__pycache__/",
+        "a/__pycache__/",
+        "x.pyc",
+        "a/b.pyc",
+        ".ipynb_checkpoints/",
+        "nb/.ipynb_checkpoints/",
+        ".cache/",
+        ".local/share/jupyter/runtime/",
+        ".lakestow/",
+        ".lakestow-sync-status.json",
+        "web/node_modules/",
+    ]:
+        assert rules.ignored(path), path
+    for path in ["a.py", "cache/", ".local/share/jupyter/kernels/", "sub/.lakestow/"]:
+        assert not rules.ignored(path), path
+
+
+def test_lakestowignore_adds_and_reincludes(tmp_path: Path) -> None:
+    (tmp_path / ".lakestowignore").write_text("# data\n*.parquet\n!node_modules/\n/top.txt\n")
+    rules = IgnoreRules.for_home(tmp_path)
+    assert rules.ignored("a/b.parquet") and rules.ignored("top.txt")
+    assert not rules.ignored("sub/top.txt") and not rules.ignored("node_modules/")
+
+
+def test_scan_records_files_and_skips_symlinks(tmp_path: Path) -> None:
+    (tmp_path / "d" / "e").mkdir(parents=True)
+    (tmp_path / "d" / "e" / "f.txt").write_bytes(b"12345")
+    (tmp_path / "d" / "__pycache__").mkdir()
+    (tmp_path / "d" / "__pycache__" / "x.pyc").write_bytes(b"x")
+    (tmp_path / "out").symlink_to("/etc")
+    (tmp_path / "loop").symlink_to(tmp_path)
+    scan = scan_home(tmp_path)
+    assert list(scan.files) == ["d/e/f.txt"]
+    f = scan.files["d/e/f.txt"]
+    assert f.size == 5 and f.mtime_ns == (tmp_path / "d/e/f.txt").stat().st_mtime_ns
+    assert scan.skipped == {"out": "symlink (not followed)", "loop": "symlink (not followed)"}
+
+
+def test_instance_paths() -> None:
+    assert instance_paths("s3://lakestow/acme/notebooks/customer-7/") == {
+        "USER_S3_PATH": "s3://lakestow/acme/data/customer-7/",
+        "USER_S3_SHARED_PATH": "s3://lakestow/acme/data/shared/",
+        "USER_WAREHOUSE_PATH": "s3://lakestow/acme/data/customer-7/warehouse/",
+    }
+    assert instance_paths("s3://b/notebooks/customer-1/")["USER_S3_PATH"] == (
+        "s3://b/data/customer-1/"
+    )
+    assert instance_paths("s3://b/elsewhere/") == {}
+
+
+def test_child_environment_and_config(tmp_path: Path) -> None:
+    child = ChildSettings("http://127.0.0.1:9000", "eu-west-1", "lakestow aws-credentials")
+    base = {"PATH": "/bin", "AWS_ACCESS_KEY_ID": "AKIA", "AWS_PROFILE": "x", "HOME": "/root"}
+    config = tmp_path / ".lakestow" / "aws-config"
+    env = child_environment(base, tmp_path, "s3://b/p/notebooks/customer-2/", child, config)
+    assert "AWS_ACCESS_KEY_ID" not in env and "AWS_PROFILE" not in env
+    assert env["HOME"] == str(tmp_path) and env["AWS_CONFIG_FILE"] == str(config)
+    assert env["USER_S3_PATH"] == "s3://b/p/data/customer-2/" and env["PATH"] == "/bin"
+    assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:9000"
+    text = aws_config_text(child)
+    assert "credential_process = lakestow aws-credentials" in text
+    assert "endpoint_url = http://127.0.0.1:9000" in text and "region = eu-west-1" in text
+
+
+def test_exit_status() -> None:
+    assert exit_status(0) == 0 and exit_status(3) == 3 and exit_status(-15) == 143
