@@ -81,6 +81,8 @@ class Server:
                 "serve",
                 "--s3-address",
                 f"127.0.0.1:{self.port}",
+                "--console-address",
+                f"127.0.0.1:{free_port()}",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
