@@ -7,10 +7,7 @@ Members: acme has `root` (admin), `alice` and `bob`; globex has `carol`. Every p
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import sys
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +21,9 @@ with warnings.catch_warnings():
 
 from lakestow.console.sessions import COOKIE
 from lakestow.datadir import Opened
+from live import free_port, lakestow, serve
 
-BIN = Path(sys.executable).parent
+__all__ = ["LiveConsole", "free_port", "lakestow"]
 MEMBERS: tuple[tuple[str, str, bool], ...] = (
     ("root", "acme", True),
     ("alice", "acme", False),
@@ -102,25 +100,6 @@ def add_members(opened: Opened) -> dict[str, int]:
     return ids
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def lakestow(data_dir: Path, *args: str, input: str | None = None) -> str:
-    result = subprocess.run(
-        [str(BIN / "lakestow"), "--data-dir", str(data_dir), *args],
-        input=input,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise AssertionError(f"lakestow {' '.join(args)}: {result.stderr}")
-    return result.stdout
-
-
 @dataclass
 class LiveConsole:
     """One `lakestow serve` with its S3 endpoint and console on free loopback ports."""
@@ -153,32 +132,9 @@ class LiveConsole:
             self.ids[name] = int(out.split()[-1])
         return self
 
-    def start(self, wait_for: int | None = None) -> LiveConsole:
-        """Start serving; ready when `wait_for` (default: the console's port) accepts."""
-        log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 (lives as long as the server)
-        self.process = subprocess.Popen(
-            [
-                *(str(BIN / "lakestow"), "--data-dir", str(self.data_dir), "serve"),
-                *("--s3-address", f"127.0.0.1:{self.s3_port}"),
-                *("--console-address", f"127.0.0.1:{self.console_port}"),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        return self._wait(wait_for or self.console_port)
-
-    def _wait(self, port: int) -> LiveConsole:
-        assert self.process is not None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"lakestow serve exited: {self.log()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("lakestow serve did not start listening within 30 s")
+    def start(self) -> LiveConsole:
+        self.process = serve(self.data_dir, self.s3_port, self.console_port)
+        return self
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

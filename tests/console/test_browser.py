@@ -22,8 +22,10 @@ from browsing import (
     shot,
     sign_in,
 )
-from console_support import BIN, LiveConsole
+from console_support import LiveConsole
 from playwright.sync_api import Browser, Page, expect
+
+from live import BIN
 
 pytestmark = [
     pytest.mark.slow,

@@ -9,10 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,28 +20,9 @@ import pytest
 from botocore.client import BaseClient
 from botocore.config import Config
 
-BIN = Path(sys.executable).parent
-BUCKET = "lakestow"
+from live import BIN, BUCKET, free_port, lakestow, serve
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def lakestow(data_dir: Path, *args: str, input: str | None = None) -> str:
-    """Run the real `lakestow` command; its stdout."""
-    result = subprocess.run(
-        [str(BIN / "lakestow"), "--data-dir", str(data_dir), *args],
-        input=input,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise AssertionError(f"lakestow {' '.join(args)}: {result.stderr}")
-    return result.stdout
+__all__ = ["BIN", "BUCKET", "LiveServer", "free_port", "lakestow"]
 
 
 @dataclass
@@ -72,31 +50,8 @@ class LiveServer:
         return server
 
     def start(self) -> LiveServer:
-        log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 (lives as long as the server)
-        self.process = subprocess.Popen(
-            [
-                str(BIN / "lakestow"),
-                "--data-dir",
-                str(self.data_dir),
-                "serve",
-                "--s3-address",
-                f"127.0.0.1:{self.port}",
-                "--console-address",
-                f"127.0.0.1:{self.console_port}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"lakestow serve exited: {self.log()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("lakestow serve did not start listening within 30 s")
+        self.process = serve(self.data_dir, self.port, self.console_port)
+        return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process is not None and self.process.poll() is None:

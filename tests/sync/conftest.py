@@ -11,10 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,28 +27,10 @@ from lakestow.sync.apply import ReadHook, Tuning
 from lakestow.sync.credentials import Credentials, parse_process_document, s3_client
 from lakestow.sync.plan import Options
 from lakestow.sync.remote import Remote
+from live import BIN, BUCKET, free_port, lakestow, serve
 
-BIN = Path(sys.executable).parent
-BUCKET = "lakestow"
+__all__ = ["BIN", "BUCKET", "free_port", "lakestow"]
 _names = itertools.count(1)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def lakestow(data_dir: Path, *args: str) -> str:
-    result = subprocess.run(
-        [str(BIN / "lakestow"), "--data-dir", str(data_dir), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise AssertionError(f"lakestow {' '.join(args)}: {result.stderr}")
-    return result.stdout
 
 
 @dataclass
@@ -72,30 +51,8 @@ class Server:
         lakestow(self.data_dir, "org", "create", "acme")
         for name in ("alice", "bob", "carol", "dave"):
             self.ids[name] = int(lakestow(self.data_dir, "user", "create", name, "--org", "acme"))
-        log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 (lives with the server)
-        self.process = subprocess.Popen(
-            [
-                str(BIN / "lakestow"),
-                "--data-dir",
-                str(self.data_dir),
-                "serve",
-                "--s3-address",
-                f"127.0.0.1:{self.port}",
-                "--console-address",
-                f"127.0.0.1:{free_port()}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log()
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("lakestow serve did not start")
+        self.process = serve(self.data_dir, self.port, free_port())
+        return self
 
     def stop(self) -> None:
         if self.process is not None:

@@ -1,0 +1,67 @@
+"""Running the real `lakestow` as users do: the command line, and `serve` on free ports.
+
+Shared by the live-server suites (s3api, console, sync), which each add their own members.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+BUCKET = "lakestow"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def lakestow(data_dir: Path, *args: str, input: str | None = None) -> str:
+    """Run the real `lakestow` command on `data_dir`; its stdout, or AssertionError."""
+    result = subprocess.run(
+        [str(BIN / "lakestow"), "--data-dir", str(data_dir), *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"lakestow {' '.join(args)}: {result.stderr}")
+    return result.stdout
+
+
+def serve(data_dir: Path, s3_port: int, console_port: int) -> subprocess.Popen[bytes]:
+    """Start `lakestow serve` logging to DATA_DIR/server.log; returns once it listens."""
+    log = open(data_dir / "server.log", "ab")  # noqa: SIM115 (lives as long as the server)
+    process = subprocess.Popen(
+        [
+            *(str(BIN / "lakestow"), "--data-dir", str(data_dir), "serve"),
+            *("--s3-address", f"127.0.0.1:{s3_port}"),
+            *("--console-address", f"127.0.0.1:{console_port}"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    log.close()
+    wait_for_port(process, s3_port, data_dir)
+    wait_for_port(process, console_port, data_dir)
+    return process
+
+
+def wait_for_port(process: subprocess.Popen[bytes], port: int, data_dir: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log = (data_dir / "server.log").read_text(errors="replace")
+            raise AssertionError(f"lakestow serve exited: {log}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"lakestow serve did not listen on {port} within 30 s")
