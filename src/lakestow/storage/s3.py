@@ -1,0 +1,384 @@
+"""The s3 backend: lakestow's buckets and objects kept in an upstream S3-compatible store.
+
+    store = await open_store("s3://upstream-bucket/some/prefix", endpoint_url="http://minio:9000")
+
+One upstream bucket holds every lakestow bucket, under the URL's prefix (`s3_layout` has the
+key mapping and the bucket registry). Endpoint, credentials and region come from the options
+(`endpoint_url`, `access_key_id`, `secret_access_key`, `session_token`, `region`) and fall
+back to the standard AWS variables (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, ...) and
+configuration files. The client is aiobotocore: the whole S3 API, async, streaming.
+
+Bodies stream both ways: a PUT goes up in one request when it fits in `part_size` bytes, else
+as a multipart upload of `part_size` parts (its ETag is then the upstream's `md5-N`, as S3's
+own for such uploads); a GET streams the upstream's response. Conditions (`If-Match`,
+`If-None-Match: *`) are passed to the upstream, which decides them atomically; a conditional
+copy goes through a multipart upload completed under the condition, because upstreams honour
+conditions on CompleteMultipartUpload more widely than on CopyObject.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import unquote, urlsplit
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+
+from lakestow.errors import AlreadyExists, InvalidInput, LakestowError, NotFound, PreconditionFailed
+from lakestow.storage.common import check_md5, clean_metadata
+from lakestow.storage.protocol import (
+    DEFAULT_CONTENT_TYPE,
+    Body,
+    BucketInfo,
+    GetResult,
+    ListPage,
+    ObjectInfo,
+    ObjectStore,
+)
+from lakestow.storage.s3_base import object_info, parts_count, quoted, write_conditions
+from lakestow.storage.s3_errors import from_code, upstream_errors
+from lakestow.storage.s3_io import PartReader, md5_header, stream
+from lakestow.storage.s3_layout import Layout
+from lakestow.storage.s3_listing import list_page
+from lakestow.storage.s3_multipart import S3Multipart
+from lakestow.storage.s3_transfer import copy_in_parts, put_in_parts, range_header, response_span
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3 import S3Client
+
+DEFAULT_PART_SIZE = 8 * 1024 * 1024
+
+
+class S3Store(S3Multipart):
+    """An `ObjectStore` in an upstream S3 bucket. Open with `S3Store.open` or `open_store`."""
+
+    def __init__(self, client: S3Client, layout: Layout, stack: AsyncExitStack, **opts: Any):
+        super().__init__(client, layout, **opts)
+        self._stack = stack
+
+    @classmethod
+    async def open(
+        cls,
+        upstream_bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        session_token: str | None = None,
+        region: str | None = None,
+        part_size: int = DEFAULT_PART_SIZE,
+        bucket_ttl: float = 5.0,
+        max_connections: int = 64,
+        max_attempts: int = 3,
+        request_timeout: float = 60.0,
+    ) -> S3Store:
+        """Connect to the upstream and check that its bucket is there.
+
+        `part_size`: PUT bodies larger than this go up as multipart uploads of such parts
+        (at least the upstream's minimum part size, 5 MiB on S3); also the most of an
+        `upload_part` body kept in memory before spilling to a temporary file.
+        `bucket_ttl`: how long a bucket found to exist is trusted without asking again.
+        `max_attempts`: tries of a request that failed on a connection error or a 5xx.
+        `request_timeout`: seconds to wait for a connection, or for the next bytes of an answer.
+        """
+        config = AioConfig(
+            s3={"addressing_style": "path"},
+            signature_version="s3v4",
+            retries={"max_attempts": max_attempts, "mode": "standard"},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            max_pool_connections=max_connections,
+            connect_timeout=request_timeout,
+            read_timeout=request_timeout,
+        )
+        env = os.environ.get
+        stack = AsyncExitStack()
+        creator = get_session().create_client(
+            "s3",
+            endpoint_url=endpoint_url or env("AWS_ENDPOINT_URL_S3") or env("AWS_ENDPOINT_URL"),
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key,
+            aws_session_token=session_token,
+            region_name=region or env("AWS_REGION") or env("AWS_DEFAULT_REGION") or "us-east-1",
+            config=config,
+        )
+        client = cast("S3Client", await stack.enter_async_context(creator))
+        store = cls(
+            client,
+            Layout.of(upstream_bucket, prefix),
+            stack,
+            part_size=part_size,
+            bucket_ttl=bucket_ttl,
+        )
+        try:
+            await store._check_upstream()
+        except BaseException:
+            await stack.aclose()
+            raise
+        return store
+
+    async def _check_upstream(self) -> None:
+        try:
+            with upstream_errors():
+                await self._client.head_bucket(Bucket=self._up)
+        except NotFound:
+            raise LakestowError(f"The upstream bucket {self._up!r} does not exist.") from None
+
+    async def aclose(self) -> None:
+        await self._stack.aclose()
+
+    async def __aenter__(self) -> S3Store:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # Buckets
+
+    async def create_bucket(self, name: str) -> BucketInfo:
+        exists = AlreadyExists(f"Bucket {name!r} already exists.", code="BucketAlreadyOwnedByYou")
+        try:
+            await self.head_bucket(name)
+            raise exists
+        except NotFound:
+            pass
+        created = datetime.now(UTC).replace(microsecond=0)
+        entry = json.dumps({"bucket": name, "created": created.isoformat()}).encode()
+        try:
+            with upstream_errors():
+                await self._client.put_object(
+                    Bucket=self._up,
+                    Key=self._layout.registry_key(name),
+                    Body=entry,
+                    ContentType="application/json",
+                    IfNoneMatch="*",
+                )
+        except PreconditionFailed:
+            raise exists from None
+        return BucketInfo(name, created)
+
+    async def delete_bucket(self, name: str) -> None:
+        await self.head_bucket(name)
+        with upstream_errors():
+            listed = await self._client.list_objects_v2(
+                Bucket=self._up, Prefix=self._layout.bucket_root(name), MaxKeys=1
+            )
+        if listed.get("Contents") or await self._uploads_exist(name):
+            raise AlreadyExists(f"Bucket {name!r} is not empty.", code="BucketNotEmpty")
+        self._known.pop(name, None)
+        with upstream_errors():
+            await self._client.delete_object(Bucket=self._up, Key=self._layout.registry_key(name))
+
+    async def list_buckets(self) -> list[BucketInfo]:
+        root = self._layout.registry_root
+        found: list[BucketInfo] = []
+        paginator = self._client.get_paginator("list_objects_v2")
+        with upstream_errors():
+            async for page in paginator.paginate(Bucket=self._up, Prefix=root):
+                for item in page.get("Contents", []):
+                    name = item["Key"][len(root) :]
+                    if name and "/" not in name:
+                        found.append(BucketInfo(name, item["LastModified"].astimezone(UTC)))
+        return found
+
+    # Objects
+
+    async def put(
+        self,
+        bucket: str,
+        key: str,
+        body: Body,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+        if_match: str | None = None,
+        if_none_match: str | None = None,
+        content_md5: bytes | None = None,
+    ) -> ObjectInfo:
+        conditions = write_conditions(if_match, if_none_match)
+        await self._require_bucket(bucket)
+        draft = ObjectInfo(
+            bucket,
+            key,
+            0,
+            "",
+            datetime.now(UTC).replace(microsecond=0),
+            content_type or DEFAULT_CONTENT_TYPE,
+            clean_metadata(metadata),
+        )
+        reader = PartReader(body, self._part_size)
+        first = await reader.next_part()
+        if reader.more:
+            upstream_key = self._layout.key(bucket, key)
+            return await put_in_parts(
+                self._client, self._up, upstream_key, draft, reader, first, conditions, content_md5
+            )
+        check_md5(reader.md5.digest(), content_md5)
+        with upstream_errors():
+            done = await self._client.put_object(
+                Bucket=self._up,
+                Key=self._layout.key(bucket, key),
+                Body=first,
+                ContentLength=len(first),
+                ContentMD5=md5_header(reader.md5.digest()),
+                ContentType=draft.content_type,
+                Metadata=draft.metadata,
+                **conditions,  # type: ignore[arg-type]
+            )
+        return ObjectInfo(*_fields(draft, len(first), done["ETag"]))
+
+    async def get(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        byte_range: tuple[int, int | None] | None = None,
+        suffix_length: int | None = None,
+    ) -> GetResult:
+        header = range_header(byte_range, suffix_length)
+        extra: dict[str, Any] = {"Range": header} if header else {}
+        try:
+            with upstream_errors():
+                response = await self._client.get_object(
+                    Bucket=self._up, Key=self._layout.key(bucket, key), **extra
+                )
+        except NotFound as exc:
+            raise await self._missing(bucket, exc) from None
+        start, end, size = response_span(response)
+        info = object_info(bucket, key, response, size)
+        return GetResult(info, start, end, stream(response["Body"]))
+
+    async def head(self, bucket: str, key: str) -> ObjectInfo:
+        return await self._head(bucket, key)
+
+    async def delete(self, bucket: str, key: str) -> None:
+        await self._require_bucket(bucket)
+        with upstream_errors():
+            await self._client.delete_object(Bucket=self._up, Key=self._layout.key(bucket, key))
+
+    async def delete_many(self, bucket: str, keys: Sequence[str]) -> list[LakestowError | None]:
+        await self._require_bucket(bucket)
+        results: dict[str, LakestowError] = {}
+        for at in range(0, len(keys), 1000):
+            batch = [{"Key": self._layout.key(bucket, key)} for key in keys[at : at + 1000]]
+            with upstream_errors():
+                done = await self._client.delete_objects(
+                    Bucket=self._up,
+                    Delete={"Objects": batch, "Quiet": True},  # type: ignore[typeddict-item]
+                )
+            for error in done.get("Errors", []):
+                failed = self._layout.strip(bucket, error.get("Key", ""))
+                results[failed] = from_code(error.get("Code", ""), error.get("Message", ""))
+        return [results.get(key) for key in keys]
+
+    async def list(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str | None = None,
+        start_after: str | None = None,
+        max_keys: int = 1000,
+    ) -> ListPage:
+        page = await list_page(
+            self._client, self._layout, bucket, prefix, delimiter, start_after, max_keys
+        )
+        if not page.objects and not page.common_prefixes:
+            self._known.pop(bucket, None)
+            await self._require_bucket(bucket)
+        return page
+
+    async def copy(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        *,
+        metadata: dict[str, str] | None = None,
+        content_type: str | None = None,
+        replace_metadata: bool = False,
+        if_match: str | None = None,
+        if_none_match: str | None = None,
+    ) -> ObjectInfo:
+        conditions = write_conditions(if_match, if_none_match)
+        source = await self._head(src_bucket, src_key)
+        await self._require_bucket(dst_bucket)
+        target = ObjectInfo(
+            dst_bucket,
+            dst_key,
+            source.size,
+            "",
+            source.last_modified,
+            (content_type or DEFAULT_CONTENT_TYPE) if replace_metadata else source.content_type,
+            clean_metadata(metadata) if replace_metadata else source.metadata,
+        )
+        src = {"Bucket": self._up, "Key": self._layout.key(src_bucket, src_key)}
+        dst = self._layout.key(dst_bucket, dst_key)
+        if conditions or source.size > COPY_LIMIT:
+            return await copy_in_parts(self._client, src, dst, source.etag, target, conditions)
+        with upstream_errors():
+            done = await self._client.copy_object(
+                Bucket=self._up,
+                Key=dst,
+                CopySource=src,  # type: ignore[arg-type]
+                CopySourceIfMatch=quoted(source.etag),
+                MetadataDirective="REPLACE",
+                ContentType=target.content_type,
+                Metadata=target.metadata,
+            )
+        result = done.get("CopyObjectResult", {})
+        if "ETag" not in result:  # rclone answers without a result: ask what was written
+            return await self._head(dst_bucket, dst_key)
+        modified = result.get("LastModified") or datetime.now(UTC)
+        return ObjectInfo(*_fields(target, source.size, result["ETag"], modified.astimezone(UTC)))
+
+
+COPY_LIMIT = 5 * 1024**3
+"""The largest object S3's CopyObject copies; larger ones are copied part by part."""
+
+
+def _fields(
+    draft: ObjectInfo, size: int, etag: str, modified: datetime | None = None
+) -> tuple[Any, ...]:
+    return (
+        draft.bucket,
+        draft.key,
+        size,
+        etag.strip('"').lower(),
+        modified or draft.last_modified,
+        draft.content_type,
+        draft.metadata,
+        parts_count(etag),
+    )
+
+
+_OPTIONS = {
+    "endpoint_url",
+    "access_key_id",
+    "secret_access_key",
+    "session_token",
+    "region",
+    "part_size",
+    "bucket_ttl",
+    "max_connections",
+    "max_attempts",
+    "request_timeout",
+}
+
+
+async def open_url(url: str, **options: Any) -> ObjectStore:
+    """Open the store an `s3://UPSTREAM_BUCKET/optional/prefix` URL names."""
+    parts = urlsplit(url)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise InvalidInput(f"An s3 store URL looks like s3://bucket/optional/prefix, not {url!r}.")
+    unknown = set(options) - _OPTIONS
+    if unknown:
+        raise InvalidInput(f"Unknown s3 store options: {', '.join(sorted(unknown))}.")
+    return await S3Store.open(parts.netloc, unquote(parts.path), **options)

@@ -1,0 +1,134 @@
+"""What every s3 backend operation shares: the client, the layout, the bucket registry.
+
+Lakestow buckets are registry objects (see `s3_layout`). A write into a bucket checks its
+entry first; a positive answer is remembered for `bucket_ttl` seconds, so that a run of
+writes costs one extra HEAD, not one each. Reads do not check up front: only a miss asks
+whether it was the key or the bucket that was missing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from lakestow.errors import InvalidRequest, LakestowError, NotFound
+from lakestow.storage.common import clean_etag, clean_metadata
+from lakestow.storage.protocol import DEFAULT_CONTENT_TYPE, BucketInfo, ObjectInfo
+from lakestow.storage.s3_errors import upstream_errors
+from lakestow.storage.s3_layout import Layout
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3 import S3Client
+
+
+def quoted(etag: str) -> str:
+    """An ETag in the quoted form S3 headers and XML carry."""
+    return "*" if etag.strip() == "*" else f'"{clean_etag(etag)}"'
+
+
+def write_conditions(if_match: str | None, if_none_match: str | None) -> dict[str, str]:
+    """`If-Match` / `If-None-Match` request parameters, validated as `common` does."""
+    conditions: dict[str, str] = {}
+    if if_none_match is not None:
+        if if_none_match.strip() != "*":
+            raise InvalidRequest(
+                "If-None-Match on a write accepts only '*'.", code="NotImplemented", status=501
+            )
+        conditions["IfNoneMatch"] = "*"
+    if if_match is not None:
+        conditions["IfMatch"] = quoted(if_match)
+    return conditions
+
+
+def parts_count(etag: str) -> int | None:
+    """N of a multipart ETag `md5-N`, None for a single-part one."""
+    _, dash, count = etag.rpartition("-")
+    return int(count) if dash and count.isdigit() else None
+
+
+def object_info(bucket: str, key: str, response: Mapping[str, Any], size: int) -> ObjectInfo:
+    """An `ObjectInfo` from a HEAD / GET / listing response."""
+    etag = clean_etag(str(response["ETag"]))
+    modified = response.get("LastModified") or datetime.now(UTC)
+    return ObjectInfo(
+        bucket,
+        key,
+        size,
+        etag,
+        modified.astimezone(UTC),
+        response.get("ContentType") or DEFAULT_CONTENT_TYPE,
+        clean_metadata(response.get("Metadata")),
+        parts_count(etag),
+    )
+
+
+def copied_etag(result: Mapping[str, Any]) -> str:
+    """The ETag of an UploadPartCopy result; an upstream without the operation answers none."""
+    if "ETag" not in result:
+        raise LakestowError(
+            "The upstream store does not support UploadPartCopy.", code="NotImplemented", status=501
+        )
+    return clean_etag(str(result["ETag"]))
+
+
+def no_such_bucket(name: str) -> NotFound:
+    return NotFound(f"The specified bucket does not exist: {name!r}.", code="NoSuchBucket")
+
+
+class S3Base:
+    """The state and helpers the s3 backend's operations share."""
+
+    def __init__(
+        self, client: S3Client, layout: Layout, *, part_size: int, bucket_ttl: float
+    ) -> None:
+        self._client = client
+        self._layout = layout
+        self._up = layout.upstream_bucket
+        self._part_size = part_size
+        self._bucket_ttl = bucket_ttl
+        self._known: dict[str, float] = {}
+
+    @property
+    def layout(self) -> Layout:
+        return self._layout
+
+    @property
+    def part_size(self) -> int:
+        """The part size of streamed PUTs: bodies up to this size go in one request."""
+        return self._part_size
+
+    async def head_bucket(self, name: str) -> BucketInfo:
+        try:
+            with upstream_errors():
+                head = await self._client.head_object(
+                    Bucket=self._up, Key=self._layout.registry_key(name)
+                )
+        except NotFound:
+            self._known.pop(name, None)
+            raise no_such_bucket(name) from None
+        self._known[name] = time.monotonic() + self._bucket_ttl
+        return BucketInfo(name, head["LastModified"].astimezone(UTC))
+
+    async def _require_bucket(self, name: str) -> None:
+        """NoSuchBucket unless `name` is a bucket (trusting a recent positive answer)."""
+        if self._known.get(name, 0.0) > time.monotonic():
+            return
+        await self.head_bucket(name)
+
+    async def _missing(self, bucket: str, error: NotFound) -> NotFound:
+        """The error for a miss: NoSuchBucket if the bucket is gone, else `error`."""
+        self._known.pop(bucket, None)
+        await self._require_bucket(bucket)
+        return error
+
+    async def _head(self, bucket: str, key: str) -> ObjectInfo:
+        try:
+            with upstream_errors():
+                head = await self._client.head_object(
+                    Bucket=self._up, Key=self._layout.key(bucket, key)
+                )
+        except NotFound as exc:
+            raise await self._missing(bucket, exc) from None
+        return object_info(bucket, key, head, head["ContentLength"])

@@ -1,0 +1,177 @@
+"""The s3 backend's transfers that take more than one upstream request.
+
+`put_in_parts` streams a large PUT as a multipart upload; `copy_in_parts` copies server-side
+through UploadPartCopy. Both complete under the write's conditions, so the upstream decides
+them atomically, and both abort the upload if anything fails, cancellation included: a
+failed write leaves no object and no upload behind. `range_header` and `response_span` map
+byte ranges to and from HTTP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from lakestow.errors import InvalidRequest
+from lakestow.storage.common import check_md5
+from lakestow.storage.protocol import ObjectInfo
+from lakestow.storage.s3_base import copied_etag, parts_count
+from lakestow.storage.s3_errors import upstream_errors
+from lakestow.storage.s3_io import PartReader, md5_header
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3 import S3Client
+
+COPY_PART = 5 * 1024**3
+"""The largest range one UploadPartCopy copies."""
+
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+
+
+class _Upload:
+    """One upstream multipart upload, aborted unless completed."""
+
+    def __init__(self, client: S3Client, bucket: str, key: str, info: ObjectInfo) -> None:
+        self.client, self.bucket, self.key, self.info = client, bucket, key, info
+        self.upload_id = ""
+        self.parts: list[dict[str, Any]] = []
+
+    async def __aenter__(self) -> _Upload:
+        with upstream_errors():
+            created = await self.client.create_multipart_upload(
+                Bucket=self.bucket,
+                Key=self.key,
+                ContentType=self.info.content_type,
+                Metadata=self.info.metadata,
+            )
+        self.upload_id = created["UploadId"]
+        return self
+
+    async def __aexit__(self, exc_type: object, *_: object) -> None:
+        if exc_type is not None:
+            with anyio.CancelScope(shield=True), upstream_errors():
+                await self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
+                )
+
+    async def put_part(self, data: bytes, digest: bytes) -> None:
+        number = len(self.parts) + 1
+        with upstream_errors():
+            done = await self.client.upload_part(
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=self.upload_id,
+                PartNumber=number,
+                Body=data,
+                ContentLength=len(data),
+                ContentMD5=md5_header(digest),
+            )
+        self.parts.append({"PartNumber": number, "ETag": done["ETag"]})
+
+    async def copy_part(self, source: dict[str, str], etag: str, first: int, last: int) -> None:
+        number = len(self.parts) + 1
+        with upstream_errors():
+            done = await self.client.upload_part_copy(
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=self.upload_id,
+                PartNumber=number,
+                CopySource=source,  # type: ignore[arg-type]
+                CopySourceIfMatch=f'"{etag}"',
+                CopySourceRange=f"bytes={first}-{last}",
+            )
+        etag = copied_etag(done.get("CopyPartResult", {}))
+        self.parts.append({"PartNumber": number, "ETag": f'"{etag}"'})
+
+    async def complete(self, conditions: dict[str, str], size: int) -> ObjectInfo:
+        with upstream_errors():
+            done = await self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=self.upload_id,
+                MultipartUpload={"Parts": self.parts},  # type: ignore[typeddict-item]
+                **conditions,  # type: ignore[arg-type]
+            )
+        etag = done["ETag"].strip('"').lower()
+        i = self.info
+        return ObjectInfo(
+            i.bucket,
+            i.key,
+            size,
+            etag,
+            i.last_modified,
+            i.content_type,
+            i.metadata,
+            parts_count(etag),
+        )
+
+
+async def put_in_parts(
+    client: S3Client,
+    bucket: str,
+    key: str,
+    draft: ObjectInfo,
+    reader: PartReader,
+    first: bytes,
+    conditions: dict[str, str],
+    content_md5: bytes | None,
+) -> ObjectInfo:
+    """Upload `first` and the rest of `reader` as parts, then complete on `conditions`."""
+    async with _Upload(client, bucket, key, draft) as upload:
+        part = first
+        while part:
+            await upload.put_part(part, hashlib.md5(part, usedforsecurity=False).digest())
+            part = await reader.next_part() if reader.more else b""
+        check_md5(reader.md5.digest(), content_md5)
+        return await upload.complete(conditions, reader.size)
+
+
+async def copy_in_parts(
+    client: S3Client,
+    source: dict[str, str],
+    key: str,
+    etag: str,
+    target: ObjectInfo,
+    conditions: dict[str, str],
+) -> ObjectInfo:
+    """Copy `source` (of ETag `etag`, `target.size` bytes) to `key` with UploadPartCopy."""
+    async with _Upload(client, source["Bucket"], key, target) as upload:
+        if target.size == 0:
+            await upload.put_part(b"", hashlib.md5(b"", usedforsecurity=False).digest())
+        for first in range(0, target.size, COPY_PART):
+            await upload.copy_part(source, etag, first, min(first + COPY_PART, target.size) - 1)
+        return await upload.complete(conditions, target.size)
+
+
+def range_header(byte_range: tuple[int, int | None] | None, suffix_length: int | None) -> str:
+    """The `Range` header of a read ("" for the whole object); InvalidRange when malformed."""
+    if suffix_length is not None:
+        if suffix_length <= 0:
+            raise _unsatisfiable()
+        return f"bytes=-{suffix_length}"
+    if byte_range is None:
+        return ""
+    first, last = byte_range
+    if first < 0 or (last is not None and last < first):
+        raise _unsatisfiable()
+    return f"bytes={first}-{'' if last is None else last}"
+
+
+def _unsatisfiable() -> InvalidRequest:
+    return InvalidRequest(
+        "The requested range is not satisfiable.", code="InvalidRange", status=416
+    )
+
+
+def response_span(response: Mapping[str, Any]) -> tuple[int, int, int]:
+    """(start, end, object size) of a GET response, from its Content-Range if any."""
+    match = _CONTENT_RANGE.fullmatch(str(response.get("ContentRange") or ""))
+    if match:
+        start, end, size = (int(g) for g in match.groups())
+        return start, end, size
+    size = int(response["ContentLength"])
+    return 0, size - 1, size
