@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -35,8 +36,9 @@ class S3Request:
     payload_mode: str  # x-amz-content-sha256 as signed: a hex hash, UNSIGNED-PAYLOAD, STREAMING-*
     signer: sigv4.ChunkSigner | None
 
-    @property
+    @cached_property
     def headers(self) -> dict[str, str]:
+        """The request headers by lower-case name, built once."""
         return {k.lower(): v for k, v in self.http.headers.items()}
 
     def authorize(
