@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import requests
 from browsing import (
-    CHROMIUM,
     answer_dialogs,
     api,
     home,
@@ -27,10 +26,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from live import BIN
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install chromium"),
-]
+pytestmark = pytest.mark.slow  # Chromium is installed by scripts/test: never skipped
 
 
 @pytest.fixture

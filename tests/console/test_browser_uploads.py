@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from browsing import (
-    CHROMIUM,
     MiB,
     api,
     big_file,
@@ -21,10 +20,7 @@ from browsing import (
 from console_support import LiveConsole
 from playwright.sync_api import Page, Request, Route, expect
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install chromium"),
-]
+pytestmark = pytest.mark.slow  # Chromium is installed by scripts/test: never skipped
 
 
 @pytest.fixture

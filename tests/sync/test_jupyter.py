@@ -12,11 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from sync.conftest import BUCKET, Member, free_port
-
-pytest.importorskip("jupyter_server")
 
 TOKEN = "sync-test-token"
 
