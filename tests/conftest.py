@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +21,11 @@ class Cli:
     """The `lakestow` command run in-process against one data directory."""
 
     data_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
 
     def __call__(self, *args: str, input: str | None = None, ok: bool = True) -> Result:
         result = CliRunner().invoke(
-            cli, list(args), input=input, env={config.DATA_DIR_ENV: str(self.data_dir)}
+            cli, list(args), input=input, env={config.DATA_DIR_ENV: str(self.data_dir), **self.env}
         )
         if ok and result.exit_code != 0:
             raise AssertionError(

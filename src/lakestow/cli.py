@@ -14,8 +14,10 @@ from typing import Any
 import click
 
 from lakestow import config, datadir
+from lakestow.auth import keys as server_keys
 from lakestow.auth.credentials import TemporaryCredentials
-from lakestow.errors import LakestowError
+from lakestow.catalog.db import display_url
+from lakestow.errors import InvalidInput, LakestowError
 from lakestow.service import MemberInfo, OrgInfo, Service, parse_duration
 
 TOKEN_MAX_SECONDS = 366 * 86400
@@ -76,10 +78,28 @@ def _actor() -> str:
 def init(ctx: click.Context) -> None:
     """Create the data directory (config, server keys, catalog, object store) if missing."""
     settings = config.load(ctx.find_root().obj)
-    created = datadir.initialize(settings)
-    for path in created:
+    done = datadir.initialize(settings)
+    for path in done.created:
         click.echo(f"created {path}", err=True)
-    click.echo(f"lakestow data directory ready: {settings.data_dir}", err=True)
+    if done.joined and settings.catalog_url:
+        click.echo(f"joined the catalog in use at {display_url(settings.catalog_url)}", err=True)
+    where = settings.data_dir if settings.uses_data_dir else "no data directory needed"
+    click.echo(f"lakestow ready: {where}", err=True)
+
+
+@cli.group()
+def keys() -> None:
+    """Server key files: one per deployment, shared by every replica."""
+
+
+@keys.command("generate")
+@click.argument("path", type=click.Path(path_type=Path))
+def keys_generate(path: Path) -> None:
+    """Write a new server key file at PATH (mode 0600); never overwrites one."""
+    if path.exists():
+        raise InvalidInput(f"{path} exists: lakestow never overwrites a key file")
+    server_keys.generate(path)
+    click.echo(f"wrote {path} (mode 0600): give it to every replica as LAKESTOW_KEY_FILE", err=True)
 
 
 @cli.command()

@@ -18,6 +18,7 @@ from lakestow.errors import InvalidInput
 CONFIG_FILE = "lakestow.toml"
 DATA_DIR_ENV = "LAKESTOW_DATA_DIR"
 DEFAULT_DATA_DIR = "lakestow-data"
+DEFAULT_KEY_FILE = "keys/server.key"
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -44,8 +45,20 @@ class Settings:
     store_url: str = _setting(
         "", "Object store URL (file:///path, s3://bucket/prefix); empty: objects/ in the data dir."
     )
+    store_endpoint_url: str = _setting(
+        "", "The s3 store's upstream endpoint URL; empty: AWS_ENDPOINT_URL, else AWS's own."
+    )
+    store_access_key_id: str = _setting(
+        "", "Access key id for the s3 store's upstream; empty: the standard AWS chain."
+    )
+    store_secret_access_key: str = _setting(
+        "", "Secret for the s3 store's upstream (better given as an environment variable)."
+    )
+    store_region: str = _setting("", "Region of the s3 store's upstream; empty: AWS_REGION.")
     key_file: str = _setting(
-        "keys/server.key", "Server key file (mode 0600); relative paths are under the data dir."
+        DEFAULT_KEY_FILE,
+        "Server key file (mode 0600), the same for every replica; relative paths are under "
+        "the data dir.",
     )
     credential_duration: int = _setting(3600, "Default lifetime of temporary credentials, seconds.")
     credential_max_duration: int = _setting(
@@ -67,6 +80,25 @@ class Settings:
     @property
     def resolved_store_url(self) -> str:
         return self.store_url or (self.data_dir / "objects").resolve().as_uri()
+
+    @property
+    def store_options(self) -> dict[str, str]:
+        """Connection options for the store: those set; the backend falls back to AWS's."""
+        options = {
+            "endpoint_url": self.store_endpoint_url,
+            "access_key_id": self.store_access_key_id,
+            "secret_access_key": self.store_secret_access_key,
+            "region": self.store_region,
+        }
+        return {name: value for name, value in options.items() if value}
+
+    @property
+    def uses_data_dir(self) -> bool:
+        """False for a replica whose catalog, store and key file are all elsewhere: it keeps
+        nothing on its own disk (configured by its environment alone)."""
+        return not (
+            self.catalog_url and self.store_url and Path(self.key_file).expanduser().is_absolute()
+        )
 
     @property
     def resolved_key_file(self) -> Path:

@@ -1,23 +1,33 @@
 """The data directory: config file, server keys, catalog and local object store.
 
 Creating it is idempotent: each missing piece is made, nothing that exists is overwritten.
+A replica configured entirely by its environment (a shared catalog, an upstream store and a
+shared key file at an absolute path) has no data directory at all.
 """
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError
+
 from lakestow import config
 from lakestow.auth import keys
-from lakestow.auth.keys import Keyring
+from lakestow.auth.keys import Keyring, Unsealable
 from lakestow.catalog.db import Catalog
-from lakestow.config import Settings
-from lakestow.errors import NotInitialized
+from lakestow.catalog.models import DeploymentFact
+from lakestow.config import DEFAULT_KEY_FILE, Settings
+from lakestow.errors import InvalidInput, NotInitialized
 from lakestow.service import Service
+
+KEY_CHECK = "key_check"
+KEY_CHECK_PURPOSE = b"lakestow catalog key check"
 
 
 @dataclass
@@ -34,32 +44,62 @@ class Opened:
         )
 
 
-def initialize(settings: Settings) -> list[str]:
-    """Create what is missing of the data directory; the names of what was created."""
+@dataclass(frozen=True)
+class Initialized:
+    """What `initialize` did: the paths it created, and whether the catalog was in use."""
+
+    created: list[str]
+    joined: bool
+
+
+def initialize(settings: Settings) -> Initialized:
+    """Create what is missing: config file, server keys, local object store, catalog schema.
+
+    Against a catalog other servers already use (replicas over PostgreSQL), this joins it: the
+    schema is brought to head, nothing is re-created, and the server's keys must be the ones
+    the catalog was set up with. A key file is generated only for the embedded default (the
+    default path, a catalog no server has used): never when `key_file` names one.
+    """
     created = []
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if not settings.config_path.exists():
-        _write_new(settings.config_path, config.render_config(settings), 0o644)
-        created.append(str(settings.config_path))
-    if not settings.resolved_key_file.exists():
-        keys.generate(settings.resolved_key_file)
-        created.append(str(settings.resolved_key_file))
-    if not settings.store_url:
-        objects = settings.data_dir / "objects"
-        if not objects.exists():
-            objects.mkdir(mode=0o700)
-            created.append(str(objects))
+    new_keys = not settings.resolved_key_file.exists()
+    if new_keys and settings.key_file != DEFAULT_KEY_FILE:
+        raise NotInitialized(
+            f"no server key file at {settings.resolved_key_file}: make one with `lakestow keys "
+            f"generate {settings.resolved_key_file}` and give every server of the deployment "
+            f"the same file"
+        )
+    if settings.uses_data_dir:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
     catalog = Catalog(settings.resolved_catalog_url)
     try:
+        joined = catalog.in_use()
+        if new_keys and joined and catalog.fact(KEY_CHECK) is not None:
+            raise NotInitialized(
+                f"the catalog {catalog.display_url} is already used by servers with a key file "
+                f"of their own: give this one the same file (LAKESTOW_KEY_FILE) rather than "
+                f"new keys"
+            )
+        if settings.uses_data_dir and not settings.config_path.exists():
+            _write_new(settings.config_path, config.render_config(settings), 0o644)
+            created.append(str(settings.config_path))
+        if not settings.store_url:
+            objects = settings.data_dir / "objects"
+            if not objects.exists():
+                objects.mkdir(mode=0o700)
+                created.append(str(objects))
         catalog.upgrade()
+        if new_keys:
+            keys.generate(settings.resolved_key_file)
+            created.append(str(settings.resolved_key_file))
+        check_keys(catalog, keys.load(settings.resolved_key_file))
     finally:
         catalog.close()
-    return created
+    return Initialized(created, joined)
 
 
 @contextmanager
 def opened(settings: Settings) -> Iterator[Opened]:
-    """The catalog and keys of an initialized data directory."""
+    """The catalog and keys of an initialized data directory (or shared catalog)."""
     if not settings.config_path.exists() and not settings.catalog_url:
         raise NotInitialized(
             f"{settings.data_dir} is not a lakestow data directory: run `lakestow init` first"
@@ -68,9 +108,45 @@ def opened(settings: Settings) -> Iterator[Opened]:
     catalog = Catalog(settings.resolved_catalog_url)
     try:
         catalog.require_current()
+        check_keys(catalog, keyring)
         yield Opened(settings, catalog, keyring)
     finally:
         catalog.close()
+
+
+def check_keys(catalog: Catalog, keyring: Keyring) -> None:
+    """Refuse keys other than those the catalog's servers share; the first server sets them.
+
+    The catalog holds `key_check`, a value sealed by the server keys: a replica given another
+    key file (or none, so that it made its own) would issue credentials that no other replica
+    accepts, and accept none of theirs. It stops at start instead. When the keys have been
+    rotated (a new key put first), the value is sealed again with the new first key.
+    """
+    try:
+        with catalog.session() as session:
+            if session.get(DeploymentFact, KEY_CHECK) is None:
+                session.add(DeploymentFact(name=KEY_CHECK, value=_seal_check(keyring)))
+                return
+    except IntegrityError:  # another server set it at the same moment: check against theirs
+        pass
+    with catalog.session() as session:
+        fact = session.get(DeploymentFact, KEY_CHECK)
+        assert fact is not None, "the key check is never deleted"
+        box = base64.b64decode(fact.value)
+        try:
+            keyring.open(box, KEY_CHECK_PURPOSE)
+        except Unsealable as exc:
+            raise InvalidInput(
+                f"this server's key file does not hold the keys of the other servers of the "
+                f"catalog {catalog.display_url}: give every server the same key file "
+                f"(LAKESTOW_KEY_FILE)"
+            ) from exc
+        if not keyring.seals_with(box):
+            fact.value = _seal_check(keyring)
+
+
+def _seal_check(keyring: Keyring) -> str:
+    return base64.b64encode(keyring.seal(secrets.token_bytes(16), KEY_CHECK_PURPOSE)).decode()
 
 
 def _write_new(path: Path, text: str, mode: int) -> None:

@@ -23,7 +23,7 @@ from lakestow.config import Settings
 from lakestow.console.app import create_console
 from lakestow.console.context import ConsoleState
 from lakestow.datadir import Opened
-from lakestow.errors import AlreadyExists
+from lakestow.errors import AlreadyExists, InvalidInput
 from lakestow.s3api.app import S3App, S3Server
 from lakestow.storage.registry import open_store
 
@@ -59,7 +59,7 @@ async def s3_server(opened: Opened) -> AsyncIterator[S3Server]:
     """The S3 endpoint's state over an opened data directory; closes it all on exit."""
     settings = opened.settings
     service = opened.service("lakestow:s3")
-    store = await open_store(settings.resolved_store_url)
+    store = await open_store(settings.resolved_store_url, **store_options(settings))
     audit = AuditWriter(opened.catalog.session)
     verifier = Verifier(
         opened.keyring,
@@ -77,6 +77,17 @@ async def s3_server(opened: Opened) -> AsyncIterator[S3Server]:
     finally:
         audit.close()
         await store.aclose()
+
+
+def store_options(settings: Settings) -> dict[str, str]:
+    """The upstream's connection settings, for an s3 store; a local store takes none."""
+    options = settings.store_options
+    if options and not settings.resolved_store_url.startswith("s3://"):
+        raise InvalidInput(
+            f"store_endpoint_url, store_access_key_id, store_secret_access_key and store_region "
+            f"are for an s3:// store, not {settings.resolved_store_url}"
+        )
+    return options
 
 
 async def _refresh(verifier: Verifier, interval: float) -> None:

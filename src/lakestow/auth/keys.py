@@ -38,6 +38,10 @@ class Keyring:
         nonce = secrets.token_bytes(NONCE_BYTES)
         return key_id + nonce + AESGCM(key).encrypt(nonce, plaintext, purpose + key_id)
 
+    def seals_with(self, box: bytes) -> bool:
+        """Whether `box` was sealed with this keyring's first (current) key."""
+        return box[:KEY_ID_BYTES] == self.keys[0][0]
+
     def open(self, box: bytes, purpose: bytes) -> bytes:
         key_id, nonce = box[:KEY_ID_BYTES], box[KEY_ID_BYTES : KEY_ID_BYTES + NONCE_BYTES]
         for candidate_id, key in self.keys:

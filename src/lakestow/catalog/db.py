@@ -11,12 +11,13 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from lakestow.errors import NotInitialized
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+UPGRADE_LOCK = 0x6C616B6573746F77  # "lakestow": the advisory lock held while migrating
 
 
 class Catalog:
@@ -34,11 +35,39 @@ class Catalog:
             yield session
 
     def upgrade(self) -> None:
-        """Create the schema or bring it to the newest revision (idempotent)."""
+        """Create the schema or bring it to the newest revision (idempotent).
+
+        Replicas starting together on one PostgreSQL catalog take turns: the first migrates,
+        the others then find the schema at head. (SQLite serializes writers by itself.)
+        """
         with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": UPGRADE_LOCK}
+                )
             config = _alembic_config(self.url)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+
+    @property
+    def display_url(self) -> str:
+        """The URL without its password, fit for messages and logs."""
+        return display_url(self.url)
+
+    def in_use(self) -> bool:
+        """Whether a schema exists already (another server or an earlier `init` made it)."""
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision() is not None
+
+    def fact(self, name: str) -> str | None:
+        """A deployment fact (see `models.DeploymentFact`); None also before the table exists."""
+        with self.engine.connect() as connection:
+            if not inspect(connection).has_table("deployment"):
+                return None
+            row = connection.execute(
+                text("SELECT value FROM deployment WHERE name = :name"), {"name": name}
+            ).first()
+        return None if row is None else str(row[0])
 
     def is_current(self) -> bool:
         with self.engine.connect() as connection:
@@ -57,6 +86,11 @@ class Catalog:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def display_url(url: str) -> str:
+    """A database URL without its password."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _alembic_config(url: str) -> Config:

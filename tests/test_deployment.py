@@ -1,0 +1,144 @@
+"""Replicas configured by their environment alone: shared key files, joining a catalog.
+
+The catalog here is a fresh PostgreSQL database per test; each "replica" is the real command
+line run with its own (empty) data directory and the shared settings as LAKESTOW_* variables.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import Cli
+from lakestow import config, datadir
+from lakestow.auth import keys
+from lakestow.auth.credentials import unseal
+from postgres import fresh_database
+
+
+@pytest.fixture
+def catalog_url() -> Iterator[str]:
+    with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "secrets" / "server.key"
+    Cli(tmp_path / "unused")("keys", "generate", str(path))
+    return path
+
+
+def replica(tmp_path: Path, name: str, catalog_url: str, key_file: Path) -> Cli:
+    """A replica's command line: everything from its environment, nothing on its disk."""
+    return Cli(
+        tmp_path / name,
+        env={
+            "LAKESTOW_CATALOG_URL": catalog_url,
+            "LAKESTOW_STORE_URL": "s3://upstream/lake",
+            "LAKESTOW_KEY_FILE": str(key_file),
+        },
+    )
+
+
+def test_keys_generate_writes_a_private_key_file_once(tmp_path: Path) -> None:
+    path = tmp_path / "k" / "server.key"
+    Cli(tmp_path / "unused")("keys", "generate", str(path))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(keys.load(path).keys) == 1
+    before = path.read_bytes()
+    result = Cli(tmp_path / "unused")("keys", "generate", str(path), ok=False)
+    assert result.exit_code == 1
+    assert "never overwrites" in result.stderr
+    assert path.read_bytes() == before
+    assert not (tmp_path / "unused").exists()
+
+
+def test_replicas_share_a_catalog_by_environment_alone(
+    tmp_path: Path, catalog_url: str, key_file: Path
+) -> None:
+    first = replica(tmp_path, "one", catalog_url, key_file)
+    assert "joined" not in first("init").stderr
+    first("org", "create", "acme")
+    first("user", "create", "alice", "--org", "acme")
+
+    second = replica(tmp_path, "two", catalog_url, key_file)
+    assert "joined the catalog in use at postgresql+psycopg://postgres@" in second("init").stderr
+    assert [m["name"] for m in second.json("user", "list", "--json")] == ["alice"]
+    # Credentials issued by one replica's keys are the deployment's: the other opens them.
+    issued = second.json("credentials", "issue", "alice")
+    with datadir.opened(config.load(tmp_path / "one", environ=first.env)) as opened:
+        grant = unseal(opened.keyring, issued["AccessKeyId"], issued["SessionToken"])
+    assert grant.secret_access_key == issued["SecretAccessKey"]
+    # Nothing was written on either replica's disk, and no key was generated.
+    assert not (tmp_path / "one").exists() and not (tmp_path / "two").exists()
+    assert [p.name for p in key_file.parent.iterdir()] == ["server.key"]
+
+
+def test_a_missing_key_file_is_never_generated(tmp_path: Path, catalog_url: str) -> None:
+    missing = tmp_path / "secrets" / "server.key"
+    result = replica(tmp_path, "one", catalog_url, missing)("init", ok=False)
+    assert result.exit_code == 1
+    assert f"lakestow keys generate {missing}" in result.stderr
+    assert not missing.exists() and not missing.parent.exists()
+
+
+def test_a_replica_with_other_keys_is_refused(
+    tmp_path: Path, catalog_url: str, key_file: Path
+) -> None:
+    replica(tmp_path, "one", catalog_url, key_file)("init")
+    other = tmp_path / "other.key"
+    keys.generate(other)
+    result = replica(tmp_path, "two", catalog_url, other)("org", "list", ok=False)
+    assert result.exit_code == 1
+    assert "does not hold the keys of the other servers" in result.stderr
+    assert "same key file" in result.stderr
+
+
+def test_a_default_data_dir_does_not_make_its_own_keys_for_a_shared_catalog(
+    tmp_path: Path, catalog_url: str, key_file: Path
+) -> None:
+    replica(tmp_path, "one", catalog_url, key_file)("init")
+    stray = Cli(tmp_path / "stray", env={"LAKESTOW_CATALOG_URL": catalog_url})
+    result = stray("init", ok=False)
+    assert result.exit_code == 1
+    assert "already used by servers with a key file of their own" in result.stderr
+    assert not (tmp_path / "stray" / "keys").exists()
+
+
+def test_rotated_keys_keep_working_and_reseal_the_check(
+    tmp_path: Path, catalog_url: str, key_file: Path
+) -> None:
+    first = replica(tmp_path, "one", catalog_url, key_file)
+    first("init")
+    old = json.loads(key_file.read_text())
+    # Rotation: a new key first, the old one kept so that issued credentials stay valid.
+    rotated = tmp_path / "secrets" / "rotated.key"
+    keys.generate(rotated)
+    new = json.loads(rotated.read_text())
+    rotated.write_text(json.dumps({"version": 1, "keys": new["keys"] + old["keys"]}))
+    replica(tmp_path, "two", catalog_url, rotated)("org", "list")
+    # The check is now sealed by the new key: a server still on the old file alone is refused.
+    result = first("org", "list", ok=False)
+    assert "does not hold the keys of the other servers" in result.stderr
+
+
+def test_upstream_settings_are_refused_for_a_local_store(tmp_path: Path) -> None:
+    from lakestow.server import store_options
+
+    settings = config.load(tmp_path, environ={"LAKESTOW_STORE_ENDPOINT_URL": "http://minio:9000"})
+    with pytest.raises(Exception, match="are for an s3:// store"):
+        store_options(settings)
+    s3 = config.load(
+        tmp_path,
+        environ={
+            "LAKESTOW_STORE_URL": "s3://b/p",
+            "LAKESTOW_STORE_ENDPOINT_URL": "http://minio:9000",
+            "LAKESTOW_STORE_REGION": "eu-west-1",
+        },
+    )
+    assert store_options(s3) == {"endpoint_url": "http://minio:9000", "region": "eu-west-1"}
