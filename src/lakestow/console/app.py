@@ -20,7 +20,17 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lakestow.console import account, admin, api, changes, openapi, pages, signin, uploads
+from lakestow.console import (
+    account,
+    admin,
+    api,
+    changes,
+    openapi,
+    pages,
+    signin,
+    syncstatus,
+    uploads,
+)
 from lakestow.console.context import ConsoleState
 from lakestow.errors import LakestowError
 
@@ -84,6 +94,7 @@ def create_console(state: ConsoleState) -> Starlette:
         *changes.ROUTES,
         *uploads.ROUTES,
         *admin.ROUTES,
+        *syncstatus.ROUTES,
         *openapi.ROUTES,
         *pages.ROUTES,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -87,6 +87,50 @@ MEMBER_BODY = body(
     ["action", "name"],
 )
 
+NUMBER_OR_NULL: Schema = {"type": ["number", "null"]}
+STR_OR_NULL: Schema = {"type": ["string", "null"]}
+SYNC_STATUS: Schema = {
+    "type": "object",
+    "description": (
+        "The sync agent's status object of a folder, summarized. `stale` (with `warning`) when"
+        " the last successful pass is older than three intervals; `age_seconds` is measured"
+        " by the server's clock."
+    ),
+    "properties": {
+        "path": STR,
+        "found": BOOL,
+        "ok": {"type": ["boolean", "null"]},
+        "stale": BOOL,
+        "warning": STR_OR_NULL,
+        "last_success_at": STR_OR_NULL,
+        "last_pass_at": STR_OR_NULL,
+        "age_seconds": NUMBER_OR_NULL,
+        "interval_seconds": NUMBER_OR_NULL,
+        "counts": {
+            "type": "object",
+            "properties": {
+                name: {"type": "integer"}
+                for name in ("files", "uploaded", "deleted", "kept_aside", "retry", "errors")
+            },
+        },
+        "errors": {"type": "array", "items": STR},
+        "refused": STR_OR_NULL,
+        "host": STR_OR_NULL,
+    },
+    "required": ["path", "found", "stale", "warning", "counts", "errors"],
+}
+
+
+def sync_status_op() -> Schema:
+    operation = op(
+        "The sync status of a notebooks folder (default: the member's own)", params=[FOLDER]
+    )
+    operation["responses"]["200"]["content"]["application/json"]["schema"] = {
+        "$ref": "#/components/schemas/SyncStatus"
+    }
+    return operation
+
+
 PATHS: dict[str, Schema] = {
     "/api/session": {
         "post": op(
@@ -135,6 +179,7 @@ PATHS: dict[str, Schema] = {
     },
     "/api/credentials": {"post": op("Issue temporary credentials", requestBody=CREDENTIALS_BODY)},
     "/api/preview": {"get": op("Preview a text, CSV, JSON or Parquet file", params=[PATH])},
+    "/api/sync-status": {"get": sync_status_op()},
     "/api/admin/members": {
         "get": op("Members of the organization"),
         "post": op("Add, disable, enable a member or reset a password", requestBody=MEMBER_BODY),
@@ -152,7 +197,8 @@ DOCUMENT: Schema = {
                 "type": "object",
                 "properties": {"error": STR, "message": STR},
                 "required": ["error", "message"],
-            }
+            },
+            "SyncStatus": SYNC_STATUS,
         },
         "securitySchemes": {
             "session": {"type": "apiKey", "in": "cookie", "name": "lakestow_session"},

@@ -16,7 +16,7 @@ from starlette.templating import Jinja2Templates
 
 from lakestow import paths
 from lakestow.auth.policy import Action
-from lakestow.console import listing
+from lakestow.console import listing, syncstatus
 from lakestow.console.api import SEARCH_RESULTS, int_param, search_entries, text_param
 from lakestow.console.context import Viewer, parse_path, viewer
 from lakestow.errors import AccessDenied, LakestowError, Unauthenticated
@@ -36,6 +36,7 @@ def human_size(size: int | None) -> str:
 
 
 templates.env.filters["size"] = human_size
+templates.env.filters["age"] = syncstatus.describe_age
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> Response:
@@ -67,13 +68,16 @@ def breadcrumbs(folder: str) -> list[tuple[str, str]]:
 
 
 async def browse(request: Request) -> Response:
-    """/browse/<folder>: one page of the folder, or search results below it."""
+    """/browse/<folder>: one page of the folder, or search results below it; a notebooks
+    folder also shows its sync status."""
     v = await viewer(request)
     folder = parse_path(request.path_params.get("path", ""), folder=True)
     query = text_param(request, "q")
     context: dict[str, Any] = {"folder": folder, "crumbs": breadcrumbs(folder), "q": query}
     v.authorize(Action.LIST, folder)
     context["here"] = listing.folder_entry(v, folder)
+    if syncstatus.shows_status(folder):
+        context["sync"] = await syncstatus.read_status(v, folder)
     if query:
         entries, complete = await search_entries(v, folder, query, SEARCH_RESULTS)
         context.update(entries=entries, cursor=None, complete=complete)
