@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
@@ -35,8 +36,13 @@ def lakestow(data_dir: Path, *args: str, input: str | None = None) -> str:
     return result.stdout
 
 
-def serve(data_dir: Path, s3_port: int, console_port: int) -> subprocess.Popen[bytes]:
-    """Start `lakestow serve` logging to DATA_DIR/server.log; returns once it listens."""
+def serve(
+    data_dir: Path, s3_port: int, console_port: int, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `lakestow serve` logging to DATA_DIR/server.log; returns once it listens.
+
+    `env` is the server's whole environment (None: this process's).
+    """
     log = open(data_dir / "server.log", "ab")  # noqa: SIM115 (lives as long as the server)
     process = subprocess.Popen(
         [
@@ -46,6 +52,7 @@ def serve(data_dir: Path, s3_port: int, console_port: int) -> subprocess.Popen[b
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
+        env=env,
     )
     log.close()
     wait_for_port(process, s3_port, data_dir)
