@@ -57,6 +57,9 @@ UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 MAX_PRESIGNED_EXPIRES = 604_800  # seven days, as S3
 _AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_DAY = re.compile(r"\d{8}")
+_EXPIRES = re.compile(r"-?\d{1,12}")
+_SPACES = re.compile(r"[ \t]+")
 _PRESIGN_PARAMS = (
     "X-Amz-Algorithm",
     "X-Amz-Credential",
@@ -205,7 +208,7 @@ def _presign_values(params: Mapping[str, list[str]]) -> dict[str, str]:
 
 def _credential(text: str, *, presigned: bool) -> tuple[str, str, str, str]:
     parts = text.split("/")
-    if len(parts) != 5 or not all(parts) or not re.fullmatch(r"\d{8}", parts[1]):
+    if len(parts) != 5 or not all(parts) or not _DAY.fullmatch(parts[1]):
         raise _malformed(
             'the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/'
             'aws4_request".',
@@ -256,13 +259,24 @@ def _query_date(text: str) -> datetime:
 
 
 def _amz_date(text: str) -> datetime:
+    # By hand: strptime costs more than the whole rest of parsing a request's authentication.
     if not _AMZ_DATE.fullmatch(text):
         raise ValueError(text)
-    return datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    numbers = (text[0:4], text[4:6], text[6:8], text[9:11], text[11:13], text[13:15])
+    year, month, day, hour, minute, second = map(int, numbers)
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)  # ValueError if invalid
+
+
+def _stamp(moment: datetime) -> str:
+    """`YYYYMMDDTHHMMSSZ` (strftime's result, several times faster)."""
+    return (
+        f"{moment.year:04d}{moment.month:02d}{moment.day:02d}"
+        f"T{moment.hour:02d}{moment.minute:02d}{moment.second:02d}Z"
+    )
 
 
 def _expires(text: str) -> int:
-    if not re.fullmatch(r"-?\d{1,12}", text):
+    if not _EXPIRES.fullmatch(text):
         raise _malformed("X-Amz-Expires should be a number", presigned=True)
     if int(text) < 0:
         raise _malformed("X-Amz-Expires must be non-negative", presigned=True)
@@ -340,7 +354,7 @@ def verify(
     _check_time(auth, now=now, max_skew=max_skew)
     _check_all_signed(request, auth)
     key = _signing_key(secret_key, auth.date, auth.region, auth.service)
-    stamp = auth.amz_date.strftime("%Y%m%dT%H%M%SZ")
+    stamp = _stamp(auth.amz_date)
     digest = hashlib.sha256(_wire_bytes(canonical_request(request, auth))).hexdigest()
     string_to_sign = "\n".join((ALGORITHM, stamp, auth.scope, digest))
     expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
@@ -360,7 +374,7 @@ def _check_scope(auth: SigV4Auth, *, region: str, service: str) -> None:
         raise _malformed(
             f"the region '{auth.region}' is wrong; expecting '{region}'", presigned=presigned
         )
-    day = auth.amz_date.strftime("%Y%m%d")
+    day = _stamp(auth.amz_date)[:8]
     if auth.date != day:
         raise _malformed(
             f'Invalid credential date "{auth.date}". This date is not the same as '
@@ -472,7 +486,8 @@ def _aws_encode(raw: bytes) -> str:
 
 
 def _trim(value: str) -> str:
-    return re.sub(r"[ \t]+", " ", value.strip(" \t"))
+    value = value.strip(" \t")
+    return _SPACES.sub(" ", value) if "  " in value or "\t" in value else value
 
 
 def _wire_bytes(text: str) -> bytes:

@@ -14,12 +14,9 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 import anyio
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from lakestow.auth import sigv2, sigv4
@@ -29,6 +26,7 @@ from lakestow.catalog.audit import AuditWriter
 from lakestow.errors import AccessDenied, AlreadyExists, InvalidRequest, LakestowError
 from lakestow.paths import validate_key
 from lakestow.s3api import xml
+from lakestow.s3api.asgi import ClientDisconnect, Incoming, Response
 from lakestow.s3api.dispatch import route
 from lakestow.s3api.request import MemberRequest, OperatorRequest, S3Request
 from lakestow.service import OrgInfo, Service
@@ -76,44 +74,40 @@ class S3App:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        http = Request(scope, receive)
+        http = Incoming(scope, receive)
         request_id = f"{self._id_prefix}{next(self._ids):08X}"
         try:
             response = await self._handle(http)
         except LakestowError as exc:
             response = error_response(exc, http, request_id)
         except ClientDisconnect:  # the client went away mid-body: nothing was written
-            logger.info("client disconnected during %s %s", http.method, http.url.path)
+            logger.info("client disconnected during %s %s", http.method, http.raw_path)
             return
         except Exception:
-            logger.exception("internal error on %s %s", http.method, http.url.path)
+            logger.exception("internal error on %s %s", http.method, http.raw_path)
             error = LakestowError("We encountered an internal error. Please try again.")
             response = error_response(error, http, request_id)
         response.headers["x-amz-request-id"] = request_id
-        if http.method in ("PUT", "POST") and not getattr(http, "_stream_consumed", True):
+        if http.method in ("PUT", "POST") and http.body_unread:
             response.headers["connection"] = "close"  # the unread body must not become a request
         await response(scope, receive, send)
 
-    async def _handle(self, http: Request) -> Response:
-        raw_path = http.scope.get("raw_path", http.url.path.encode()).decode("latin-1")
-        raw_query = http.scope.get("query_string", b"").decode("latin-1")
-        headers = {
-            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in http.scope["headers"]
-        }
-        if sum(len(k) + len(v) for k, v in headers.items()) > MAX_HEADER_BYTES:
+    async def _handle(self, http: Incoming) -> Response:
+        headers = http.headers
+        if len("".join(headers)) + len("".join(headers.values())) > MAX_HEADER_BYTES:
             raise InvalidRequest(
                 "Your request header section exceeds the maximum allowed size.",
                 code="RequestHeaderSectionTooLarge",
             )
-        bucket, key = split_path(raw_path)
+        bucket, key = split_path(http.raw_path)
         if key:
             validate_key(key)
-        signed = sigv4.SignedRequest(http.method, raw_path, raw_query, headers)
+        signed = sigv4.SignedRequest(http.method, http.raw_path, http.raw_query, headers)
         request = await self._authenticate(http, signed, bucket, key)
         return await route(http.method, bucket, key, request.query, headers)(request)
 
     async def _authenticate(
-        self, http: Request, signed: sigv4.SignedRequest, bucket: str, key: str
+        self, http: Incoming, signed: sigv4.SignedRequest, bucket: str, key: str
     ) -> S3Request:
         """Who signed the request, checked: a member's or an operator's request."""
         now = datetime.now(UTC)
@@ -129,7 +123,8 @@ class S3App:
             mode, signer = sigv4.UNSIGNED_PAYLOAD, None
         else:
             raise AccessDenied("Access Denied: anonymous requests are not accepted; sign them")
-        query = dict(parse_qsl(signed.raw_query, keep_blank_values=True))
+        raw_query = signed.raw_query
+        query = dict(parse_qsl(raw_query, keep_blank_values=True)) if raw_query else {}
         if isinstance(who, Operator):
             actor = f"operator:{who.name}"
             return OperatorRequest(http, self.server, bucket, key, query, actor, mode, signer, who)
@@ -155,7 +150,7 @@ def split_path(raw_path: str) -> tuple[str, str]:
         raise InvalidRequest("the object key is not valid UTF-8", code="InvalidURI") from exc
 
 
-def error_response(error: LakestowError, http: Request, request_id: str) -> Response:
+def error_response(error: LakestowError, http: Incoming, request_id: str) -> Response:
     if error.status == 304:
         return Response(status_code=304)
     body = xml.document(
@@ -163,12 +158,11 @@ def error_response(error: LakestowError, http: Request, request_id: str) -> Resp
         [
             xml.tag("Code", error.code),
             xml.tag("Message", error.message),
-            xml.tag("Resource", http.scope.get("raw_path", b"").decode("latin-1")),
+            xml.tag("Resource", http.raw_path),
             xml.tag("RequestId", request_id),
         ],
         namespace=False,
     )
-    headers: dict[str, Any] = {}
     if http.method == "HEAD":
         return Response(status_code=error.status, headers={"x-amz-error-code": error.code})
-    return Response(body, status_code=error.status, headers=headers, media_type="application/xml")
+    return Response(body, status_code=error.status, media_type="application/xml")

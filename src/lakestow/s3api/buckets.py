@@ -6,10 +6,10 @@ from __future__ import annotations
 import contextlib
 
 import anyio
-from starlette.responses import Response
 
 from lakestow.errors import AccessDenied, AlreadyExists
 from lakestow.s3api import xml
+from lakestow.s3api.asgi import Response
 from lakestow.s3api.request import OperatorRequest, S3Request
 
 

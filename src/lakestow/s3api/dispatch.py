@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 
-from starlette.responses import Response
-
 from lakestow.errors import LakestowError
 from lakestow.s3api import buckets, listing, multipart, objects
+from lakestow.s3api.asgi import Response
 from lakestow.s3api.request import S3Request
 
 Handler = Callable[[S3Request], Awaitable[Response]]

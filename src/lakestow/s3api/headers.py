@@ -6,8 +6,8 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
-from datetime import datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 from lakestow.errors import InvalidInput, InvalidRequest, NotModified, PreconditionFailed
 from lakestow.storage.protocol import ObjectInfo
@@ -24,6 +24,8 @@ STORED_HEADERS = (
 )
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)", re.ASCII)
 MAX_METADATA_BYTES = 2048
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def quoted(etag: str) -> str:
@@ -35,7 +37,13 @@ def unquoted(etag: str) -> str:
 
 
 def http_date(moment: datetime) -> str:
-    return format_datetime(moment.replace(microsecond=0), usegmt=True)
+    """RFC 7231's IMF-fixdate, as email.utils.format_datetime(usegmt=True) writes it."""
+    if moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    return (
+        f"{_DAYS[moment.weekday()]}, {moment.day:02d} {_MONTHS[moment.month - 1]} "
+        f"{moment.year:04d} {moment.hour:02d}:{moment.minute:02d}:{moment.second:02d} GMT"
+    )
 
 
 def metadata_from(headers: Mapping[str, str]) -> dict[str, str]:

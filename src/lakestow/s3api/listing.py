@@ -11,11 +11,10 @@ import binascii
 from collections.abc import Callable
 from urllib.parse import quote_plus
 
-from starlette.responses import Response
-
 from lakestow import warehouse
 from lakestow.errors import InvalidInput
 from lakestow.s3api import xml
+from lakestow.s3api.asgi import Response
 from lakestow.s3api.headers import quoted
 from lakestow.s3api.request import MemberRequest, S3Request
 from lakestow.storage.protocol import ObjectInfo
@@ -49,7 +48,7 @@ async def list_objects(request: S3Request) -> Response:
             parts.append(xml.tag("NextMarker", enc(page.next_start_after)))
     parts += _tail(page, delimiter, max_keys, encode)
     parts += [_contents(info, enc) for info in page.objects]
-    parts += [xml.group("CommonPrefixes", [xml.tag("Prefix", enc(p))]) for p in page.prefixes]
+    parts += [_common_prefix(p, enc) for p in page.prefixes]
     return Response(xml.document("ListBucketResult", parts), media_type="application/xml")
 
 
@@ -144,6 +143,10 @@ def _tail(page: Page, delimiter: str | None, max_keys: int, encode: bool) -> lis
     if encode:
         parts.append(xml.tag("EncodingType", "url"))
     return parts
+
+
+def _common_prefix(prefix: str, enc: Callable[[str], str]) -> str:
+    return f"<CommonPrefixes><Prefix>{xml.escape(enc(prefix))}</Prefix></CommonPrefixes>"
 
 
 def _contents(info: ObjectInfo, enc: Callable[[str], str]) -> str:

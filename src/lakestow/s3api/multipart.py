@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 
-from starlette.responses import Response
-
 from lakestow.auth.policy import Action
 from lakestow.errors import InvalidInput, InvalidRequest
 from lakestow.s3api import headers as h
 from lakestow.s3api import xml
+from lakestow.s3api.asgi import Response
 from lakestow.s3api.objects import copy_source
 from lakestow.s3api.request import MemberRequest, S3Request
 from lakestow.storage.protocol import MAX_PART_NUMBER

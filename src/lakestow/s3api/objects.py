@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from urllib.parse import unquote
 
-from starlette.responses import Response, StreamingResponse
-
 from lakestow.auth.policy import Action, is_fixed_folder
 from lakestow.errors import AccessDenied, InvalidInput, InvalidRequest, LakestowError
 from lakestow.paths import validate_key
 from lakestow.s3api import headers as h
 from lakestow.s3api import xml
+from lakestow.s3api.asgi import Response, StreamingResponse
 from lakestow.s3api.request import MemberRequest, S3Request
 from lakestow.storage.protocol import GetResult
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from functools import cached_property
 from typing import TYPE_CHECKING
-
-from starlette.requests import Request
 
 from lakestow.auth import sigv4
 from lakestow.auth.checksums import Checksummer, algorithm_of_header
@@ -16,6 +13,7 @@ from lakestow.auth.chunked import AwsChunkedDecoder
 from lakestow.auth.credentials import Operator
 from lakestow.auth.policy import Action, Decision, Principal, Target, decide
 from lakestow.errors import AccessDenied, InvalidRequest
+from lakestow.s3api.asgi import Incoming
 from lakestow.service import OrgInfo
 from lakestow.warehouse import Member
 
@@ -27,7 +25,7 @@ if TYPE_CHECKING:
 class S3Request:
     """What every S3 operation handler receives; a `MemberRequest` or an `OperatorRequest`."""
 
-    http: Request
+    http: Incoming
     server: S3Server
     bucket: str
     key: str
@@ -36,10 +34,10 @@ class S3Request:
     payload_mode: str  # x-amz-content-sha256 as signed: a hex hash, UNSIGNED-PAYLOAD, STREAMING-*
     signer: sigv4.ChunkSigner | None
 
-    @cached_property
+    @property
     def headers(self) -> dict[str, str]:
-        """The request headers by lower-case name, built once."""
-        return {k.lower(): v for k, v in self.http.headers.items()}
+        """The request headers by lower-case name (built once, by `Incoming`)."""
+        return self.http.headers
 
     def authorize(
         self, action: Action, key: str | None = None, bucket: str | None = None

@@ -32,7 +32,7 @@ from lakestow.storage.local_core import Core
 from lakestow.storage.local_index import read_bucket, read_buckets
 from lakestow.storage.local_listing import list_page
 from lakestow.storage.local_multipart import MultipartOps
-from lakestow.storage.local_read import load_object, open_snapshot, read_pinned, snapshot
+from lakestow.storage.local_read import load_info, open_snapshot, read_pinned, snapshot
 from lakestow.storage.local_writer import Txn, WriterStats
 from lakestow.storage.protocol import (
     DEFAULT_CONTENT_TYPE,
@@ -167,8 +167,8 @@ class LocalStore(MultipartOps):
         return open_snapshot(self._core, snap)
 
     async def head(self, bucket: str, key: str) -> ObjectInfo:
-        stored = await self._core.read(partial(load_object, bucket=bucket, key=key))
-        return stored.info
+        # One statement (a second only for a missing key): no read transaction needed.
+        return await self._core.read(partial(load_info, bucket=bucket, key=key), snapshot=False)
 
     async def delete(self, bucket: str, key: str) -> None:
         await self._core.write(partial(ops.delete_objects, bucket=bucket, keys=[key]))

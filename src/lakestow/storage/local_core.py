@@ -19,10 +19,9 @@ import contextlib
 import fcntl
 import logging
 import os
-import queue
 import sqlite3
 import threading
-from collections.abc import AsyncIterable, Callable, Iterator
+from collections.abc import AsyncIterable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -44,27 +43,30 @@ log = logging.getLogger(__name__)
 
 
 class _Readers:
-    """A pool of read-only connections, one per concurrent reader thread."""
+    """A pool of read-only connections, one per concurrent reader thread.
+
+    `take` and `give` are a list's pop and append (atomic under the GIL): on the event loop,
+    where most reads run, a context manager around them would cost more than the query.
+    """
 
     def __init__(self, path: str) -> None:
         self._path = path
-        self._free: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._free: list[sqlite3.Connection] = []
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
 
-    @contextlib.contextmanager
-    def connection(self) -> Iterator[sqlite3.Connection]:
+    def take(self) -> sqlite3.Connection:
         try:
-            conn = self._free.get_nowait()
-        except queue.Empty:
+            return self._free.pop()
+        except IndexError:
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA query_only = 1")
             with self._lock:
                 self._all.append(conn)
-        try:
-            yield conn
-        finally:
-            self._free.put(conn)
+            return conn
+
+    def give(self, conn: sqlite3.Connection) -> None:
+        self._free.append(conn)
 
     def close(self) -> None:
         with self._lock:
@@ -153,8 +155,11 @@ class Core:
             raise no_such_bucket(bucket)
 
     def read_sync(self, query: Callable[[sqlite3.Connection], T], snapshot: bool = False) -> T:
-        """Run `query` on a reader connection, in one read transaction if `snapshot`."""
-        with self._readers.connection() as conn:
+        """Run `query` on a reader connection, in one read transaction if `snapshot` (a
+        query of one statement is consistent without)."""
+        readers = self._readers
+        conn = readers.take()
+        try:
             if not snapshot:
                 return query(conn)
             conn.execute("BEGIN")
@@ -162,11 +167,13 @@ class Core:
                 return query(conn)
             finally:
                 conn.execute("COMMIT")
+        finally:
+            readers.give(conn)
 
-    async def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+    async def read(self, query: Callable[[sqlite3.Connection], T], snapshot: bool = True) -> T:
         """Run an index query right on the event loop: point lookups and one listing page
         take tens of microseconds in WAL mode, less than handing them to a thread costs."""
-        return self.read_sync(query, snapshot=True)
+        return self.read_sync(query, snapshot)
 
     async def write(self, op: Callable[[Txn], T]) -> T:
         """Commit `op` through the writer. Once queued it cannot be withdrawn, so a

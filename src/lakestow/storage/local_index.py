@@ -128,9 +128,18 @@ def object_info(bucket: str, row: Sequence[Any]) -> ObjectInfo:
         etag=etag,
         last_modified=utc(mtime),
         content_type=content_type,
-        metadata=json.loads(metadata),
+        metadata=json.loads(metadata) if metadata != "{}" else {},
         parts_count=parts_count,
     )
+
+
+def read_info(conn: sqlite3.Connection, bucket: str, key: str) -> ObjectInfo | None:
+    """An object's metadata alone (a HEAD needs no extents)."""
+    row = conn.execute(
+        f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?",  # noqa: S608
+        (bucket, key),
+    ).fetchone()
+    return None if row is None else object_info(bucket, row)
 
 
 def read_object(conn: sqlite3.Connection, bucket: str, key: str) -> StoredObject | None:

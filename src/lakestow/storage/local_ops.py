@@ -95,12 +95,13 @@ def _incref(conn: sqlite3.Connection, extents: Sequence[Extent]) -> None:
 
 def _decref(txn: Txn, extents: Sequence[Extent]) -> None:
     for blob_id, _, _ in extents:
-        row = txn.conn.execute(
-            "UPDATE blobs SET refs = refs - 1 WHERE id = ? RETURNING refs", (blob_id,)
+        # The last reference is the common case: drop the row in one statement.
+        gone = txn.conn.execute(
+            "DELETE FROM blobs WHERE id = ? AND refs <= 1 RETURNING id", (blob_id,)
         ).fetchone()
-        if row is None or row[0] > 0:
+        if gone is None:
+            txn.conn.execute("UPDATE blobs SET refs = refs - 1 WHERE id = ?", (blob_id,))
             continue
-        txn.conn.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))
         if is_inline(blob_id):
             txn.conn.execute("DELETE FROM inline_blobs WHERE id = ?", (blob_id,))
         else:
@@ -157,12 +158,16 @@ def put_object(
 
 
 def delete_objects(txn: Txn, bucket: str, keys: Sequence[str]) -> None:
-    require_bucket(txn.conn, bucket)
+    found = False
     for key in keys:
-        old = read_object(txn.conn, bucket, key)
-        if old is not None:
-            txn.conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
-            _decref(txn, old.extents)
+        row = txn.conn.execute(
+            "DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING extents", (bucket, key)
+        ).fetchone()
+        if row is not None:
+            found = True
+            _decref(txn, load_extents(row[0]))
+    if not found:  # (a deleted row proves the bucket exists)
+        require_bucket(txn.conn, bucket)
 
 
 def copy_object(

@@ -25,12 +25,22 @@ from lakestow.storage.local_core import Core
 from lakestow.storage.local_index import (
     Extent,
     StoredObject,
+    read_info,
     read_inline,
     read_object,
     slice_extents,
 )
 from lakestow.storage.local_ops import no_such_key, require_bucket
 from lakestow.storage.protocol import GetResult, ObjectInfo
+
+
+def load_info(conn: sqlite3.Connection, bucket: str, key: str) -> ObjectInfo:
+    """The object's metadata, or NoSuchKey / NoSuchBucket."""
+    info = read_info(conn, bucket, key)
+    if info is None:
+        require_bucket(conn, bucket)
+        raise no_such_key(key)
+    return info
 
 
 def load_object(conn: sqlite3.Connection, bucket: str, key: str) -> StoredObject:
