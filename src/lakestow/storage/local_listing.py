@@ -1,19 +1,49 @@
 """Listing the local index: range scans of the primary key, seeking past common prefixes.
 
-Every query is `bucket = ? AND key >(=) lower [AND key < upper] ORDER BY key LIMIT n` on the
-(bucket, key) primary key. When a key rolls up into a common prefix, the scan stops and
-seeks to the prefix's successor, so the keys under it are never read: a page costs
-O(page size) rows and queries however many keys a folder holds.
+Every lookup is a range of the (bucket, key) primary key, `key >(=) lower [AND key < upper]`.
+Without a delimiter a page is one range scan. With one, the index is walked by a recursive
+query that, at a key that rolls up into a common prefix, seeks straight to the prefix's
+successor, so the keys under it are never read: a page costs O(page size) index seeks, in
+one statement, however many keys a folder holds.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from operator import itemgetter
+from typing import Any
 
 from lakestow.storage.common import common_prefix, successor
 from lakestow.storage.local_index import OBJECT_COLUMNS, object_info
 from lakestow.storage.protocol import ListPage, ObjectInfo
+
+_ROW_COLUMNS = ", ".join(f"o.{name.strip()}" for name in OBJECT_COLUMNS.split(",")[1:])
+
+# walk: the first key in range, then after each key the next one: the next key for an
+# object, the first key past every key under it for a common prefix (which is the key's
+# start up to its delimiter, followed by the delimiter's successor). Then each object's row.
+_WALK = """
+WITH RECURSIVE walk(key) AS (
+    SELECT (SELECT key FROM objects WHERE bucket = :bucket AND key {first} :lower{upper}
+            ORDER BY key LIMIT 1)
+    UNION ALL
+    SELECT CASE WHEN instr(substr(walk.key, :start), :delimiter) > 0 THEN (
+        SELECT o.key FROM objects o WHERE o.bucket = :bucket AND o.key >=
+            substr(walk.key, 1, :start + instr(substr(walk.key, :start), :delimiter) - 2)
+            || :after_delimiter{o_upper}
+        ORDER BY o.key LIMIT 1)
+    ELSE (
+        SELECT o.key FROM objects o WHERE o.bucket = :bucket AND o.key > walk.key{o_upper}
+        ORDER BY o.key LIMIT 1)
+    END
+    FROM walk WHERE walk.key IS NOT NULL LIMIT :budget
+)
+SELECT walk.key, {columns} FROM walk LEFT JOIN objects o
+    ON instr(substr(walk.key, :start), :delimiter) = 0
+    AND o.bucket = :bucket AND o.key = walk.key
+WHERE walk.key IS NOT NULL
+"""
 
 
 def list_page(
@@ -53,10 +83,55 @@ def _entries(
 ) -> Iterator[ObjectInfo | str]:
     """Objects and common prefixes in key order, at most `budget` of them."""
     lower, inclusive = _start(prefix, delimiter, start_after)
+    if lower is None:
+        return
     upper = successor(prefix)
-    while lower is not None and budget > 0:
-        rows = conn.execute(*_query(bucket, lower, inclusive, upper, budget))
-        seek: str | None = None
+    if delimiter is None:
+        for row in conn.execute(*_query(bucket, lower, inclusive, upper, budget)):
+            yield object_info(bucket, row)
+        return
+    after_delimiter = successor(delimiter)
+    if after_delimiter is None:  # a delimiter made of U+10FFFF only
+        yield from _seek_by_step(conn, bucket, prefix, delimiter, lower, inclusive, budget)
+        return
+    sql = _WALK.format(
+        first=">=" if inclusive else ">",
+        upper="" if upper is None else " AND key < :upper",
+        o_upper="" if upper is None else " AND o.key < :upper",
+        columns=_ROW_COLUMNS,
+    )
+    params = {
+        "bucket": bucket,
+        "lower": lower,
+        "upper": upper,
+        "start": len(prefix) + 1,
+        "delimiter": delimiter,
+        "after_delimiter": after_delimiter,
+        "budget": budget,
+    }
+    rows: list[Any] = conn.execute(sql, params).fetchall()
+    rows.sort(key=itemgetter(0))  # in walk order already; code point order is SQLite's
+    for row in rows:
+        rolled = common_prefix(row[0], prefix, delimiter)
+        yield object_info(bucket, row) if rolled is None else rolled
+
+
+def _seek_by_step(
+    conn: sqlite3.Connection,
+    bucket: str,
+    prefix: str,
+    delimiter: str,
+    lower: str,
+    inclusive: bool,
+    budget: int,
+) -> Iterator[ObjectInfo | str]:
+    """The walk in Python, one query per common prefix, for when SQL cannot write a
+    prefix's successor."""
+    upper = successor(prefix)
+    seek: str | None = lower
+    while seek is not None and budget > 0:
+        rows = conn.execute(*_query(bucket, seek, inclusive, upper, budget))
+        seek = None
         for row in rows:
             budget -= 1
             rolled = common_prefix(row[0], prefix, delimiter)
@@ -64,11 +139,8 @@ def _entries(
                 yield object_info(bucket, row)
                 continue
             yield rolled
-            seek = successor(rolled)
+            seek, inclusive = successor(rolled), True
             break
-        else:
-            return
-        lower, inclusive = seek, True
 
 
 def _start(prefix: str, delimiter: str | None, start_after: str | None) -> tuple[str | None, bool]:
