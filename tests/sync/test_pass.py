@@ -87,6 +87,8 @@ def test_ignore_rules(member: Member, tmp_path: Path) -> None:
         ".local/share/jupyter/kernels/k.json",
         "data/small.json",
         ".lakestowignore",
+        "nb/",  # folders left empty by the rules: their markers, so that a restore makes them
+        "pkg/",
     }
     assert not any(p.startswith(".lakestow/") for p in remote)  # the agent's own state
 

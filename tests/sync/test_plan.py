@@ -83,7 +83,9 @@ def test_plan_properties(local_files: dict, known: dict, force: bool) -> None:  
     for path in set(files) - uploaded:  # what is not uploaded is exactly what is in sync
         assert (state[path].size, state[path].mtime_ns) == (files[path].size, files[path].mtime_ns)
     assert all((u.etag is None) == (u.file.path not in state) for u in plan.uploads)
-    assert (plan.refused is not None) == (not force and 2 * len(deleted) > len(state))
+    deleted_files = [p for p in deleted if not p.endswith("/")]  # markers of empty folders
+    state_files = [p for p in state if not p.endswith("/")]  # are not counted by the guard
+    assert (plan.refused is not None) == (not force and 2 * len(deleted_files) > len(state_files))
     # applying the plan to the state makes the next plan empty
     after = {p: e for p, e in state.items() if p not in deleted}
     after.update({p: entry(p, files[p].size, files[p].mtime_ns) for p in uploaded})
@@ -104,3 +106,13 @@ def test_restore_actions() -> None:
     for path in ("dir/", ".lakestow-sync-status.json", ".lakestow/state.db"):
         assert restore_action(RemoteObject(path, 0, "e"), None, None) == "skip"
     assert restore_action(obj, None, None, ignored=True) == "skip"
+
+
+def test_guard_counts_files_not_folder_markers() -> None:
+    state = {e.path: e for e in [entry("a"), entry("b"), entry("x/", 0, 0), entry("y/", 0, 0)]}
+    files = {"a": local("a"), "b": local("b"), "x/new": local("x/new")}  # x/ filled, y/ gone
+    plan = make_plan(files, state)
+    assert plan.refused is None and plan.remote_count == 2
+    assert [e.path for e in plan.deletes] == ["x/", "y/"]
+    wiped = make_plan({}, state)
+    assert wiped.refused is not None and "delete 2 of the 2 files" in wiped.refused

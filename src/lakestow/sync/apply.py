@@ -2,6 +2,7 @@
 
 A file is committed only when it was the same (size, mtime) before, during and after it was
 read; otherwise the upload is dropped (multipart aborted, state untouched) and retried next pass.
+An empty folder is uploaded as its zero-byte marker `path/`, and deleted like a file.
 Every commit is conditional (If-Match the ETag last synced, or If-None-Match: * for a new file):
 on 412 the remote version, when it differs, is first copied aside as
 `NAME.remote-conflict-<UTC time>`, then overwritten.
@@ -21,11 +22,12 @@ from typing import Any, BinaryIO
 from lakestow.sync.errors import NotFound, PreconditionFailed, SyncError
 from lakestow.sync.plan import Plan, Upload
 from lakestow.sync.remote import Remote
-from lakestow.sync.scan import LocalFile
+from lakestow.sync.scan import LocalFile, is_folder
 from lakestow.sync.state import Entry, State
 
 MiB = 1 << 20
 MAX_PARTS = 10_000
+EMPTY_MD5 = hashlib.md5(b"", usedforsecurity=False).hexdigest()
 ReadHook = Callable[[str, int], None]
 """Called after each block read from a file being uploaded: (path, bytes read so far)."""
 
@@ -184,6 +186,8 @@ def upload(
 ) -> Outcome:
     """Upload one file if it stays the same while read; the state entry to record."""
     f = item.file
+    if is_folder(f.path):
+        return _marker(remote, item)
     with (home / f.path).open("rb") as fh:
         _same(os.fstat(fh.fileno()), f)
         if f.size <= tuning.multipart_threshold:
@@ -195,6 +199,14 @@ def upload(
             etag, conflict = _commit(remote, item, md5, lambda c: remote.put(f.path, data, **c))
             return Outcome(Entry(f.path, f.size, f.mtime_ns, etag, md5), conflict)
         return _multipart(remote, home, item, fh, tuning, hook)
+
+
+def _marker(remote: Remote, item: Upload) -> Outcome:
+    """An empty folder's marker. Should the folder fill up or go before it is committed, the
+    next pass sees that and deletes the marker."""
+    path = item.file.path
+    etag, conflict = _commit(remote, item, EMPTY_MD5, lambda c: remote.put(path, b"", **c))
+    return Outcome(Entry(path, 0, 0, etag), conflict)
 
 
 def _multipart(

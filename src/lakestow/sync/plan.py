@@ -5,6 +5,9 @@ From the local scan and the state (the remote copy as the agent left it):
 - deletes: files in the state that are gone locally (or now ignored);
 - touches: with `checksum`, files whose mtime moved but content did not (state-only update);
 - refused: why the delete guard refused the plan (more than half of the remote copy deleted).
+
+Empty folders (paths ending in `/`, see `scan`) are planned like files, but the delete guard
+counts files only: a folder marker holds no data, and goes whenever its folder fills up.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from lakestow.sync.scan import LocalFile
+from lakestow.sync.scan import LocalFile, is_folder
 from lakestow.sync.state import Entry
 
 Reason = Literal["new", "changed"]
@@ -43,7 +46,7 @@ class Plan:
     uploads: tuple[Upload, ...] = ()
     deletes: tuple[Entry, ...] = ()
     touches: tuple[Entry, ...] = ()
-    remote_count: int = 0
+    remote_count: int = 0  # files in the remote copy (folder markers not counted)
     refused: str | None = None
     checksums: Mapping[str, str] = field(default_factory=dict)
 
@@ -95,15 +98,17 @@ def make_plan(
         elif known.size != f.size or known.mtime_ns != f.mtime_ns:
             uploads.append(Upload(f, known.etag, "changed"))
     deletes = tuple(state[p] for p in sorted(state) if p not in files)
-    plan = Plan(tuple(uploads), deletes, tuple(touches), len(state), None, dict(checksums))
+    remote_files = sum(1 for p in state if not is_folder(p))
+    plan = Plan(tuple(uploads), deletes, tuple(touches), remote_files, None, dict(checksums))
     return replace(plan, refused=guard(plan, options))
 
 
 def guard(plan: Plan, options: Options) -> str | None:
-    """Why the plan is refused: it deletes more than half of the remote copy, unforced."""
-    if options.force or 2 * len(plan.deletes) <= plan.remote_count:
+    """Why the plan is refused: it deletes more than half of the remote files, unforced."""
+    deleted = sum(1 for e in plan.deletes if not is_folder(e.path))
+    if options.force or 2 * deleted <= plan.remote_count:
         return None
     return (
-        f"refused: the pass would delete {len(plan.deletes)} of the {plan.remote_count} files"
+        f"refused: the pass would delete {deleted} of the {plan.remote_count} files"
         " of the remote copy (is the home directory mounted?); use --force to allow it"
     )

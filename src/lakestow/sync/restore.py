@@ -3,6 +3,8 @@
 Local work is never overwritten: a local file that differs from what the state says was last
 synced (or that the state does not know) is kept; the next pass uploads it, keeping a differing
 remote version aside. Downloads land in `.lakestow/tmp/` and are renamed into place.
+A folder marker (`path/`) becomes a directory, recorded in the state like the agent's own
+markers of empty folders: the next pass deletes it remotely if the folder is not empty.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def restore_action(
     Ignored paths are skipped: restored, they would be deleted remotely by the next pass.
     """
     own = obj.path == STATUS_NAME or obj.path.startswith(STATE_DIR + "/")
-    if ignored or own or obj.path.endswith("/"):
+    if ignored or own or not obj.path or obj.path.endswith("/"):  # markers: `_folders`
         return "skip"
     if local is None:
         return "download"
@@ -71,9 +73,25 @@ def restore(
         todo = _triage(home, first, known, IgnoreRules(), result)
         _download(home, tmp, remote, state, todo, result, pool)
         rest = [o for o in objects if o.path != IGNORE_FILE]
-        todo = _triage(home, rest, known, IgnoreRules.for_home(home), result)
+        rules = IgnoreRules.for_home(home)
+        folders = [o for o in rest if o.path.endswith("/") and not rules.ignored(o.path)]
+        state.put(_folders(home, folders, result))
+        todo = _triage(home, rest, known, rules, result)
         _download(home, tmp, remote, state, todo, result, pool, progress)
     return result
+
+
+def _folders(home: Path, markers: list[RemoteObject], result: RestoreResult) -> list[Entry]:
+    """Make the directory of each folder marker; their state entries."""
+    made = []
+    for obj in markers:
+        try:
+            (home / obj.path).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            result.errors[obj.path] = f"cannot make the folder: {exc.strerror}"
+            continue
+        made.append(Entry(obj.path, 0, 0, obj.etag))
+    return made
 
 
 def _download(
@@ -126,11 +144,8 @@ def _triage(
         except OSError as exc:
             result.errors[obj.path] = f"cannot restore: {exc.strerror}"
             continue
-        ignored = rules.ignored(obj.path)
-        action = restore_action(obj, local, known.get(obj.path), ignored)
-        if obj.path.endswith("/") and not ignored:
-            (home / obj.path).mkdir(parents=True, exist_ok=True)
-        elif action == "download":
+        action = restore_action(obj, local, known.get(obj.path), rules.ignored(obj.path))
+        if action == "download":
             todo.append(obj)
         elif action == "keep":
             result.kept.append(obj.path)

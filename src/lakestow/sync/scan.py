@@ -1,4 +1,10 @@
-"""Walk the home directory: every regular file to sync, and what was skipped and why.
+"""Walk the home directory: every regular file to sync, every empty folder, and what was
+skipped and why.
+
+An empty folder (no file to sync and no folder to walk below it) is synced as its S3 folder
+marker, `path/` with no bytes, so that a restore recreates it; a folder with content needs
+none. Its `LocalFile` has size 0 and mtime 0: a folder's mtime moves with every change inside
+it, and the marker's content never changes.
 
 Iterative (os.scandir and a stack), never following a symlink: symlinks are recorded as
 skipped, so nothing outside the home directory is ever read.
@@ -16,7 +22,8 @@ from lakestow.sync.ignore import IgnoreRules
 
 @dataclass(frozen=True)
 class LocalFile:
-    """A regular file of the home: relative POSIX path, size, mtime in ns, mode."""
+    """A regular file of the home: relative POSIX path, size, mtime in ns, mode; or an empty
+    folder, whose path ends in `/`."""
 
     path: str
     size: int
@@ -39,13 +46,22 @@ def scan_home(home: Path, rules: IgnoreRules | None = None) -> Scan:
     stack = [""]
     while stack:
         folder = stack.pop()
+        files, folders = len(result.files), len(stack)
         try:
             with os.scandir(home / folder if folder else home) as entries:
                 for entry in entries:
                     _visit(entry, folder + entry.name, rules, result, stack)
         except OSError as exc:
             result.skipped[folder or "."] = f"unreadable: {exc.strerror}"
+            continue
+        if folder and len(result.files) == files and len(stack) == folders:
+            result.files[folder] = LocalFile(folder, 0, 0, 0o755)
     return result
+
+
+def is_folder(path: str) -> bool:
+    """Whether a path of the scan (or of the state) is an empty folder's marker."""
+    return path.endswith("/")
 
 
 def _visit(
