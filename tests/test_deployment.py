@@ -6,7 +6,6 @@ line run with its own (empty) data directory and the shared settings as LAKESTOW
 
 from __future__ import annotations
 
-import json
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,6 +55,17 @@ def test_keys_generate_writes_a_private_key_file_once(tmp_path: Path) -> None:
     assert "never overwrites" in result.stderr
     assert path.read_bytes() == before
     assert not (tmp_path / "unused").exists()
+
+
+def test_keys_rotate_refuses_what_is_not_a_key_file(tmp_path: Path) -> None:
+    bogus = tmp_path / "bogus.key"
+    bogus.write_text("not json")
+    bogus.chmod(0o600)
+    result = Cli(tmp_path / "unused")("keys", "rotate", str(bogus), ok=False)
+    assert result.exit_code == 1
+    assert "not a lakestow key file" in result.stderr
+    assert bogus.read_text() == "not json"
+    assert [p.name for p in tmp_path.iterdir()] == ["bogus.key"]
 
 
 def test_replicas_share_a_catalog_by_environment_alone(
@@ -115,12 +125,17 @@ def test_rotated_keys_keep_working_and_reseal_the_check(
 ) -> None:
     first = replica(tmp_path, "one", catalog_url, key_file)
     first("init")
-    old = json.loads(key_file.read_text())
-    # Rotation: a new key first, the old one kept so that issued credentials stay valid.
+    first("org", "create", "acme")
+    first("user", "create", "alice", "--org", "acme")
+    issued = first.json("credentials", "issue", "alice")
     rotated = tmp_path / "secrets" / "rotated.key"
-    keys.generate(rotated)
-    new = json.loads(rotated.read_text())
-    rotated.write_text(json.dumps({"version": 1, "keys": new["keys"] + old["keys"]}))
+    rotated.write_bytes(key_file.read_bytes())
+    rotated.chmod(0o600)
+    Cli(tmp_path / "unused")("keys", "rotate", str(rotated))
+    assert stat.S_IMODE(rotated.stat().st_mode) == 0o600
+    old, new = keys.load(key_file), keys.load(rotated)
+    assert new.keys[1:] == old.keys and len(new.keys) == 2
+    assert unseal(new, issued["AccessKeyId"], issued["SessionToken"])  # still valid
     replica(tmp_path, "two", catalog_url, rotated)("org", "list")
     # The check is now sealed by the new key: a server still on the old file alone is refused.
     result = first("org", "list", ok=False)

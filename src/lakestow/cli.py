@@ -102,6 +102,16 @@ def keys_generate(path: Path) -> None:
     click.echo(f"wrote {path} (mode 0600): give it to every replica as LAKESTOW_KEY_FILE", err=True)
 
 
+@keys.command("rotate")
+@click.argument("path", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+def keys_rotate(path: Path) -> None:
+    """Put a new key first in PATH: it seals from now on; older keys still open what they
+    sealed. Roll the file out to every replica."""
+    server_keys.rotate(path)
+    count = len(server_keys.load(path).keys)
+    click.echo(f"{path}: a new key first, {count - 1} older key(s) kept", err=True)
+
+
 @cli.command()
 @click.option("--s3-address", default=None, help="HOST:PORT of the S3 endpoint [127.0.0.1:9000].")
 @click.option("--console-address", default=None, help="HOST:PORT of the console [127.0.0.1:9001].")

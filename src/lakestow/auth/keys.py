@@ -65,6 +65,25 @@ def generate(path: Path) -> None:
         os.fsync(out.fileno())
 
 
+def rotate(path: Path) -> None:
+    """Put a new key first in the key file at `path`, keeping every older key after it (they
+    still open what they sealed). The file is replaced atomically, mode 0600."""
+    load(path)  # refuse a file that is not a valid key file
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["keys"].insert(0, _new_key())
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(document, out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 def load(path: Path) -> Keyring:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
