@@ -148,34 +148,41 @@ def _collect(future: Future[Outcome], path: str, result: PassResult) -> Entry | 
 
 
 def _deletes(plan: Plan, remote: Remote, state: State, tuning: Tuning, result: PassResult) -> None:
-    """Delete in batches; a remote version changed since the last pass is first kept aside."""
+    """Delete file by file; a remote version changed since the last pass is first kept aside."""
     if not plan.deletes:
         return
     with ThreadPoolExecutor(tuning.workers, thread_name_prefix="lakestow-sync") as pool:
-        checked = list(pool.map(lambda e: _set_aside(remote, e, result), plan.deletes))
-    paths = [e.path for e, present in zip(plan.deletes, checked, strict=True) if present]
-    gone = [e.path for e, present in zip(plan.deletes, checked, strict=True) if present is None]
-    try:
-        failed = remote.delete(paths)
-    except SyncError as exc:
-        failed = dict.fromkeys(paths, exc.message)
-    done = [p for p in paths if p not in failed] + gone
+        gone = list(pool.map(lambda e: _delete(remote, e, result), plan.deletes))
+    done = [e.path for e, ok in zip(plan.deletes, gone, strict=True) if ok]
     state.remove(done)
     result.deleted.extend(done)
-    result.errors.update(failed)
 
 
-def _set_aside(remote: Remote, entry: Entry, result: PassResult) -> bool | None:
-    """True: delete it; None: already gone remotely; False: an error (kept for next pass)."""
+def _delete(remote: Remote, entry: Entry, result: PassResult) -> bool:
+    """Whether the remote copy of `entry` is gone (an error keeps it for the next pass).
+
+    The remote version is read (HEAD), kept aside when someone else changed it, then deleted
+    with If-Match that version. Where the endpoint honours If-Match on DeleteObject, a version
+    written in between is refused and checked again next pass. lakestow's endpoint does not
+    honour it yet, so a version written in the one round trip between this HEAD and this
+    DELETE is lost: each DELETE follows its own HEAD at once, rather than after the HEADs of
+    a whole batch, to keep that window as short as it can be without server support.
+    """
     try:
         current = remote.head(entry.path)
         if current is None:
-            return None
+            return True
         if current != entry.etag:
             aside = conflict_name(entry.path)
             remote.copy(entry.path, aside, if_match=current)
             result.conflicts.append(aside)
+        remote.delete_one(entry.path, if_match=current)
         return True
+    except NotFound:  # deleted by someone else in between
+        return True
+    except PreconditionFailed:  # rewritten in between: kept, and checked again next pass
+        result.retry.append(entry.path)
+        return False
     except SyncError as exc:
         result.errors[entry.path] = exc.message
         return False

@@ -18,7 +18,6 @@ from lakestow.sync.errors import NotFound, PreconditionFailed, RemoteError
 S3Client = Any
 """A boto3 S3 client: botocore makes its methods at run time, so it is typed loosely."""
 
-DELETE_BATCH = 1000
 NOT_FOUND = {"NoSuchKey", "NoSuchUpload", "404", "NotFound"}
 
 
@@ -176,20 +175,14 @@ class Remote:
                 CopySourceIfMatch=f'"{if_match}"',
             )
 
-    def delete(self, paths: Sequence[str]) -> dict[str, str]:
-        """Delete in batches; the paths that failed, with their error."""
-        failed: dict[str, str] = {}
-        for start in range(0, len(paths), DELETE_BATCH):
-            batch = paths[start : start + DELETE_BATCH]
-            objects = [{"Key": self.key(p)} for p in batch]
-            with _translated():
-                answer = self.client.delete_objects(
-                    Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
-                )
-            for error in answer.get("Errors", []):
-                path = str(error["Key"])[len(self.prefix) :]
-                failed[path] = f"{error.get('Code')}: {error.get('Message')}"
-        return failed
+    def delete_one(self, path: str, *, if_match: str) -> None:
+        """DeleteObject with If-Match: on a server that honours it (AWS S3, moto), a version
+        written since `if_match` was read is refused (PreconditionFailed), never deleted.
+        lakestow's S3 endpoint ignores If-Match on DeleteObject for now: see `apply._delete`."""
+        with _translated():
+            self.client.delete_object(
+                Bucket=self.bucket, Key=self.key(path), IfMatch=f'"{if_match}"'
+            )
 
     def list(self) -> Iterator[RemoteObject]:
         """Every object under the prefix (folder markers included, as paths ending in /)."""
