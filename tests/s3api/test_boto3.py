@@ -182,6 +182,80 @@ def test_multipart_with_upload_part_copy(alice: BaseClient, home: str) -> None:
     assert alice.head_object(Bucket=BUCKET, Key=home + "mp")["ContentType"] == "application/x-mp"
 
 
+def _multipart(alice: BaseClient, key: str, parts: list[bytes], source: str) -> None:
+    """Upload `parts` as one object; the second by UploadPartCopy of `source`'s first bytes."""
+    uid = alice.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
+    etags = []
+    for number, data in enumerate(parts, start=1):
+        if number == 2:
+            etags.append(
+                alice.upload_part_copy(
+                    Bucket=BUCKET,
+                    Key=key,
+                    UploadId=uid,
+                    PartNumber=number,
+                    CopySource={"Bucket": BUCKET, "Key": source},
+                    CopySourceRange=f"bytes=0-{len(data) - 1}",
+                )["CopyPartResult"]["ETag"]
+            )
+            continue
+        done = alice.upload_part(Bucket=BUCKET, Key=key, UploadId=uid, PartNumber=number, Body=data)
+        etags.append(done["ETag"])
+    alice.complete_multipart_upload(
+        Bucket=BUCKET,
+        Key=key,
+        UploadId=uid,
+        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, 1)]},
+    )
+
+
+def test_get_and_head_by_part_number(alice: BaseClient, home: str) -> None:
+    source = os.urandom(6 * MiB)
+    alice.put_object(Bucket=BUCKET, Key=home + "source", Body=source)
+    parts = [os.urandom(5 * MiB), source[: 5 * MiB + 7], os.urandom(1234)]
+    _multipart(alice, home + "mp", parts, home + "source")
+    alice.copy_object(
+        Bucket=BUCKET, Key=home + "copy", CopySource={"Bucket": BUCKET, "Key": home + "mp"}
+    )
+    size = sum(len(p) for p in parts)
+    for key in ("mp", "copy"):
+        start = 0
+        for number, data in enumerate(parts, start=1):
+            end = start + len(data) - 1
+            got = alice.get_object(Bucket=BUCKET, Key=home + key, PartNumber=number)
+            assert got["ResponseMetadata"]["HTTPStatusCode"] == 206
+            assert got["Body"].read() == data
+            assert got["ContentRange"] == f"bytes {start}-{end}/{size}"
+            assert (got["ContentLength"], got["PartsCount"]) == (len(data), 3)
+            head = alice.head_object(Bucket=BUCKET, Key=home + key, PartNumber=number)
+            assert head["ResponseMetadata"]["HTTPStatusCode"] == 206
+            assert (head["ContentLength"], head["PartsCount"]) == (len(data), 3)
+            assert head["ContentRange"] == f"bytes {start}-{end}/{size}"
+            start = end + 1
+    with pytest.raises(ClientError) as beyond:
+        alice.get_object(Bucket=BUCKET, Key=home + "mp", PartNumber=4)
+    assert _code(beyond) == "InvalidPartNumber"
+    with pytest.raises(ClientError) as beyond_head:
+        alice.head_object(Bucket=BUCKET, Key=home + "mp", PartNumber=4)
+    assert beyond_head.value.response["ResponseMetadata"]["HTTPStatusCode"] == 416
+    with pytest.raises(ClientError) as both:
+        alice.get_object(Bucket=BUCKET, Key=home + "mp", PartNumber=1, Range="bytes=0-1")
+    assert _code(both) == "InvalidRequest"
+
+
+def test_part_number_of_a_single_part_object(alice: BaseClient, home: str) -> None:
+    alice.put_object(Bucket=BUCKET, Key=home + "plain", Body=b"plain bytes")
+    got = alice.get_object(Bucket=BUCKET, Key=home + "plain", PartNumber=1)
+    assert got["Body"].read() == b"plain bytes" and "PartsCount" not in got
+    with pytest.raises(ClientError) as beyond:
+        alice.get_object(Bucket=BUCKET, Key=home + "plain", PartNumber=2)
+    assert _code(beyond) == "InvalidPartNumber"
+    alice.put_object(Bucket=BUCKET, Key=home + "empty", Body=b"")
+    empty = alice.get_object(Bucket=BUCKET, Key=home + "empty", PartNumber=1)
+    assert empty["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert empty["Body"].read() == b"" and empty["ContentLength"] == 0
+
+
 def test_multipart_errors(alice: BaseClient, home: str) -> None:
     uid = alice.create_multipart_upload(Bucket=BUCKET, Key=home + "bad")["UploadId"]
     etag = alice.upload_part(

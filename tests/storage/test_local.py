@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 import os
 import signal
 import sqlite3
@@ -204,6 +205,53 @@ class TestLocalStore:
             await settled(tmp_path, 0)
             small = await store.get(bucket, (await store.put(bucket, "s", chunks(b"s"))).key)
             assert (small.segments, await read(small)) == ([], b"s")
+
+    async def test_part_ranges(self, store: LocalStore) -> None:
+        bucket = await new_bucket(store)
+        await store.put(bucket, "source", chunks(blob(PART_SIZE + 3, seed=1)))
+        upload_id = await store.create_multipart(bucket, "mp")
+        one = await store.upload_part(bucket, "mp", upload_id, 1, chunks(blob(PART_SIZE)))
+        two = await store.upload_part_copy(bucket, "mp", upload_id, 2, bucket, "source")
+        three = await store.upload_part(bucket, "mp", upload_id, 3, chunks(b"last"))
+        parts = [(p.part_number, p.etag) for p in (one, two, three)]
+        await store.complete_multipart(bucket, "mp", upload_id, parts)
+        await store.copy(bucket, "mp", bucket, "copy")
+        expected = [(0, PART_SIZE - 1), (PART_SIZE, 2 * PART_SIZE + 2)]
+        expected.append((2 * PART_SIZE + 3, 2 * PART_SIZE + 6))
+        for key in ("mp", "copy"):
+            found = [await store.part_range(bucket, key, n) for n in (1, 2, 3)]
+            assert [(r.part_number, r.start, r.end) for r in found] == [
+                (n, start, end) for n, (start, end) in enumerate(expected, start=1)
+            ]
+            assert {(r.info.parts_count, r.info.size) for r in found} == {(3, 2 * PART_SIZE + 7)}
+            with pytest.raises(LakestowError) as beyond:
+                await store.part_range(bucket, key, 4)
+            assert (beyond.value.code, beyond.value.status) == ("InvalidPartNumber", 416)
+        whole = await store.part_range(bucket, "source", 1)
+        assert (whole.start, whole.end, whole.info.parts_count) == (0, PART_SIZE + 2, None)
+        with pytest.raises(LakestowError, match="partnumber"):
+            await store.part_range(bucket, "source", 2)
+        with pytest.raises(LakestowError) as missing:
+            await store.part_range(bucket, "nothing", 1)
+        assert missing.value.code == "NoSuchKey"
+
+    async def test_part_ranges_of_an_object_completed_before_they_were_kept(
+        self, tmp_path: Path
+    ) -> None:
+        async with await LocalStore.open(tmp_path, min_part_size=1) as store:
+            bucket = await new_bucket(store)
+            upload_id = await store.create_multipart(bucket, "mp")
+            part = await store.upload_part(bucket, "mp", upload_id, 1, chunks(b"p"))
+            await store.complete_multipart(bucket, "mp", upload_id, [(1, part.etag)])
+        with sqlite3.connect(tmp_path / "index.db") as conn:  # the layout of older versions
+            [(layout,)] = conn.execute("SELECT extents FROM objects WHERE key = 'mp'")
+            old = json.dumps(json.loads(layout)["extents"])
+            conn.execute("UPDATE objects SET extents = ? WHERE key = 'mp'", (old,))
+        async with await LocalStore.open(tmp_path) as store:
+            assert await fetch(store, bucket, "mp") == b"p"
+            with pytest.raises(LakestowError) as unknown:
+                await store.part_range(bucket, "mp", 1)
+            assert (unknown.value.code, unknown.value.status) == ("NotImplemented", 501)
 
 
 def content(key: str) -> bytes:

@@ -12,7 +12,7 @@ from lakestow.s3api import headers as h
 from lakestow.s3api import xml
 from lakestow.s3api.asgi import Response, StreamingResponse
 from lakestow.s3api.request import MemberRequest, S3Request
-from lakestow.storage.protocol import GetResult
+from lakestow.storage.protocol import MAX_PART_NUMBER, GetResult, PartRange, PartRanges
 
 MAX_DELETE_KEYS = 1000
 EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
@@ -22,12 +22,14 @@ async def get_object(request: S3Request) -> Response:
     request.authorize(Action.READ)
     headers = request.headers
     byte_range, suffix = h.parse_range(headers.get("range"))
-    part_number = request.query.get("partNumber")
-    if part_number is not None:
-        byte_range, suffix = await _part_range(request, part_number)
-    result = await request.server.store.get(
-        request.bucket, request.key, byte_range=byte_range, suffix_length=suffix
-    )
+    number = _part_number(request)
+    if number is None:
+        result = await request.server.store.get(
+            request.bucket, request.key, byte_range=byte_range, suffix_length=suffix
+        )
+    else:
+        result = await _get_part(request, number)
+        byte_range = (result.start, result.end) if result.info.size else None
     try:
         h.check_conditions(headers, result.info)
     except LakestowError:
@@ -46,19 +48,60 @@ async def get_object(request: S3Request) -> Response:
     return StreamingResponse(_stream(result), status_code=status, headers=out)
 
 
-async def _part_range(request: S3Request, text: str) -> tuple[tuple[int, int | None], None]:
-    """The byte range of part `text` of a multipart object (GET ?partNumber=N)."""
-    info = await request.server.store.head(request.bucket, request.key)
-    if not text.isdigit() or int(text) < 1 or int(text) > max(info.parts_count or 1, 1):
+def _part_number(request: S3Request) -> int | None:
+    """The part a GET or HEAD asks for with ?partNumber=N, if it does."""
+    text = request.query.get("partNumber")
+    if text is None:
+        return None
+    if "range" in request.headers:
+        raise InvalidRequest("Cannot specify both Range header and partNumber query parameter")
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PART_NUMBER:
+        raise InvalidInput("Part number must be an integer between 1 and 10000, inclusive")
+    return int(text)
+
+
+async def _part_range(request: S3Request, number: int) -> PartRange:
+    """Where part `number` of the object lies; 501 from a store that cannot tell."""
+    store = request.server.store
+    if isinstance(store, PartRanges):
+        return await store.part_range(request.bucket, request.key, number)
+    info = await store.head(request.bucket, request.key)
+    if number > max(info.parts_count or 1, 1):
         raise InvalidRequest(
             "The requested partnumber is not satisfiable", code="InvalidPartNumber", status=416
         )
-    if not info.parts_count:
-        return (0, None), None
-    raise InvalidRequest(
-        "GET by part number of a multipart object is not supported",
-        code="NotImplemented",
-        status=501,
+    if info.parts_count:
+        raise LakestowError(
+            "This storage backend cannot read a multipart object by part number",
+            code="NotImplemented",
+            status=501,
+        )
+    return PartRange(info, 1, 0, info.size - 1)
+
+
+async def _get_part(request: S3Request, number: int) -> GetResult:
+    """GET ?partNumber=N: the part's bytes, of the object as it was when the part was found
+    (an overwrite in between makes it look again)."""
+    store = request.server.store
+    for _ in range(3):
+        part = await _part_range(request, number)
+        if part.end < part.start:  # an empty object: its one part is empty too
+            whole = await store.get(request.bucket, request.key)
+            if whole.info.size != 0:
+                await whole.aclose()
+                continue
+            return whole
+        result = await store.get(request.bucket, request.key, byte_range=(part.start, part.end))
+        if (result.info.etag, result.info.last_modified) == (
+            part.info.etag,
+            part.info.last_modified,
+        ):
+            return result
+        await result.aclose()
+    raise LakestowError(
+        "The object changed while its part was being read. Please try again.",
+        code="ServiceUnavailable",
+        status=503,
     )
 
 
@@ -72,11 +115,22 @@ async def _stream(result: GetResult) -> AsyncIterator[bytes]:
 
 async def head_object(request: S3Request) -> Response:
     request.authorize(Action.READ)
-    info = await request.server.store.head(request.bucket, request.key)
+    number = _part_number(request)
+    if number is None:
+        info = await request.server.store.head(request.bucket, request.key)
+        h.check_conditions(request.headers, info)
+        out = h.object_headers(info, h.response_overrides(request.query))
+        out["content-length"] = str(info.size)
+        return Response(status_code=200, headers=out)
+    part = await _part_range(request, number)
+    info = part.info
     h.check_conditions(request.headers, info)
     out = h.object_headers(info, h.response_overrides(request.query))
-    out["content-length"] = str(info.size)
-    return Response(status_code=200, headers=out)
+    out["content-length"] = str(part.end - part.start + 1)
+    if info.size == 0:
+        return Response(status_code=200, headers=out)
+    out["content-range"] = f"bytes {part.start}-{part.end}/{info.size}"
+    return Response(status_code=206, headers=out)
 
 
 async def put_object(request: S3Request) -> Response:

@@ -32,7 +32,14 @@ from lakestow.storage.local_core import Core
 from lakestow.storage.local_index import read_bucket, read_buckets
 from lakestow.storage.local_listing import list_page
 from lakestow.storage.local_multipart import MultipartOps
-from lakestow.storage.local_read import load_info, open_snapshot, read_pinned, snapshot
+from lakestow.storage.local_read import (
+    load_info,
+    load_object,
+    open_snapshot,
+    part_range_of,
+    read_pinned,
+    snapshot,
+)
 from lakestow.storage.local_writer import Txn, WriterStats
 from lakestow.storage.protocol import (
     DEFAULT_CONTENT_TYPE,
@@ -43,6 +50,7 @@ from lakestow.storage.protocol import (
     ListPage,
     ObjectInfo,
     ObjectStore,
+    PartRange,
 )
 
 _EPOCH = datetime.fromtimestamp(0, UTC)
@@ -169,6 +177,10 @@ class LocalStore(MultipartOps):
     async def head(self, bucket: str, key: str) -> ObjectInfo:
         # One statement (a second only for a missing key): no read transaction needed.
         return await self._core.read(partial(load_info, bucket=bucket, key=key), snapshot=False)
+
+    async def part_range(self, bucket: str, key: str, part_number: int) -> PartRange:
+        stored = await self._core.read(partial(load_object, bucket=bucket, key=key), False)
+        return part_range_of(stored, part_number)
 
     async def delete(self, bucket: str, key: str) -> None:
         await self._core.write(partial(ops.delete_objects, bucket=bucket, keys=[key]))

@@ -2,8 +2,10 @@
 
 One database per store (`index.db`, WAL). Keys live only here: an object row holds its
 metadata and its *extents*, the (blob id, offset, length) pieces of immutable blob files whose
-concatenation is the object's content. `blobs` counts how many extents reference each blob
-file, so copies share bytes and a blob is unlinked when its count drops to zero. Small
+concatenation is the object's content. The `extents` column is a JSON list of them, or, for an
+object completed from parts, `{"extents": [...], "parts": [size, ...]}` (for GET ?partNumber).
+`blobs` counts how many extents reference each blob file, so copies share bytes and a blob is
+unlinked when its count drops to zero. Small
 blobs are rows of `inline_blobs` instead of files (ids starting with `~`).
 Comparison is SQLite's BINARY collation (memcmp of UTF-8), which is S3's key order.
 """
@@ -51,10 +53,12 @@ OBJECT_COLUMNS = "key, size, etag, mtime, content_type, metadata, parts_count"
 
 @dataclass(frozen=True)
 class StoredObject:
-    """An object row: its metadata and where its bytes are."""
+    """An object row: its metadata, where its bytes are and, if it was completed from parts
+    (since lakestow keeps them), the parts' sizes."""
 
     info: ObjectInfo
     extents: tuple[Extent, ...]
+    part_sizes: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -110,12 +114,25 @@ def utc(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, UTC)
 
 
-def dump_extents(extents: Sequence[Extent]) -> str:
-    return json.dumps(extents, separators=(",", ":"))
+def dump_extents(extents: Sequence[Extent], part_sizes: Sequence[int] | None = None) -> str:
+    if part_sizes is None:
+        return json.dumps(extents, separators=(",", ":"))
+    layout = {"extents": extents, "parts": part_sizes}
+    return json.dumps(layout, separators=(",", ":"))
+
+
+def load_layout(text: str) -> tuple[tuple[Extent, ...], tuple[int, ...] | None]:
+    """The extents and the part sizes (None: not completed from parts) of an `extents` cell."""
+    document = json.loads(text)
+    if isinstance(document, dict):
+        extents, sizes = document["extents"], tuple(int(n) for n in document["parts"])
+    else:
+        extents, sizes = document, None
+    return tuple((str(b), int(o), int(n)) for b, o, n in extents), sizes
 
 
 def load_extents(text: str) -> tuple[Extent, ...]:
-    return tuple((str(b), int(o), int(n)) for b, o, n in json.loads(text))
+    return load_layout(text)[0]
 
 
 def object_info(bucket: str, row: Sequence[Any]) -> ObjectInfo:
@@ -149,7 +166,7 @@ def read_object(conn: sqlite3.Connection, bucket: str, key: str) -> StoredObject
     ).fetchone()
     if row is None:
         return None
-    return StoredObject(object_info(bucket, row), load_extents(row[7]))
+    return StoredObject(object_info(bucket, row), *load_layout(row[7]))
 
 
 def read_inline(conn: sqlite3.Connection, blob_id: str) -> bytes:

@@ -109,7 +109,11 @@ def _decref(txn: Txn, extents: Sequence[Extent]) -> None:
 
 
 def _write_object(
-    txn: Txn, info: ObjectInfo, extents: Sequence[Extent], old: StoredObject | None
+    txn: Txn,
+    info: ObjectInfo,
+    extents: Sequence[Extent],
+    old: StoredObject | None,
+    part_sizes: Sequence[int] | None = None,
 ) -> None:
     """Store `info` (whose extents' references are already counted), releasing `old`."""
     if old is not None:
@@ -126,7 +130,7 @@ def _write_object(
             info.content_type,
             json.dumps(info.metadata),
             info.parts_count,
-            dump_extents(extents),
+            dump_extents(extents, part_sizes),
         ),
     )
 
@@ -194,7 +198,7 @@ def copy_object(
         last_modified=utc(time.time()),
     )
     _incref(txn.conn, src.extents)
-    _write_object(txn, info, src.extents, old)
+    _write_object(txn, info, src.extents, old, src.part_sizes)
     return info
 
 
@@ -292,7 +296,8 @@ def complete_upload(
         metadata=upload.metadata,
         parts_count=len(chosen),
     )
-    _write_object(txn, info, [e for p in chosen for e in p.extents], old)
+    extents = [e for p in chosen for e in p.extents]
+    _write_object(txn, info, extents, old, [p.info.size for p in chosen])
     return info
 
 

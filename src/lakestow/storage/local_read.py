@@ -18,7 +18,7 @@ from functools import partial
 
 import anyio
 
-from lakestow.errors import LakestowError
+from lakestow.errors import InvalidRequest, LakestowError
 from lakestow.storage.common import resolve_range
 from lakestow.storage.local_blobs import CHUNK, is_inline
 from lakestow.storage.local_core import Core
@@ -31,7 +31,7 @@ from lakestow.storage.local_index import (
     slice_extents,
 )
 from lakestow.storage.local_ops import no_such_key, require_bucket
-from lakestow.storage.protocol import GetResult, ObjectInfo
+from lakestow.storage.protocol import GetResult, ObjectInfo, PartRange
 
 
 def load_info(conn: sqlite3.Connection, bucket: str, key: str) -> ObjectInfo:
@@ -50,6 +50,25 @@ def load_object(conn: sqlite3.Connection, bucket: str, key: str) -> StoredObject
         require_bucket(conn, bucket)
         raise no_such_key(key)
     return stored
+
+
+def part_range_of(stored: StoredObject, part_number: int) -> PartRange:
+    """Where part `part_number` of `stored` lies (any object's part 1 is all of it)."""
+    info = stored.info
+    sizes = stored.part_sizes if info.parts_count else (info.size,)
+    if sizes is None:
+        raise LakestowError(
+            "This object was completed before lakestow kept the sizes of its parts: "
+            "it cannot be read by part number.",
+            code="NotImplemented",
+            status=501,
+        )
+    if not 1 <= part_number <= len(sizes):
+        raise InvalidRequest(
+            "The requested partnumber is not satisfiable", code="InvalidPartNumber", status=416
+        )
+    start = sum(sizes[: part_number - 1])
+    return PartRange(info, part_number, start, start + sizes[part_number - 1] - 1)
 
 
 class _Bytes(AsyncIterator[bytes]):

@@ -82,6 +82,16 @@ class GetResult:
 
 
 @dataclass(frozen=True)
+class PartRange:
+    """Where part `part_number` of an object lies: bytes `start`..`end` (inclusive)."""
+
+    info: ObjectInfo
+    part_number: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class ListPage:
     """One page of a listing: objects and rolled-up common prefixes, both in key order."""
 
@@ -294,6 +304,17 @@ class Multipart(Protocol):
         upload_id_marker: str | None = None,
         max_uploads: int = 1000,
     ) -> UploadsPage: ...
+
+
+@runtime_checkable
+class PartRanges(Protocol):
+    """Find a part of an object by number (S3's GET and HEAD ?partNumber=N). Optional: a
+    backend that cannot answer does not implement it, and the S3 endpoint says so (501)."""
+
+    async def part_range(self, bucket: str, key: str, part_number: int) -> PartRange:
+        """Part `part_number` of a multipart object; part 1 of any other object is all of it.
+        A number beyond the object's parts raises InvalidRequest InvalidPartNumber (416)."""
+        ...
 
 
 class Buckets(Protocol):
