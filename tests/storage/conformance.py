@@ -82,6 +82,19 @@ async def list_all(store: ObjectStore, bucket: str, **options: object) -> list[s
         start_after = page.next_start_after
 
 
+STORED_NAMES = {
+    ":content-disposition": 'attachment; filename="a b.csv"',
+    ":cache-control": "no-cache",
+    ":content-encoding": "gzip",
+    ":expires": "not a date",
+    "%3acontent-type": "user metadata that looks escaped",
+    "plain": "v",
+}
+"""Metadata as the S3 layer stores it: the system headers it keeps (Content-Disposition, ...)
+under ':' names, which no HTTP header can have, beside user names. A backend keeps every name
+and value as it is, whatever its own store allows in a name."""
+
+
 def raises(error: type[LakestowError], code: str) -> pytest.RaisesExc[LakestowError]:
     """pytest.raises for a lakestow error carrying a given S3 code."""
     return pytest.raises(error, check=lambda e: e.code == code)
@@ -167,6 +180,19 @@ class TestObjects(StoreSuite):
         result = await store.get(bucket, "d/k")
         assert (result.start, result.end, result.length) == (0, 2999, 3000)
         assert await read(result) == data
+
+    async def test_stored_metadata_names(self, store: ObjectStore, bucket: str) -> None:
+        put = await store.put(bucket, "k", chunks(b"x"), metadata=STORED_NAMES)
+        assert put.metadata == STORED_NAMES
+        assert (await store.head(bucket, "k")).metadata == STORED_NAMES
+        async with await store.get(bucket, "k") as result:
+            assert result.info.metadata == STORED_NAMES
+        assert (await store.copy(bucket, "k", bucket, "copy")).metadata == STORED_NAMES
+        assert (await store.head(bucket, "copy")).metadata == STORED_NAMES
+        upload_id = await store.create_multipart(bucket, "mp", metadata=STORED_NAMES)
+        part = await store.upload_part(bucket, "mp", upload_id, 1, chunks(b"part"))
+        await store.complete_multipart(bucket, "mp", upload_id, [(1, part.etag)])
+        assert (await store.head(bucket, "mp")).metadata == STORED_NAMES
 
     async def test_defaults(self, store: ObjectStore, bucket: str) -> None:
         info = await store.put(bucket, "k", chunks(b"x"))

@@ -2,13 +2,16 @@
 
     with moto_server(min_part_size=5120) as upstream: ...
     with rclone_server(tmp_dir) as upstream: ...
+    with lakestow_server(tmp_dir) as upstream: ...
 
 Each yields an `Upstream` (endpoint, credentials, and an empty bucket made for the run) and
-stops its process on exit.
+stops its process on exit. The lakestow upstream is another `lakestow serve` with the local
+store, reached with an operator key that owns the bucket (made with CreateBucket).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -22,6 +25,8 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+
+from live import lakestow, serve
 
 VENV_BIN = Path(sys.executable).parent
 ACCESS_KEY = "AKIDAKIDAKIDAKIDAKID"
@@ -159,3 +164,27 @@ def rclone_server(root: Path) -> Iterator[Upstream]:
         "rclone", command, port, {"RCLONE_CONFIG": str(root.parent / "rclone.conf")}
     ) as up:
         yield up
+
+
+@contextmanager
+def lakestow_server(data_dir: Path) -> Iterator[Upstream]:
+    """`lakestow serve` on its own data directory and local store, as an operator sees it."""
+    lakestow(data_dir, "init")
+    keys = json.loads(lakestow(data_dir, "operator", "create", "upstream", "--format", "json"))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LAKESTOW_"))}
+    process = serve(data_dir, port, free_port(), env=env)
+    try:
+        upstream = Upstream(
+            "lakestow",
+            f"http://127.0.0.1:{port}",
+            access_key_id=keys["AccessKeyId"],
+            secret_access_key=keys["SecretAccessKey"],
+        )
+        upstream.client().create_bucket(Bucket=upstream.bucket)
+        yield upstream
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    log = (data_dir / "server.log").read_text(errors="replace")
+    assert "Traceback" not in log, log

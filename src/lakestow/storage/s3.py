@@ -43,7 +43,7 @@ from lakestow.storage.protocol import (
 from lakestow.storage.s3_base import object_info, parts_count, quoted, write_conditions
 from lakestow.storage.s3_errors import from_code, upstream_errors
 from lakestow.storage.s3_io import PartReader, md5_header, stream
-from lakestow.storage.s3_layout import Layout
+from lakestow.storage.s3_layout import Layout, upstream_metadata
 from lakestow.storage.s3_listing import list_page
 from lakestow.storage.s3_multipart import S3Multipart
 from lakestow.storage.s3_transfer import copy_in_parts, put_in_parts, range_header, response_span
@@ -228,7 +228,7 @@ class S3Store(S3Multipart):
                 ContentLength=len(first),
                 ContentMD5=md5_header(reader.md5.digest()),
                 ContentType=draft.content_type,
-                Metadata=draft.metadata,
+                Metadata=upstream_metadata(draft.metadata),
                 **conditions,  # type: ignore[arg-type]
             )
         return ObjectInfo(*_fields(draft, len(first), done["ETag"]))
@@ -331,7 +331,7 @@ class S3Store(S3Multipart):
                 CopySourceIfMatch=quoted(source.etag),
                 MetadataDirective="REPLACE",
                 ContentType=target.content_type,
-                Metadata=target.metadata,
+                Metadata=upstream_metadata(target.metadata),
             )
         result = done.get("CopyObjectResult", {})
         if "ETag" not in result:  # rclone answers without a result: ask what was written

@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from lakestow.errors import InvalidRequest, LakestowError, NotFound
-from lakestow.storage.common import clean_etag, clean_metadata
+from lakestow.storage.common import clean_etag
 from lakestow.storage.protocol import DEFAULT_CONTENT_TYPE, BucketInfo, ObjectInfo
 from lakestow.storage.s3_errors import upstream_errors
-from lakestow.storage.s3_layout import Layout
+from lakestow.storage.s3_layout import Layout, lakestow_metadata
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -59,7 +59,7 @@ def object_info(bucket: str, key: str, response: Mapping[str, Any], size: int) -
         etag,
         modified.astimezone(UTC),
         response.get("ContentType") or DEFAULT_CONTENT_TYPE,
-        clean_metadata(response.get("Metadata")),
+        lakestow_metadata(response.get("Metadata")),
         parts_count(etag),
     )
 

@@ -10,13 +10,43 @@ Bucket names never start with a dot, so the registry cannot collide with a bucke
 a bucket's keys are exactly the upstream keys under `some/prefix/B/`: nothing to filter out of
 listings. The upstream's key-length limit (1,024 bytes on AWS) applies to the full key, so
 lakestow keys there are shorter by the length of `some/prefix/B/`.
+
+Metadata names travel as `x-amz-meta-NAME` headers, and upstreams keep only some names (moto
+and rclone drop any but `[a-z0-9._-]` on a copy). Lakestow's are not always such (the S3 layer
+keeps system headers under `:content-disposition` and the like), so every character but
+`[a-z0-9_-]` is sent as `.` and the hex of its UTF-8 bytes, `.` included: `:a` becomes
+`.3aa`, a user's own `a.b` becomes `a.2eb`; names are decoded on the way back.
 """
 
 from __future__ import annotations
 
+import re
+import string
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 REGISTRY = ".lakestow/buckets/"
+_PLAIN = frozenset(string.ascii_lowercase + string.digits + "_-")
+_ESCAPED = re.compile(rb"\.([0-9a-f]{2})")
+
+
+def upstream_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    """Lakestow metadata under the upstream names `[a-z0-9._-]` that any upstream keeps."""
+    return {_encode(name): value for name, value in metadata.items()}
+
+
+def lakestow_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    """The lakestow metadata an upstream object carries (`upstream_metadata` undone)."""
+    return {_decode(name): value for name, value in (metadata or {}).items()}
+
+
+def _encode(name: str) -> str:
+    return "".join(c if c in _PLAIN else "".join(f".{b:02x}" for b in c.encode()) for c in name)
+
+
+def _decode(name: str) -> str:
+    raw = _ESCAPED.sub(lambda m: bytes([int(m[1], 16)]), name.lower().encode())
+    return raw.decode(errors="replace")
 
 
 @dataclass(frozen=True)

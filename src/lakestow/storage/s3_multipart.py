@@ -33,6 +33,7 @@ from lakestow.storage.protocol import (
 from lakestow.storage.s3_base import S3Base, copied_etag, quoted, write_conditions
 from lakestow.storage.s3_errors import upstream_errors
 from lakestow.storage.s3_io import Spool, md5_header
+from lakestow.storage.s3_layout import upstream_metadata
 
 
 class S3Multipart(S3Base):
@@ -52,7 +53,7 @@ class S3Multipart(S3Base):
                 Bucket=self._up,
                 Key=self._layout.key(bucket, key),
                 ContentType=content_type or DEFAULT_CONTENT_TYPE,
-                Metadata=clean_metadata(metadata),
+                Metadata=upstream_metadata(clean_metadata(metadata)),
             )
         return created["UploadId"]
 

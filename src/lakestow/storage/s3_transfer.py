@@ -22,6 +22,7 @@ from lakestow.storage.protocol import ObjectInfo
 from lakestow.storage.s3_base import copied_etag, parts_count
 from lakestow.storage.s3_errors import upstream_errors
 from lakestow.storage.s3_io import PartReader, md5_header
+from lakestow.storage.s3_layout import upstream_metadata
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -46,7 +47,7 @@ class _Upload:
                 Bucket=self.bucket,
                 Key=self.key,
                 ContentType=self.info.content_type,
-                Metadata=self.info.metadata,
+                Metadata=upstream_metadata(self.info.metadata),
             )
         self.upload_id = created["UploadId"]
         return self
