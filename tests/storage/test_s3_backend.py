@@ -267,6 +267,55 @@ async def test_layout_in_the_upstream(moto: Upstream) -> None:
     assert keys == ["org/acme/.lakestow/buckets/b1", "org/acme/b1//abs", "org/acme/b1/d/k"]
 
 
+async def _multipart(store: S3Store, bucket: str, key: str, parts: list[bytes]) -> None:
+    upload_id = await store.create_multipart(bucket, key)
+    listed = []
+    for number, data in enumerate(parts, 1):
+        part = await store.upload_part(bucket, key, upload_id, number, chunks(data))
+        listed.append((number, part.etag))
+    await store.complete_multipart(bucket, key, upload_id, listed)
+
+
+@pytest.mark.anyio
+async def test_part_ranges_from_the_upstream(lakestow: Upstream) -> None:
+    prefix = f"parts-{uuid.uuid4().hex[:6]}"
+    async with await S3Store.open(lakestow.bucket, prefix, **lakestow.options) as store:
+        bucket = await new_bucket(store)
+        await _multipart(store, bucket, "mp", [blob(MIN_PART_SIZE, 1), blob(10, 2)])
+        first = await store.part_range(bucket, "mp", 1)
+        second = await store.part_range(bucket, "mp", 2)
+        assert (first.start, first.end, second.start, second.end) == (
+            0,
+            MIN_PART_SIZE - 1,
+            MIN_PART_SIZE,
+            MIN_PART_SIZE + 9,
+        )
+        assert (second.info.size, second.info.parts_count) == (MIN_PART_SIZE + 10, 2)
+        assert second.info.etag == (await store.head(bucket, "mp")).etag
+        with raises(InvalidRequest, "InvalidPartNumber"):
+            await store.part_range(bucket, "mp", 3)
+        await store.put(bucket, "plain", chunks(b"plain"))
+        plain = await store.part_range(bucket, "plain", 1)
+        assert (plain.start, plain.end, plain.info.size, plain.info.parts_count) == (0, 4, 5, None)
+        with raises(NotFound, "NoSuchKey"):
+            await store.part_range(bucket, "missing", 1)
+
+
+@pytest.mark.anyio
+async def test_part_ranges_the_upstream_does_not_tell(moto: Upstream) -> None:
+    """moto answers HEAD ?partNumber=N with no Content-Range: refused, not guessed."""
+    async with await S3Store.open(moto.bucket, "no-part-ranges", **moto.options) as store:
+        bucket = await new_bucket(store)
+        await _multipart(store, bucket, "mp", [blob(PART_SIZE, 1), blob(10, 2)])
+        with raises(LakestowError, "NotImplemented"):
+            await store.part_range(bucket, "mp", 1)
+        await store.put(bucket, "plain", chunks(b"plain"))
+        plain = await store.part_range(bucket, "plain", 1)
+        assert (plain.start, plain.end, plain.info.size) == (0, 4, 5)
+        with raises(InvalidRequest, "InvalidPartNumber"):
+            await store.part_range(bucket, "plain", 2)
+
+
 @pytest.mark.anyio
 async def test_replicas_share_everything(moto: Upstream) -> None:
     url = f"s3://{moto.bucket}/shared-{uuid.uuid4().hex[:6]}"

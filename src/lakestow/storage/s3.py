@@ -29,7 +29,14 @@ from urllib.parse import unquote, urlsplit
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
-from lakestow.errors import AlreadyExists, InvalidInput, LakestowError, NotFound, PreconditionFailed
+from lakestow.errors import (
+    AlreadyExists,
+    InvalidInput,
+    InvalidRequest,
+    LakestowError,
+    NotFound,
+    PreconditionFailed,
+)
 from lakestow.storage.common import check_md5, clean_metadata
 from lakestow.storage.protocol import (
     DEFAULT_CONTENT_TYPE,
@@ -39,6 +46,7 @@ from lakestow.storage.protocol import (
     ListPage,
     ObjectInfo,
     ObjectStore,
+    PartRange,
 )
 from lakestow.storage.s3_base import object_info, parts_count, quoted, write_conditions
 from lakestow.storage.s3_errors import from_code, upstream_errors
@@ -46,7 +54,13 @@ from lakestow.storage.s3_io import PartReader, md5_header, stream
 from lakestow.storage.s3_layout import Layout, upstream_metadata
 from lakestow.storage.s3_listing import list_page
 from lakestow.storage.s3_multipart import S3Multipart
-from lakestow.storage.s3_transfer import copy_in_parts, put_in_parts, range_header, response_span
+from lakestow.storage.s3_transfer import (
+    copy_in_parts,
+    part_span,
+    put_in_parts,
+    range_header,
+    response_span,
+)
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -256,6 +270,23 @@ class S3Store(S3Multipart):
 
     async def head(self, bucket: str, key: str) -> ObjectInfo:
         return await self._head(bucket, key)
+
+    async def part_range(self, bucket: str, key: str, part_number: int) -> PartRange:
+        """Where the upstream says part `part_number` lies (HEAD ?partNumber=N)."""
+        try:
+            with upstream_errors():
+                head = await self._client.head_object(
+                    Bucket=self._up, Key=self._layout.key(bucket, key), PartNumber=part_number
+                )
+        except NotFound as exc:
+            raise await self._missing(bucket, exc) from None
+        except InvalidRequest as exc:
+            if exc.status != 416:
+                raise
+            raise InvalidRequest(
+                "The requested partnumber is not satisfiable", code="InvalidPartNumber", status=416
+            ) from None
+        return part_span(bucket, key, part_number, head)
 
     async def delete(self, bucket: str, key: str) -> None:
         await self._require_bucket(bucket)

@@ -3,8 +3,8 @@
 `put_in_parts` streams a large PUT as a multipart upload; `copy_in_parts` copies server-side
 through UploadPartCopy. Both complete under the write's conditions, so the upstream decides
 them atomically, and both abort the upload if anything fails, cancellation included: a
-failed write leaves no object and no upload behind. `range_header` and `response_span` map
-byte ranges to and from HTTP.
+failed write leaves no object and no upload behind. `range_header`, `response_span` and
+`part_span` map byte ranges to and from HTTP.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from lakestow.errors import InvalidRequest
+from lakestow.errors import InvalidRequest, LakestowError
 from lakestow.storage.common import check_md5
-from lakestow.storage.protocol import ObjectInfo
-from lakestow.storage.s3_base import copied_etag, parts_count
+from lakestow.storage.protocol import ObjectInfo, PartRange
+from lakestow.storage.s3_base import copied_etag, object_info, parts_count
 from lakestow.storage.s3_errors import upstream_errors
 from lakestow.storage.s3_io import PartReader, md5_header
 from lakestow.storage.s3_layout import upstream_metadata
@@ -166,6 +166,27 @@ def _unsatisfiable() -> InvalidRequest:
     return InvalidRequest(
         "The requested range is not satisfiable.", code="InvalidRange", status=416
     )
+
+
+def part_span(bucket: str, key: str, number: int, head: Mapping[str, Any]) -> PartRange:
+    """The `PartRange` of a HEAD ?partNumber=N answer; 501 when the upstream did not say.
+
+    Upstreams that keep parts answer with a Content-Range (206); the only part of an object
+    that has no parts is all of it. An answer about a multipart object without a range
+    (moto's) cannot be trusted: it is refused rather than guessed.
+    """
+    match = _CONTENT_RANGE.fullmatch(str(head.get("ContentRange") or ""))
+    if match:
+        start, end, size = (int(g) for g in match.groups())
+        return PartRange(object_info(bucket, key, head, size), number, start, end)
+    info = object_info(bucket, key, head, int(head["ContentLength"]))
+    if info.parts_count or head.get("PartsCount"):
+        raise LakestowError(
+            "The upstream store does not tell where the parts of an object lie.",
+            code="NotImplemented",
+            status=501,
+        )
+    return PartRange(info, number, 0, info.size - 1)
 
 
 def response_span(response: Mapping[str, Any]) -> tuple[int, int, int]:
