@@ -24,7 +24,12 @@ from botocore.config import Config
 
 from lakestow.sync.agent import Agent
 from lakestow.sync.apply import ReadHook, Tuning
-from lakestow.sync.credentials import Credentials, parse_process_document, s3_client
+from lakestow.sync.credentials import (
+    Credentials,
+    parse_process_document,
+    s3_client,
+    s3_store,
+)
 from lakestow.sync.plan import Options
 from lakestow.sync.remote import Remote
 from live import BIN, BUCKET, free_port, lakestow, serve
@@ -110,9 +115,14 @@ class Member:
         )
 
     def remote(self) -> Remote:
+        """The agent's remote, as `home sync` makes it: boto3, and obstore for small PUTs."""
         creds = self.credentials()
+        endpoint = self.server.endpoint
         return Remote(
-            lambda: s3_client(self.server.endpoint, "us-east-1", lambda: creds), BUCKET, self.prefix
+            lambda: s3_client(endpoint, "us-east-1", lambda: creds),
+            BUCKET,
+            self.prefix,
+            lambda: s3_store(endpoint, "us-east-1", lambda: creds, BUCKET),
         )
 
     def agent(

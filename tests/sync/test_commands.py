@@ -9,7 +9,13 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from lakestow.sync.commands import main
-from lakestow.sync.credentials import Credentials, ProcessCredentials, s3_client
+from lakestow.sync.credentials import (
+    Credentials,
+    CredentialSource,
+    ProcessCredentials,
+    s3_client,
+    s3_store,
+)
 from lakestow.sync.remote import Remote
 from sync.conftest import BUCKET, Member, tree
 
@@ -83,3 +89,40 @@ def test_short_lived_process_credentials_keep_working(member: Member) -> None:
     remote.put("x", b"1")
     time.sleep(3.5)  # the first credentials have expired by now
     assert remote.head("x") is not None
+
+
+def store_only(member: Member, source: CredentialSource) -> Remote:
+    """A remote whose small PUTs go through obstore; boto3 must not be asked to connect."""
+
+    def no_boto3() -> None:
+        raise AssertionError("this PUT was to go through obstore")
+
+    store = lambda: s3_store(member.server.endpoint, "us-east-1", source, BUCKET)  # noqa: E731
+    return Remote(no_boto3, BUCKET, member.prefix, store)
+
+
+def test_store_credentials_are_refreshed_before_they_expire(member: Member) -> None:
+    real = member.credentials()
+    calls: list[datetime] = []
+
+    def source() -> Credentials:
+        calls.append(datetime.now(UTC))
+        expiration = datetime.now(UTC) + timedelta(seconds=1)
+        return Credentials(
+            real.access_key_id, real.secret_access_key, real.session_token, expiration
+        )
+
+    remote = store_only(member, source)
+    first = remote.put("x", b"1", new=True)
+    time.sleep(1.2)
+    remote.put("x", b"2", if_match=first)
+    assert len(calls) >= 2 and remote.requests == 2
+    assert member.objects()["x"] == b"2"
+
+
+def test_store_with_short_lived_process_credentials(member: Member) -> None:
+    remote = store_only(member, ProcessCredentials(member.credential_process + " --duration 3"))
+    remote.put("x", b"1")
+    time.sleep(3.5)  # the first credentials have expired by now
+    remote.put("y", b"2", new=True)
+    assert {"x", "y"} <= set(member.objects())

@@ -277,3 +277,13 @@ def test_restore_skips_ignored_remote_files(member: Member, tmp_path: Path) -> N
         assert agent.sync().deleted == []  # ignored remote files are left alone
     assert tree(tmp_path) == {"keep.py": b"1", ".lakestowignore": b"*.parquet\n"}
     assert {"__pycache__/m.pyc", "data/raw.parquet"} <= set(member.objects())
+
+
+def test_names_are_kept_exactly(member: Member, tmp_path: Path) -> None:
+    """Small files go through obstore, whose paths must not be re-encoded on the way."""
+    names = ["a#b.txt", "p%20q.txt", "t~x", "s*?.txt", "sp ace.txt", "ünï😀.txt", 'q"<>|`^\\.txt']
+    write(tmp_path, {f"dir [1]/{name}": name.encode() for name in names})
+    assert member.agent(tmp_path).sync().ok
+    remote = member.objects()
+    remote.pop(".lakestow-sync-status.json")
+    assert remote == tree(tmp_path)

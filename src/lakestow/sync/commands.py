@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -26,12 +26,16 @@ from lakestow.sync.credentials import (
     EnvironmentCredentials,
     ProcessCredentials,
     s3_client,
+    s3_store,
 )
 from lakestow.sync.errors import SyncError
 from lakestow.sync.instance import ChildSettings, Instance
 from lakestow.sync.plan import Options
 from lakestow.sync.remote import Remote, S3Client, parse_s3_uri
 from lakestow.sync.restore import Progress
+
+if TYPE_CHECKING:
+    from obstore.store import S3Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -63,8 +67,11 @@ class SyncSettings:
         def connect() -> S3Client:
             return s3_client(self.endpoint_url, self.region, source, self.workers)
 
+        def connect_store() -> S3Store:
+            return s3_store(self.endpoint_url, self.region, source, bucket, self.workers)
+
         tuning = Tuning(workers=self.workers)
-        return Agent(self.home, Remote(connect, bucket, prefix), options, tuning)
+        return Agent(self.home, Remote(connect, bucket, prefix, connect_store), options, tuning)
 
 
 def s3_options(command: F) -> F:
