@@ -7,6 +7,7 @@ Run by hand. Starts a fresh lakestow, builds a synthetic home
 tool, into its own prefix: the first sync, a pass with nothing changed, and a pass after 20
 edits, 10 new files and 5 deletions. "agent pass" is one pass of a running agent (what
 `instance run` does every interval); "agent CLI" is `lakestow home sync` as a new process.
+Prints the load average before and after: other work on the machine skews every column.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ def mutate(home: Path, rng: random.Random) -> None:
 
 
 def timed(run: Callable[[], object]) -> float:
+    """Seconds `run` takes, dirty pages written out first: the writeback of the home just built
+    (or of the previous tool's uploads) must not land on whichever tool comes next."""
+    os.sync()
     start = time.perf_counter()
     run()
     return time.perf_counter() - start
@@ -99,7 +103,9 @@ def main() -> None:
     (root / "data").mkdir()
     server.start()
     try:
+        print("load average before:", Path("/proc/loadavg").read_text().strip())
         run(server, root, args)
+        print("load average after: ", Path("/proc/loadavg").read_text().strip())
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
