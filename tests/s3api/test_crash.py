@@ -11,7 +11,7 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from s3api.conftest import BUCKET, LiveServer
+from s3api.conftest import BUCKET, LiveServer, Store
 
 MiB = 1024 * 1024
 
@@ -23,8 +23,8 @@ def _content(key: str) -> bytes:
     return (seed * (size // len(seed) + 1))[:size]
 
 
-def test_sigkill_during_twenty_concurrent_uploads(tmp_path: Path) -> None:
-    server = LiveServer.create(tmp_path / "crash").start()
+def test_sigkill_during_twenty_concurrent_uploads(tmp_path: Path, store: Store) -> None:
+    server = LiveServer.create(tmp_path / "crash", store).start()
     try:
         client = server.client("alice", max_pool_connections=20)
         home = server.private("alice") + "crash/"
@@ -68,3 +68,4 @@ def test_sigkill_during_twenty_concurrent_uploads(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert "Traceback" not in server.log(), server.log()
+    store.check_used(server)
