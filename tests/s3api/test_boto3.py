@@ -80,6 +80,20 @@ def test_conditional_writes(alice: BaseClient, home: str) -> None:
     assert alice.get_object(Bucket=BUCKET, Key=home + "c")["Body"].read() == b"three"
 
 
+def test_conditional_deletes(alice: BaseClient, home: str) -> None:
+    old = alice.put_object(Bucket=BUCKET, Key=home + "d", Body=b"old")["ETag"]
+    new = alice.put_object(Bucket=BUCKET, Key=home + "d", Body=b"new")["ETag"]
+    with pytest.raises(ClientError) as changed:
+        alice.delete_object(Bucket=BUCKET, Key=home + "d", IfMatch=old)
+    assert _code(changed) == "PreconditionFailed"
+    assert alice.get_object(Bucket=BUCKET, Key=home + "d")["Body"].read() == b"new"
+    alice.delete_object(Bucket=BUCKET, Key=home + "d", IfMatch=new)
+    with pytest.raises(ClientError) as gone:
+        alice.delete_object(Bucket=BUCKET, Key=home + "d", IfMatch="*")
+    assert _code(gone) == "NoSuchKey"
+    alice.delete_object(Bucket=BUCKET, Key=home + "d")  # without a condition: no error
+
+
 def test_conditional_reads(alice: BaseClient, home: str) -> None:
     etag = alice.put_object(Bucket=BUCKET, Key=home + "c", Body=b"x")["ETag"]
     with pytest.raises(ClientError) as not_modified:

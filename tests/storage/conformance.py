@@ -546,6 +546,27 @@ class TestConditional(StoreSuite):
         with raises(NotFound, "NoSuchKey"):
             await store.head(bucket, "missing")
 
+    async def test_conditional_delete(self, store: ObjectStore, bucket: str) -> None:
+        first = await store.put(bucket, "k", chunks(b"1"))
+        second = await store.put(bucket, "k", chunks(b"2"))
+        with raises(PreconditionFailed, "PreconditionFailed"):
+            await store.delete(bucket, "k", if_match=first.etag)
+        assert await fetch(store, bucket, "k") == b"2"
+        await store.delete(bucket, "k", if_match=f'"{second.etag}"')
+        with raises(NotFound, "NoSuchKey"):
+            await store.head(bucket, "k")
+        with raises(NotFound, "NoSuchKey"):  # nothing to match: 404, as S3
+            await store.delete(bucket, "k", if_match=second.etag)
+
+    async def test_conditional_delete_of_any_version(
+        self, store: ObjectStore, bucket: str
+    ) -> None:
+        await store.put(bucket, "any", chunks(b"x"))
+        await store.delete(bucket, "any", if_match="*")
+        with raises(NotFound, "NoSuchKey"):
+            await store.delete(bucket, "any", if_match="*")
+        await store.delete(bucket, "any")  # unconditional: absent is no error
+
     @pytest.mark.parametrize("size", [100, 300_000])
     async def test_create_race_has_one_winner(
         self, store: ObjectStore, bucket: str, size: int

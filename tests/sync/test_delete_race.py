@@ -1,8 +1,7 @@
 """The race of a delete: someone rewrites a file remotely between the agent's HEAD and its
 DELETE. The agent deletes with If-Match the version it checked, so on an endpoint that honours
-If-Match on DeleteObject (moto here, as AWS S3) the new version survives and is kept aside by
-the next pass. lakestow's endpoint does not honour it yet: that test is an expected failure,
-strict, so that it turns into a failure to notice once it does.
+If-Match on DeleteObject (lakestow, moto, AWS S3) the new version survives and is kept aside by
+the next pass.
 """
 
 from __future__ import annotations
@@ -85,11 +84,6 @@ def test_a_conditional_delete_keeps_a_version_written_after_the_check(
         race_a_delete(agent, rewrite, objects)
 
 
-@pytest.mark.xfail(
-    reason="lakestow's DeleteObject ignores If-Match (s3api/objects.py delete_object): a version"
-    " written between the agent's HEAD and DELETE is lost",
-    raises=AssertionError,
-)
 def test_the_delete_race_on_lakestow(member: Member, tmp_path: Path) -> None:
     def rewrite(path: str, data: bytes) -> None:
         member.client().put_object(Bucket=BUCKET, Key=member.prefix + path, Body=data)

@@ -223,7 +223,10 @@ def _condition(value: str | None) -> str | None:
 
 async def delete_object(request: S3Request) -> Response:
     request.authorize(Action.DELETE)
-    await request.server.store.delete(request.bucket, request.key)
+    if_match = request.headers.get("if-match")
+    if if_match is not None:
+        request.authorize(Action.READ)  # as S3: a conditional delete also reveals the ETag
+    await request.server.store.delete(request.bucket, request.key, if_match=_condition(if_match))
     request.audit("s3.delete")
     return Response(status_code=204)
 

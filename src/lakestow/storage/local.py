@@ -182,7 +182,12 @@ class LocalStore(MultipartOps):
         stored = await self._core.read(partial(load_object, bucket=bucket, key=key), False)
         return part_range_of(stored, part_number)
 
-    async def delete(self, bucket: str, key: str) -> None:
+    async def delete(self, bucket: str, key: str, *, if_match: str | None = None) -> None:
+        if if_match is not None:
+            await self._core.write(
+                partial(ops.delete_object_if, bucket=bucket, key=key, if_match=if_match)
+            )
+            return
         await self._core.write(partial(ops.delete_objects, bucket=bucket, keys=[key]))
 
     async def delete_many(self, bucket: str, keys: Sequence[str]) -> list[LakestowError | None]:

@@ -161,6 +161,13 @@ def put_object(
     return info
 
 
+def delete_object_if(txn: Txn, bucket: str, key: str, if_match: str) -> None:
+    """A conditional DeleteObject: NoSuchKey when absent, PreconditionFailed when the ETag
+    differs, decided in the same transaction as the delete."""
+    _current(txn, bucket, key, Conditions(if_match=if_match))
+    delete_objects(txn, bucket, [key])
+
+
 def delete_objects(txn: Txn, bucket: str, keys: Sequence[str]) -> None:
     found = False
     for key in keys:

@@ -192,7 +192,10 @@ class Put(Protocol):
 class Delete(Protocol):
     """Delete objects; deleting a missing key is not an error."""
 
-    async def delete(self, bucket: str, key: str) -> None: ...
+    async def delete(self, bucket: str, key: str, *, if_match: str | None = None) -> None:
+        """Delete `key`; absent keys are no error. With `if_match` (an ETag, or "*"): only
+        the object it names, NoSuchKey when there is none, PreconditionFailed when changed."""
+        ...
 
     async def delete_many(self, bucket: str, keys: Sequence[str]) -> list[LakestowError | None]:
         """Delete several keys at once; one result per key, None when it succeeded."""

@@ -288,10 +288,16 @@ class S3Store(S3Multipart):
             ) from None
         return part_span(bucket, key, part_number, head)
 
-    async def delete(self, bucket: str, key: str) -> None:
+    async def delete(self, bucket: str, key: str, *, if_match: str | None = None) -> None:
         await self._require_bucket(bucket)
+        upstream_key = self._layout.key(bucket, key)
         with upstream_errors():
-            await self._client.delete_object(Bucket=self._up, Key=self._layout.key(bucket, key))
+            if if_match is None:
+                await self._client.delete_object(Bucket=self._up, Key=upstream_key)
+            else:
+                await self._client.delete_object(
+                    Bucket=self._up, Key=upstream_key, IfMatch=quoted(if_match)
+                )
 
     async def delete_many(self, bucket: str, keys: Sequence[str]) -> list[LakestowError | None]:
         await self._require_bucket(bucket)
