@@ -162,11 +162,10 @@ def _delete(remote: Remote, entry: Entry, result: PassResult) -> bool:
     """Whether the remote copy of `entry` is gone (an error keeps it for the next pass).
 
     The remote version is read (HEAD), kept aside when someone else changed it, then deleted
-    with If-Match that version. Where the endpoint honours If-Match on DeleteObject, a version
-    written in between is refused and checked again next pass. lakestow's endpoint does not
-    honour it yet, so a version written in the one round trip between this HEAD and this
-    DELETE is lost: each DELETE follows its own HEAD at once, rather than after the HEADs of
-    a whole batch, to keep that window as short as it can be without server support.
+    with If-Match that version: a version written in between is refused (412) and checked
+    again next pass. lakestow, AWS S3 and moto honour If-Match on DeleteObject; an endpoint
+    that ignores it loses a version written in the one round trip between this HEAD and this
+    DELETE, which is why each DELETE follows its own HEAD at once (not a batch delete).
     """
     try:
         current = remote.head(entry.path)

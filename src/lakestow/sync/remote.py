@@ -236,9 +236,9 @@ class Remote:
             )
 
     def delete_one(self, path: str, *, if_match: str) -> None:
-        """DeleteObject with If-Match: on a server that honours it (AWS S3, moto), a version
-        written since `if_match` was read is refused (PreconditionFailed), never deleted.
-        lakestow's S3 endpoint ignores If-Match on DeleteObject for now: see `apply._delete`."""
+        """DeleteObject with If-Match: a version written since `if_match` was read is refused
+        (PreconditionFailed), never deleted, by a server that honours it (lakestow, AWS S3,
+        moto); see `apply._delete`."""
         with _translated():
             self.client.delete_object(
                 Bucket=self.bucket, Key=self.key(path), IfMatch=f'"{if_match}"'
