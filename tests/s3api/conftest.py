@@ -64,6 +64,14 @@ UPSTREAM_XFAIL = {
     },
 }
 """Per upstream: tests that fail for a reason of the upstream itself, and the reason."""
+S3_BACKEND_BUGS = {
+    "test_streaming.py::test_a_large_get_is_streamed[": (
+        "lakestow bug outside the s3 backend: s3api/objects.py get_object reads any GetResult "
+        "without file segments into memory (b''.join), assuming it is small and in memory "
+        "already; every s3-backend GetResult has none, so every GET is held whole in memory"
+    ),
+}
+"""Tests that fail over the s3 backend (any upstream) because of a known lakestow bug."""
 
 
 @dataclass(frozen=True)
@@ -203,7 +211,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if store != "local" and test.startswith(EDGE_ONLY):
             dropped.append(item)
             continue
-        for part, reason in UPSTREAM_XFAIL.get(store, {}).items():
+        known = {**UPSTREAM_XFAIL.get(store, {}), **(S3_BACKEND_BUGS if store != "local" else {})}
+        for part, reason in known.items():
             if test.startswith(part):
                 item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
         kept.append(item)
