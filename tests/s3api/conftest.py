@@ -64,13 +64,7 @@ UPSTREAM_XFAIL = {
     },
 }
 """Per upstream: tests that fail for a reason of the upstream itself, and the reason."""
-S3_BACKEND_BUGS = {
-    "test_streaming.py::test_a_large_get_is_streamed[": (
-        "lakestow bug outside the s3 backend: s3api/objects.py get_object reads any GetResult "
-        "without file segments into memory (b''.join), assuming it is small and in memory "
-        "already; every s3-backend GetResult has none, so every GET is held whole in memory"
-    ),
-}
+S3_BACKEND_BUGS: dict[str, str] = {}
 """Tests that fail over the s3 backend (any upstream) because of a known lakestow bug."""
 
 

@@ -18,6 +18,10 @@ MAX_DELETE_KEYS = 1000
 EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
 
 
+SMALL_BODY = 64 * 1024
+"""Bodies up to this size are sent as one piece rather than streamed."""
+
+
 async def get_object(request: S3Request) -> Response:
     request.authorize(Action.READ)
     headers = request.headers
@@ -41,7 +45,9 @@ async def get_object(request: S3Request) -> Response:
     if byte_range is not None or suffix is not None:
         status = 206
         out["content-range"] = f"bytes {result.start}-{result.end}/{result.info.size}"
-    if not result.segments:  # the bytes are in memory already: no streaming machinery
+    if not result.segments and result.length <= SMALL_BODY:
+        # Small (an inline object of the local store): no streaming machinery. Anything
+        # larger streams, whatever the store: no object is ever held whole in memory.
         body = b"".join([piece async for piece in result.body])
         await result.aclose()
         return Response(body, status_code=status, headers=out)
