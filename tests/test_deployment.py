@@ -11,11 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from conftest import Cli
 from lakestow import config, datadir
 from lakestow.auth import keys
 from lakestow.auth.credentials import unseal
+from lakestow.catalog.db import Catalog
 from postgres import fresh_database
 
 
@@ -120,7 +122,7 @@ def test_a_default_data_dir_does_not_make_its_own_keys_for_a_shared_catalog(
     assert not (tmp_path / "stray" / "keys").exists()
 
 
-def test_rotated_keys_keep_working_and_reseal_the_check(
+def test_rotation_is_staged_then_promoted_across_a_rolling_restart(
     tmp_path: Path, catalog_url: str, key_file: Path
 ) -> None:
     first = replica(tmp_path, "one", catalog_url, key_file)
@@ -128,18 +130,69 @@ def test_rotated_keys_keep_working_and_reseal_the_check(
     first("org", "create", "acme")
     first("user", "create", "alice", "--org", "acme")
     issued = first.json("credentials", "issue", "alice")
-    rotated = tmp_path / "secrets" / "rotated.key"
-    rotated.write_bytes(key_file.read_bytes())
-    rotated.chmod(0o600)
-    Cli(tmp_path / "unused")("keys", "rotate", str(rotated))
-    assert stat.S_IMODE(rotated.stat().st_mode) == 0o600
-    old, new = keys.load(key_file), keys.load(rotated)
-    assert new.keys[1:] == old.keys and len(new.keys) == 2
-    assert unseal(new, issued["AccessKeyId"], issued["SessionToken"])  # still valid
-    replica(tmp_path, "two", catalog_url, rotated)("org", "list")
-    # The check is now sealed by the new key: a server still on the old file alone is refused.
-    result = first("org", "list", ok=False)
+    original = key_file.read_bytes()
+    before = keys.load(key_file)
+    tool = Cli(tmp_path / "unused")
+
+    tool("keys", "rotate", str(key_file))  # staged: opens, does not seal yet
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    staged = keys.load(key_file)
+    assert staged.keys[0] == before.keys[0] and len(staged.keys) == 2
+    again = tool("keys", "rotate", str(key_file), ok=False)
+    assert "staged key already" in again.stderr
+    # A replica on the staged file and one still on the original agree on everything.
+    old = tmp_path / "secrets" / "old.key"
+    old.write_bytes(original)
+    old.chmod(0o600)
+    replica(tmp_path, "two", catalog_url, old)("org", "list")
+    replica(tmp_path, "three", catalog_url, key_file)("org", "list")
+
+    tool("keys", "promote", str(key_file))
+    promoted = keys.load(key_file)
+    assert promoted.keys == (staged.keys[1], staged.keys[0])
+    assert unseal(promoted, issued["AccessKeyId"], issued["SessionToken"])  # still valid
+    assert "no staged key" in tool("keys", "promote", str(key_file), ok=False).stderr
+    replica(tmp_path, "three", catalog_url, key_file)("org", "list")  # reseals the check
+    # A replica that never got the staged key is refused now, rather than mis-serving.
+    result = replica(tmp_path, "two", catalog_url, old)("org", "list", ok=False)
     assert "does not hold the keys of the other servers" in result.stderr
+
+
+def test_a_catalog_from_before_the_key_check_never_meets_new_keys(tmp_path: Path) -> None:
+    first = Cli(tmp_path / "first")
+    first("init")
+    first("operator", "create", "backup")
+    url = f"sqlite:///{tmp_path / 'first' / 'catalog.db'}"
+    catalog = Catalog(url)
+    with catalog.engine.begin() as connection:  # as a catalog made before migration 0004
+        connection.execute(sa.text("DELETE FROM deployment"))
+    catalog.close()
+    # A server with the default key path and no key file must not make keys for it...
+    stray = Cli(tmp_path / "stray", env={"LAKESTOW_CATALOG_URL": url})
+    assert "already used by servers" in stray("init", ok=False).stderr
+    assert not (tmp_path / "stray" / "keys").exists()
+    # ...and one given foreign keys must not record them over the operators' sealing keys.
+    foreign = tmp_path / "foreign.key"
+    keys.generate(foreign)
+    other = Cli(
+        tmp_path / "other", env={"LAKESTOW_CATALOG_URL": url, "LAKESTOW_KEY_FILE": str(foreign)}
+    )
+    assert "sealed the operator secrets" in other("org", "list", ok=False).stderr
+    first("org", "list")  # the deployment's own keys still work, and record the check
+
+
+def test_the_config_file_is_private_when_it_holds_secrets(tmp_path: Path) -> None:
+    secret = "upstream-secret-value"
+    settings = config.load(
+        tmp_path / "x",
+        environ={
+            "LAKESTOW_STORE_SECRET_ACCESS_KEY": secret,
+            "LAKESTOW_CATALOG_URL": "postgresql://u:pw@db/x",
+        },
+    )
+    assert secret not in repr(settings) and "pw@" not in repr(settings)
+    Cli(tmp_path / "plain")("init")
+    assert stat.S_IMODE((tmp_path / "plain" / "lakestow.toml").stat().st_mode) == 0o600
 
 
 def test_upstream_settings_are_refused_for_a_local_store(tmp_path: Path) -> None:

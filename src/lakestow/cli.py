@@ -105,11 +105,19 @@ def keys_generate(path: Path) -> None:
 @keys.command("rotate")
 @click.argument("path", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 def keys_rotate(path: Path) -> None:
-    """Put a new key first in PATH: it seals from now on; older keys still open what they
-    sealed. Roll the file out to every replica."""
-    server_keys.rotate(path)
+    """Stage a new key in PATH: it opens but does not seal yet. Roll the file out to every
+    replica, then `lakestow keys promote PATH` and roll it out again."""
+    server_keys.stage(path)
+    click.echo(f"{path}: a new key staged; roll it out, then `lakestow keys promote`", err=True)
+
+
+@keys.command("promote")
+@click.argument("path", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+def keys_promote(path: Path) -> None:
+    """Make PATH's staged key the one that seals; older keys still open what they sealed."""
+    server_keys.promote(path)
     count = len(server_keys.load(path).keys)
-    click.echo(f"{path}: a new key first, {count - 1} older key(s) kept", err=True)
+    click.echo(f"{path}: the staged key seals now, {count - 1} older key(s) kept", err=True)
 
 
 @cli.command()

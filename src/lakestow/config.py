@@ -21,8 +21,9 @@ DEFAULT_DATA_DIR = "lakestow-data"
 DEFAULT_KEY_FILE = "keys/server.key"
 
 
-def _setting(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+def _setting(default: Any, help: str, *, secret: bool = False) -> Any:
+    """A documented setting; a `secret` one stays out of reprs (tracebacks, logs)."""
+    return field(default=default, repr=not secret, metadata={"help": help})
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,9 @@ class Settings:
     )
     region: str = _setting("us-east-1", "The region the S3 endpoint answers for.")
     catalog_url: str = _setting(
-        "", "SQLAlchemy URL of the catalog; empty: SQLite file catalog.db in the data directory."
+        "",
+        "SQLAlchemy URL of the catalog; empty: SQLite file catalog.db in the data directory.",
+        secret=True,  # may hold a password
     )
     store_url: str = _setting(
         "", "Object store URL (file:///path, s3://bucket/prefix); empty: objects/ in the data dir."
@@ -52,7 +55,9 @@ class Settings:
         "", "Access key id for the s3 store's upstream; empty: the standard AWS chain."
     )
     store_secret_access_key: str = _setting(
-        "", "Secret for the s3 store's upstream (better given as an environment variable)."
+        "",
+        "Secret for the s3 store's upstream (better given as an environment variable).",
+        secret=True,
     )
     store_region: str = _setting("", "Region of the s3 store's upstream; empty: AWS_REGION.")
     key_file: str = _setting(

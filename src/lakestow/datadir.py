@@ -15,13 +15,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from lakestow import config
 from lakestow.auth import keys
 from lakestow.auth.keys import Keyring, Unsealable
 from lakestow.catalog.db import Catalog
-from lakestow.catalog.models import DeploymentFact
+from lakestow.catalog.models import DeploymentFact, Operator
 from lakestow.config import DEFAULT_KEY_FILE, Settings
 from lakestow.errors import InvalidInput, NotInitialized
 from lakestow.service import Service
@@ -73,14 +75,17 @@ def initialize(settings: Settings) -> Initialized:
     catalog = Catalog(settings.resolved_catalog_url)
     try:
         joined = catalog.in_use()
-        if new_keys and joined and catalog.fact(KEY_CHECK) is not None:
+        if new_keys and joined:  # new keys would open nothing the catalog's servers sealed
             raise NotInitialized(
                 f"the catalog {catalog.display_url} is already used by servers with a key file "
                 f"of their own: give this one the same file (LAKESTOW_KEY_FILE) rather than "
                 f"new keys"
             )
+        if not new_keys and catalog.fact(KEY_CHECK) is not None:
+            check_keys(catalog, keys.load(settings.resolved_key_file))  # before migrating
         if settings.uses_data_dir and not settings.config_path.exists():
-            _write_new(settings.config_path, config.render_config(settings), 0o644)
+            # 0600: the file may hold the catalog URL's password or the upstream's secret.
+            _write_new(settings.config_path, config.render_config(settings), 0o600)
             created.append(str(settings.config_path))
         if not settings.store_url:
             objects = settings.data_dir / "objects"
@@ -120,11 +125,12 @@ def check_keys(catalog: Catalog, keyring: Keyring) -> None:
     The catalog holds `key_check`, a value sealed by the server keys: a replica given another
     key file (or none, so that it made its own) would issue credentials that no other replica
     accepts, and accept none of theirs. It stops at start instead. When the keys have been
-    rotated (a new key put first), the value is sealed again with the new first key.
+    rotated (a new key promoted first), the value is sealed again with the new first key.
     """
     try:
         with catalog.session() as session:
             if session.get(DeploymentFact, KEY_CHECK) is None:
+                _check_older_seals(catalog, session, keyring)
                 session.add(DeploymentFact(name=KEY_CHECK, value=_seal_check(keyring)))
                 return
     except IntegrityError:  # another server set it at the same moment: check against theirs
@@ -143,6 +149,17 @@ def check_keys(catalog: Catalog, keyring: Keyring) -> None:
             ) from exc
         if not keyring.seals_with(box):
             fact.value = _seal_check(keyring)
+
+
+def _check_older_seals(catalog: Catalog, session: Session, keyring: Keyring) -> None:
+    """A catalog from before the key check may hold operator secrets sealed by the
+    deployment's keys: refuse to record the check with keys that did not seal them."""
+    sealed = session.scalars(select(Operator.sealed_secret).limit(1)).first()
+    if sealed is not None and not keyring.knows(base64.b64decode(sealed)):
+        raise InvalidInput(
+            f"this server's key file does not hold the keys that sealed the operator secrets "
+            f"in the catalog {catalog.display_url}: give it the deployment's key file"
+        )
 
 
 def _seal_check(keyring: Keyring) -> str:

@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,10 @@ class Keyring:
         key_id, key = self.keys[0]
         nonce = secrets.token_bytes(NONCE_BYTES)
         return key_id + nonce + AESGCM(key).encrypt(nonce, plaintext, purpose + key_id)
+
+    def knows(self, box: bytes) -> bool:
+        """Whether a key of this keyring (by its id) sealed `box`."""
+        return any(box[:KEY_ID_BYTES] == key_id for key_id, _ in self.keys)
 
     def seals_with(self, box: bytes) -> bool:
         """Whether `box` was sealed with this keyring's first (current) key."""
@@ -65,16 +70,43 @@ def generate(path: Path) -> None:
         os.fsync(out.fileno())
 
 
-def rotate(path: Path) -> None:
-    """Put a new key first in the key file at `path`, keeping every older key after it (they
-    still open what they sealed). The file is replaced atomically, mode 0600."""
+def stage(path: Path) -> None:
+    """Add a new key LAST to the key file at `path`: it opens but does not seal yet. Once the
+    file is on every replica, `promote` makes it the sealing key; a rolling restart in between
+    never meets a replica that cannot open what another sealed."""
+    def add(ring: list[dict[str, str]]) -> list[dict[str, str]]:
+        if any("staged" in k for k in ring):
+            raise InvalidInput(f"{path} has a staged key already: promote it first")
+        return [*ring, {**_new_key(), "staged": "yes"}]
+
+    _rewrite(path, add)
+
+
+def promote(path: Path) -> None:
+    """Make the staged key the first key of the key file: the one that seals."""
+
+    def first(ring: list[dict[str, str]]) -> list[dict[str, str]]:
+        staged = [k for k in ring if "staged" in k]
+        if not staged:
+            raise InvalidInput(f"{path} has no staged key: run `lakestow keys rotate` first")
+        new = {name: value for name, value in staged[0].items() if name != "staged"}
+        return [new, *(k for k in ring if "staged" not in k)]
+
+    _rewrite(path, first)
+
+
+def _rewrite(path: Path, change: Callable[[list[dict[str, str]]], list[dict[str, str]]]) -> None:
+    """Replace the key file atomically with its keys changed: same owner, mode 0600."""
     load(path)  # refuse a file that is not a valid key file
     document = json.loads(path.read_text(encoding="utf-8"))
-    document["keys"].insert(0, _new_key())
+    document["keys"] = change(document["keys"])
+    owner = path.stat()
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
+            if os.geteuid() == 0:  # root rotating the service user's file keeps it theirs
+                os.fchown(out.fileno(), owner.st_uid, owner.st_gid)
             json.dump(document, out)
             out.flush()
             os.fsync(out.fileno())
@@ -82,6 +114,11 @@ def rotate(path: Path) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def load(path: Path) -> Keyring:
