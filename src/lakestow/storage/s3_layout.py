@@ -12,10 +12,12 @@ listings. The upstream's key-length limit (1,024 bytes on AWS) applies to the fu
 lakestow keys there are shorter by the length of `some/prefix/B/`.
 
 Metadata names travel as `x-amz-meta-NAME` headers, and upstreams keep only some names (moto
-and rclone drop any but `[a-z0-9._-]` on a copy). Lakestow's are not always such (the S3 layer
-keeps system headers under `:content-disposition` and the like), so every character but
-`[a-z0-9_-]` is sent as `.` and the hex of its UTF-8 bytes, `.` included: `:a` becomes
-`.3aa`, a user's own `a.b` becomes `a.2eb`; names are decoded on the way back.
+and rclone drop any but `[a-z0-9._-]` on a copy). A name made of those alone goes as it is.
+Any other (the S3 layer keeps system headers under `:content-disposition` and the like) goes
+marked `lk--`, each character but `[a-z0-9_-]` as `.` and the hex of its UTF-8 bytes: `:a`
+becomes `lk--.3aa`. Only marked names are decoded on the way back, so names written by
+other tools or older versions (`model.v1.0a`) come back unchanged; a plain name that starts
+with the mark is marked too, so that no name is ever misread.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from dataclasses import dataclass
 
 REGISTRY = ".lakestow/buckets/"
 _PLAIN = frozenset(string.ascii_lowercase + string.digits + "_-")
+_KEPT = _PLAIN | {"."}  # what every upstream keeps as it is
+_MARK = "lk--"
 _ESCAPED = re.compile(rb"\.([0-9a-f]{2})")
 
 
@@ -41,11 +45,17 @@ def lakestow_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def _encode(name: str) -> str:
-    return "".join(c if c in _PLAIN else "".join(f".{b:02x}" for b in c.encode()) for c in name)
+    if all(c in _KEPT for c in name) and not name.startswith(_MARK):
+        return name
+    escaped = (c if c in _PLAIN else "".join(f".{b:02x}" for b in c.encode()) for c in name)
+    return _MARK + "".join(escaped)
 
 
 def _decode(name: str) -> str:
-    raw = _ESCAPED.sub(lambda m: bytes([int(m[1], 16)]), name.lower().encode())
+    name = name.lower()
+    if not name.startswith(_MARK):
+        return name
+    raw = _ESCAPED.sub(lambda m: bytes([int(m[1], 16)]), name[len(_MARK) :].encode())
     return raw.decode(errors="replace")
 
 
