@@ -170,7 +170,7 @@ def _provider(source: CredentialSource) -> Any:
         c = source()
         expires_at = None
         if c.expiration != NEVER:
-            life = c.expiration - datetime.now(UTC)
+            life = max(c.expiration - datetime.now(UTC), timedelta(0))  # already expired: as is
             expires_at = c.expiration - min(life / 4, timedelta(minutes=5))
         return {
             "access_key_id": c.access_key_id,
