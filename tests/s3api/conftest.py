@@ -50,6 +50,7 @@ EDGE_ONLY = (
     "test_bad_input.py::test_anonymous_requests_are_refused[",
     "test_operator.py::test_the_operator_secret_is_sealed_at_rest[",
     "test_operator.py::test_a_disabled_operator_is_refused[",
+    "test_http.py::",
 )
 """Tests of what lakestow decides before any store is asked (signatures, tokens, keys, XML,
 the catalog): they run on the local store only, to keep the suite's time in check. Every
