@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import anyio
 import pytest
@@ -233,6 +234,42 @@ class TestStreamedPut:
         assert await uploads_left(small_parts) == []
         with raises(NotFound, "NoSuchKey"):
             await small_parts.head(bucket, "k")
+
+    async def test_a_failed_part_aborts_the_upload(self, small_parts: S3Store) -> None:
+        """A part the upstream refuses, others in flight: the PUT fails, nothing is left."""
+        bucket = await new_bucket(small_parts)
+        client, up = small_parts._client, small_parts.layout.upstream_bucket
+
+        async def cut_short() -> AsyncIterator[bytes]:
+            yield blob(5 * 64 * 1024)
+            page = await client.list_multipart_uploads(Bucket=up, Prefix=small_parts.layout.prefix)
+            for upload in page.get("Uploads", []):  # the parts still to come fail upstream
+                await client.abort_multipart_upload(
+                    Bucket=up, Key=upload["Key"], UploadId=upload["UploadId"]
+                )
+            yield blob(5 * 64 * 1024, seed=1)
+
+        with raises(NotFound, "NoSuchUpload"):
+            await small_parts.put(bucket, "k", cut_short())
+        assert await uploads_left(small_parts) == []
+        with raises(NotFound, "NoSuchKey"):
+            await small_parts.head(bucket, "k")
+
+    async def test_only_digested_bodies_skip_the_payload_hash(self, small_parts: S3Store) -> None:
+        """Over http, bodies with a (signed) Content-MD5 go as UNSIGNED-PAYLOAD, no others."""
+        sent: dict[str, str] = {}
+
+        def record(request: Any, event_name: str, **_: Any) -> None:
+            payload = request.headers.get("X-Amz-Content-SHA256", b"")
+            sent[event_name.rpartition(".")[2]] = bytes(payload).decode()
+
+        small_parts._client.meta.events.register("before-send.s3", record)
+        bucket = await new_bucket(small_parts)
+        await small_parts.put(bucket, "small", chunks(b"x"))
+        assert sent.pop("PutObject") == "UNSIGNED-PAYLOAD"
+        await small_parts.put(bucket, "big", chunks(blob(200_000)))
+        assert sent.pop("UploadPart") == "UNSIGNED-PAYLOAD"
+        assert sent.pop("CompleteMultipartUpload") not in ("", "UNSIGNED-PAYLOAD")
 
     async def test_large_conditional_put(self, small_parts: S3Store) -> None:
         bucket = await new_bucket(small_parts)

@@ -67,6 +67,34 @@ if TYPE_CHECKING:
 
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 
+_BODY_WRITES = ("PutObject", "UploadPart")
+"""The operations whose bodies this backend always sends with a Content-MD5."""
+
+
+def _sign_without_payload(client: S3Client) -> None:
+    """Sign PUT and part bodies as UNSIGNED-PAYLOAD when they carry a Content-MD5.
+
+    Over plain http botocore hashes every body with SHA-256 for the SigV4 signature (over
+    https it already skips that for such bodies): a third pass over each byte, on the event
+    loop. It is not needed for integrity when the request carries a Content-MD5: that header
+    is signed, and the upstream refuses a body that does not match it (BadDigest), so a man
+    in the middle can alter neither the body nor the digest (that would take an MD5 second
+    preimage, not a collision). Every PutObject and UploadPart of this backend sends one, and
+    only requests that do are affected, whatever the scheme; other bodies (the part list of
+    CompleteMultipartUpload, DeleteObjects) stay signed. `payload_signing_enabled` is a
+    client-wide setting, so it is swapped into the request's context just before signing.
+    """
+    config = client.meta.config
+    s3_options = {**(getattr(config, "s3", None) or {}), "payload_signing_enabled": False}
+    unsigned = config.merge(AioConfig(s3=s3_options))
+
+    def unsigned_if_digested(request: Any, **_: Any) -> None:
+        if "Content-MD5" in request.headers:
+            request.context["client_config"] = unsigned
+
+    for operation in _BODY_WRITES:
+        client.meta.events.register(f"before-sign.s3.{operation}", unsigned_if_digested)
+
 
 class S3Store(S3Multipart):
     """An `ObjectStore` in an upstream S3 bucket. Open with `S3Store.open` or `open_store`."""
@@ -123,6 +151,7 @@ class S3Store(S3Multipart):
             config=config,
         )
         client = cast("S3Client", await stack.enter_async_context(creator))
+        _sign_without_payload(client)
         store = cls(
             client,
             Layout.of(upstream_bucket, prefix),

@@ -1,10 +1,10 @@
 """The s3 backend's transfers that take more than one upstream request.
 
-`put_in_parts` streams a large PUT as a multipart upload; `copy_in_parts` copies server-side
-through UploadPartCopy. Both complete under the write's conditions, so the upstream decides
-them atomically, and both abort the upload if anything fails, cancellation included: a
-failed write leaves no object and no upload behind. `range_header`, `response_span` and
-`part_span` map byte ranges to and from HTTP.
+`put_in_parts` streams a large PUT as a multipart upload, `PARALLEL_PARTS` parts in flight
+at a time; `copy_in_parts` copies server-side through UploadPartCopy. Both complete under
+the write's conditions, so the upstream decides them atomically, and both abort the upload
+if anything fails, cancellation included: a failed write leaves no object and no upload
+behind. `range_header`, `response_span` and `part_span` map byte ranges to and from HTTP.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.to_thread
 
 from lakestow.errors import InvalidRequest, LakestowError
 from lakestow.storage.common import check_md5
@@ -25,12 +26,30 @@ from lakestow.storage.s3_io import PartReader, md5_header
 from lakestow.storage.s3_layout import upstream_metadata
 
 if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
     from types_aiobotocore_s3 import S3Client
+
+PARALLEL_PARTS = 4
+"""How many parts of one PUT go up at once; also the most part buffers a PUT holds."""
 
 COPY_PART = 5 * 1024**3
 """The largest range one UploadPartCopy copies."""
 
+_THREAD_HASH = 1024 * 1024
+"""Bodies from this size are hashed in a worker thread (hashlib lets go of the GIL)."""
+
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+
+
+async def md5_of(data: bytes) -> bytes:
+    """The MD5 of `data`, off the event loop when large, so that parts hash in parallel."""
+    if len(data) < _THREAD_HASH:
+        return hashlib.md5(data, usedforsecurity=False).digest()
+    return await anyio.to_thread.run_sync(_md5, data)
+
+
+def _md5(data: bytes) -> bytes:
+    return hashlib.md5(data, usedforsecurity=False).digest()
 
 
 class _Upload:
@@ -59,8 +78,8 @@ class _Upload:
                     Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
                 )
 
-    async def put_part(self, data: bytes, digest: bytes) -> None:
-        number = len(self.parts) + 1
+    async def put_part(self, number: int, data: bytes) -> None:
+        digest = await md5_of(data)
         with upstream_errors():
             done = await self.client.upload_part(
                 Bucket=self.bucket,
@@ -89,6 +108,7 @@ class _Upload:
         self.parts.append({"PartNumber": number, "ETag": f'"{etag}"'})
 
     async def complete(self, conditions: dict[str, str], size: int) -> ObjectInfo:
+        self.parts.sort(key=lambda part: int(part["PartNumber"]))  # they finish in any order
         with upstream_errors():
             done = await self.client.complete_multipart_upload(
                 Bucket=self.bucket,
@@ -123,12 +143,39 @@ async def put_in_parts(
 ) -> ObjectInfo:
     """Upload `first` and the rest of `reader` as parts, then complete on `conditions`."""
     async with _Upload(client, bucket, key, draft) as upload:
-        part = first
-        while part:
-            await upload.put_part(part, hashlib.md5(part, usedforsecurity=False).digest())
-            part = await reader.next_part() if reader.more else b""
+        try:
+            async with anyio.create_task_group() as parts:
+                await _send_parts(parts, upload, reader, first)
+        except BaseExceptionGroup as group:
+            raise _sole(group) from None
         check_md5(reader.md5.digest(), content_md5)
         return await upload.complete(conditions, reader.size)
+
+
+async def _send_parts(parts: TaskGroup, upload: _Upload, reader: PartReader, first: bytes) -> None:
+    """Start a task per part; a slot is taken before a part is read, so memory is bounded."""
+    slots = anyio.Semaphore(PARALLEL_PARTS)
+    number, part = 1, first
+    await slots.acquire()
+    while part:
+        parts.start_soon(_put_part, upload, number, part, slots)
+        if not reader.more:
+            return
+        await slots.acquire()
+        number, part = number + 1, await reader.next_part()
+
+
+async def _put_part(upload: _Upload, number: int, part: bytes, slots: anyio.Semaphore) -> None:
+    try:
+        await upload.put_part(number, part)
+    finally:
+        slots.release()
+
+
+def _sole(group: BaseExceptionGroup) -> BaseException:
+    """The first error of a task group's, unwrapped so that callers see the typed error."""
+    first = group.exceptions[0]
+    return _sole(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 async def copy_in_parts(
@@ -142,7 +189,7 @@ async def copy_in_parts(
     """Copy `source` (of ETag `etag`, `target.size` bytes) to `key` with UploadPartCopy."""
     async with _Upload(client, source["Bucket"], key, target) as upload:
         if target.size == 0:
-            await upload.put_part(b"", hashlib.md5(b"", usedforsecurity=False).digest())
+            await upload.put_part(1, b"")
         for first in range(0, target.size, COPY_PART):
             await upload.copy_part(source, etag, first, min(first + COPY_PART, target.size) - 1)
         return await upload.complete(conditions, target.size)
