@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import stat
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -210,3 +211,29 @@ def test_upstream_settings_are_refused_for_a_local_store(tmp_path: Path) -> None
         },
     )
     assert store_options(s3) == {"endpoint_url": "http://minio:9000", "region": "eu-west-1"}
+
+
+def test_replicas_starting_together_migrate_one_at_a_time(
+    tmp_path: Path, catalog_url: str, key_file: Path
+) -> None:
+    """Six replicas initialize a fresh PostgreSQL catalog at once: the advisory lock lets one
+    migrate while the others wait, and they all agree on one key check."""
+    settings = config.load(
+        tmp_path,
+        environ={
+            "LAKESTOW_CATALOG_URL": catalog_url,
+            "LAKESTOW_STORE_URL": "s3://upstream/lake",
+            "LAKESTOW_KEY_FILE": str(key_file),
+        },
+    )
+    with ThreadPoolExecutor(6) as pool:
+        done = list(pool.map(lambda _: datadir.initialize(settings), range(6)))
+    assert len(done) == 6
+    catalog = Catalog(catalog_url)
+    try:
+        assert catalog.is_current()
+        with catalog.engine.connect() as connection:
+            facts = connection.execute(sa.text("SELECT name FROM deployment")).scalars().all()
+        assert facts == ["key_check"]
+    finally:
+        catalog.close()
