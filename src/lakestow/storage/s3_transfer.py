@@ -233,6 +233,10 @@ def part_span(bucket: str, key: str, number: int, head: Mapping[str, Any]) -> Pa
             code="NotImplemented",
             status=501,
         )
+    if number != 1:  # an upstream that ignored the part number of a single-part object
+        raise InvalidRequest(
+            "The requested partnumber is not satisfiable", code="InvalidPartNumber", status=416
+        )
     return PartRange(info, number, 0, info.size - 1)
 
 
