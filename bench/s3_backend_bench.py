@@ -44,7 +44,6 @@ import json
 import os
 import shlex
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -60,6 +59,9 @@ import boto3
 import obstore
 import psycopg
 from obstore.store import S3Store
+
+# Shared with the endpoint's bench (this folder is on sys.path when run as a script).
+from s3_bench import free_port, wait_listening
 
 if TYPE_CHECKING:
     from obstore.store import S3Config
@@ -307,24 +309,6 @@ def table(results: Sequence[tuple[Row, list[Outcome]]]) -> str:
 
 
 # --- the servers -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_listening(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"server did not listen on {port} within 30 s:\n{log.read_text()}")
 
 
 @dataclass
