@@ -18,6 +18,7 @@ conditions on CompleteMultipartUpload more widely than on CopyObject.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -255,21 +256,26 @@ class S3Store(S3Multipart):
             content_type or DEFAULT_CONTENT_TYPE,
             clean_metadata(metadata),
         )
-        reader = PartReader(body, self._part_size)
+        reader = PartReader(body, self._part_size, whole_md5=content_md5 is not None)
         first = await reader.next_part()
         if reader.more:
             upstream_key = self._layout.key(bucket, key)
             return await put_in_parts(
                 self._client, self._up, upstream_key, draft, reader, first, conditions, content_md5
             )
-        check_md5(reader.md5.digest(), content_md5)
+        digest = (
+            reader.md5.digest()
+            if reader.md5
+            else hashlib.md5(first, usedforsecurity=False).digest()
+        )
+        check_md5(digest, content_md5)
         with upstream_errors():
             done = await self._client.put_object(
                 Bucket=self._up,
                 Key=self._layout.key(bucket, key),
                 Body=first,
                 ContentLength=len(first),
-                ContentMD5=md5_header(reader.md5.digest()),
+                ContentMD5=md5_header(digest),
                 ContentType=draft.content_type,
                 Metadata=upstream_metadata(draft.metadata),
                 **conditions,  # type: ignore[arg-type]

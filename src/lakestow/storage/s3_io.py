@@ -45,14 +45,16 @@ def md5_header(digest: bytes) -> str:
 
 
 class PartReader:
-    """Reads an upload stream part by part, knowing whether more follows."""
+    """Reads an upload stream part by part, knowing whether more follows; with `whole_md5`,
+    also the MD5 of the whole body (only a client's Content-MD5 needs it: each part carries
+    its own, and a multipart object's ETag is the upstream's)."""
 
-    def __init__(self, body: Body, part_size: int) -> None:
+    def __init__(self, body: Body, part_size: int, *, whole_md5: bool = True) -> None:
         self._chunks = aiter(body)
         self._part_size = part_size
         self._buffer = bytearray()
         self._done = False
-        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.md5 = hashlib.md5(usedforsecurity=False) if whole_md5 else None
         self.size = 0
 
     async def next_part(self) -> bytes:
@@ -65,7 +67,8 @@ class PartReader:
                 self._buffer += chunk
         part = bytes(self._buffer[: self._part_size])
         del self._buffer[: self._part_size]
-        self.md5.update(part)
+        if self.md5 is not None:
+            self.md5.update(part)
         self.size += len(part)
         return part
 

@@ -148,7 +148,8 @@ async def put_in_parts(
                 await _send_parts(parts, upload, reader, first)
         except BaseExceptionGroup as group:
             raise _sole(group) from None
-        check_md5(reader.md5.digest(), content_md5)
+        if reader.md5 is not None:  # tracked whenever the client sent a Content-MD5
+            check_md5(reader.md5.digest(), content_md5)
         return await upload.complete(conditions, reader.size)
 
 
