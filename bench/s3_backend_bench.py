@@ -58,10 +58,11 @@ from typing import TYPE_CHECKING
 import boto3
 import obstore
 import psycopg
-from obstore.store import S3Store
 
 # Shared with the endpoint's bench (this folder is on sys.path when run as a script).
-from s3_bench import free_port, wait_listening
+import s3_bench
+from obstore.store import S3Store
+from s3_bench import INFLIGHT, free_port, wait_listening
 
 if TYPE_CHECKING:
     from obstore.store import S3Config
@@ -72,7 +73,6 @@ BIN = Path(sys.executable).parent
 UPSTREAM_BUCKET = "upstream"
 LAKESTOW_BUCKET = "lakestow"
 REGION = "us-east-1"
-INFLIGHT = 16
 LARGE_INFLIGHT = 2
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/"
 # rclone answers InvalidAccessKeyId to short keys.
@@ -140,22 +140,9 @@ class Outcome:
 async def for_a_while(
     op: Callable[[int], Awaitable[object]], seconds: float, limit: int
 ) -> tuple[int, float]:
-    """Run op(0), op(1), ... INFLIGHT at a time for `seconds` (or `limit` ops): (done, ops/s)."""
-    counter = itertools.count()
-    done = 0
-    deadline = time.perf_counter() + seconds
-
-    async def worker() -> None:
-        nonlocal done
-        while time.perf_counter() < deadline and (i := next(counter)) < limit:
-            await op(i)
-            done += 1
-
-    start = time.perf_counter()
-    async with asyncio.TaskGroup() as group:
-        for _ in range(INFLIGHT):
-            group.create_task(worker())
-    return done, done / (time.perf_counter() - start)
+    """s3_bench's loop (INFLIGHT ops at a time for `seconds` or `limit` ops): (done, ops/s)."""
+    run = await s3_bench.for_a_while(op, seconds, limit)
+    return run.done, run.done / run.seconds
 
 
 async def put_large(c: Column, p: Payload, plan: Plan) -> Outcome:
