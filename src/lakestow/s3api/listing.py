@@ -150,15 +150,12 @@ def _common_prefix(prefix: str, enc: Callable[[str], str]) -> str:
 
 
 def _contents(info: ObjectInfo, enc: Callable[[str], str]) -> str:
-    return xml.group(
-        "Contents",
-        [
-            xml.tag("Key", enc(info.key)),
-            xml.tag("LastModified", info.last_modified),
-            xml.tag("ETag", quoted(info.etag)),
-            xml.tag("Size", info.size),
-            xml.tag("StorageClass", "STANDARD"),
-        ],
+    """One object of a listing, in one string: a 1,000-key page builds a thousand of them."""
+    return (
+        f"<Contents><Key>{xml.escape(enc(info.key))}</Key>"
+        f"<LastModified>{xml.timestamp(info.last_modified)}</LastModified>"
+        f"<ETag>{xml.escape(quoted(info.etag))}</ETag><Size>{info.size}</Size>"
+        "<StorageClass>STANDARD</StorageClass></Contents>"
     )
 
 

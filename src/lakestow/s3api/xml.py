@@ -20,13 +20,12 @@ NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 MAX_BODY = 2 * 1024 * 1024  # 1,000 keys of 1,024 bytes to delete, or 10,000 parts, fit
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\r": "&#13;"})
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_SPECIAL = re.compile('[&<>"\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]')
 
 
 def escape(text: str) -> str:
     """Text safe inside an element; characters XML 1.0 cannot carry at all become U+FFFD."""
-    if _SPECIAL.search(text) is None:  # most keys: one scan, nothing to replace
-        return text
+    if text.isprintable() and not ("&" in text or "<" in text or ">" in text or '"' in text):
+        return text  # most keys: a few scans in C, a third of the regex's cost
     return _NOT_XML.sub("\ufffd", text.translate(_ESCAPES))
 
 
@@ -52,7 +51,7 @@ def document(root: str, parts: Iterable[str], *, namespace: bool = True) -> byte
 
 def timestamp(moment: datetime) -> str:
     """ISO 8601 with milliseconds, as S3 writes times in XML."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.isoformat(timespec="milliseconds")[:23] + "Z"  # half strftime's cost
 
 
 def parse(body: bytes, root: str) -> Element:
