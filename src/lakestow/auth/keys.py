@@ -74,6 +74,7 @@ def stage(path: Path) -> None:
     """Add a new key LAST to the key file at `path`: it opens but does not seal yet. Once the
     file is on every replica, `promote` makes it the sealing key; a rolling restart in between
     never meets a replica that cannot open what another sealed."""
+
     def add(ring: list[dict[str, str]]) -> list[dict[str, str]]:
         if any("staged" in k for k in ring):
             raise InvalidInput(f"{path} has a staged key already: promote it first")
