@@ -36,6 +36,7 @@ from conformance import (
     blob,
     chunks,
     fetch,
+    model,
     new_bucket,
     read,
 )
@@ -43,7 +44,8 @@ from conformance import (
 from lakestow.errors import InvalidInput, LakestowError
 from lakestow.storage import ListPage, ObjectStore, open_store
 from lakestow.storage.local import LocalStore
-from lakestow.storage.local_listing import list_page
+from lakestow.storage.local_index import init_schema
+from lakestow.storage.local_listing import RUN, list_page
 
 PART_SIZE = 5 * 1024
 
@@ -422,3 +424,28 @@ async def test_million_keys_list_in_o_page(tmp_path: Path) -> None:
             result = await store.list("big", **options)  # type: ignore[arg-type]
             elapsed = (time.perf_counter() - started) * 1000
             print(f"store.list {options}: {elapsed:.1f} ms, {len(listed(result))} entries")
+
+
+def test_delimited_listing_hands_over_from_scan_to_walk(tmp_path: Path) -> None:
+    """Sub-folders of 1 .. RUN + 2 keys, objects between them: every page size and start
+    lists what the model lists, whether a page ends in the scan, at the hand-over or after."""
+    conn = sqlite3.connect(tmp_path / "index.db")
+    init_schema(conn)
+    keys = [f"p/{n}/{i}" for n in range(1, RUN + 3) for i in range(n)]
+    keys += [f"p/{n}-loose" for n in range(1, RUN + 3)] + ["p/", "q/outside"]
+    conn.executemany(
+        "INSERT INTO objects VALUES ('b', ?, 0, 'e', 0.0, 't', '{}', NULL, '[]')",
+        [(key,) for key in keys],
+    )
+    conn.commit()
+    for max_keys in range(1, 12):
+        for start in ["", "p/", "p/2/", "p/3/0", "p/4-loose", "p/9"]:
+            entries: list[str] = []
+            after: str | None = start or None
+            while True:
+                page = list_page(conn, "b", "p/", "/", after, max_keys)
+                entries += sorted([o.key for o in page.objects] + page.common_prefixes)
+                if not page.is_truncated:
+                    break
+                after = page.next_start_after
+            assert entries == model(keys, "p/", "/", start), (max_keys, start)
