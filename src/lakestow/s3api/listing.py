@@ -48,7 +48,11 @@ async def list_objects(request: S3Request) -> Response:
             parts.append(xml.tag("NextMarker", enc(page.next_start_after)))
     parts += _tail(page, delimiter, max_keys, encode)
     parts += [_contents(info, enc) for info in page.objects]
-    parts += [_common_prefix(p, enc) for p in page.prefixes]
+    escape = xml.escape
+    parts += [
+        f"<CommonPrefixes><Prefix>{escape(p)}</Prefix></CommonPrefixes>"
+        for p in (map(enc, page.prefixes) if encode else page.prefixes)
+    ]
     return Response(xml.document("ListBucketResult", parts), media_type="application/xml")
 
 
@@ -143,10 +147,6 @@ def _tail(page: Page, delimiter: str | None, max_keys: int, encode: bool) -> lis
     if encode:
         parts.append(xml.tag("EncodingType", "url"))
     return parts
-
-
-def _common_prefix(prefix: str, enc: Callable[[str], str]) -> str:
-    return f"<CommonPrefixes><Prefix>{xml.escape(enc(prefix))}</Prefix></CommonPrefixes>"
 
 
 def _contents(info: ObjectInfo, enc: Callable[[str], str]) -> str:

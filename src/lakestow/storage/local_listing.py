@@ -83,42 +83,71 @@ def _entries(
     delimiter: str | None,
     start_after: str | None,
     budget: int,
-) -> Iterator[ObjectInfo | str]:
+) -> list[ObjectInfo | str]:
     """Objects and common prefixes in key order, at most `budget` of them."""
     lower, inclusive = _start(prefix, delimiter, start_after)
     if lower is None:
-        return
+        return []
     upper = successor(prefix)
     if delimiter is None:
-        for row in conn.execute(*_query(bucket, lower, inclusive, upper, budget)):
-            yield object_info(bucket, row)
-        return
-    rows = conn.execute(*_query(bucket, lower, inclusive, upper, -1))  # read lazily
+        rows = conn.execute(*_query(bucket, lower, inclusive, upper, budget))
+        return [object_info(bucket, row) for row in rows]
+    # The scan reads keys alone (a column costs more to hand to Python than a row costs to
+    # step) and takes the objects' rows afterwards, in a second statement of the same read.
+    found: list[ObjectInfo | str] = []
+    objects: list[int] = []  # where in `found` each object goes
+    start, width = len(prefix), len(delimiter)
     current, seen = None, 0
+    keys = conn.execute(*_query(bucket, lower, inclusive, upper, -1, columns="key"))
     try:
-        for row in rows:
-            rolled = common_prefix(row[0], prefix, delimiter)
-            if rolled is None:
-                yield object_info(bucket, row)
-            elif rolled != current:
-                yield rolled
-                current, seen = rolled, 1
-            else:
+        for (key,) in keys:
+            if current is not None and key.startswith(current):
                 seen += 1
                 if seen > RUN:
                     break
                 continue
-            budget -= 1
-            if budget == 0:
-                return
+            at = key.find(delimiter, start)
+            if at < 0:
+                objects.append(len(found))
+                found.append(key)
+            else:
+                current, seen = key[: at + width], 1
+                found.append(current)
+            if len(found) == budget:
+                break
         else:
-            return
+            current = None  # the range is exhausted: nothing left to walk
     finally:
-        rows.close()
-    assert current is not None
-    past = successor(current)
-    if past is not None:
-        yield from _walk(conn, bucket, prefix, delimiter, past, upper, budget)
+        keys.close()
+    if objects:
+        _fill_objects(conn, bucket, found, objects, start, delimiter)
+    if current is not None and len(found) < budget:
+        past = successor(current)
+        if past is not None:
+            found += _walk(conn, bucket, prefix, delimiter, past, upper, budget - len(found))
+    return found
+
+
+def _fill_objects(
+    conn: sqlite3.Connection,
+    bucket: str,
+    found: list[ObjectInfo | str],
+    objects: list[int],
+    start: int,
+    delimiter: str,
+) -> None:
+    """Replace the scanned objects' keys in `found` by their rows: every key between the
+    first and the last of them that does not roll up is one of them."""
+    first, last = found[objects[0]], found[objects[-1]]
+    rows = conn.execute(
+        f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key >= ? AND key <= ? "  # noqa: S608
+        "AND instr(substr(key, ?), ?) = 0 ORDER BY key",
+        (bucket, first, last, start + 1, delimiter),
+    ).fetchall()
+    if [row[0] for row in rows] != [found[at] for at in objects]:
+        raise RuntimeError("the index changed within one read transaction")
+    for at, row in zip(objects, rows, strict=True):
+        found[at] = object_info(bucket, row)
 
 
 def _walk(
@@ -129,12 +158,11 @@ def _walk(
     lower: str,
     upper: str | None,
     budget: int,
-) -> Iterator[ObjectInfo | str]:
+) -> list[ObjectInfo | str]:
     """Entries from `lower` (inclusive) on, seeking past each common prefix, in one query."""
     after_delimiter = successor(delimiter)
     if after_delimiter is None:  # a delimiter made of U+10FFFF only
-        yield from _seek_by_step(conn, bucket, prefix, delimiter, lower, True, budget)
-        return
+        return list(_seek_by_step(conn, bucket, prefix, delimiter, lower, True, budget))
     sql = _WALK.format(
         upper="" if upper is None else " AND key < :upper",
         o_upper="" if upper is None else " AND o.key < :upper",
@@ -151,9 +179,11 @@ def _walk(
     }
     rows: list[Any] = conn.execute(sql, params).fetchall()
     rows.sort(key=itemgetter(0))  # in walk order already; code point order is SQLite's
+    entries: list[ObjectInfo | str] = []
     for row in rows:
         rolled = common_prefix(row[0], prefix, delimiter)
-        yield object_info(bucket, row) if rolled is None else rolled
+        entries.append(object_info(bucket, row) if rolled is None else rolled)
+    return entries
 
 
 def _seek_by_step(
@@ -198,10 +228,15 @@ def _start(prefix: str, delimiter: str | None, start_after: str | None) -> tuple
 
 
 def _query(
-    bucket: str, lower: str, inclusive: bool, upper: str | None, limit: int
+    bucket: str,
+    lower: str,
+    inclusive: bool,
+    upper: str | None,
+    limit: int,
+    columns: str = OBJECT_COLUMNS,
 ) -> tuple[str, tuple[object, ...]]:
     compare = ">=" if inclusive else ">"
-    sql = f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key {compare} ?"  # noqa: S608
+    sql = f"SELECT {columns} FROM objects WHERE bucket = ? AND key {compare} ?"  # noqa: S608
     params: tuple[object, ...] = (bucket, lower)
     if upper is not None:
         sql += " AND key < ?"
