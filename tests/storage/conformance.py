@@ -558,9 +558,7 @@ class TestConditional(StoreSuite):
         with raises(NotFound, "NoSuchKey"):  # nothing to match: 404, as S3
             await store.delete(bucket, "k", if_match=second.etag)
 
-    async def test_conditional_delete_of_any_version(
-        self, store: ObjectStore, bucket: str
-    ) -> None:
+    async def test_conditional_delete_of_any_version(self, store: ObjectStore, bucket: str) -> None:
         await store.put(bucket, "any", chunks(b"x"))
         await store.delete(bucket, "any", if_match="*")
         with raises(NotFound, "NoSuchKey"):
