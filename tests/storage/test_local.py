@@ -168,6 +168,19 @@ class TestLocalStore:
                 tg.start_soon(store.put, bucket, f"k{i}", chunks(b"x"))
         assert store.writer_stats.commits - before < 64
 
+    async def test_a_queued_write_outlives_its_cancellation(self, store: LocalStore) -> None:
+        """Once a write is queued it commits; a cancellation meanwhile waits for it, and
+        nothing the committed object needs (its blob file) is cleaned up as if it failed."""
+        bucket = await new_bucket(store)
+        stall = store._core.writer.submit(lambda txn: time.sleep(0.5))  # the writer is busy
+        started = time.monotonic()
+        with anyio.move_on_after(0.05):
+            await store.put(bucket, "k", chunks(b"queued"))
+        waited = time.monotonic() - started
+        stall.result()
+        assert waited >= 0.4
+        assert await fetch(store, bucket, "k") == b"queued"
+
     async def test_blobs_are_shared_and_reclaimed(self, tmp_path: Path) -> None:
         async with await LocalStore.open(tmp_path, inline_max=0, min_part_size=1) as store:
             bucket = await new_bucket(store)

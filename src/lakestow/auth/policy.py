@@ -14,6 +14,7 @@ answer, since the policy never asks which members exist.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import Enum, StrEnum
@@ -151,7 +152,9 @@ def area_of(principal: Principal, folder: str) -> Area | None:
     return best
 
 
+@functools.lru_cache(maxsize=4096)
 def _by_area(principal: Principal, action: Action, folder: str) -> Decision:
+    # Cached: requests come folder by folder, and a decision is a pure function of these.
     area = area_of(principal, folder)
     if area is None:
         owner = _foreign_private(folder, principal)

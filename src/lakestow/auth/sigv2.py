@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -72,9 +73,11 @@ class SigV2Auth:
     date: str | None  # header form: the Date (or x-amz-date) header as signed
 
 
-def parse(request: SignedRequest) -> SigV2Auth | None:
-    """The SigV2 authentication of `request`, or None when it carries none."""
-    query = dict(parse_qsl(request.raw_query, keep_blank_values=True))
+def parse(request: SignedRequest, query: Mapping[str, str] | None = None) -> SigV2Auth | None:
+    """The SigV2 authentication of `request`, or None when it carries none. `query`: the
+    request's query parameters, if the caller has them already."""
+    if query is None:
+        query = dict(parse_qsl(request.raw_query, keep_blank_values=True))
     headers = request.headers
     if "AWSAccessKeyId" in query:
         try:

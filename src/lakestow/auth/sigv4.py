@@ -60,6 +60,7 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _DAY = re.compile(r"\d{8}")
 _EXPIRES = re.compile(r"-?\d{1,12}")
 _SPACES = re.compile(r"[ \t]+")
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9\-._~/]*")
 _PRESIGN_PARAMS = (
     "X-Amz-Algorithm",
     "X-Amz-Credential",
@@ -206,7 +207,9 @@ def _presign_values(params: Mapping[str, list[str]]) -> dict[str, str]:
     return values
 
 
+@functools.lru_cache(maxsize=1024)
 def _credential(text: str, *, presigned: bool) -> tuple[str, str, str, str]:
+    # Cached, like `_signed_headers`: a client sends the same scope on every request of a day.
     parts = text.split("/")
     if len(parts) != 5 or not all(parts) or not _DAY.fullmatch(parts[1]):
         raise _malformed(
@@ -222,6 +225,7 @@ def _credential(text: str, *, presigned: bool) -> tuple[str, str, str, str]:
     return parts[0], parts[1], parts[2], parts[3]
 
 
+@functools.lru_cache(maxsize=1024)
 def _signed_headers(text: str, *, presigned: bool) -> tuple[str, ...]:
     names = tuple(text.split(";"))
     if not all(names) or len(set(names)) != len(names) or text != text.lower():
@@ -350,11 +354,11 @@ def verify(
     `now` must be timezone aware. Returns the `ChunkSigner` that aws-chunked bodies of this
     request are verified with (harmless to ignore for other payloads).
     """
-    _check_scope(auth, region=region, service=service)
+    stamp = _stamp(auth.amz_date)
+    _check_scope(auth, stamp, region=region, service=service)
     _check_time(auth, now=now, max_skew=max_skew)
     _check_all_signed(request, auth)
     key = _signing_key(secret_key, auth.date, auth.region, auth.service)
-    stamp = _stamp(auth.amz_date)
     digest = hashlib.sha256(_wire_bytes(canonical_request(request, auth))).hexdigest()
     string_to_sign = "\n".join((ALGORITHM, stamp, auth.scope, digest))
     expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
@@ -363,7 +367,7 @@ def verify(
     return ChunkSigner(signing_key=key, seed_signature=expected, amz_date=stamp, scope=auth.scope)
 
 
-def _check_scope(auth: SigV4Auth, *, region: str, service: str) -> None:
+def _check_scope(auth: SigV4Auth, stamp: str, *, region: str, service: str) -> None:
     presigned = auth.presigned
     if auth.service != service:
         raise _malformed(
@@ -374,7 +378,7 @@ def _check_scope(auth: SigV4Auth, *, region: str, service: str) -> None:
         raise _malformed(
             f"the region '{auth.region}' is wrong; expecting '{region}'", presigned=presigned
         )
-    day = _stamp(auth.amz_date)[:8]
+    day = stamp[:8]
     if auth.date != day:
         raise _malformed(
             f'Invalid credential date "{auth.date}". This date is not the same as '
@@ -452,6 +456,8 @@ def canonical_request(request: SignedRequest, auth: SigV4Auth) -> str:
 
 def canonical_uri(raw_path: str) -> str:
     """Decode, then encode by the AWS rules (all but A-Za-z0-9-._~ and '/'); no normalizing."""
+    if _PLAIN_PATH.fullmatch(raw_path):
+        return raw_path or "/"  # most paths: nothing to decode, nothing to encode
     return quote_from_bytes(unquote_to_bytes(raw_path), safe="/") or "/"
 
 

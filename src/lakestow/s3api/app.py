@@ -111,7 +111,9 @@ class S3App:
     ) -> S3Request:
         """Who signed the request, checked: a member's or an operator's request."""
         now = datetime.now(UTC)
-        legacy = sigv2.parse(signed)
+        raw_query = signed.raw_query
+        query = dict(parse_qsl(raw_query, keep_blank_values=True)) if raw_query else {}
+        legacy = sigv2.parse(signed, query)
         auth = sigv4.parse(signed) if legacy is None else None
         if auth is not None:
             who, secret = self._principal(auth.access_key_id, auth.session_token)
@@ -123,8 +125,6 @@ class S3App:
             mode, signer = sigv4.UNSIGNED_PAYLOAD, None
         else:
             raise AccessDenied("Access Denied: anonymous requests are not accepted; sign them")
-        raw_query = signed.raw_query
-        query = dict(parse_qsl(raw_query, keep_blank_values=True)) if raw_query else {}
         if isinstance(who, Operator):
             actor = f"operator:{who.name}"
             return OperatorRequest(http, self.server, bucket, key, query, actor, mode, signer, who)

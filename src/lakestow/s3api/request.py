@@ -97,9 +97,8 @@ class MemberRequest(S3Request):
     principal: Principal
     org: OrgInfo
 
-    @property
-    def member(self) -> Member:
-        return Member(self.principal, self.org)
+    def __post_init__(self) -> None:
+        self.member = Member(self.principal, self.org)
 
     def path_of(self, bucket: str, key: str) -> str | None:
         return self.member.path_of(bucket, key)
