@@ -23,8 +23,11 @@ from lakestow.storage.common import resolve_range
 from lakestow.storage.local_blobs import CHUNK, is_inline
 from lakestow.storage.local_core import Core
 from lakestow.storage.local_index import (
+    OBJECT_COLUMNS,
     Extent,
     StoredObject,
+    load_layout,
+    object_info,
     read_info,
     read_inline,
     read_object,
@@ -131,8 +134,36 @@ class _Snapshot:
     data: bytes | None
 
 
-def _load(conn: sqlite3.Connection, bucket: str, key: str) -> tuple[StoredObject, bytes | None]:
-    """The row and, for an object kept in the index, its bytes (in one read transaction)."""
+# The row and, when its first extent is kept in the index, that extent's bytes: one statement.
+_ROW_AND_BYTES = f"""
+SELECT {", ".join(f"o.{c.strip()}" for c in OBJECT_COLUMNS.split(","))}, o.extents, i.data
+FROM objects o LEFT JOIN inline_blobs i ON i.id = json_extract(o.extents, '$[0][0]')
+WHERE o.bucket = ? AND o.key = ?
+"""  # noqa: S608
+
+
+def _load(
+    conn: sqlite3.Connection, bucket: str, key: str
+) -> tuple[StoredObject, bytes | None] | None:
+    """The row and, for an object kept in the index, its bytes, in one statement (a small
+    GET's whole index read); None for a layout that statement does not cover."""
+    row = conn.execute(_ROW_AND_BYTES, (bucket, key)).fetchone()
+    if row is None:
+        require_bucket(conn, bucket)
+        raise no_such_key(key)
+    stored = StoredObject(object_info(bucket, row), *load_layout(row[7]))
+    inline = [blob_id for blob_id, _, _ in stored.extents if is_inline(blob_id)]
+    if not inline:
+        return stored, None
+    if row[8] is None or inline[0] != stored.extents[0][0]:
+        return None
+    return stored, bytes(row[8])
+
+
+def _load_in_transaction(
+    conn: sqlite3.Connection, bucket: str, key: str
+) -> tuple[StoredObject, bytes | None]:
+    """`_load` for any layout: the row, then the bytes, in one read transaction."""
     stored = load_object(conn, bucket, key)
     inline = [blob_id for blob_id, _, _ in stored.extents if is_inline(blob_id)]
     return stored, read_inline(conn, inline[0]) if inline else None
@@ -152,7 +183,10 @@ def _snapshot(
     """
     failed: list[Extent] | None = None
     while True:
-        stored, data = core.read_sync(partial(_load, bucket=bucket, key=key), snapshot=True)
+        loaded = core.read_sync(partial(_load, bucket=bucket, key=key))
+        if loaded is None:
+            loaded = core.read_sync(partial(_load_in_transaction, bucket=bucket, key=key), True)
+        stored, data = loaded
         start, end = resolve_range(stored.info.size, byte_range, suffix_length)
         if data is not None:
             return _Snapshot(stored.info, start, end, [], data[start : end + 1])
