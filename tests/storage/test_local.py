@@ -36,6 +36,7 @@ from conformance import (
     blob,
     chunks,
     fetch,
+    list_all,
     model,
     new_bucket,
     read,
@@ -172,7 +173,7 @@ class TestLocalStore:
         """Once a write is queued it commits; a cancellation meanwhile waits for it, and
         nothing the committed object needs (its blob file) is cleaned up as if it failed."""
         bucket = await new_bucket(store)
-        stall = store._core.writer.submit(lambda txn: time.sleep(0.5))  # the writer is busy
+        stall = store._core.writer.committer.submit(time.sleep, 0.5)  # the disk is slow
         started = time.monotonic()
         with anyio.move_on_after(0.05):
             await store.put(bucket, "k", chunks(b"queued"))
@@ -180,6 +181,23 @@ class TestLocalStore:
         stall.result()
         assert waited >= 0.4
         assert await fetch(store, bucket, "k") == b"queued"
+
+    async def test_close_commits_what_is_queued_first(self, tmp_path: Path) -> None:
+        store = await LocalStore.open(tmp_path)
+        bucket = await new_bucket(store)
+        store._core.writer.committer.submit(time.sleep, 0.3)  # the disk is slow
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as group:
+                for i in range(10):
+                    group.start_soon(store.put, bucket, f"k{i}", chunks(b"queued"))
+                    if i == 4:
+                        await anyio.sleep(0.1)  # a group waits for its commit, then a second
+                await anyio.sleep(0.1)
+                await store.aclose()
+        with pytest.raises(RuntimeError, match="closed"):
+            await store.put(bucket, "late", chunks(b"x"))
+        async with await LocalStore.open(tmp_path) as reopened:
+            assert await list_all(reopened, bucket) == [f"k{i}" for i in range(10)]
 
     async def test_blobs_are_shared_and_reclaimed(self, tmp_path: Path) -> None:
         async with await LocalStore.open(tmp_path, inline_max=0, min_part_size=1) as store:

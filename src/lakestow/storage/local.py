@@ -103,6 +103,7 @@ class LocalStore(MultipartOps):
         return self._core.orphans_removed
 
     async def aclose(self) -> None:
+        await self._core.drain()
         await self._core.run(self._core.close)
 
     async def __aenter__(self) -> LocalStore:

@@ -1,7 +1,7 @@
 """The parts of a local store and how async code reaches them.
 
 `Core` owns the directory lock, the index connections (one writer, a pool of readers), the
-blob tree and the pins. Async callers use `read` (a query in a worker thread), `write` (an
+blob tree and the pins. Async callers use `read` (a query, on the loop), `write` (an
 operation committed by the group-commit writer, awaited without holding a thread) and
 `store_blob` (stream a body into a new blob, or keep a small one for the index, then commit
 an operation that references it). File I/O runs in worker threads, 1 MiB at a time.
@@ -15,6 +15,7 @@ On-disk layout of a store root:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import logging
@@ -29,7 +30,6 @@ from typing import TypeVar
 
 import anyio
 import anyio.to_thread
-from anyio.lowlevel import current_token
 
 from lakestow.errors import LakestowError
 from lakestow.storage.common import check_md5
@@ -118,7 +118,6 @@ class Core:
             os.close(self._lock_fd)
             raise
         self._writer = GroupCommitWriter(conn, self._release)
-        self._writer.start()
 
     def _release(self, dead: list[str]) -> None:
         """After a commit: unlink blobs in the background (a big unlink can take a while)."""
@@ -133,6 +132,11 @@ class Core:
         if orphans:
             log.info("removed %d orphan blobs from %s", len(orphans), self.root)
         return len(orphans)
+
+    async def drain(self) -> None:
+        """Refuse new writes and wait for those queued (on the loop, before `close`)."""
+        if self._writer is not None:
+            await self._writer.drain()
 
     def close(self) -> None:
         """Stop the writer, unlink released blobs, and mark the shutdown clean."""
@@ -178,15 +182,10 @@ class Core:
     async def write(self, op: Callable[[Txn], T]) -> T:
         """Commit `op` through the writer. Once queued it cannot be withdrawn, so a
         cancellation waits for its outcome (and is delivered afterwards)."""
-        token = current_token()
-        done = anyio.Event()
         future = self.writer.submit(op)
-        future.add_done_callback(
-            lambda _: token.backend_class.run_sync_soon(done.set, (), token.native_token)
-        )
         with anyio.CancelScope(shield=True):
-            await done.wait()
-        return future.result()
+            result = await asyncio.shield(future)
+        return result
 
     async def run(self, func: Callable[[], T]) -> T:
         return await anyio.to_thread.run_sync(func, limiter=self.limiter)
