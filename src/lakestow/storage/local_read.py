@@ -142,31 +142,33 @@ WHERE o.bucket = ? AND o.key = ?
 """  # noqa: S608
 
 
-def _load(
-    conn: sqlite3.Connection, bucket: str, key: str
-) -> tuple[StoredObject, bytes | None] | None:
+_Loaded = tuple[ObjectInfo, tuple[Extent, ...], bytes | None]
+"""An object's metadata, and where its bytes are: in extents, or (kept in the index) here."""
+
+
+def _load(conn: sqlite3.Connection, bucket: str, key: str) -> _Loaded | None:
     """The row and, for an object kept in the index, its bytes, in one statement (a small
     GET's whole index read); None for a layout that statement does not cover."""
     row = conn.execute(_ROW_AND_BYTES, (bucket, key)).fetchone()
     if row is None:
         require_bucket(conn, bucket)
         raise no_such_key(key)
-    stored = StoredObject(object_info(bucket, row), *load_layout(row[7]))
-    inline = [blob_id for blob_id, _, _ in stored.extents if is_inline(blob_id)]
-    if not inline:
-        return stored, None
-    if row[8] is None or inline[0] != stored.extents[0][0]:
+    info = object_info(bucket, row)
+    if row[8] is not None:  # kept in the index: one extent, the whole object
+        return info, (), bytes(row[8])
+    extents = load_layout(row[7])[0]
+    if any(is_inline(blob_id) for blob_id, _, _ in extents):
         return None
-    return stored, bytes(row[8])
+    return info, extents, None
 
 
-def _load_in_transaction(
-    conn: sqlite3.Connection, bucket: str, key: str
-) -> tuple[StoredObject, bytes | None]:
+def _load_in_transaction(conn: sqlite3.Connection, bucket: str, key: str) -> _Loaded:
     """`_load` for any layout: the row, then the bytes, in one read transaction."""
     stored = load_object(conn, bucket, key)
     inline = [blob_id for blob_id, _, _ in stored.extents if is_inline(blob_id)]
-    return stored, read_inline(conn, inline[0]) if inline else None
+    if inline:
+        return stored.info, (), read_inline(conn, inline[0])
+    return stored.info, stored.extents, None
 
 
 def _snapshot(
@@ -186,13 +188,13 @@ def _snapshot(
         loaded = core.read_sync(partial(_load, bucket=bucket, key=key))
         if loaded is None:
             loaded = core.read_sync(partial(_load_in_transaction, bucket=bucket, key=key), True)
-        stored, data = loaded
-        start, end = resolve_range(stored.info.size, byte_range, suffix_length)
+        info, extents, data = loaded
+        start, end = resolve_range(info.size, byte_range, suffix_length)
         if data is not None:
-            return _Snapshot(stored.info, start, end, [], data[start : end + 1])
-        pieces = slice_extents(stored.extents, start, end)
+            return _Snapshot(info, start, end, [], data[start : end + 1])
+        pieces = slice_extents(extents, start, end)
         if core.pins.pin(blob_id for blob_id, _, _ in pieces):
-            return _Snapshot(stored.info, start, end, pieces, None)
+            return _Snapshot(info, start, end, pieces, None)
         if pieces == failed:
             raise LakestowError(f"A blob file of {bucket}/{key} is missing from the store.")
         failed = pieces
@@ -212,7 +214,7 @@ def snapshot(
 def open_snapshot(core: Core, snap: _Snapshot) -> GetResult:
     """A GET of bytes already in memory, or a large range streamed from pinned blobs."""
     if snap.data is not None:
-        return GetResult(snap.info, snap.start, snap.end, _Bytes(snap.data))
+        return GetResult(snap.info, snap.start, snap.end, _Bytes(snap.data), data=snap.data)
     segments = [(core.blobs.path(b), offset, n) for b, offset, n in snap.pieces]
     return GetResult(snap.info, snap.start, snap.end, BlobStream(core, snap.pieces), segments)
 
@@ -223,7 +225,7 @@ def read_pinned(core: Core, snap: _Snapshot) -> GetResult:
         data = b"".join(core.blobs.read(*piece) for piece in snap.pieces)
     finally:
         core.pins.unpin(blob_id for blob_id, _, _ in snap.pieces)
-    return GetResult(snap.info, snap.start, snap.end, _Bytes(data))
+    return GetResult(snap.info, snap.start, snap.end, _Bytes(data), data=data)
 
 
 @dataclass(frozen=True)

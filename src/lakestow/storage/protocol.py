@@ -54,7 +54,8 @@ class GetResult:
     `body` streams a snapshot taken when `get` returned: a concurrent overwrite or delete does
     not change it. `segments`, when not empty, name the same bytes as file extents for
     zero-copy `sendfile`; their files stay in place until the body is exhausted or `aclose()`
-    is called. Always exhaust the body or call `aclose()` (or use `async with`).
+    is called. Always exhaust the body or call `aclose()` (or use `async with`). `data`, when
+    set, is the whole body, already in memory: such a result holds nothing to release.
     """
 
     info: ObjectInfo
@@ -62,6 +63,7 @@ class GetResult:
     end: int
     body: AsyncIterator[bytes]
     segments: list[Segment] = field(default_factory=list)
+    data: bytes | None = None
 
     @property
     def length(self) -> int:
