@@ -62,7 +62,7 @@ class ChunkSigner:
 
     def _sign(self, kind: str, *lines: str) -> str:
         text = "\n".join((kind, self.amz_date, self.scope, *lines))
-        return hmac.new(self.signing_key, text.encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self.signing_key, text.encode(), "sha256").hex()
 
 
 class AwsChunkedDecoder:
