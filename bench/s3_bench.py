@@ -160,21 +160,41 @@ class Target:
 
 
 class Run(NamedTuple):
-    """How many operations completed in how many seconds."""
+    """How many operations completed in how many seconds, and the CPU they cost."""
 
     done: int
     seconds: float
+    server_cpu: float = 0.0  # CPU seconds of the server process meanwhile, all threads
+    client_cpu: float = 0.0  # and of this process (the client)
 
     @property
     def rate(self) -> float:
         return self.done / self.seconds
 
+    def cpu_note(self) -> str:
+        """CPU per operation, server and client: on 2 shared cores, their sum bounds the rate."""
+        if not self.done:
+            return ""
+        server, client = (1e6 * cpu / self.done for cpu in (self.server_cpu, self.client_cpu))
+        return f"CPU {server:.0f}+{client:.0f} µs"
 
-async def for_a_while(op: Callable[[int], Awaitable[object]], seconds: float, limit: int) -> Run:
-    """Run op(0), op(1), ... INFLIGHT at a time until `seconds` pass or `limit` ran."""
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process, all its threads (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def for_a_while(
+    op: Callable[[int], Awaitable[object]], seconds: float, limit: int, pid: int | None = None
+) -> Run:
+    """Run op(0), op(1), ... INFLIGHT at a time until `seconds` pass or `limit` ran; with the
+    server's `pid`, also count the CPU time each side spent."""
     counter = itertools.count()
     done = 0
     deadline = time.perf_counter() + seconds
+    server_start = cpu_seconds(pid) if pid else 0.0
+    client_start = time.process_time()
 
     async def worker() -> None:
         nonlocal done
@@ -186,7 +206,9 @@ async def for_a_while(op: Callable[[int], Awaitable[object]], seconds: float, li
     async with asyncio.TaskGroup() as group:
         for _ in range(INFLIGHT):
             group.create_task(worker())
-    return Run(done, time.perf_counter() - start)
+    elapsed = time.perf_counter() - start
+    server = cpu_seconds(pid) - server_start if pid else 0.0
+    return Run(done, elapsed, server, time.process_time() - client_start)
 
 
 async def timed(action: Awaitable[object]) -> float:
@@ -301,9 +323,9 @@ async def put_small(t: Target, p: Payload, plan: Plan) -> Outcome:
         result = await obstore.put_async(t.store, f"small/{i:07d}", p.small)
         expect(etag(result["e_tag"]) == p.small_md5, "ETag of a 4 KiB PUT is not its MD5")
 
-    run = await for_a_while(op, plan.seconds, plan.max_ops)
+    run = await for_a_while(op, plan.seconds, plan.max_ops, t.pid)
     t.small_keys = [f"small/{i:07d}" for i in range(run.done)]
-    return Outcome(run.rate)
+    return Outcome(run.rate, run.cpu_note())
 
 
 async def get_small(t: Target, p: Payload, plan: Plan) -> Outcome:
@@ -314,7 +336,8 @@ async def get_small(t: Target, p: Payload, plan: Plan) -> Outcome:
         body = await (await obstore.get_async(t.store, keys[i % len(keys)])).bytes_async()
         expect(body == p.small, "a 4 KiB GET returned other bytes")
 
-    return Outcome((await for_a_while(op, plan.seconds, plan.max_ops)).rate)
+    run = await for_a_while(op, plan.seconds, plan.max_ops, t.pid)
+    return Outcome(run.rate, run.cpu_note())
 
 
 async def head_small(t: Target, p: Payload, plan: Plan) -> Outcome:
@@ -325,19 +348,20 @@ async def head_small(t: Target, p: Payload, plan: Plan) -> Outcome:
         meta = await obstore.head_async(t.store, keys[i % len(keys)])
         expect(meta["size"] == len(p.small), "HEAD of a 4 KiB object gave another size")
 
-    return Outcome((await for_a_while(op, plan.seconds, plan.max_ops)).rate)
+    run = await for_a_while(op, plan.seconds, plan.max_ops, t.pid)
+    return Outcome(run.rate, run.cpu_note())
 
 
 async def delete_small(t: Target, p: Payload, plan: Plan) -> Outcome:
     await ensure_small(t, p)
     keys, t.small_keys = t.small_keys, []
     run = await for_a_while(
-        lambda i: obstore.delete_async(t.single, keys[i]), plan.seconds, len(keys)
+        lambda i: obstore.delete_async(t.single, keys[i]), plan.seconds, len(keys), t.pid
     )
     with contextlib.suppress(FileNotFoundError):
         await obstore.head_async(t.store, keys[0])
         raise CheckFailed("a deleted key is still there")
-    return Outcome(run.rate, f"{run.done:,} keys")
+    return Outcome(run.rate, f"{run.done:,} keys; {run.cpu_note()}")
 
 
 async def list_keys(t: Target, p: Payload, plan: Plan) -> Outcome:
@@ -361,7 +385,8 @@ async def delimiter(t: Target, p: Payload, plan: Plan) -> Outcome:
         expect(len(result["common_prefixes"]) == plan.folders, "wrong number of sub-folders")
         expect(len(result["objects"]) == 10, "wrong number of objects beside the sub-folders")
 
-    return Outcome((await for_a_while(op, plan.seconds, plan.max_ops)).rate)
+    run = await for_a_while(op, plan.seconds, plan.max_ops, t.pid)
+    return Outcome(run.rate, run.cpu_note())
 
 
 async def delete_many(t: Target, p: Payload, plan: Plan) -> Outcome:
@@ -390,7 +415,8 @@ async def ranged(t: Target, p: Payload, plan: Plan) -> Outcome:
         body = await obstore.get_range_async(t.store, "large", start=at, length=size)
         expect(len(body) == size and view[at : at + size] == body, "ranged GET: other bytes")
 
-    return Outcome((await for_a_while(op, plan.seconds, plan.max_ops)).rate)
+    run = await for_a_while(op, plan.seconds, plan.max_ops, t.pid)
+    return Outcome(run.rate, run.cpu_note())
 
 
 Measure = Callable[[Target, Payload, Plan], Awaitable[Outcome]]
