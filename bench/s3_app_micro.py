@@ -1,0 +1,179 @@
+"""Micro-benchmark of the S3 endpoint's own Python, no HTTP: µs per request, in process.
+
+    .venv/bin/python bench/s3_app_micro.py [--rows head,get,delete,delimiter] [--count 2000]
+    .venv/bin/python bench/s3_app_micro.py --rows head --profile    # cProfile of the row
+
+Requests signed by botocore (as the AWS CLI signs them) go straight to the ASGI application
+over a data directory made by the `lakestow` CLI, one at a time (DELETE: 16 at a time, so
+that group commit groups them). Each row runs `--repeats` times over the same requests and
+keeps the fastest, so a run is steady enough to compare one change with the next, which the
+side-by-side HTTP benchmark (s3_bench.py), on a machine shared with its client, is not. What
+this leaves out, uvicorn's share of a request and the network, s3_bench.py measures. Run by
+hand; prints one line per row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import os
+import pstats
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import uvloop
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from lakestow import config, datadir
+from lakestow.s3api.app import S3App
+from lakestow.server import s3_server
+
+BUCKET = "lakestow"  # the organizations' bucket of a default data directory
+PORT = 9000  # only in the signed Host header: nothing listens
+Scope = dict[str, Any]
+
+
+def lakestow(data: Path, *args: str) -> str:
+    argv = [str(Path(sys.executable).parent / "lakestow"), "--data-dir", str(data), *args]
+    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+
+
+def signed(method: str, path: str, query: str, creds: dict[str, str], body: bytes = b"") -> Scope:
+    """The ASGI scope of a request signed as botocore signs it (UNSIGNED-PAYLOAD)."""
+    url = f"http://127.0.0.1:{PORT}{path}" + (f"?{query}" if query else "")
+    request = AWSRequest(method, url, {"x-amz-content-sha256": "UNSIGNED-PAYLOAD"}, body)
+    credentials = Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    SigV4Auth(credentials, "s3", "us-east-1").add_auth(request)
+    headers = [(k.lower().encode(), str(v).encode()) for k, v in request.headers.items()]
+    headers.append((b"host", f"127.0.0.1:{PORT}".encode()))
+    if body:
+        headers.append((b"content-length", str(len(body)).encode()))
+    return {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "headers": headers,
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("127.0.0.1", PORT),
+        "client": ("127.0.0.1", 50000),
+        "root_path": "",
+    }
+
+
+class Client:
+    """Sends scopes to the application and keeps the last status."""
+
+    def __init__(self, app: S3App) -> None:
+        self.app = app
+        self.status = 0
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+
+    async def call(self, scope: Scope, body: bytes = b"") -> int:
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop() if messages else {"type": "http.disconnect"}
+
+        await self.app(scope, receive, self.send)
+        return self.status
+
+
+async def run(args: argparse.Namespace, data: Path) -> None:
+    lakestow(data, "init")
+    lakestow(data, "org", "create", "acme")
+    member = int(lakestow(data, "user", "create", "alice", "--org", "acme").split()[-1])
+    creds = json.loads(lakestow(data, "credentials", "issue", "alice", "--duration", "12h"))
+    home = f"acme/data/customer-{member}/bench"
+    count = args.count
+    with datadir.opened(config.load(data)) as opened:
+        async with s3_server(opened) as state:
+            state.verifier.refresh()
+            client = Client(S3App(state))
+            small = os.urandom(4096)
+
+            async def put(key: str, body: bytes) -> None:
+                status = await client.call(
+                    signed("PUT", f"/{BUCKET}/{home}/{key}", "", creds, body), body
+                )
+                if status != 200:
+                    raise SystemExit(f"PUT {key}: {status}")
+
+            async def put_small() -> None:
+                for i in range(count):
+                    await put(f"small/{i:07d}", small)
+
+            await put_small()
+            for i in range(100):
+                await put(f"tree/d{i:03d}/x", small[:16])
+            for i in range(10):
+                await put(f"tree/f{i}", small[:16])
+            listing = f"delimiter=%2F&list-type=2&prefix={home.replace('/', '%2F')}%2Ftree%2F"
+            requests: dict[str, Callable[[int], Scope]] = {
+                "head": lambda i: signed("HEAD", f"/{BUCKET}/{home}/small/{i:07d}", "", creds),
+                "get": lambda i: signed("GET", f"/{BUCKET}/{home}/small/{i:07d}", "", creds),
+                "delete": lambda i: signed("DELETE", f"/{BUCKET}/{home}/small/{i:07d}", "", creds),
+                "delimiter": lambda i: signed("GET", f"/{BUCKET}", listing, creds),
+            }
+            for row in args.rows.split(","):
+                scopes = [requests[row](i) for i in range(count)]
+                best = float("inf")
+                for repeat in range(args.repeats):
+                    if row == "delete" and repeat:
+                        await put_small()
+                    profile = cProfile.Profile() if args.profile else None
+                    elapsed = await timed(client, scopes, row == "delete", profile)
+                    best = min(best, elapsed)
+                    if profile is not None:
+                        pstats.Stats(profile).sort_stats("tottime").print_stats(25)
+                print(f"{row:<10} {1e6 * best / count:7.1f} µs a request (status {client.status})")
+
+
+async def timed(
+    client: Client, scopes: list[Scope], grouped: bool, profile: cProfile.Profile | None
+) -> float:
+    calls: list[Awaitable[int]]
+    if profile is not None:
+        profile.enable()
+    start = time.perf_counter()
+    if grouped:
+        for at in range(0, len(scopes), 16):
+            calls = [client.call(scope) for scope in scopes[at : at + 16]]
+            await asyncio.gather(*calls)
+    else:
+        for scope in scopes:
+            await client.call(scope)
+    elapsed = time.perf_counter() - start
+    if profile is not None:
+        profile.disable()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", default="head,get,delete,delimiter")
+    parser.add_argument("--count", type=int, default=2000, help="requests a row")
+    parser.add_argument("--repeats", type=int, default=5, help="runs a row; the fastest counts")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of each run")
+    parser.add_argument("--dir", default=None, help="where the temporary data directory goes")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=args.dir) as folder:
+        uvloop.run(run(args, Path(folder) / "data"))
+
+
+if __name__ == "__main__":
+    main()
