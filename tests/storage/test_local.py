@@ -16,11 +16,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 import pytest
 from conformance import (
     MiB,
@@ -47,6 +49,7 @@ from lakestow.storage import ListPage, ObjectStore, open_store
 from lakestow.storage.local import LocalStore
 from lakestow.storage.local_index import init_schema
 from lakestow.storage.local_listing import RUN, list_page
+from lakestow.storage.local_writer import CommitUncertain, GroupCommitWriter, Txn
 
 PART_SIZE = 5 * 1024
 
@@ -480,3 +483,92 @@ def test_delimited_listing_hands_over_from_scan_to_walk(tmp_path: Path) -> None:
                     break
                 after = page.next_start_after
             assert entries == model(keys, "p/", "/", start), (max_keys, start)
+
+
+class Boom(BaseException):
+    """Not an Exception: what an operation's own error handling does not catch."""
+
+
+@pytest.mark.anyio
+class TestWriterFailures:
+    """The group-commit writer when something other than an operation's own check fails."""
+
+    async def test_a_broken_group_fails_alone(self, tmp_path: Path) -> None:
+        async with await LocalStore.open(tmp_path) as store:
+            bucket = await new_bucket(store)
+            writer = store._core.writer
+
+            def boom(txn: Txn) -> None:
+                txn.conn.execute("DELETE FROM buckets")
+                raise Boom
+
+            async def put_beside() -> None:
+                with pytest.raises(LakestowError, match="could not run this write"):
+                    await store.put(bucket, "beside", chunks(b"x"))
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(put_beside)
+                with pytest.raises(LakestowError, match="could not run this write"):
+                    await writer.submit(boom)
+            await store.put(bucket, "after", chunks(b"y"))  # the writer goes on
+            assert await list_all(store, bucket) == ["after"]  # the bucket was not deleted
+
+    async def test_a_failed_commit_stops_writes_and_keeps_blobs(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        store = await LocalStore.open(tmp_path, inline_max=0)
+        bucket = await new_bucket(store)
+        writer = store._core.writer
+
+        def failing_commit() -> None:
+            writer.connection.execute("ROLLBACK")
+            raise sqlite3.OperationalError("disk I/O error")
+
+        monkeypatch.setattr(writer, "_commit", failing_commit)
+        with pytest.raises(CommitUncertain):
+            await store.put(bucket, "k", chunks(b"uncertain"))
+        assert len(blob_files(tmp_path)) == 1  # it may have landed: its blob is kept
+        with pytest.raises(LakestowError, match="no more writes"):
+            await store.put(bucket, "next", chunks(b"refused"))  # its blob is discarded
+        await store.aclose()
+        async with await LocalStore.open(tmp_path) as reopened:  # not clean: orphans go
+            assert reopened.orphans_removed == 1
+            assert await list_all(reopened, bucket) == []
+
+    async def test_heavy_operations_run_off_the_loop(self, store: LocalStore) -> None:
+        threads: list[str] = []
+
+        def where(txn: Txn) -> None:
+            threads.append(threading.current_thread().name)
+
+        writer: GroupCommitWriter = store._core.writer
+        await writer.submit(where)
+        await writer.submit(where, heavy=True)
+        assert threads[0] == threading.current_thread().name
+        assert threads[1].startswith("lakestow-commit")
+
+    async def test_a_group_runs_in_slices(
+        self, store: LocalStore, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """With no time at all for a slice, the loop gets a turn after each operation, and
+        the group still commits once."""
+        monkeypatch.setattr("lakestow.storage.local_writer.SLICE", 0.0)
+        bucket = await new_bucket(store)
+        turns = 0
+
+        async def count_turns() -> None:
+            nonlocal turns
+            while True:
+                turns += 1
+                await anyio.lowlevel.checkpoint()
+
+        before = store.writer_stats.commits
+        async with anyio.create_task_group() as group:
+            group.start_soon(count_turns)
+            writer = store._core.writer
+            ops = [writer.submit(lambda txn, i=i: i) for i in range(50)]
+            assert [await op for op in ops] == list(range(50))
+            group.cancel_scope.cancel()
+        assert store.writer_stats.commits - before == 1
+        assert turns >= 50
+        assert await list_all(store, bucket) == []

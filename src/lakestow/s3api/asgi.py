@@ -31,9 +31,11 @@ class Incoming:
         raw_path = scope.get("raw_path")
         self.raw_path = raw_path.decode("latin-1") if raw_path else scope["path"]
         self.raw_query: str = scope.get("query_string", b"").decode("latin-1")
-        # Names come lower-cased (the ASGI spec requires it); a repeated header keeps its
-        # last value.
-        self.headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        # Names lower-cased (uvicorn does already; the ASGI spec only says they should be);
+        # a repeated header keeps its last value.
+        self.headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
+        }
         self.complete = False  # the whole body was read
 
     @property

@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import anyio
+
 from lakestow.errors import InvalidInput, LakestowError
 from lakestow.storage import local_ops as ops
 from lakestow.storage.common import clean_metadata
 from lakestow.storage.local_blobs import CHUNK, BlobWriter
-from lakestow.storage.local_core import Core
+from lakestow.storage.local_core import HEAVY_ITEMS, Core
 from lakestow.storage.local_index import read_bucket, read_buckets
 from lakestow.storage.local_listing import list_page
 from lakestow.storage.local_multipart import MultipartOps
@@ -103,8 +105,9 @@ class LocalStore(MultipartOps):
         return self._core.orphans_removed
 
     async def aclose(self) -> None:
-        await self._core.drain()
-        await self._core.run(self._core.close)
+        with anyio.CancelScope(shield=True):  # a close, once begun, finishes
+            await self._core.drain()
+            await self._core.run(self._core.close)
 
     async def __aenter__(self) -> LocalStore:
         return self
@@ -192,7 +195,8 @@ class LocalStore(MultipartOps):
         await self._core.write(partial(ops.delete_objects, bucket=bucket, keys=[key]))
 
     async def delete_many(self, bucket: str, keys: Sequence[str]) -> list[LakestowError | None]:
-        await self._core.write(partial(ops.delete_objects, bucket=bucket, keys=list(keys)))
+        op = partial(ops.delete_objects, bucket=bucket, keys=list(keys))
+        await self._core.write(op, heavy=len(keys) > HEAVY_ITEMS)
         return [None] * len(keys)
 
     async def list(

@@ -36,10 +36,12 @@ from lakestow.storage.common import check_md5
 from lakestow.storage.local_blobs import CHUNK, BlobDir, BlobPins, BlobWriter, fsync_dir
 from lakestow.storage.local_index import connect, get_meta, init_schema, read_buckets, set_meta
 from lakestow.storage.local_ops import no_such_bucket
-from lakestow.storage.local_writer import GroupCommitWriter, Txn
+from lakestow.storage.local_writer import CommitUncertain, GroupCommitWriter, Txn
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+HEAVY_ITEMS = 16  # an operation on more keys or parts than this runs off the event loop
 
 
 class _Readers:
@@ -95,6 +97,7 @@ class Core:
         self._lock_fd = -1
         self._inflight = 0
         self._inflight_lock = threading.Lock()
+        self.uncertain = False  # a write's outcome is unknown: do not mark the close clean
 
     @property
     def writer(self) -> GroupCommitWriter:
@@ -147,7 +150,7 @@ class Core:
         self._reaper.shutdown(wait=True)
         self.pins.release_all()
         conn = writer.connection
-        if self._inflight == 0:
+        if self._inflight == 0 and not self.uncertain and not writer.failed:
             set_meta(conn, "clean", "1")
         conn.close()
         self._readers.close()
@@ -179,10 +182,13 @@ class Core:
         take tens of microseconds in WAL mode, less than handing them to a thread costs."""
         return self.read_sync(query, snapshot)
 
-    async def write(self, op: Callable[[Txn], T]) -> T:
-        """Commit `op` through the writer. Once queued it cannot be withdrawn, so a
-        cancellation waits for its outcome (and is delivered afterwards)."""
-        future = self.writer.submit(op)
+    async def write(self, op: Callable[[Txn], T], *, heavy: bool = False) -> T:
+        """Commit `op` through the writer (`heavy`: milliseconds of work, run off the loop).
+
+        Once queued an operation cannot be withdrawn, so an anyio cancellation waits for its
+        outcome (and is delivered afterwards). A plain asyncio cancellation gets through the
+        shield: the operation may then still commit, which `store_blob` allows for."""
+        future = self.writer.submit(op, heavy=heavy)
         with anyio.CancelScope(shield=True):
             result = await asyncio.shield(future)
         return result
@@ -204,20 +210,33 @@ class Core:
         with self._inflight_lock:
             self._inflight += 1
         try:
-            tail = await self._receive(body, blob)
-            if blob.fits_inline(tail):
-                blob.complete(tail)  # small: hashing it here costs less than a thread hop
-                check_md5(blob.digest(), content_md5)
-            else:
-                await self.run(partial(_seal, blob, tail, content_md5))
-            return await self.write(make_op(blob))
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self.run(blob.discard)
-            raise
+            try:
+                tail = await self._receive(body, blob)
+                if blob.fits_inline(tail):
+                    blob.complete(tail)  # small: hashing it here costs less than a thread hop
+                    check_md5(blob.digest(), content_md5)
+                else:
+                    await self.run(partial(_seal, blob, tail, content_md5))
+            except BaseException:
+                await self._discard(blob)
+                raise
+            try:
+                return await self.write(make_op(blob))
+            except (CommitUncertain, asyncio.CancelledError):
+                # The operation may have committed: keep the blob. If it did not, the blob is
+                # an orphan, which the next open collects (this close is not marked clean).
+                self.uncertain = True
+                raise
+            except BaseException:  # the operation failed: nothing references the blob
+                await self._discard(blob)
+                raise
         finally:
             with self._inflight_lock:
                 self._inflight -= 1
+
+    async def _discard(self, blob: BlobWriter) -> None:
+        with anyio.CancelScope(shield=True):
+            await self.run(blob.discard)
 
     async def _receive(self, body: AsyncIterable[bytes], blob: BlobWriter) -> list[bytes]:
         """Write the body in ~1 MiB batches; return the last batch, not yet written."""

@@ -18,7 +18,7 @@ from lakestow.storage.common import (
     clean_metadata,
 )
 from lakestow.storage.local_blobs import BlobWriter
-from lakestow.storage.local_core import Core
+from lakestow.storage.local_core import HEAVY_ITEMS, Core
 from lakestow.storage.local_index import StoredPart, read_parts, read_uploads
 from lakestow.storage.local_read import hash_range
 from lakestow.storage.local_writer import Txn
@@ -127,13 +127,13 @@ class MultipartOps:
                 parts=list(parts),
                 min_part_size=self._core.min_part_size,
                 cond=ops.Conditions(if_match, if_none_match),
-            )
+            ),
+            heavy=len(parts) > HEAVY_ITEMS,
         )
 
     async def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None:
-        await self._core.write(
-            partial(ops.abort_upload, bucket=bucket, key=key, upload_id=upload_id)
-        )
+        op = partial(ops.abort_upload, bucket=bucket, key=key, upload_id=upload_id)
+        await self._core.write(op, heavy=True)  # any number of parts to release
 
     async def list_parts(
         self,

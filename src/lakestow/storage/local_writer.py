@@ -8,11 +8,18 @@ operation. While that COMMIT waits on the disk, in a thread of its own, new oper
 up for the next group. Blob ids that operations released are handed to `on_commit` only once
 the commit is durable.
 
-Why the operations run on the loop rather than in the committing thread: an operation is a few
-SQLite statements, tens of microseconds of work, and every statement hands the GIL over and
+Why most operations run on the loop rather than in the committing thread: a PUT or a DELETE is
+a few SQLite statements, tens of microseconds, and every statement hands the GIL over and
 back. A thread of its own had to win the GIL back from the busy event loop at each statement,
 so a 40 µs delete took ~300 µs of wall time and groups stayed small. On the loop the hand-over
-is free, and the thread is left the one thing worth a thread: waiting for the fsync.
+is free, and the thread is left what is worth a thread: waiting for the fsync, and operations
+submitted as `heavy` (a DeleteObjects of many keys, a Complete of many parts), which would
+hold the loop for milliseconds. The loop also takes its turn back every `SLICE` seconds of
+operations. Asyncio only, like the server.
+
+A COMMIT that fails leaves the outcome unknown (SQLite may replay a commit whose fsync
+failed): its operations fail with `CommitUncertain`, and the writer refuses all further
+writes, so the process must be restarted and the next open collects any orphaned blob.
 """
 
 from __future__ import annotations
@@ -20,14 +27,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from lakestow.errors import LakestowError
+
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+SLICE = 0.002  # seconds of operations the loop runs before it takes its turn back
+
+
+class CommitUncertain(LakestowError):
+    """The index could not commit: the write may or may not have landed."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The object index could not commit this write; the server must be restarted.",
+            code="ServiceUnavailable",
+            status=503,
+        )
 
 
 @dataclass
@@ -41,7 +64,15 @@ class Txn:
 @dataclass
 class _Job:
     op: Callable[[Txn], Any]
+    heavy: bool
     future: asyncio.Future[Any]
+
+
+@dataclass
+class _Group:
+    jobs: list[_Job]
+    outcomes: list[tuple[Any, BaseException | None]] = field(default_factory=list)
+    dead: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -56,6 +87,8 @@ class GroupCommitWriter:
     """Runs write operations on one connection, batching them into shared transactions.
 
     `submit` and `drain` are for the event loop the writer serves; `stop` for after `drain`.
+    Between BEGIN and the end of COMMIT the connection belongs to the group: the loop's
+    callbacks and the committing thread take turns with it, never both at once.
     """
 
     def __init__(
@@ -72,6 +105,7 @@ class GroupCommitWriter:
         self._committing = False  # a group is between BEGIN and the end of its COMMIT
         self._idle: asyncio.Event | None = None  # set by `drain` to learn when the last ends
         self._closed = False
+        self.failed = False  # a COMMIT failed: nothing more is written
         self.committer = ThreadPoolExecutor(1, thread_name_prefix="lakestow-commit")
         self.stats = WriterStats()
 
@@ -80,12 +114,15 @@ class GroupCommitWriter:
         """The write connection (only for use once the writer is stopped)."""
         return self._conn
 
-    def submit(self, op: Callable[[Txn], T]) -> asyncio.Future[T]:
-        """Queue `op` for the next group; the future resolves once it is committed."""
+    def submit(self, op: Callable[[Txn], T], *, heavy: bool = False) -> asyncio.Future[T]:
+        """Queue `op` for the next group; the future resolves once it is committed. A `heavy`
+        operation (milliseconds of work) runs in the committing thread, off the loop."""
+        if self.failed:
+            raise _refused()
         if self._closed:
             raise RuntimeError("the object store is closed")
         loop = asyncio.get_running_loop()
-        job = _Job(op, loop.create_future())
+        job = _Job(op, heavy, loop.create_future())
         self._pending.append(job)
         if not self._committing:
             self._committing = True
@@ -106,28 +143,72 @@ class GroupCommitWriter:
         self._closed = True
         self.committer.shutdown(wait=True)
 
+    # -- one group: BEGIN, operations in slices, COMMIT in the thread, answers ---------------
+
     def _begin(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Run the waiting operations in one transaction and send it to commit."""
-        batch = [self._pending.popleft() for _ in range(min(len(self._pending), self._max_batch))]
-        if not batch:
+        count = min(len(self._pending), self._max_batch)
+        group = _Group([self._pending.popleft() for _ in range(count)])
+        if not group.jobs:
             self._committing = False
             if self._idle is not None:
                 self._idle.set()
             return
-        conn = self._conn
-        dead: list[str] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            outcomes = [self._apply(job, dead) for job in batch]
-        except Exception as exc:  # the group failed as a whole: nothing is durable
-            log.exception("index transaction failed")
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            self._fail(batch, exc)
+        if self.failed:
+            self._fail(group, _refused, None)
             loop.call_soon(self._begin, loop)
             return
-        committed = loop.run_in_executor(self.committer, self._commit)
-        committed.add_done_callback(lambda done: self._end(loop, outcomes, dead, done))
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except BaseException as exc:
+            log.exception("could not begin an index transaction")
+            self._fail(group, _failed_group, exc)
+            loop.call_soon(self._begin, loop)
+            return
+        self._continue(loop, group)
+
+    def _continue(self, loop: asyncio.AbstractEventLoop, group: _Group) -> None:
+        """Run the group's next operations for up to SLICE, then COMMIT in the thread."""
+        deadline = time.perf_counter() + SLICE
+        try:
+            while len(group.outcomes) < len(group.jobs):
+                job = group.jobs[len(group.outcomes)]
+                if job.heavy:
+                    applied = loop.run_in_executor(self.committer, self._apply, job, group.dead)
+                    applied.add_done_callback(lambda done: self._applied(loop, group, done))
+                    return
+                group.outcomes.append(self._apply(job, group.dead))
+                if time.perf_counter() > deadline:
+                    loop.call_soon(self._continue, loop, group)
+                    return
+            committed = loop.run_in_executor(self.committer, self._commit)
+            committed.add_done_callback(lambda done: self._end(loop, group, done))
+        except BaseException as exc:
+            self._abort(loop, group, exc)
+
+    def _applied(
+        self, loop: asyncio.AbstractEventLoop, group: _Group, done: asyncio.Future[Any]
+    ) -> None:
+        """A heavy operation came back from the thread."""
+        try:
+            group.outcomes.append(done.result())
+        except BaseException as exc:
+            self._abort(loop, group, exc)
+            return
+        self._continue(loop, group)
+
+    def _apply(self, job: _Job, dead: list[str]) -> tuple[Any, BaseException | None]:
+        conn = self._conn
+        txn = Txn(conn)
+        conn.execute("SAVEPOINT op")
+        try:
+            result = job.op(txn)
+        except Exception as exc:
+            conn.execute("ROLLBACK TO op")
+            conn.execute("RELEASE op")
+            return None, exc
+        conn.execute("RELEASE op")
+        dead.extend(txn.dead)
+        return result, None
 
     def _commit(self) -> None:
         """COMMIT (in the committing thread: it waits for the fsync); ROLLBACK if it fails."""
@@ -140,48 +221,47 @@ class GroupCommitWriter:
             raise
 
     def _end(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        outcomes: list[tuple[_Job, Any, BaseException | None]],
-        dead: list[str],
-        committed: asyncio.Future[None],
+        self, loop: asyncio.AbstractEventLoop, group: _Group, committed: asyncio.Future[None]
     ) -> None:
-        """Back on the loop once the COMMIT returned: answer the group, start the next."""
-        error = committed.exception()
+        """Back on the loop once the COMMIT returned: answer the group, then the next."""
+        error = asyncio.CancelledError() if committed.cancelled() else committed.exception()
         if error is not None:
-            log.error("index commit failed", exc_info=error)
-            self._fail([job for job, _, _ in outcomes], error)
+            log.error("index commit failed; refusing further writes", exc_info=error)
+            self.failed = True
+            self._fail(group, CommitUncertain, None)
         else:
             self.stats.commits += 1
-            self.stats.operations += len(outcomes)
-            for job, result, failure in outcomes:
+            self.stats.operations += len(group.jobs)
+            for job, (result, failure) in zip(group.jobs, group.outcomes, strict=True):
                 if job.future.done():
                     continue
                 if failure is None:
                     job.future.set_result(result)
                 else:
                     job.future.set_exception(failure)
-            self._release(dead)
-        self._begin(loop)
+            self._release(group.dead)
+        loop.call_soon(self._begin, loop)  # after the tasks just answered had their turn
 
-    def _apply(self, job: _Job, dead: list[str]) -> tuple[_Job, Any, BaseException | None]:
-        conn = self._conn
-        txn = Txn(conn)
-        conn.execute("SAVEPOINT op")
+    def _abort(self, loop: asyncio.AbstractEventLoop, group: _Group, error: BaseException) -> None:
+        """Something other than an operation's own error broke the group: undo it all."""
+        log.error("index transaction failed", exc_info=error)
         try:
-            result = job.op(txn)
-        except Exception as exc:
-            conn.execute("ROLLBACK TO op")
-            conn.execute("RELEASE op")
-            return job, None, exc
-        conn.execute("RELEASE op")
-        dead.extend(txn.dead)
-        return job, result, None
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        except BaseException:
+            log.exception("could not roll the index transaction back; refusing further writes")
+            self.failed = True
+        self._fail(group, _failed_group, error)
+        loop.call_soon(self._begin, loop)
 
     @staticmethod
-    def _fail(batch: list[_Job], error: BaseException) -> None:
-        for job in batch:
+    def _fail(
+        group: _Group, make: Callable[[], BaseException], cause: BaseException | None
+    ) -> None:
+        for job in group.jobs:
             if not job.future.done():
+                error = make()
+                error.__cause__ = cause
                 job.future.set_exception(error)
 
     def _release(self, dead: list[str]) -> None:
@@ -191,3 +271,15 @@ class GroupCommitWriter:
             self._on_commit(dead)
         except Exception:  # an orphan blob is collected at the next unclean open
             log.exception("could not remove released blobs")
+
+
+def _failed_group() -> LakestowError:
+    return LakestowError("The object index could not run this write. Please try again.")
+
+
+def _refused() -> LakestowError:
+    return LakestowError(
+        "The object index failed to commit a write: no more writes until the server restarts.",
+        code="ServiceUnavailable",
+        status=503,
+    )
