@@ -41,10 +41,11 @@ from conformance import (
     list_all,
     model,
     new_bucket,
+    put_keys,
     read,
 )
 
-from lakestow.errors import InvalidInput, LakestowError
+from lakestow.errors import InvalidInput, LakestowError, NotFound
 from lakestow.storage import ListPage, ObjectStore, open_store
 from lakestow.storage.local import LocalStore
 from lakestow.storage.local_index import init_schema
@@ -201,6 +202,19 @@ class TestLocalStore:
             await store.put(bucket, "late", chunks(b"x"))
         async with await LocalStore.open(tmp_path) as reopened:
             assert await list_all(reopened, bucket) == [f"k{i}" for i in range(10)]
+
+    async def test_delete_many_in_short_operations_and_one_commit(self, store: LocalStore) -> None:
+        bucket = await new_bucket(store)
+        keys = [f"k{i:03d}" for i in range(50)]
+        await put_keys(store, bucket, keys[:45])
+        before = store.writer_stats
+        commits, operations = before.commits, before.operations
+        assert await store.delete_many(bucket, keys) == [None] * 50
+        assert store.writer_stats.commits - commits == 1
+        assert store.writer_stats.operations - operations == 4  # 16 + 16 + 16 + 2 keys
+        assert await list_all(store, bucket) == []
+        with pytest.raises(NotFound, match="bucket"):
+            await store.delete_many("no-such-bucket", [])
 
     async def test_blobs_are_shared_and_reclaimed(self, tmp_path: Path) -> None:
         async with await LocalStore.open(tmp_path, inline_max=0, min_part_size=1) as store:

@@ -41,7 +41,7 @@ from lakestow.storage.local_writer import CommitUncertain, GroupCommitWriter, Tx
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-HEAVY_ITEMS = 16  # an operation on more keys or parts than this runs off the event loop
+HEAVY_ITEMS = 16  # keys or parts an operation may take on the event loop; more go elsewhere
 
 
 class _Readers:
@@ -192,6 +192,14 @@ class Core:
         with anyio.CancelScope(shield=True):
             result = await asyncio.shield(future)
         return result
+
+    async def write_all(self, ops: list[Callable[[Txn], T]]) -> list[T]:
+        """Commit `ops` together (one group, unless it fills up), each in its own savepoint:
+        a long write cut into short operations keeps the loop's turns short, on the loop."""
+        futures = [self.writer.submit(op) for op in ops]
+        with anyio.CancelScope(shield=True):
+            results = await asyncio.shield(asyncio.gather(*futures))
+        return list(results)
 
     async def run(self, func: Callable[[], T]) -> T:
         return await anyio.to_thread.run_sync(func, limiter=self.limiter)
