@@ -257,9 +257,21 @@ async def ensure_list(t: Target, p: Payload, plan: Plan) -> None:
 async def ensure_tree(t: Target, p: Payload, plan: Plan) -> None:
     if not t.has_tree:
         body = p.small[:16]
-        await all_of(lambda i: obstore.put_async(t.store, f"tree/d{i:03d}/x", body), plan.folders)
-        await all_of(lambda i: obstore.put_async(t.store, f"tree/f{i}", body), 10)
+        await all_of(lambda i: put_untimed(t, f"tree/d{i:03d}/x", body), plan.folders)
+        await all_of(lambda i: put_untimed(t, f"tree/f{i}", body), 10)
         t.has_tree = True
+
+
+async def put_untimed(t: Target, key: str, body: bytes) -> None:
+    """A set-up PUT, tried up to three times: rclone sometimes answers 500 to PUTs that
+    create sibling folders at once (not timed, so a retry costs the result nothing)."""
+    for attempt in range(3):
+        try:
+            await obstore.put_async(t.store, key, body)
+            return
+        except GenericError:
+            if attempt == 2:
+                raise
 
 
 # --- the rows ----------------------------------------------------------------------------------
