@@ -62,7 +62,7 @@ import psycopg
 # Shared with the endpoint's bench (this folder is on sys.path when run as a script).
 import s3_bench
 from obstore.store import S3Store
-from s3_bench import INFLIGHT, free_port, wait_listening
+from s3_bench import INFLIGHT, free_port
 
 if TYPE_CHECKING:
     from obstore.store import S3Config
@@ -145,10 +145,8 @@ async def for_a_while(
     return run.done, run.done / run.seconds
 
 
-async def put_large(c: Column, p: Payload, plan: Plan) -> Outcome:
-    async def one(i: int) -> None:
-        await obstore.put_async(c.next(), f"large-{i}", p.large, use_multipart=False)
-
+async def large_rate(one: Callable[[int], Awaitable[None]], plan: Plan) -> float:
+    """MiB/s of `one(0)` .. `one(LARGE_INFLIGHT - 1)` at once, the median of `plan.repeats`."""
     rates = []
     for _ in range(plan.repeats):
         start = time.perf_counter()
@@ -156,10 +154,18 @@ async def put_large(c: Column, p: Payload, plan: Plan) -> Outcome:
             for i in range(LARGE_INFLIGHT):
                 group.create_task(one(i))
         rates.append(LARGE_INFLIGHT * plan.large / MiB / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+async def put_large(c: Column, p: Payload, plan: Plan) -> Outcome:
+    async def one(i: int) -> None:
+        await obstore.put_async(c.next(), f"large-{i}", p.large, use_multipart=False)
+
+    rate = await large_rate(one, plan)
     for i in range(LARGE_INFLIGHT):  # the bytes, since the ETag may be a multipart one
         body = await (await obstore.get_async(c.stores[0], f"large-{i}")).bytes_async()
         expect(body == p.large, f"large-{i} holds other bytes after the PUT")
-    return Outcome(statistics.median(rates))
+    return Outcome(rate)
 
 
 async def get_large(c: Column, p: Payload, plan: Plan) -> Outcome:
@@ -167,14 +173,7 @@ async def get_large(c: Column, p: Payload, plan: Plan) -> Outcome:
         body = await (await obstore.get_async(c.next(), f"large-{i}")).bytes_async()
         expect(len(body) == plan.large and body == p.large, "a large GET returned other bytes")
 
-    rates = []
-    for _ in range(plan.repeats):
-        start = time.perf_counter()
-        async with asyncio.TaskGroup() as group:
-            for i in range(LARGE_INFLIGHT):
-                group.create_task(one(i))
-        rates.append(LARGE_INFLIGHT * plan.large / MiB / (time.perf_counter() - start))
-    return Outcome(statistics.median(rates))
+    return Outcome(await large_rate(one, plan))
 
 
 async def put_small(c: Column, p: Payload, plan: Plan) -> Outcome:
@@ -307,8 +306,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the process so far (Linux)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return s3_bench.cpu_seconds(self.process.pid)
 
 
 @contextlib.contextmanager
@@ -316,19 +314,9 @@ def running(
     name: str, argv: list[str], port: int, log: Path, env: dict[str, str] | None = None
 ) -> Iterator[Server]:
     """Start a server, wait until it listens, and stop it on exit (kill after 10 s)."""
-    with log.open("wb") as sink:
-        process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, env=env)
-    try:
-        wait_listening(process, port, log)
+    with s3_bench.running(argv, port, log, env) as process:
         print(f"{name}: pid {process.pid}, http://127.0.0.1:{port}", file=sys.stderr)
         yield Server(name, process, port, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @dataclass(frozen=True)

@@ -553,10 +553,12 @@ def wait_listening(process: subprocess.Popen[bytes], port: int, log: Path) -> No
 
 
 @contextlib.contextmanager
-def running(argv: list[str], port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def running(
+    argv: list[str], port: int, log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """Start a server, wait until it listens, and stop it on exit (kill after 10 s)."""
     with log.open("wb") as sink:
-        process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, env=env)
     try:
         wait_listening(process, port, log)
         yield process
