@@ -86,3 +86,30 @@ def test_head_answers_headers_only_and_the_connection_stays_usable(
         assert got.status == 200 and got.read() == data
     finally:
         connection.close()
+
+
+def test_a_repeated_header_is_signed_and_kept_as_its_values_joined(
+    live: LiveServer, alice: BaseClient
+) -> None:
+    """As SigV4 and S3 take them: `x-amz-meta-tag: a` and `x-amz-meta-tag: b` are `a,b`."""
+    key = live.private("alice") + "http/repeated.txt"
+    path = f"/{BUCKET}/{key}"
+    signer = HandSigner(live.credentials("alice"), live.endpoint)
+    extra = {"content-length": "2", "x-amz-meta-tag": "a,b"}
+    headers = signer.headers("PUT", path, "", hashlib.sha256(b"hi").hexdigest(), extra)
+    lines = "".join(
+        f"{name}: {value}\r\n" for name, value in headers.items() if name != "x-amz-meta-tag"
+    )
+    request = f"PUT {path} HTTP/1.1\r\n{lines}x-amz-meta-tag: a\r\nx-amz-meta-tag: b\r\n\r\nhi"
+    connection = http.client.HTTPConnection("127.0.0.1", live.port, timeout=10)
+    try:
+        connection.connect()
+        assert connection.sock is not None
+        connection.sock.sendall(request.encode())
+        answer = http.client.HTTPResponse(connection.sock, method="PUT")
+        answer.begin()
+        assert answer.status == 200, answer.read()
+    finally:
+        connection.close()
+    head = alice.head_object(Bucket=BUCKET, Key=key)
+    assert head["Metadata"] == {"tag": "a,b"}

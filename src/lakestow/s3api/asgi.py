@@ -32,10 +32,12 @@ class Incoming:
         self.raw_path = raw_path.decode("latin-1") if raw_path else scope["path"]
         self.raw_query: str = scope.get("query_string", b"").decode("latin-1")
         # Names lower-cased (uvicorn does already; the ASGI spec only says they should be);
-        # a repeated header keeps its last value.
-        self.headers = {
-            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
-        }
+        # a repeated header's values joined by commas, as SigV4 signs them and S3 keeps them.
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+        self.headers = headers
         self.complete = False  # the whole body was read
 
     @property
