@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
+from botocore.handlers import set_list_objects_encoding_type_url
 
 from s3api.conftest import BUCKET, LiveServer
 
@@ -374,6 +375,23 @@ def test_url_encoded_listing_of_awkward_keys(alice: BaseClient, home: str) -> No
     assert listed == sorted(home + n for n in names)
     for name in names:
         assert alice.get_object(Bucket=BUCKET, Key=home + name)["Body"].read() == name.encode()
+
+
+def test_listing_escapes_keys_and_prefixes_in_xml(live: LiveServer, home: str) -> None:
+    """Without encoding-type=url the keys travel as XML text: markup characters escaped,
+    in objects and in common prefixes alike, and plain keys as they are."""
+    alice = live.client("alice")  # a client of its own: the session's keeps its handlers
+    alice.meta.events.unregister(
+        "before-parameter-build.s3.ListObjectsV2", set_list_objects_encoding_type_url
+    )
+    names = ["amp&er", "lt<gt>", 'quo"te', "plain", "ü日本"]
+    for name in names:
+        alice.put_object(Bucket=BUCKET, Key=f"{home}{name}", Body=b"x")
+        alice.put_object(Bucket=BUCKET, Key=f"{home}dir {name}/x", Body=b"x")
+    page = alice.list_objects_v2(Bucket=BUCKET, Prefix=home, Delimiter="/")
+    assert [o["Key"] for o in page["Contents"]] == sorted(home + n for n in names)
+    assert [o["ETag"] for o in page["Contents"]] == ['"9dd4e461268c8034f5c8564e155c67a6"'] * 5
+    assert [p["Prefix"] for p in page["CommonPrefixes"]] == sorted(f"{home}dir {n}/" for n in names)
 
 
 def test_list_object_versions_answers_for_unversioned_objects(alice: BaseClient, home: str) -> None:

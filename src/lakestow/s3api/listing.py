@@ -47,12 +47,11 @@ async def list_objects(request: S3Request) -> Response:
         if page.truncated and page.next_start_after:
             parts.append(xml.tag("NextMarker", enc(page.next_start_after)))
     parts += _tail(page, delimiter, max_keys, encode)
-    parts += [_contents(info, enc) for info in page.objects]
-    escape = xml.escape
-    parts += [
-        f"<CommonPrefixes><Prefix>{escape(p)}</Prefix></CommonPrefixes>"
-        for p in (map(enc, page.prefixes) if encode else page.prefixes)
-    ]
+    parts += _contents(page.objects, enc)
+    if page.prefixes:
+        prefixes = xml.escape_all([enc(p) for p in page.prefixes] if encode else page.prefixes)
+        between = "</Prefix></CommonPrefixes><CommonPrefixes><Prefix>"
+        parts.append(f"<CommonPrefixes><Prefix>{between.join(prefixes)}</Prefix></CommonPrefixes>")
     return Response(xml.document("ListBucketResult", parts), media_type="application/xml")
 
 
@@ -149,14 +148,17 @@ def _tail(page: Page, delimiter: str | None, max_keys: int, encode: bool) -> lis
     return parts
 
 
-def _contents(info: ObjectInfo, enc: Callable[[str], str]) -> str:
-    """One object of a listing, in one string: a 1,000-key page builds a thousand of them."""
-    return (
-        f"<Contents><Key>{xml.escape(enc(info.key))}</Key>"
-        f"<LastModified>{xml.timestamp(info.last_modified)}</LastModified>"
-        f"<ETag>{xml.escape(quoted(info.etag))}</ETag><Size>{info.size}</Size>"
+def _contents(objects: list[ObjectInfo], enc: Callable[[str], str]) -> list[str]:
+    """The objects of a listing, one string each: a 1,000-key page builds a thousand of them,
+    so their keys are escaped together (an ETag is hex, or hex-N: nothing to escape)."""
+    keys = xml.escape_all([enc(info.key) for info in objects])
+    timestamp = xml.timestamp
+    return [
+        f"<Contents><Key>{key}</Key><LastModified>{timestamp(info.last_modified)}</LastModified>"
+        f"<ETag>&quot;{xml.escape(info.etag)}&quot;</ETag><Size>{info.size}</Size>"
         "<StorageClass>STANDARD</StorageClass></Contents>"
-    )
+        for key, info in zip(keys, objects, strict=True)
+    ]
 
 
 def _encoder(encode: bool) -> Callable[[str], str]:

@@ -29,6 +29,14 @@ def escape(text: str) -> str:
     return _NOT_XML.sub("\ufffd", text.translate(_ESCAPES))
 
 
+def escape_all(texts: list[str]) -> list[str]:
+    """`escape` of each; one scan of them all when none needs it (a listing page's keys)."""
+    joined = "".join(texts)
+    if joined.isprintable() and not any(markup in joined for markup in '&<>"'):
+        return texts
+    return [escape(text) for text in texts]
+
+
 def tag(name: str, value: object) -> str:
     """`<name>value</name>`, with the value escaped (bools as true/false)."""
     if isinstance(value, bool):
