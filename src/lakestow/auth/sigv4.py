@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from urllib.parse import quote_from_bytes, unquote_to_bytes
+from urllib.parse import quote_from_bytes, unquote, unquote_to_bytes
 
 from lakestow.auth.chunked import SIGNATURE_MISMATCH, STREAMING_PAYLOADS, ChunkSigner
 from lakestow.errors import AccessDenied, InvalidRequest, Unauthenticated
@@ -61,6 +61,11 @@ _DAY = re.compile(r"\d{8}")
 _EXPIRES = re.compile(r"-?\d{1,12}")
 _SPACES = re.compile(r"[ \t]+")
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9\-._~/]*")
+# A query already in canonical form, but for its order: unreserved characters, and escapes in
+# upper case of the bytes that must stay escaped (not of A-Z a-z 0-9 - . _ ~, which decode).
+_CANONICAL_QUERY = re.compile(
+    r"(?:[A-Za-z0-9\-._~=&]|%(?:[01][0-9A-F]|2[0-9A-CF]|3[A-F]|40|5[B-E]|60|7[B-DF]|[89A-F][0-9A-F]))*"
+)
 _PRESIGN_PARAMS = (
     "X-Amz-Algorithm",
     "X-Amz-Credential",
@@ -116,8 +121,8 @@ def parse(request: SignedRequest) -> SigV4Auth | None:
     Raises on authentication that is present but malformed or of an unsupported kind.
     """
     header = request.headers.get("authorization")
-    params = _query_params(request.raw_query)
-    presigned = any(name in params for name in _PRESIGN_MARKERS)
+    names = {unquote(part.partition("=")[0]) for part in request.raw_query.split("&")}
+    presigned = any(name in names for name in _PRESIGN_MARKERS)
     if header is not None and presigned:
         raise InvalidRequest(
             "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or "
@@ -127,8 +132,8 @@ def parse(request: SignedRequest) -> SigV4Auth | None:
     if header is not None:
         return _parse_header(request, header)
     if presigned:
-        return _parse_query(request, params)
-    if "AWSAccessKeyId" in params or "Signature" in params:
+        return _parse_query(request, _query_params(request.raw_query))
+    if "AWSAccessKeyId" in names or "Signature" in names:
         raise _sigv2_not_supported()
     return None
 
@@ -463,6 +468,14 @@ def canonical_uri(raw_path: str) -> str:
 
 def canonical_query(raw_query: str, *, presigned: bool = False) -> str:
     """Decode each name and value ('+' stays '+'), encode by the AWS rules, sort."""
+    if _CANONICAL_QUERY.fullmatch(raw_query):  # most queries: only the order may change
+        plain = [part.partition("=") for part in raw_query.split("&") if part]
+        if all("=" not in value for _, _, value in plain):
+            return "&".join(
+                f"{name}={value}"
+                for name, value in sorted((name, value) for name, _, value in plain)
+                if not (presigned and name == "X-Amz-Signature")
+            )
     pairs = sorted(
         (_aws_encode(name), _aws_encode(value))
         for name, value in _query_pairs(raw_query)
