@@ -1,15 +1,15 @@
 """Micro-benchmark of the S3 endpoint's own Python, no HTTP: µs per request, in process.
 
     .venv/bin/python bench/s3_app_micro.py [--rows head,get,delete,delimiter] [--count 2000]
-    .venv/bin/python bench/s3_app_micro.py --rows head --profile    # cProfile of the row
+    .venv/bin/python bench/s3_app_micro.py --rows head --profile [--sort cumulative --top 60]
 
 Requests signed by botocore (as the AWS CLI signs them) go straight to the ASGI application
 over a data directory made by the `lakestow` CLI, one at a time (DELETE: 16 at a time, so
 that group commit groups them). Each row runs `--repeats` times over the same requests and
-keeps the fastest, so a run is steady enough to compare one change with the next, which the
-side-by-side HTTP benchmark (s3_bench.py), on a machine shared with its client, is not. What
-this leaves out, uvicorn's share of a request and the network, s3_bench.py measures. Run by
-hand; prints one line per row.
+keeps the fastest, of wall-clock time and of CPU time (all threads) apart, so a run is steady
+enough to compare one change with the next, which the side-by-side HTTP benchmark
+(s3_bench.py), on a machine shared with its client, is not. What this leaves out, uvicorn's
+share of a request and the network, s3_bench.py measures. Run by hand; one line per row.
 """
 
 from __future__ import annotations
@@ -131,25 +131,30 @@ async def run(args: argparse.Namespace, data: Path) -> None:
             }
             for row in args.rows.split(","):
                 scopes = [requests[row](i) for i in range(count)]
-                best = float("inf")
+                best, best_cpu = float("inf"), float("inf")
                 for repeat in range(args.repeats):
                     if row == "delete" and repeat:
                         await put_small()
                     profile = cProfile.Profile() if args.profile else None
-                    elapsed = await timed(client, scopes, row == "delete", profile)
-                    best = min(best, elapsed)
+                    elapsed, cpu = await timed(client, scopes, row == "delete", profile)
+                    best, best_cpu = min(best, elapsed), min(best_cpu, cpu)
                     if profile is not None:
-                        pstats.Stats(profile).sort_stats("tottime").print_stats(25)
-                print(f"{row:<10} {1e6 * best / count:7.1f} µs a request (status {client.status})")
+                        stats = pstats.Stats(profile).sort_stats(args.sort)
+                        stats.print_stats(args.top)
+                print(
+                    f"{row:<10} {1e6 * best / count:7.1f} µs a request, "
+                    f"CPU {1e6 * best_cpu / count:7.1f} µs (status {client.status})"
+                )
 
 
 async def timed(
     client: Client, scopes: list[Scope], grouped: bool, profile: cProfile.Profile | None
-) -> float:
+) -> tuple[float, float]:
+    """Wall-clock and CPU seconds (all threads: the committing one too) of the requests."""
     calls: list[Awaitable[int]]
     if profile is not None:
         profile.enable()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     if grouped:
         for at in range(0, len(scopes), 16):
             calls = [client.call(scope) for scope in scopes[at : at + 16]]
@@ -157,10 +162,10 @@ async def timed(
     else:
         for scope in scopes:
             await client.call(scope)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     if profile is not None:
         profile.disable()
-    return elapsed
+    return elapsed, cpu
 
 
 def main() -> None:
@@ -169,6 +174,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=2000, help="requests a row")
     parser.add_argument("--repeats", type=int, default=5, help="runs a row; the fastest counts")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of each run")
+    parser.add_argument("--sort", default="tottime", help="the profile's order (pstats keys)")
+    parser.add_argument("--top", type=int, default=25, help="the profile's lines")
     parser.add_argument("--dir", default=None, help="where the temporary data directory goes")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
