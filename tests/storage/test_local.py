@@ -8,6 +8,7 @@ SIGKILL in the middle of concurrent PUTs, and (slow) listing a million keys in O
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import inspect
 import json
@@ -184,6 +185,22 @@ class TestLocalStore:
         waited = time.monotonic() - started
         stall.result()
         assert waited >= 0.4
+        assert await fetch(store, bucket, "k") == b"queued"
+
+    async def test_a_plain_asyncio_cancellation_waits_as_well(self, store: LocalStore) -> None:
+        """asyncio's own cancellation (task.cancel(), wait_for) too: the write's future refuses
+        it, so the task ends once the write is settled, and the object is there."""
+        bucket = await new_bucket(store)
+        stall = store._core.writer.committer.submit(time.sleep, 0.5)  # the disk is slow
+        task = asyncio.ensure_future(store.put(bucket, "k", chunks(b"queued")))
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        waited = time.monotonic() - started
+        stall.result()
+        assert waited >= 0.35
         assert await fetch(store, bucket, "k") == b"queued"
 
     async def test_close_commits_what_is_queued_first(self, tmp_path: Path) -> None:
@@ -520,10 +537,17 @@ class TestWriterFailures:
                 with pytest.raises(LakestowError, match="could not run this write"):
                     await store.put(bucket, "beside", chunks(b"x"))
 
+            # The disk is slow: a first group waits for its commit while both writes queue
+            # up behind it, so that they make up the next group together.
+            stall = writer.committer.submit(time.sleep, 0.2)
+            first = writer.submit(lambda txn: None)
+            await anyio.sleep(0.05)  # its group is committing now
             async with anyio.create_task_group() as group:
                 group.start_soon(put_beside)
                 with pytest.raises(LakestowError, match="could not run this write"):
                     await writer.submit(boom)
+            stall.result()
+            await first
             await store.put(bucket, "after", chunks(b"y"))  # the writer goes on
             assert await list_all(store, bucket) == ["after"]  # the bucket was not deleted
 

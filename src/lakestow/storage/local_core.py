@@ -185,12 +185,12 @@ class Core:
     async def write(self, op: Callable[[Txn], T], *, heavy: bool = False) -> T:
         """Commit `op` through the writer (`heavy`: milliseconds of work, run off the loop).
 
-        Once queued an operation cannot be withdrawn, so an anyio cancellation waits for its
-        outcome (and is delivered afterwards). A plain asyncio cancellation gets through the
-        shield: the operation may then still commit, which `store_blob` allows for."""
+        Once queued an operation cannot be withdrawn, so a cancellation waits for its outcome
+        and is delivered afterwards: asyncio's because the future refuses it, anyio's because
+        the scope is shielded (else anyio would try again at every turn of the loop)."""
         future = self.writer.submit(op, heavy=heavy)
         with anyio.CancelScope(shield=True):
-            result = await asyncio.shield(future)
+            result = await future
         return result
 
     async def write_all(self, ops: list[Callable[[Txn], T]]) -> list[T]:
@@ -198,7 +198,7 @@ class Core:
         a long write cut into short operations keeps the loop's turns short, on the loop."""
         futures = [self.writer.submit(op) for op in ops]
         with anyio.CancelScope(shield=True):
-            results = await asyncio.shield(asyncio.gather(*futures))
+            results = await asyncio.gather(*futures)
         return list(results)
 
     async def run(self, func: Callable[[], T]) -> T:

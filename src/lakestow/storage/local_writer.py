@@ -61,11 +61,21 @@ class Txn:
     dead: list[str] = field(default_factory=list)
 
 
+class Outcome(asyncio.Future[T]):
+    """The future of a queued operation, which cannot be withdrawn: it refuses to be
+    cancelled, so cancelling a task that awaits it takes effect once the operation is settled
+    (asyncio then raises CancelledError in the task, as anyio does). Cheaper than shielding
+    every write for the rare cancellation: the write path awaits a future and nothing else."""
+
+    def cancel(self, msg: Any = None) -> bool:
+        return False
+
+
 @dataclass
 class _Job:
     op: Callable[[Txn], Any]
     heavy: bool
-    future: asyncio.Future[Any]
+    future: Outcome[Any]
 
 
 @dataclass
@@ -114,15 +124,16 @@ class GroupCommitWriter:
         """The write connection (only for use once the writer is stopped)."""
         return self._conn
 
-    def submit(self, op: Callable[[Txn], T], *, heavy: bool = False) -> asyncio.Future[T]:
-        """Queue `op` for the next group; the future resolves once it is committed. A `heavy`
-        operation (milliseconds of work) runs in the committing thread, off the loop."""
+    def submit(self, op: Callable[[Txn], T], *, heavy: bool = False) -> Outcome[T]:
+        """Queue `op` for the next group; the future resolves once it is committed (and a
+        task awaiting it is cancelled only then). A `heavy` operation (milliseconds of work)
+        runs in the committing thread, off the loop."""
         if self.failed:
             raise _refused()
         if self._closed:
             raise RuntimeError("the object store is closed")
         loop = asyncio.get_running_loop()
-        job = _Job(op, heavy, loop.create_future())
+        job = _Job(op, heavy, Outcome(loop=loop))
         self._pending.append(job)
         if not self._committing:
             self._committing = True
