@@ -84,10 +84,15 @@ def connect(path: str) -> sqlite3.Connection:
 
     synchronous=FULL: a commit is on disk when it returns, so an acknowledged write survives
     power loss, not only a crash of the process. Group commit amortizes the fsync.
+
+    secure_delete=FAST: Debian's SQLite zeroes every freed page by default, which made a
+    deleted small object cost a page more of WAL to write; now freed pages keep their bytes
+    until reused, as the disk does for a deleted blob file (DELETE: 116 -> 107 µs of CPU).
     """
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA secure_delete=FAST")
     return conn
 
 
