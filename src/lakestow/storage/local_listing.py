@@ -58,22 +58,17 @@ def list_page(
     max_keys: int,
 ) -> ListPage:
     """One page of objects and common prefixes after `start_after`."""
-    objects: list[ObjectInfo] = []
-    prefixes: list[str] = []
-    last: str | None = None
     if max_keys <= 0:
-        return ListPage(objects, prefixes, False, None)
+        return ListPage([], [], False, None)
     entries = _entries(conn, bucket, prefix, delimiter or None, start_after, max_keys + 1)
-    for count, entry in enumerate(entries):
-        if count == max_keys:
-            return ListPage(objects, prefixes, True, last)
-        if isinstance(entry, str):
-            prefixes.append(entry)
-            last = entry
-        else:
-            objects.append(entry)
-            last = entry.key
-    return ListPage(objects, prefixes, False, None)
+    truncated = len(entries) > max_keys
+    if truncated:
+        del entries[max_keys:]
+    objects = [entry for entry in entries if not isinstance(entry, str)]
+    prefixes = [entry for entry in entries if isinstance(entry, str)]
+    last = entries[-1] if truncated else None
+    after = last.key if isinstance(last, ObjectInfo) else last
+    return ListPage(objects, prefixes, truncated, after)
 
 
 def _entries(
