@@ -150,7 +150,8 @@ def _tail(page: Page, delimiter: str | None, max_keys: int, encode: bool) -> lis
 
 def _contents(objects: list[ObjectInfo], enc: Callable[[str], str]) -> list[str]:
     """The objects of a listing, one string each: a 1,000-key page builds a thousand of them,
-    so their keys are escaped together (an ETag is hex, or hex-N: nothing to escape)."""
+    so their keys are escaped together. An ETag's quotes are written escaped, its hex (or
+    hex-N) takes escape's fast path."""
     keys = xml.escape_all([enc(info.key) for info in objects])
     timestamp = xml.timestamp
     return [
