@@ -49,6 +49,7 @@ from conformance import (
 from lakestow.errors import InvalidInput, LakestowError, NotFound
 from lakestow.storage import ListPage, ObjectStore, open_store
 from lakestow.storage.local import LocalStore
+from lakestow.storage.local_blobs import BlobWriter
 from lakestow.storage.local_index import init_schema
 from lakestow.storage.local_listing import RUN, list_page
 from lakestow.storage.local_writer import CommitUncertain, GroupCommitWriter, Txn
@@ -132,6 +133,42 @@ class TestLocalStore:
             await reopened.complete_multipart(bucket, "mp", upload_id, [(1, part.etag)])
             assert await fetch(reopened, bucket, "mp") == b"p1"
             assert reopened.orphans_removed == 0
+
+    @pytest.mark.parametrize("ending", ["failed", "cancelled"])
+    async def test_a_body_that_ends_badly_mid_write_leaves_no_file(
+        self, tmp_path: Path, ending: str
+    ) -> None:
+        """Batches are written while the next is received: a body that fails, or a PUT that
+        is cancelled, with a batch in flight leaves no blob file once the PUT has ended."""
+        async with await LocalStore.open(tmp_path) as store:
+            bucket = await new_bucket(store)
+            in_flight = threading.Event()
+            write = BlobWriter.write
+
+            def slow_write(writer: BlobWriter, batch: list[bytes]) -> None:
+                in_flight.set()
+                time.sleep(0.2)  # the disk is slow: the failure comes while this runs
+                write(writer, batch)
+
+            async def body() -> AsyncIterator[bytes]:
+                yield blob(3 * MiB)
+                await anyio.to_thread.run_sync(in_flight.wait)
+                if ending == "failed":
+                    raise ConnectionResetError("client went away")
+                await anyio.sleep(30)
+
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(BlobWriter, "write", slow_write)
+                if ending == "failed":
+                    with pytest.raises(ConnectionResetError):
+                        await store.put(bucket, "k", body())
+                else:
+                    with anyio.move_on_after(0.1):
+                        await store.put(bucket, "k", body())
+            assert in_flight.is_set()
+            await anyio.sleep(0.3)  # a write still running now would have made its file
+            assert blob_files(tmp_path) == set()
+            assert await list_all(store, bucket) == []
 
     async def test_orphans_removed_at_open(self, tmp_path: Path) -> None:
         async with await LocalStore.open(tmp_path, inline_max=0) as store:

@@ -247,15 +247,27 @@ class Core:
             await self.run(blob.discard)
 
     async def _receive(self, body: AsyncIterable[bytes], blob: BlobWriter) -> list[bytes]:
-        """Write the body in ~1 MiB batches; return the last batch, not yet written."""
+        """Write the body in ~1 MiB batches; return the last batch, not yet written.
+
+        A batch is hashed and written in a thread while the next one is received: receiving
+        and writing overlap, one batch in flight at a time (so the blob's bytes stay in order
+        and at most two batches are held)."""
         pending: list[bytes] = []
         size = 0
-        async for chunk in body:
-            pending.append(chunk)
-            size += len(chunk)
-            if size >= CHUNK:
-                batch, pending, size = pending, [], 0
-                await self.run(partial(blob.write, batch))
+        writing: asyncio.Task[None] | None = None
+        try:
+            async for chunk in body:
+                pending.append(chunk)
+                size += len(chunk)
+                if size >= CHUNK:
+                    batch, pending, size = pending, [], 0
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.ensure_future(self.run(partial(blob.write, batch)))
+        finally:
+            if writing is not None:  # done before the blob is sealed or discarded
+                with anyio.CancelScope(shield=True):
+                    await writing
         return pending
 
 
