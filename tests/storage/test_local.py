@@ -134,41 +134,79 @@ class TestLocalStore:
             assert await fetch(reopened, bucket, "mp") == b"p1"
             assert reopened.orphans_removed == 0
 
-    @pytest.mark.parametrize("ending", ["failed", "cancelled"])
-    async def test_a_body_that_ends_badly_mid_write_leaves_no_file(
+    @pytest.mark.parametrize(
+        "ending", ["failed", "anyio-cancelled", "asyncio-cancelled", "cancelled-receiving"]
+    )
+    async def test_a_put_that_ends_badly_mid_write_leaves_no_file(
         self, tmp_path: Path, ending: str
     ) -> None:
-        """Batches are written while the next is received: a body that fails, or a PUT that
-        is cancelled, with a batch in flight leaves no blob file once the PUT has ended."""
+        """Batches are written in a thread while the next is received. A PUT that ends with a
+        batch in flight (its body failed, or it was cancelled while it waited for that write or
+        while it received) ends only once the write has, and leaves no blob file."""
         async with await LocalStore.open(tmp_path) as store:
             bucket = await new_bucket(store)
             in_flight = threading.Event()
+            running = 0
             write = BlobWriter.write
 
             def slow_write(writer: BlobWriter, batch: list[bytes]) -> None:
+                nonlocal running
+                running += 1
                 in_flight.set()
-                time.sleep(0.2)  # the disk is slow: the failure comes while this runs
+                time.sleep(0.2)  # the disk is slow: the PUT ends while this runs
                 write(writer, batch)
+                running -= 1
 
             async def body() -> AsyncIterator[bytes]:
-                yield blob(3 * MiB)
+                yield blob(MiB)
+                if ending == "cancelled-receiving":
+                    await anyio.sleep(30)
                 await anyio.to_thread.run_sync(in_flight.wait)
                 if ending == "failed":
                     raise ConnectionResetError("client went away")
-                await anyio.sleep(30)
+                yield blob(MiB)  # the PUT now waits for the first batch's write
+                await anyio.sleep(30)  # and then for the network, where anyio's cancel lands
+                yield blob(MiB)
 
             with pytest.MonkeyPatch.context() as patch:
                 patch.setattr(BlobWriter, "write", slow_write)
                 if ending == "failed":
                     with pytest.raises(ConnectionResetError):
                         await store.put(bucket, "k", body())
+                elif ending == "asyncio-cancelled":
+                    task = asyncio.ensure_future(store.put(bucket, "k", body()))
+                    await asyncio.sleep(0.1)
+                    task.cancel()
+                    with pytest.raises(asyncio.CancelledError):
+                        await task
                 else:
                     with anyio.move_on_after(0.1):
                         await store.put(bucket, "k", body())
-            assert in_flight.is_set()
-            await anyio.sleep(0.3)  # a write still running now would have made its file
+                assert in_flight.is_set()
+                assert running == 0
+            await anyio.sleep(0.3)  # a write still running now would make its file
             assert blob_files(tmp_path) == set()
             assert await list_all(store, bucket) == []
+
+    async def test_a_cancelled_thread_hop_ends_with_its_thread(self, store: LocalStore) -> None:
+        """File work in a thread cannot be stopped: a cancellation, asyncio's or anyio's, is
+        delivered once it has returned, so that nothing runs on behind the caller's back."""
+        done = threading.Event()
+
+        def slow() -> None:
+            time.sleep(0.2)
+            done.set()
+
+        task = asyncio.ensure_future(store._core.run(slow))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert done.is_set()
+        done.clear()
+        with anyio.move_on_after(0.05):
+            await store._core.run(slow)
+        assert done.is_set()
 
     async def test_orphans_removed_at_open(self, tmp_path: Path) -> None:
         async with await LocalStore.open(tmp_path, inline_max=0) as store:

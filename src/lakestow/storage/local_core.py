@@ -36,7 +36,7 @@ from lakestow.storage.common import check_md5
 from lakestow.storage.local_blobs import CHUNK, BlobDir, BlobPins, BlobWriter, fsync_dir
 from lakestow.storage.local_index import connect, get_meta, init_schema, read_buckets, set_meta
 from lakestow.storage.local_ops import no_such_bucket
-from lakestow.storage.local_writer import CommitUncertain, GroupCommitWriter, Txn
+from lakestow.storage.local_writer import CommitUncertain, GroupCommitWriter, Outcome, Txn
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -185,13 +185,9 @@ class Core:
     async def write(self, op: Callable[[Txn], T], *, heavy: bool = False) -> T:
         """Commit `op` through the writer (`heavy`: milliseconds of work, run off the loop).
 
-        Once queued an operation cannot be withdrawn, so a cancellation waits for its outcome
-        and is delivered afterwards: asyncio's because the future refuses it, anyio's because
-        the scope is shielded (else anyio would try again at every turn of the loop)."""
-        future = self.writer.submit(op, heavy=heavy)
-        with anyio.CancelScope(shield=True):
-            result = await future
-        return result
+        Once queued an operation cannot be withdrawn: a cancellation is delivered once it is
+        settled (see `wait`)."""
+        return await wait(self.writer.submit(op, heavy=heavy))
 
     async def write_all(self, ops: list[Callable[[Txn], T]]) -> list[T]:
         """Commit `ops` together (one group, unless it fills up), each in its own savepoint:
@@ -201,8 +197,18 @@ class Core:
             results = await asyncio.gather(*futures)
         return list(results)
 
+    def start(self, func: Callable[[], T]) -> Outcome[T]:
+        """Start `func` in a worker thread; `wait` for its future, which refuses cancellation."""
+        task = asyncio.ensure_future(anyio.to_thread.run_sync(func, limiter=self.limiter))
+        outcome: Outcome[T] = Outcome(loop=task.get_loop())
+        task.add_done_callback(partial(_settle, outcome))
+        return outcome
+
     async def run(self, func: Callable[[], T]) -> T:
-        return await anyio.to_thread.run_sync(func, limiter=self.limiter)
+        """`func` in a worker thread, to its end. A thread cannot be stopped, so a cancellation
+        is delivered once `func` returns: abandoned, it would race what the caller does next
+        (the discard of a blob it is writing, say)."""
+        return await wait(self.start(func))
 
     async def store_blob(
         self,
@@ -231,8 +237,9 @@ class Core:
             try:
                 return await self.write(make_op(blob))
             except (CommitUncertain, asyncio.CancelledError):
-                # The operation may have committed: keep the blob. If it did not, the blob is
-                # an orphan, which the next open collects (this close is not marked clean).
+                # The operation may have committed (a cancellation comes once it is settled,
+                # but hides how): keep the blob. If it did not, the blob is an orphan, which
+                # the next open collects (this close is not marked clean).
                 self.uncertain = True
                 raise
             except BaseException:  # the operation failed: nothing references the blob
@@ -254,7 +261,7 @@ class Core:
         and at most two batches are held)."""
         pending: list[bytes] = []
         size = 0
-        writing: asyncio.Task[None] | None = None
+        writing: Outcome[None] | None = None
         try:
             async for chunk in body:
                 pending.append(chunk)
@@ -262,13 +269,35 @@ class Core:
                 if size >= CHUNK:
                     batch, pending, size = pending, [], 0
                     if writing is not None:
-                        await writing
-                    writing = asyncio.ensure_future(self.run(partial(blob.write, batch)))
-        finally:
-            if writing is not None:  # done before the blob is sealed or discarded
-                with anyio.CancelScope(shield=True):
-                    await writing
+                        await wait(writing)
+                    writing = self.start(partial(blob.write, batch))
+        except BaseException:
+            if writing is not None:  # the thread is done before the blob is discarded,
+                with contextlib.suppress(Exception):  # and the error told is the body's
+                    await wait(writing)
+            raise
+        if writing is not None:
+            await wait(writing)
         return pending
+
+
+async def wait(future: Outcome[T]) -> T:
+    """The result of a future that refuses asyncio's cancellation, shielded from anyio's too:
+    a cancellation is delivered once the future is done (anyio would otherwise try again at
+    every turn of the loop until then)."""
+    with anyio.CancelScope(shield=True):
+        result = await future
+    return result
+
+
+def _settle(outcome: Outcome[T], task: asyncio.Task[T]) -> None:
+    """Hand a finished task's result or error on to `outcome`."""
+    if task.cancelled():  # nothing cancels these tasks but the end of the loop
+        outcome.set_exception(asyncio.CancelledError())
+    elif (error := task.exception()) is not None:
+        outcome.set_exception(error)
+    else:
+        outcome.set_result(task.result())
 
 
 def _seal(blob: BlobWriter, tail: list[bytes], content_md5: bytes | None) -> None:
