@@ -189,15 +189,15 @@ class TestLocalStore:
             assert await list_all(store, bucket) == []
 
     async def test_a_cancelled_thread_hop_ends_with_its_thread(self, store: LocalStore) -> None:
-        """File work in a thread cannot be stopped: a cancellation, asyncio's or anyio's, is
-        delivered once it has returned, so that nothing runs on behind the caller's back."""
+        """Writing in a thread cannot be stopped: a cancellation, asyncio's or anyio's, is
+        delivered once it has returned, so that nothing writes on behind the caller's back."""
         done = threading.Event()
 
         def slow() -> None:
             time.sleep(0.2)
             done.set()
 
-        task = asyncio.ensure_future(store._core.run(slow))
+        task = asyncio.ensure_future(store._core.run_to_end(slow))
         await asyncio.sleep(0.05)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -205,7 +205,7 @@ class TestLocalStore:
         assert done.is_set()
         done.clear()
         with anyio.move_on_after(0.05):
-            await store._core.run(slow)
+            await store._core.run_to_end(slow)
         assert done.is_set()
 
     async def test_orphans_removed_at_open(self, tmp_path: Path) -> None:

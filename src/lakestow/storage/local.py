@@ -87,7 +87,7 @@ class LocalStore(MultipartOps):
             inline_max=inline_max,
             max_threads=max_threads,
         )
-        await core.run(partial(core.open, scan_orphans))
+        await core.run_to_end(partial(core.open, scan_orphans))
         return cls(core)
 
     @property
@@ -107,7 +107,7 @@ class LocalStore(MultipartOps):
     async def aclose(self) -> None:
         with anyio.CancelScope(shield=True):  # a close, once begun, finishes
             await self._core.drain()
-            await self._core.run(self._core.close)
+            await self._core.run_to_end(self._core.close)
 
     async def __aenter__(self) -> LocalStore:
         return self

@@ -205,9 +205,14 @@ class Core:
         return outcome
 
     async def run(self, func: Callable[[], T]) -> T:
+        """`func` in a worker thread, for work a cancellation may abandon: a read, which ends
+        on its own and releases what it took. Writes go through `run_to_end`."""
+        return await anyio.to_thread.run_sync(func, limiter=self.limiter)
+
+    async def run_to_end(self, func: Callable[[], T]) -> T:
         """`func` in a worker thread, to its end. A thread cannot be stopped, so a cancellation
-        is delivered once `func` returns: abandoned, it would race what the caller does next
-        (the discard of a blob it is writing, say)."""
+        is delivered once `func` returns: abandoned, a write would race what the caller does
+        next (the discard of the blob it is writing, say). Costs a task more than `run`."""
         return await wait(self.start(func))
 
     async def store_blob(
@@ -230,7 +235,7 @@ class Core:
                     blob.complete(tail)  # small: hashing it here costs less than a thread hop
                     check_md5(blob.digest(), content_md5)
                 else:
-                    await self.run(partial(_seal, blob, tail, content_md5))
+                    await self.run_to_end(partial(_seal, blob, tail, content_md5))
             except BaseException:
                 await self._discard(blob)
                 raise
@@ -251,7 +256,7 @@ class Core:
 
     async def _discard(self, blob: BlobWriter) -> None:
         with anyio.CancelScope(shield=True):
-            await self.run(blob.discard)
+            await self.run_to_end(blob.discard)
 
     async def _receive(self, body: AsyncIterable[bytes], blob: BlobWriter) -> list[bytes]:
         """Write the body in ~1 MiB batches; return the last batch, not yet written.
