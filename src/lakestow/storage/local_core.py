@@ -205,8 +205,10 @@ class Core:
         return outcome
 
     async def run(self, func: Callable[[], T]) -> T:
-        """`func` in a worker thread, for work a cancellation may abandon: a read, which ends
-        on its own and releases what it took. Writes go through `run_to_end`."""
+        """`func` in a worker thread, for reads. anyio's cancellation waits for a thread that
+        has started; asyncio's abandons it (a read ends on its own), and either may come before
+        the thread starts, so `func` never runs (a read that pinned blobs on the loop then
+        leaves them pinned until the close: a known gap). Writes go through `run_to_end`."""
         return await anyio.to_thread.run_sync(func, limiter=self.limiter)
 
     async def run_to_end(self, func: Callable[[], T]) -> T:
@@ -255,8 +257,7 @@ class Core:
                 self._inflight -= 1
 
     async def _discard(self, blob: BlobWriter) -> None:
-        with anyio.CancelScope(shield=True):
-            await self.run_to_end(blob.discard)
+        await self.run_to_end(blob.discard)
 
     async def _receive(self, body: AsyncIterable[bytes], blob: BlobWriter) -> list[bytes]:
         """Write the body in ~1 MiB batches; return the last batch, not yet written.
