@@ -167,14 +167,17 @@ class ConsoleSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
-class SignInFailure(Base):
-    """One failed console sign-in, counted per name for the lock-out."""
+class SignInCounter(Base):
+    """Console sign-in attempts counted in one fixed window, for the throttle: per name and
+    address (`kind` "pair"), per address ("address", name "") or per name ("name", address "")."""
 
-    __tablename__ = "sign_in_failures"
+    __tablename__ = "sign_in_counters"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(128), index=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    count: Mapped[int] = mapped_column(Integer)
 
 
 class DeploymentFact(Base):

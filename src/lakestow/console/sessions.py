@@ -1,8 +1,9 @@
 """Console sessions in the catalog, so that every replica can read them.
 
 The cookie carries a random session id; the catalog keeps only its SHA-256, the member, a CSRF
-token and the expiry. Failed sign-ins are counted per name: after `MAX_FAILURES` within
-`LOCKOUT_WINDOW`, the name is refused until the window has passed, even with the right password.
+token and the expiry. Every sign-in attempt is counted by `throttle` (per name and address, per
+address, per name) and committed before the password is checked, so racing attempts cannot get
+more password checks than the limits allow.
 """
 
 from __future__ import annotations
@@ -12,27 +13,21 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from lakestow.auth import passwords
 from lakestow.catalog import audit
 from lakestow.catalog.db import Catalog
-from lakestow.catalog.models import ConsoleSession, Member, SignInFailure
+from lakestow.catalog.models import ConsoleSession, Member
+from lakestow.console import throttle
 from lakestow.errors import LakestowError, Unauthenticated
 from lakestow.service import MemberInfo, OrgInfo
 
 COOKIE = "lakestow_session"
 LIFETIME = timedelta(hours=12)
-MAX_FAILURES = 5
-LOCKOUT_WINDOW = timedelta(minutes=15)
-
-
-class LockedOut(LakestowError):
-    """Too many failed sign-ins for one name."""
-
-    code = "TooManyAttempts"
-    status = 429
+MAX_FAILURES = throttle.PAIR.attempts
+LockedOut = throttle.LockedOut
 
 
 def not_signed_in(message: str = "sign in first") -> Unauthenticated:
@@ -52,48 +47,43 @@ def _hash(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
-def sign_in(catalog: Catalog, name: str, password: str) -> Opened:
-    """A new session for `name`, or Unauthenticated / LockedOut; every attempt is audited.
+def sign_in(catalog: Catalog, name: str, password: str, host: str | None) -> Opened:
+    """A new session for `name` signing in from `host` (the client's address), or
+    Unauthenticated / LockedOut; every attempt is audited.
 
-    Refusals are raised after the transaction commits, so the failure and its audit line stay.
+    The attempt is counted (and committed) first; the password is checked outside any
+    transaction; refusals are raised after the transaction that records them commits.
     """
-    name = name[:128]
+    name, address, now = name[:128], throttle.client_address(host), datetime.now(UTC)
+    try:
+        counted = throttle.count(catalog, name, address, now)
+    except throttle.LockedOut:
+        with catalog.session() as session:
+            _audit(session, name, address, "locked")
+        raise
     with catalog.session() as session:
-        outcome = _attempt(session, name, password)  # reads, then the slow hash, then writes
+        member = session.scalar(select(Member).where(Member.name == name))
+        member_id, password_hash = (member.id, member.password_hash) if member else (0, None)
+    ok = passwords.verify_password(password_hash, password)  # slow: in no transaction
     with catalog.session() as session:
-        _purge(session)
-    if outcome == "locked":
-        minutes = int(LOCKOUT_WINDOW.total_seconds() // 60)
-        raise LockedOut(f"too many failed sign-ins for this name: try again in {minutes} minutes")
-    if isinstance(outcome, str):
+        opened = _open(session, member_id, password_hash) if ok else None
+        if opened is None:
+            _audit(session, name, address, "denied")
+        else:
+            throttle.forgive(session, counted)
+            _audit(session, name, address, "ok", f"member:{opened.member_id}")
+        _purge(session, now)
+    if opened is None:
         raise not_signed_in("wrong name or password, or the member is disabled")
-    return outcome
+    return opened
 
 
-def _purge(session: Session) -> None:
-    """Forget expired sessions and failures older than the lock-out window."""
+def _open(session: Session, member_id: int, password_hash: str | None) -> Opened | None:
+    """A new session, unless the member was disabled or changed password since the check."""
+    member = session.get(Member, member_id)
+    if member is None or member.disabled or member.password_hash != password_hash:
+        return None
     now = datetime.now(UTC)
-    session.execute(delete(ConsoleSession).where(ConsoleSession.expires_at <= now))
-    session.execute(delete(SignInFailure).where(SignInFailure.at <= now - LOCKOUT_WINDOW))
-
-
-def _attempt(session: Session, name: str, password: str) -> Opened | str:
-    now = datetime.now(UTC)
-    actor = f"console:{name[:64]}"
-    failures = session.scalar(
-        select(func.count())
-        .select_from(SignInFailure)
-        .where(SignInFailure.name == name, SignInFailure.at > now - LOCKOUT_WINDOW)
-    )
-    if (failures or 0) >= MAX_FAILURES:
-        audit.record(session, actor, "console.sign-in", name, "locked")
-        return "locked"
-    member = session.scalar(select(Member).where(Member.name == name))
-    ok = passwords.verify_password(member.password_hash if member else None, password)
-    if member is None or not ok or member.disabled:
-        session.add(SignInFailure(name=name, at=now))
-        audit.record(session, actor, "console.sign-in", name, "denied")
-        return "denied"
     opened = Opened(member.id, secrets.token_urlsafe(32), secrets.token_urlsafe(32))
     session.add(
         ConsoleSession(
@@ -104,9 +94,18 @@ def _attempt(session: Session, name: str, password: str) -> Opened | str:
             expires_at=now + LIFETIME,
         )
     )
-    session.execute(delete(SignInFailure).where(SignInFailure.name == name))
-    audit.record(session, f"member:{member.id}", "console.sign-in", name)
     return opened
+
+
+def _audit(session: Session, name: str, address: str, outcome: str, actor: str = "") -> None:
+    actor = actor or f"console:{name[:64]}"
+    audit.record(session, actor, "console.sign-in", name, outcome, address=address)
+
+
+def _purge(session: Session, now: datetime) -> None:
+    """Forget expired sessions and counters whose window has ended."""
+    session.execute(delete(ConsoleSession).where(ConsoleSession.expires_at <= now))
+    throttle.purge(session, now)
 
 
 def lookup(catalog: Catalog, session_id: str) -> tuple[Opened, MemberInfo]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 import anyio
@@ -9,10 +10,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from lakestow.console import sessions
+from lakestow.console import pages, sessions
 from lakestow.console.changes import json_body, str_field
 from lakestow.console.context import ConsoleState, state_of, viewer
+from lakestow.console.throttle import LockedOut
 from lakestow.errors import AccessDenied, InvalidInput
+
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def set_cookie(response: Response, state: ConsoleState, session_id: str) -> None:
@@ -45,9 +49,28 @@ async def _sign_in(request: Request, name: str, password: str) -> sessions.Opene
     check_origin(request)
     if not name or not password or len(password) > 1024:
         raise InvalidInput("give your name and password")
+    host = request.client.host if request.client else None  # uvicorn decides about proxies
     return await anyio.to_thread.run_sync(
-        sessions.sign_in, state_of(request).catalog, name, password
+        sessions.sign_in, state_of(request).catalog, name, password, host
     )
+
+
+def _says_when(endpoint: Endpoint) -> Endpoint:
+    """A locked-out sign-in is answered 429 with `Retry-After`, as JSON or as the form."""
+
+    async def answer(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except LockedOut as exc:
+            response = (
+                JSONResponse({"error": exc.code, "message": exc.message}, status_code=exc.status)
+                if request.url.path.startswith("/api/")
+                else pages.error_page(request, exc)
+            )
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
+
+    return answer
 
 
 async def form_sign_in(request: Request) -> Response:
@@ -90,8 +113,8 @@ async def api_sign_out(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/signin", form_sign_in, methods=["POST"]),
+    Route("/signin", _says_when(form_sign_in), methods=["POST"]),
     Route("/signout", form_sign_out, methods=["POST"]),
-    Route("/api/session", api_sign_in, methods=["POST"]),
+    Route("/api/session", _says_when(api_sign_in), methods=["POST"]),
     Route("/api/session", api_sign_out, methods=["DELETE"]),
 ]
