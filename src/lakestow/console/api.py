@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from lakestow import paths
 from lakestow.auth.policy import Action
-from lakestow.console import listing
+from lakestow.console import listing, zipnames
 from lakestow.console.context import Viewer, name_of, parse_path, viewer
 from lakestow.errors import InvalidInput
 
@@ -144,20 +144,28 @@ class _Sink(io.RawIOBase):
 
 
 async def _zip_stream(v: Viewer, folder: str) -> AsyncIterator[bytes]:
+    """The zip, as it is written; entry names made safe (`zipnames`), with a note listing
+    every name changed at the end."""
     sink = _Sink()
     store = v.state.server.store
-    base = v.key(paths.parent(folder)) if folder else v.member.root
+    root = v.member.root
+    base = v.key(paths.parent(folder)) if folder else root
+    names = zipnames.Names()
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
         async for info in listing.walk(v, folder, ZIP_SCAN):
             if info.key.endswith("/"):
                 continue
-            entry = zipfile.ZipInfo(info.key[len(base) :], info.last_modified.timetuple()[:6])
+            name = names.place(info.key[len(base) :], info.key[len(root) :])
+            entry = zipfile.ZipInfo(name, info.last_modified.timetuple()[:6])
             async with await store.get(v.bucket, info.key) as result:
                 with archive.open(entry, "w", force_zip64=True) as out:
                     async for chunk in result.body:
                         out.write(chunk)
                         yield sink.take()
             yield sink.take()
+        note = names.note()
+        if note is not None:
+            archive.writestr(note[0], note[1])
     yield sink.take()
 
 
