@@ -69,7 +69,10 @@ def metadata_from(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def object_headers(info: ObjectInfo, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The headers of a GET or HEAD answer for `info`, with response-* overrides applied."""
+    """The headers of a GET or HEAD answer for `info`, with response-* overrides applied.
+
+    `nosniff`: a browser opening an object (a presigned link) renders it as its stored type,
+    never as what the content looks like."""
     headers = {
         "etag": quoted(info.etag),
         "last-modified": http_date(info.last_modified),
@@ -82,6 +85,7 @@ def object_headers(info: ObjectInfo, overrides: Mapping[str, str] | None = None)
         headers["x-amz-mp-parts-count"] = str(info.parts_count)
     for name, value in (overrides or {}).items():
         headers[name] = value
+    headers["x-content-type-options"] = "nosniff"  # last: nothing stored can take it away
     return headers
 
 
