@@ -78,8 +78,7 @@ async def upload_part(request: S3Request) -> Response:
 
 async def complete_upload(request: S3Request) -> Response:
     request.authorize(Action.WRITE)
-    body = b"".join([piece async for piece in request.body()])
-    root = xml.parse(body, "CompleteMultipartUpload")
+    root = xml.parse(await request.read_body(xml.MAX_BODY), "CompleteMultipartUpload")
     parts = [
         (_part_number(xml.text(node, "PartNumber")), h.unquoted(xml.text(node, "ETag")))
         for node in root.findall("Part")

@@ -240,8 +240,7 @@ async def delete_object(request: S3Request) -> Response:
 
 
 async def delete_objects(request: S3Request) -> Response:
-    body = b"".join([piece async for piece in request.body()])
-    root = xml.parse(body, "Delete")
+    root = xml.parse(await request.read_body(xml.MAX_BODY), "Delete")
     quiet = xml.text(root, "Quiet", "false").strip().lower() == "true"
     keys = [xml.text(node, "Key") for node in root.findall("Object")]
     if len(keys) > MAX_DELETE_KEYS:

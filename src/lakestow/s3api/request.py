@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lakestow.auth import sigv4
 from lakestow.auth.checksums import Checksummer, algorithm_of_header
-from lakestow.auth.chunked import AwsChunkedDecoder
+from lakestow.auth.chunked import MAX_CHUNK_SIZE, AwsChunkedDecoder
 from lakestow.auth.credentials import Operator
 from lakestow.auth.policy import Action, Decision, Principal, Target, decide
 from lakestow.errors import AccessDenied, InvalidRequest
@@ -69,9 +70,10 @@ class S3Request:
         key = self.key if key is None else key
         self.server.audit.record(self.actor, action, f"s3://{self.bucket}/{key}", "ok", **detail)
 
-    def body(self) -> AsyncIterator[bytes]:
+    def body(self, *, max_chunk_size: int = MAX_CHUNK_SIZE) -> AsyncGenerator[bytes, None]:
         """The request body, decoded and verified as it streams: a failed check raises at the end,
-        before the store commits anything."""
+        before the store commits anything. A signed aws-chunked chunk is held whole until its
+        signature is checked, so none may be larger than `max_chunk_size`."""
         headers = self.headers
         stream: AsyncIterator[bytes] = self.http.stream()
         decoder: AwsChunkedDecoder | None = None
@@ -83,11 +85,33 @@ class S3Request:
                 mode=mode,
                 signer=self.signer,
                 decoded_length=int(length) if length else None,
+                max_chunk_size=max_chunk_size,
             )
             stream = aiter(decoder)
         elif sigv4.payload_is_sha256(mode):
             stream = _sha256_checked(stream, mode)
         return _checksum_checked(stream, headers, decoder)
+
+    async def read_body(self, limit: int) -> bytes:
+        """The whole body, for a document such as XML, never more than `limit` bytes of it in
+        memory: refused from its declared length before anything is read, or else as soon as
+        the bytes decoded so far pass `limit` (chunked and aws-chunked bodies)."""
+        declared = self.headers.get(
+            "x-amz-decoded-content-length"
+            if self.payload_mode in sigv4.STREAMING_PAYLOADS
+            else "content-length"
+        )
+        if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+            raise _too_large(limit)
+        pieces: list[bytes] = []
+        size = 0
+        async with aclosing(self.body(max_chunk_size=min(limit, MAX_CHUNK_SIZE))) as body:
+            async for piece in body:
+                size += len(piece)
+                if size > limit:
+                    raise _too_large(limit)
+                pieces.append(piece)
+        return b"".join(pieces)
 
 
 @dataclass
@@ -131,6 +155,13 @@ class OperatorRequest(S3Request):
         return Decision(False, "the bucket does not exist or belongs to someone else")
 
 
+def _too_large(limit: int) -> InvalidRequest:
+    return InvalidRequest(
+        f"Your request was too large: this request's body may be at most {limit:,} bytes.",
+        code="MaxMessageLengthExceeded",
+    )
+
+
 async def _sha256_checked(stream: AsyncIterator[bytes], expected: str) -> AsyncIterator[bytes]:
     digest = hashlib.sha256()
     async for piece in stream:
@@ -141,7 +172,7 @@ async def _sha256_checked(stream: AsyncIterator[bytes], expected: str) -> AsyncI
 
 async def _checksum_checked(
     stream: AsyncIterator[bytes], headers: dict[str, str], decoder: AwsChunkedDecoder | None
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     in_header = [(name, value) for name, value in headers.items() if algorithm_of_header(name)]
     trailer = headers.get("x-amz-trailer", "").strip().lower()
     if trailer and decoder is None:

@@ -17,7 +17,11 @@ from defusedxml.ElementTree import ParseError, fromstring
 from lakestow.errors import InvalidRequest
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
-MAX_BODY = 2 * 1024 * 1024  # 1,000 keys of 1,024 bytes to delete, or 10,000 parts, fit
+MAX_BODY = 6 * 1024 * 1024
+"""The most a request's XML body may hold (`S3Request.read_body` enforces it as the body
+arrives). It admits every legitimate DeleteObjects and CompleteMultipartUpload: 1,000 keys of
+1,024 bytes even if each byte is written `&amp;` (5 MB with their tags), or 10,000 parts each
+with its ETag and all its checksums (under 4 MB)."""
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\r": "&#13;"})
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
@@ -63,9 +67,8 @@ def timestamp(moment: datetime) -> str:
 
 
 def parse(body: bytes, root: str) -> Element:
-    """The root element of a request body, namespaces stripped; MalformedXML otherwise."""
-    if len(body) > MAX_BODY:
-        raise InvalidRequest("the XML body is too large", code="MalformedXML")
+    """The root element of a request body, namespaces stripped; MalformedXML otherwise. The
+    body was read with `S3Request.read_body(MAX_BODY)`, which bounds it as it streams in."""
     try:
         element = fromstring(body, forbid_dtd=True)
     except (ParseError, DefusedXmlException, ValueError) as exc:
