@@ -62,6 +62,85 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
 
 
+SIGN_IN_BODY = 16 * 1024
+"""The body of a sign-in or sign-out: a name, a password of at most 1,024 characters, a token."""
+JSON_BODY = 4 * 1024 * 1024
+"""Any other body but an upload's. The largest legitimate one, POST /api/delete with 1,000 paths
+of up to 1,024 bytes, is about 3 MB even as json.dumps writes it (`\\u00e9`: 6 bytes for 2)."""
+SIGN_IN_PATHS = frozenset({"/signin", "/signout", "/api/session"})
+
+
+def body_limit(method: str, path: str) -> int | None:
+    """The most bytes a request's body may have. None for the uploads (PUT /api/object and
+    PUT /api/uploads/{id}/parts/{n}), which stream into the store, and for GET and HEAD, whose
+    bodies no handler reads (a download's disconnect watcher reads and drops them)."""
+    if method in ("GET", "HEAD"):
+        return None
+    if method == "PUT" and (path == "/api/object" or path.startswith("/api/uploads/")):
+        return None
+    return SIGN_IN_BODY if path in SIGN_IN_PATHS else JSON_BODY
+
+
+class BodyLimit:
+    """Caps every request body as it streams in, before any handler buffers it (DESIGN.md
+    section 4). Past its `body_limit`, known from Content-Length before anything is read or from
+    the bytes counted so far, reading the body raises a 413 that `render_error` renders; the
+    connection then closes, so the rest of the body is never read."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = body_limit(scope["method"], scope["path"]) if scope["type"] == "http" else None
+        if limit is None:
+            await self.app(scope, receive, send)
+            return
+        body = _BoundedBody(receive, limit, _content_length(scope))
+
+        async def closing_when_refused(message: Message) -> None:
+            if message["type"] == "http.response.start" and body.refused:
+                message["headers"] = [*message.get("headers", []), (b"connection", b"close")]
+            await send(message)
+
+        await self.app(scope, body.receive, closing_when_refused)
+
+
+class _BoundedBody:
+    """An ASGI `receive` that counts the body's bytes and raises once they pass `limit`."""
+
+    def __init__(self, receive: Receive, limit: int, declared: int | None) -> None:
+        self._receive = receive
+        self.limit = limit
+        self.received = 0
+        self.refused = declared is not None and declared > limit
+
+    async def receive(self) -> Message:
+        if self.refused:
+            raise _too_large(self.limit)
+        message = await self._receive()
+        self.received += len(message.get("body", b""))
+        if self.received > self.limit:
+            self.refused = True
+            raise _too_large(self.limit)
+        return message
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name.lower() == b"content-length" and value.strip().isdigit():
+            return int(value)
+    return None
+
+
+def _too_large(limit: int) -> LakestowError:
+    size = f"{limit // 1024 // 1024} MiB" if limit >= 1024 * 1024 else f"{limit // 1024} KiB"
+    return LakestowError(
+        f"the request body is larger than the {size} this request allows",
+        code="BodyTooLarge",
+        status=413,
+    )
+
+
 def _as_lakestow(exc: Exception) -> LakestowError:
     if isinstance(exc, LakestowError):
         return exc
@@ -101,7 +180,7 @@ def create_console(state: ConsoleState) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(SecurityHeaders), Middleware(BodyLimit)],
         exception_handlers={
             LakestowError: render_error,
             HTTPException: render_error,

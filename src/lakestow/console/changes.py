@@ -22,9 +22,10 @@ MAX_KEYS = 100_000
 
 
 async def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object. Its size was capped as it arrived (console.app.BodyLimit)."""
     try:
         body = await request.json()
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep to decode
         raise InvalidInput("the request body must be a JSON object") from exc
     if not isinstance(body, dict):
         raise InvalidInput("the request body must be a JSON object")
