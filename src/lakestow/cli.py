@@ -224,7 +224,10 @@ def _member_json(m: MemberInfo) -> dict[str, Any]:
 @click.argument("name")
 @click.pass_context
 def user_disable(ctx: click.Context, name: str) -> None:
-    """Disable a member: every request and credential of theirs is refused from now on."""
+    """Disable a member: every request and credential of theirs is refused from now on.
+
+    Their temporary credentials, instance tokens and console sessions are revoked for good:
+    `user enable` does not bring them back."""
     with _service(ctx) as service:
         service.set_disabled(name, True)
     click.echo(f"disabled {name}", err=True)
@@ -234,7 +237,8 @@ def user_disable(ctx: click.Context, name: str) -> None:
 @click.argument("name")
 @click.pass_context
 def user_enable(ctx: click.Context, name: str) -> None:
-    """Enable a disabled member again."""
+    """Enable a disabled member again: they sign in anew, and get new credentials and
+    instance tokens (none issued before the disable works again)."""
     with _service(ctx) as service:
         service.set_disabled(name, False)
     click.echo(f"enabled {name}", err=True)

@@ -12,8 +12,9 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,6 +25,7 @@ from lakestow.auth.policy import Action, Principal, Target, decide
 from lakestow.catalog import audit
 from lakestow.catalog.db import Catalog
 from lakestow.catalog.models import (
+    ConsoleSession,
     InstanceToken,
     IssuedCredential,
     Member,
@@ -168,11 +170,23 @@ class Service:
             return _member_info(_member(session, name))
 
     def set_disabled(self, name: str, disabled: bool = True) -> MemberInfo:
+        """Disable or enable a member. Either change also ends everything issued before it:
+        temporary credentials (by issue time, as `revoke_member`), instance tokens and console
+        sessions; so an enabled member signs in anew and gets new credentials and tokens.
+        (At the enable too, for anything a concurrent issue slipped past the disable.)"""
         with self.catalog.session() as session:
             member = _member(session, name)
-            member.disabled = disabled
+            grants = ended = 0
+            if member.disabled != disabled:
+                member.disabled = disabled
+                grants, ended = _end_all_issued(session, member)
             audit.record(
-                session, self.actor, "member.disable" if disabled else "member.enable", name
+                session,
+                self.actor,
+                "member.disable" if disabled else "member.enable",
+                name,
+                instance_grants_revoked=grants,
+                console_sessions_ended=ended,
             )
             return _member_info(member)
 
@@ -339,17 +353,19 @@ class Service:
             row = session.scalar(
                 select(InstanceToken).where(InstanceToken.token_hash == _token_hash(token))
             )
+            member = session.get(Member, row.member_id) if row is not None else None
+            if member is not None and member.disabled:  # said before its tokens' revocation
+                raise InvalidInput(f"the member {member.name!r} is disabled")
             now = datetime.now(UTC)
             if (
                 row is None
+                or member is None
                 or row.revoked_at is not None
                 or (row.expires_at and row.expires_at <= now)
             ):
                 raise Unauthenticated(
                     "the instance token is unknown, expired or revoked", code="InvalidToken"
                 )
-            member = session.get(Member, row.member_id)
-            assert member is not None
             name = member.name
         issued = self.issue_credentials(name, seconds=seconds)
         return self.get_member(name), issued
@@ -431,6 +447,20 @@ class Service:
     def audit_log(self, limit: int = 100) -> list[audit.Entry]:
         with self.catalog.session() as session:
             return audit.recent(session, limit)
+
+
+def _end_all_issued(session: Session, member: Member) -> tuple[int, int]:
+    """Revoke what `member` holds now: credentials, instance tokens, console sessions; how
+    many tokens were revoked and sessions ended."""
+    now = datetime.now(UTC)
+    member.credentials_not_before = max(member.credentials_not_before, int(now.timestamp() * 1000))
+    tokens = session.execute(
+        update(InstanceToken)
+        .where(InstanceToken.member_id == member.id, InstanceToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    ended = session.execute(delete(ConsoleSession).where(ConsoleSession.member_id == member.id))
+    return cast(CursorResult[Any], tokens).rowcount, cast(CursorResult[Any], ended).rowcount
 
 
 def _token_hash(token: str) -> str:

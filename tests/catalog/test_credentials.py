@@ -195,8 +195,11 @@ def test_a_disabled_member_is_refused_and_gets_no_new_credentials(
     assert _refusal(verifier, issued.access_key_id, issued.session_token) is Refusal.DISABLED
     with pytest.raises(InvalidInput, match="disabled"):
         service.issue_credentials("alice")
-    service.set_disabled("alice", False)
-    verifier.verify(issued.access_key_id, issued.session_token)
+    service.set_disabled("alice", False)  # enabled again, but what was issued stays dead
+    assert _refusal(verifier, issued.access_key_id, issued.session_token) is Refusal.REVOKED
+    time.sleep(0.002)
+    fresh = service.issue_credentials("alice")
+    verifier.verify(fresh.access_key_id, fresh.session_token)
 
 
 def test_refusals_map_to_the_s3_codes_clients_act_on() -> None:
