@@ -1,23 +1,35 @@
-"""A member's view of the warehouse: keys and paths, and listings filtered by the policy.
+"""A member's view of the warehouse: keys and paths, and listings of what the member may see.
 
-The S3 endpoint and the console both list through `list_page`, so a member sees the same
-folders whichever door they come through. The read-only folders (the root, /data/,
-/notebooks/) hold nothing but the fixed layout, so their delimited listings are written from
-the layout itself; listings above the organization's root show the way down to it only.
+Everything a member may see lies in a few subtrees (their private folders, the shared ones,
+`spark-logs/`, narrowed by their credentials' scopes: `policy.subtrees`). A listing is the
+merge of those subtrees' listings, each asked of the store for the part of the request it
+covers, so every answer (entries, truncation, the next position) is what the member would
+get if nothing else existed, and a page costs O(page) whatever the bucket holds. The fixed
+folders always exist: a subtree's top rolls up into a common prefix even when it is empty,
+so that `/data/` shows `customer-<id>/` and `shared/` from the start.
+
+The S3 endpoint and the console both list through here, so a member sees the same folders
+whichever door they come through.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from lakestow import paths
-from lakestow.auth.policy import Action, Decision, Principal, Target, decide
+from lakestow.auth.policy import Action, Decision, Principal, Target, decide, subtrees
 from lakestow.service import OrgInfo
-from lakestow.storage.protocol import List, ObjectInfo
+from lakestow.storage.common import common_prefix
+from lakestow.storage.protocol import List, ListPage, Multipart, ObjectInfo, UploadInfo
 
 Authorize = Callable[[Action, str], Decision]
 """Decides an action on a key of the org's bucket, raising AccessDenied (and auditing) if no."""
+
+Entry = ObjectInfo | str
+"""An object of a listing, or a common prefix."""
+Upload = UploadInfo | str
+"""A multipart upload of a listing, or a common prefix."""
 
 
 @dataclass(frozen=True)
@@ -45,14 +57,47 @@ class Member:
         return decide(self.principal, action, Target(self.org.id, path))
 
 
-@dataclass
-class Page:
-    """A listing page in key space: objects and common prefixes the member may see."""
+@dataclass(frozen=True)
+class Span:
+    """The part of a listing that lies in one subtree: the store is listed under `prefix`,
+    unless the whole subtree rolls up into the common prefix `rolled`."""
 
-    objects: list[ObjectInfo]
+    prefix: str
+    rolled: str | None = None
+
+
+@dataclass(frozen=True)
+class UploadsPage:
+    """A page of multipart uploads and common prefixes, in key order."""
+
+    uploads: list[UploadInfo]
     prefixes: list[str]
     truncated: bool
-    next_start_after: str | None
+    last: Upload | None
+    """The page's last entry when truncated: where the next page starts."""
+
+
+def spans(member: Member, action: Action, prefix: str, delimiter: str | None) -> list[Span]:
+    """The member's subtrees (for `action`) that a listing of `prefix` reaches, in key order."""
+    found = []
+    for subtree in subtrees(member.principal, action):
+        top = member.key_of(subtree)
+        if prefix.startswith(top):
+            return [Span(prefix)]  # inside one subtree (none holds another): only there
+        if top.startswith(prefix):
+            found.append(Span(top, common_prefix(top, prefix, delimiter)))
+    return found
+
+
+def authorize_listing(member: Member, authorize: Authorize, prefix: str) -> None:
+    """AccessDenied (audited) for a prefix in a folder the member may not list, or beside
+    the warehouse; above the warehouse root, a listing shows the way down to it."""
+    root = member.root
+    if prefix.startswith(root):
+        path = prefix[len(root) :]
+        authorize(Action.LIST, member.key_of(path if paths.is_folder(path) else paths.parent(path)))
+    elif not root.startswith(prefix):
+        authorize(Action.LIST, prefix)
 
 
 async def list_page(
@@ -63,66 +108,166 @@ async def list_page(
     delimiter: str | None,
     start_after: str | None,
     max_keys: int,
-) -> Page:
-    """One page of what `member` may see under the key prefix `prefix`."""
-    root = member.root
-    if not prefix.startswith(root):
-        if not root.startswith(prefix):
-            authorize(Action.LIST, prefix)  # outside the warehouse: denied and audited
-        if delimiter and delimiter in root[len(prefix) :]:
-            way_down = root[: root.index(delimiter, len(prefix)) + len(delimiter)]
-            return _fixed_page([way_down], start_after, max_keys)
-        prefix = root
-    path = prefix[len(root) :]
-    folder = path if paths.is_folder(path) else paths.parent(path)
-    decision = authorize(Action.LIST, member.key_of(folder))
-    if delimiter == "/" and decision.area is not None and not decision.area.subtree:
-        return _fixed_page(_layout_children(member, folder, path), start_after, max_keys)
-    listed = await store.list(
-        member.org.bucket,
-        prefix=prefix,
-        delimiter=delimiter,
-        start_after=start_after,
-        max_keys=max_keys,
+) -> ListPage:
+    """One page of what `member` may see under the key prefix `prefix`, after `start_after`."""
+    authorize_listing(member, authorize, prefix)
+    reached = spans(member, Action.LIST, prefix, delimiter)
+    return await list_spans(
+        store, member.org.bucket, reached, prefix, delimiter, start_after, max_keys
     )
-    page = Page(
-        listed.objects, listed.common_prefixes, listed.is_truncated, listed.next_start_after
+
+
+async def list_spans(
+    store: List,
+    bucket: str,
+    reached: Sequence[Span],
+    prefix: str,
+    delimiter: str | None,
+    start_after: str | None,
+    max_keys: int,
+) -> ListPage:
+    """The listing of `prefix` made of `reached` alone: the entries after `start_after`."""
+    if len(reached) == 1 and reached[0].prefix == prefix:  # the usual case: the store's page
+        return await store.list(
+            bucket, prefix=prefix, delimiter=delimiter, start_after=start_after, max_keys=max_keys
+        )
+    if max_keys <= 0:
+        return ListPage([], [], False, None)
+    entries: list[Entry] = []
+    want = max_keys + 1  # one more than the page, to know whether it is truncated
+    for span in reached:
+        if span.rolled is None:
+            await _extend(store, bucket, span.prefix, prefix, delimiter, start_after, entries, want)
+        elif _after(span.rolled, start_after) and _last(entries) != span.rolled:
+            entries.append(span.rolled)
+        if len(entries) >= want:
+            break
+    truncated = len(entries) > max_keys
+    del entries[max_keys:]
+    return ListPage(
+        [e for e in entries if not isinstance(e, str)],
+        [e for e in entries if isinstance(e, str)],
+        truncated,
+        _name(entries[-1]) if truncated else None,
     )
-    if member.principal.scopes or decision.area is None or not decision.area.subtree:
-        page = _filtered(member, page)  # a subtree area without scopes shows all or nothing
-    return page
 
 
-def _layout_children(member: Member, folder: str, path: str) -> list[str]:
-    if folder == "":
-        names: tuple[str, ...] = ("data/", "notebooks/", "spark-logs/")
-    else:
-        names = (f"{member.principal.private_name}/", "shared/")
-    visible = [
-        member.key_of(folder + name)
-        for name in names
-        if (folder + name).startswith(path) and member.decide(Action.LIST, folder + name)
-    ]
-    return sorted(visible)
+async def _extend(
+    store: List,
+    bucket: str,
+    top: str,
+    prefix: str,
+    delimiter: str | None,
+    start_after: str | None,
+    entries: list[Entry],
+    want: int,
+) -> None:
+    """Append the entries of the subtree `top` after `start_after`, rolled up as a listing of
+    `prefix` rolls them, until `entries` holds `want`.
+
+    The store rolls keys up from `top`, which is the same unless a delimiter of several
+    characters begins in `top` and ends below it: such an entry is rolled up here, and the
+    store asked again past it.
+    """
+    straddles = delimiter is not None and len(delimiter) > 1
+    after = start_after
+    while len(entries) < want:
+        listed = await store.list(
+            bucket, prefix=top, delimiter=delimiter, start_after=after, max_keys=want - len(entries)
+        )
+        rolled_here: str | None = None
+        for entry in _in_order(listed.objects, listed.common_prefixes):
+            if straddles:
+                rolled = common_prefix(_name(entry), prefix, delimiter)
+                if rolled is not None and rolled != _name(entry):
+                    entry = rolled_here = rolled
+            if _after(_name(entry), start_after) and _last(entries) != _name(entry):
+                entries.append(entry)
+        if not listed.is_truncated or listed.next_start_after is None:
+            return
+        after = listed.next_start_after
+        if rolled_here is not None:
+            after = max(after, past(rolled_here))
 
 
-def _fixed_page(prefixes: list[str], start_after: str | None, max_keys: int) -> Page:
-    remaining = [p for p in prefixes if start_after is None or p > start_after]
-    shown = remaining[:max_keys]
-    truncated = len(remaining) > len(shown)
-    return Page([], shown, truncated, shown[-1] if truncated and shown else None)
-
-
-def _filtered(member: Member, page: Page) -> Page:
-    def visible(key: str, action: Action) -> bool:
-        path = member.path_of(member.org.bucket, key)
-        if path is not None and action is Action.LIST and not paths.is_folder(path):
-            path = paths.parent(path)  # a prefix rolled up by a delimiter other than "/"
-        return path is not None and bool(member.decide(action, path))
-
-    return Page(
-        [o for o in page.objects if visible(o.key, Action.READ)],
-        [p for p in page.prefixes if visible(p, Action.LIST)],
-        page.truncated,
-        page.next_start_after,
+async def list_uploads(
+    store: Multipart,
+    bucket: str,
+    reached: Sequence[Span],
+    prefix: str,
+    delimiter: str | None,
+    key_marker: str | None,
+    upload_id_marker: str | None,
+    max_uploads: int,
+) -> UploadsPage:
+    """The multipart uploads under `prefix` that lie in `reached`, after the markers, with
+    keys rolled up into common prefixes by `delimiter`."""
+    entries: list[Upload] = []
+    want = max_uploads + 1
+    for span in reached:
+        markers = (key_marker, upload_id_marker)
+        while len(entries) < want:
+            listed = await store.list_multipart_uploads(
+                bucket,
+                prefix=span.prefix,
+                key_marker=markers[0],
+                upload_id_marker=markers[1],
+                max_uploads=want - len(entries),
+            )
+            rolled_here: str | None = None
+            for upload in listed.uploads:
+                rolled = common_prefix(upload.key, prefix, delimiter)
+                entry: Upload = upload if rolled is None else rolled
+                rolled_here = rolled or rolled_here
+                if _upload_after(entry, key_marker, upload_id_marker) and _last(entries) != entry:
+                    entries.append(entry)
+            if not listed.is_truncated or not listed.uploads:
+                break
+            last = listed.uploads[-1]
+            markers = (last.key, last.upload_id)
+            if rolled_here is not None and past(rolled_here) > last.key:
+                markers = (past(rolled_here), None)
+    truncated = len(entries) > max_uploads
+    del entries[max(max_uploads, 0) :]
+    return UploadsPage(
+        [e for e in entries if not isinstance(e, str)],
+        [e for e in entries if isinstance(e, str)],
+        truncated,
+        entries[-1] if truncated and entries else None,
     )
+
+
+def past(prefix: str) -> str:
+    """A start-after that skips every key beginning with `prefix`: a key is at most 1,024
+    bytes, so none beginning with `prefix` sorts after `prefix` and 256 of U+10FFFF. (No
+    string is the greatest below `successor(prefix)`, and start-after is exclusive.)"""
+    return prefix + "\U0010ffff" * 256
+
+
+def _in_order(objects: list[ObjectInfo], prefixes: list[str]) -> list[Entry]:
+    if not prefixes:
+        return list(objects)
+    if not objects:
+        return list(prefixes)
+    return sorted([*objects, *prefixes], key=_name)
+
+
+def _name(entry: Entry | Upload) -> str:
+    return entry if isinstance(entry, str) else entry.key
+
+
+def _last(entries: Sequence[Entry] | Sequence[Upload]) -> Entry | Upload | None:
+    last = entries[-1] if entries else None
+    return last if isinstance(last, str) else None  # only common prefixes ever repeat
+
+
+def _after(name: str, start_after: str | None) -> bool:
+    return start_after is None or name > start_after
+
+
+def _upload_after(entry: Upload, key_marker: str | None, upload_id_marker: str | None) -> bool:
+    if key_marker is None:
+        return True
+    if isinstance(entry, str) or entry.key != key_marker:
+        return _name(entry) > key_marker
+    return upload_id_marker is not None and entry.upload_id > upload_id_marker

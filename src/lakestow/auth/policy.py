@@ -141,6 +141,34 @@ def is_fixed_folder(principal: Principal, org_id: int, path: str) -> bool:
     return area is not None and len(area.pattern) == len(paths.segments(path))
 
 
+@functools.lru_cache(maxsize=4096)
+def subtrees(principal: Principal, action: Action) -> tuple[str, ...]:
+    """The folders below which `principal` may do `action` on every key, in key order, none
+    inside another: the rows of the table that govern a subtree, narrowed by the scopes.
+
+    Nothing can be written outside them (the other rows are read-only and hold only the
+    fixed layout), so they are where every key the principal may see or change lives: a
+    listing is the merge of theirs, never a filtered listing of the whole bucket.
+    """
+    if principal.disabled or (principal.read_only and action in (Action.WRITE, Action.DELETE)):
+        return ()
+    readers = action in (Action.LIST, Action.READ)
+    roots = [
+        "".join(f"{principal.private_name if name == PRIVATE else name}/" for name in area.pattern)
+        for area in AREAS
+        if area.subtree and (area.readers if readers else area.writers) is not Who.NOBODY
+    ]
+    if principal.scopes:
+        roots = [
+            scope if scope.startswith(root) else root
+            for root in roots
+            for scope in principal.scopes
+            if scope.startswith(root) or root.startswith(scope)
+        ]
+    outermost = {r for r in roots if not any(r != o and r.startswith(o) for o in roots)}
+    return tuple(sorted(outermost))
+
+
 def area_of(principal: Principal, folder: str) -> Area | None:
     """The row of the table that governs `folder`, from `principal`'s point of view."""
     names = paths.segments(folder)

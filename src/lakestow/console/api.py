@@ -52,8 +52,8 @@ async def list_folder(request: Request) -> Response:
     if "/" in name_prefix:
         raise InvalidInput("the filter matches the start of names, which have no '/'")
     limit = int_param(request, "limit", 100, 1, MAX_LIMIT)
-    start_after = listing.decode_cursor(request.query_params.get("cursor"))
-    entries, cursor = await listing.page(v, folder, start_after, limit, name_prefix)
+    cursor = request.query_params.get("cursor")
+    entries, cursor = await listing.page(v, folder, cursor, limit, name_prefix)
     sort = request.query_params.get("sort") or "name"
     order = request.query_params.get("order") or "asc"
     return JSONResponse(

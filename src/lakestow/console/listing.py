@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import AsyncIterator
 from typing import Any
 
 from lakestow import paths, warehouse
+from lakestow.auth import cursors
 from lakestow.auth.policy import Action
 from lakestow.console.context import Viewer, name_of
 from lakestow.errors import InvalidInput
@@ -48,41 +47,33 @@ def file_entry(viewer: Viewer, path: str, info: ObjectInfo) -> dict[str, Any]:
     }
 
 
-def encode_cursor(key: str | None) -> str | None:
-    return base64.urlsafe_b64encode(key.encode()).decode() if key else None
-
-
-def decode_cursor(cursor: str | None) -> str | None:
-    if not cursor:
-        return None
-    try:
-        return base64.urlsafe_b64decode(cursor.encode()).decode()
-    except (binascii.Error, UnicodeError, ValueError) as exc:
-        raise InvalidInput("the cursor is not one this API gave out") from exc
-
-
 async def page(
-    viewer: Viewer, folder: str, start_after: str | None, limit: int, name_prefix: str = ""
+    viewer: Viewer, folder: str, cursor: str | None, limit: int, name_prefix: str = ""
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of `folder` (delimited by "/"): entries, and the cursor of the next page."""
-    prefix = viewer.key(folder) + name_prefix
+    """One page of `folder` (delimited by "/") from `cursor` (one this function gave out for
+    the same viewer, folder and filter, sealed): its entries, and the next page's cursor."""
+    keyring = viewer.state.server.service.keyring
+    binding = ("console", viewer.info.id, folder, name_prefix)
+    message = "the cursor is not one this API gave out for this folder"
+    start_after = cursors.open_(keyring, binding, cursor, message) if cursor else None
     listed = await warehouse.list_page(
         viewer.state.server.store,
         viewer.member,
         viewer.authorize_key,
-        prefix,
+        viewer.key(folder) + name_prefix,
         "/",
         start_after,
         limit,
     )
     root = viewer.member.root
-    entries = [folder_entry(viewer, p[len(root) :]) for p in listed.prefixes]
+    entries = [folder_entry(viewer, p[len(root) :]) for p in listed.common_prefixes]
     entries += [
         file_entry(viewer, o.key[len(root) :], o)
         for o in listed.objects
         if o.key != viewer.key(folder)  # the folder's own marker
     ]
-    return entries, encode_cursor(listed.next_start_after if listed.truncated else None)
+    after = listed.next_start_after if listed.is_truncated else None
+    return entries, cursors.seal(keyring, binding, after) if after else None
 
 
 async def walk(viewer: Viewer, folder: str, limit: int) -> AsyncIterator[ObjectInfo]:
@@ -102,7 +93,7 @@ async def walk(viewer: Viewer, folder: str, limit: int) -> AsyncIterator[ObjectI
         for info in listed.objects:
             yield info
         scanned += SCAN_PAGE
-        if not listed.truncated or not listed.next_start_after:
+        if not listed.is_truncated or not listed.next_start_after:
             return
         start_after = listed.next_start_after
 

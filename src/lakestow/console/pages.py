@@ -86,8 +86,8 @@ async def browse(request: Request) -> Response:
         order = request.query_params.get("order") or "asc"
         name_prefix = text_param(request, "filter").replace("/", "")
         limit = int_param(request, "limit", 200, 1, 1000)
-        start = listing.decode_cursor(request.query_params.get("cursor"))
-        entries, cursor = await listing.page(v, folder, start, limit, name_prefix)
+        cursor = request.query_params.get("cursor")
+        entries, cursor = await listing.page(v, folder, cursor, limit, name_prefix)
         context.update(
             entries=listing.sort_entries(entries, sort, order),
             cursor=cursor,

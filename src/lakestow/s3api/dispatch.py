@@ -52,7 +52,7 @@ ROUTES: dict[tuple[str, str, str | None], Handler] = {
     ("GET", "bucket", "location"): buckets.get_location,
     ("GET", "bucket", "versioning"): buckets.get_versioning,
     ("GET", "bucket", "versions"): listing.list_object_versions,
-    ("GET", "bucket", "uploads"): multipart.list_uploads,
+    ("GET", "bucket", "uploads"): listing.list_uploads,
     ("PUT", "bucket", None): buckets.create_bucket,
     ("DELETE", "bucket", None): buckets.delete_bucket,
     ("POST", "bucket", "delete"): objects.delete_objects,

@@ -1,24 +1,24 @@
-"""ListObjectsV2, ListObjects (V1) and ListObjectVersions.
+"""ListObjectsV2, ListObjects (V1), ListObjectVersions and ListMultipartUploads.
 
-A member's listings go through `lakestow.warehouse.list_page`, which filters them by the
-policy; an operator lists its own buckets as they are.
+A member's listings are made by `lakestow.warehouse`, of the subtrees the member may see
+alone; an operator lists its own buckets as they are. Continuation tokens are sealed
+(`auth.cursors`) to the caller and the listing.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 from urllib.parse import quote_plus
 
 from lakestow import warehouse
+from lakestow.auth import cursors
+from lakestow.auth.policy import Action
 from lakestow.errors import InvalidInput
 from lakestow.s3api import xml
 from lakestow.s3api.asgi import Response
 from lakestow.s3api.headers import quoted
 from lakestow.s3api.request import MemberRequest, S3Request
-from lakestow.storage.protocol import ObjectInfo
-from lakestow.warehouse import Page
+from lakestow.storage.protocol import ListPage, ObjectInfo
 
 MAX_KEYS = 1000
 
@@ -27,29 +27,35 @@ async def list_objects(request: S3Request) -> Response:
     q = request.query
     v2 = q.get("list-type") == "2"
     token = q.get("continuation-token") if v2 else None
-    start_after = (
-        _decode_token(token) if token else q.get("start-after" if v2 else "marker") or None
-    )
     prefix, delimiter, max_keys, encode = _common_params(request)
+    binding = _binding(request, prefix, delimiter)
+    start_after = (
+        _open_token(request, binding, token)
+        if token
+        else q.get("start-after" if v2 else "marker") or None
+    )
     page = await list_page(request, prefix, delimiter, start_after, max_keys)
     enc = _encoder(encode)
     parts = [xml.tag("Name", request.bucket), xml.tag("Prefix", enc(prefix))]
     if v2:
-        parts += [xml.tag("KeyCount", len(page.objects) + len(page.prefixes))]
+        parts += [xml.tag("KeyCount", len(page.objects) + len(page.common_prefixes))]
         if token:
             parts.append(xml.tag("ContinuationToken", token))
-        if page.truncated and page.next_start_after:
-            parts.append(xml.tag("NextContinuationToken", _encode_token(page.next_start_after)))
+        if page.is_truncated and page.next_start_after:
+            sealed = cursors.seal(request.server.service.keyring, binding, page.next_start_after)
+            parts.append(xml.tag("NextContinuationToken", sealed))
         if q.get("start-after"):
             parts.append(xml.tag("StartAfter", enc(q["start-after"])))
     else:
         parts.append(xml.tag("Marker", enc(q.get("marker", ""))))
-        if page.truncated and page.next_start_after:
+        if page.is_truncated and page.next_start_after:
             parts.append(xml.tag("NextMarker", enc(page.next_start_after)))
     parts += _tail(page, delimiter, max_keys, encode)
     parts += _contents(page.objects, enc)
-    if page.prefixes:
-        prefixes = xml.escape_all([enc(p) for p in page.prefixes] if encode else page.prefixes)
+    if page.common_prefixes:
+        prefixes = xml.escape_all(
+            [enc(p) for p in page.common_prefixes] if encode else page.common_prefixes
+        )
         between = "</Prefix></CommonPrefixes><CommonPrefixes><Prefix>"
         parts.append(f"<CommonPrefixes><Prefix>{between.join(prefixes)}</Prefix></CommonPrefixes>")
     return Response(xml.document("ListBucketResult", parts), media_type="application/xml")
@@ -67,7 +73,7 @@ async def list_object_versions(request: S3Request) -> Response:
         xml.tag("KeyMarker", enc(key_marker or "")),
         xml.tag("VersionIdMarker", ""),
     ]
-    if page.truncated and page.next_start_after:
+    if page.is_truncated and page.next_start_after:
         parts += [
             xml.tag("NextKeyMarker", enc(page.next_start_after)),
             xml.tag("NextVersionIdMarker", "null"),
@@ -88,13 +94,69 @@ async def list_object_versions(request: S3Request) -> Response:
                 ],
             )
         )
-    parts += [xml.group("CommonPrefixes", [xml.tag("Prefix", enc(p))]) for p in page.prefixes]
+    parts += [
+        xml.group("CommonPrefixes", [xml.tag("Prefix", enc(p))]) for p in page.common_prefixes
+    ]
     return Response(xml.document("ListVersionsResult", parts), media_type="application/xml")
+
+
+async def list_uploads(request: S3Request) -> Response:
+    """The uploads in progress that the caller may complete or abort."""
+    request.require_bucket()
+    q = request.query
+    prefix, delimiter, max_uploads, encode = _common_params(request, "max-uploads")
+    key_marker = q.get("key-marker") or None
+    id_marker = q.get("upload-id-marker") or None if key_marker else None
+    if isinstance(request, MemberRequest):
+        reached = warehouse.spans(request.member, Action.WRITE, prefix, delimiter)
+    else:
+        reached = [warehouse.Span(prefix)]
+    page = await warehouse.list_uploads(
+        request.server.store,
+        request.bucket,
+        reached,
+        prefix,
+        delimiter,
+        key_marker,
+        id_marker,
+        max_uploads,
+    )
+    enc = _encoder(encode)
+    parts = [
+        xml.tag("Bucket", request.bucket),
+        xml.tag("KeyMarker", enc(key_marker or "")),
+        xml.tag("UploadIdMarker", id_marker or ""),
+        xml.tag("Prefix", enc(prefix)),
+        xml.tag("MaxUploads", max_uploads),
+        xml.tag("IsTruncated", page.truncated),
+    ]
+    if delimiter:
+        parts.insert(4, xml.tag("Delimiter", enc(delimiter)))
+    if page.last is not None:
+        last = page.last
+        parts.append(xml.tag("NextKeyMarker", enc(last if isinstance(last, str) else last.key)))
+        parts.append(xml.tag("NextUploadIdMarker", "" if isinstance(last, str) else last.upload_id))
+    if encode:
+        parts.append(xml.tag("EncodingType", "url"))
+    for upload in page.uploads:
+        parts.append(
+            xml.group(
+                "Upload",
+                [
+                    xml.tag("Key", enc(upload.key)),
+                    xml.tag("UploadId", upload.upload_id),
+                    xml.tag("Initiated", upload.initiated),
+                    xml.tag("StorageClass", "STANDARD"),
+                ],
+            )
+        )
+    parts += [xml.group("CommonPrefixes", [xml.tag("Prefix", enc(p))]) for p in page.prefixes]
+    return Response(xml.document("ListMultipartUploadsResult", parts), media_type="application/xml")
 
 
 async def list_page(
     request: S3Request, prefix: str, delimiter: str | None, start_after: str | None, max_keys: int
-) -> Page:
+) -> ListPage:
     """One page of what the caller may see under `prefix`."""
     request.require_bucket()
     if isinstance(request, MemberRequest):
@@ -107,30 +169,25 @@ async def list_page(
             start_after,
             max_keys,
         )
-    return await _store_page(request, prefix, delimiter, start_after, max_keys)
-
-
-async def _store_page(
-    request: S3Request, prefix: str, delimiter: str | None, start_after: str | None, max_keys: int
-) -> Page:
-    page = await request.server.store.list(
+    return await request.server.store.list(
         request.bucket,
         prefix=prefix,
         delimiter=delimiter,
         start_after=start_after,
         max_keys=max_keys,
     )
-    return Page(page.objects, page.common_prefixes, page.is_truncated, page.next_start_after)
 
 
-def _common_params(request: S3Request) -> tuple[str, str | None, int, bool]:
+def _common_params(
+    request: S3Request, max_name: str = "max-keys"
+) -> tuple[str, str | None, int, bool]:
     q = request.query
     encoding = q.get("encoding-type")
     if encoding not in (None, "url"):
         raise InvalidInput("Invalid Encoding Method specified in Request")
-    raw = q.get("max-keys", str(MAX_KEYS))
-    if not raw.isdigit():
-        raise InvalidInput("Provided max-keys not an integer or within integer range")
+    raw = q.get(max_name, str(MAX_KEYS))
+    if not raw.isascii() or not raw.isdigit():
+        raise InvalidInput(f"Provided {max_name} not an integer or within integer range")
     return (
         q.get("prefix", ""),
         q.get("delimiter") or None,
@@ -139,8 +196,8 @@ def _common_params(request: S3Request) -> tuple[str, str | None, int, bool]:
     )
 
 
-def _tail(page: Page, delimiter: str | None, max_keys: int, encode: bool) -> list[str]:
-    parts = [xml.tag("MaxKeys", max_keys), xml.tag("IsTruncated", page.truncated)]
+def _tail(page: ListPage, delimiter: str | None, max_keys: int, encode: bool) -> list[str]:
+    parts = [xml.tag("MaxKeys", max_keys), xml.tag("IsTruncated", page.is_truncated)]
     if delimiter:
         parts.insert(0, xml.tag("Delimiter", _encoder(encode)(delimiter)))
     if encode:
@@ -166,12 +223,10 @@ def _encoder(encode: bool) -> Callable[[str], str]:
     return (lambda text: quote_plus(text, safe="/")) if encode else (lambda text: text)
 
 
-def _encode_token(start_after: str) -> str:
-    return base64.urlsafe_b64encode(start_after.encode()).decode()
+def _binding(request: S3Request, prefix: str, delimiter: str | None) -> tuple[object, ...]:
+    return ("ListObjectsV2", request.actor, request.bucket, prefix, delimiter)
 
 
-def _decode_token(token: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInput("The continuation token provided is incorrect") from exc
+def _open_token(request: S3Request, binding: tuple[object, ...], token: str) -> str:
+    message = "The continuation token provided is incorrect"
+    return cursors.open_(request.server.service.keyring, binding, token, message)

@@ -1,0 +1,105 @@
+"""The S3 endpoint and the console in-process, over one opened data directory, no sockets.
+
+`InProcess` runs both ASGI apps on one event loop (the portal of Starlette's TestClient, which
+also drives the console): S3 requests are signed as botocore signs them and go through the S3
+app by `httpx.ASGITransport`; console requests go through the TestClient. Most tests of what
+the endpoint answers belong here; the live-server suites keep the real clients (aws CLI, boto3
+over HTTP, the browser).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+from lakestow.console.app import create_console
+from lakestow.console.context import ConsoleState
+from lakestow.console.sessions import COOKIE
+from lakestow.datadir import Opened
+from lakestow.s3api.app import S3App, S3Server
+from lakestow.server import s3_server
+
+S3_HOST = "s3.inprocess"
+
+
+class InProcess:
+    """One data directory's S3 endpoint and console, in this process."""
+
+    def __init__(self, opened: Opened, client: TestClient, server: S3Server) -> None:
+        self.opened = opened
+        self.client = client
+        self.server = server
+        self._s3 = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=S3App(server)), base_url=f"http://{S3_HOST}"
+        )
+
+    def call(self, function: Any, *args: Any) -> Any:
+        """Run an async function on the apps' event loop (the store's operations, say)."""
+        return self.client.portal.call(function, *args)
+
+    def s3(
+        self,
+        credentials: Mapping[str, str],
+        method: str,
+        path: str,
+        query: Mapping[str, str] | None = None,
+        body: bytes = b"",
+    ) -> httpx.Response:
+        """A request signed with `credentials` (a credential_process document)."""
+        text = "&".join(
+            f"{quote(k, safe='')}={quote(v, safe='-_.~')}" for k, v in (query or {}).items()
+        )
+        url = f"http://{S3_HOST}{quote(path, safe='/-_.~')}" + (f"?{text}" if text else "")
+        request = AWSRequest(method, url, {"x-amz-content-sha256": "UNSIGNED-PAYLOAD"}, body)
+        signer = Credentials(
+            credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"]
+        )
+        SigV4Auth(signer, "s3", "us-east-1").add_auth(request)
+        headers = {k: str(v) for k, v in request.headers.items()}
+
+        async def send() -> httpx.Response:
+            return await self._s3.request(method, url, headers=headers, content=body)
+
+        response: httpx.Response = self.call(send)
+        return response
+
+    def sign_in(self, name: str, password: str) -> dict[str, str]:
+        """The cookie and CSRF header of a new console session of `name`."""
+        self.client.cookies.clear()
+        response = self.client.post("/api/session", json={"name": name, "password": password})
+        assert response.status_code == 201, response.text
+        session = {"cookie": f"{COOKIE}={response.cookies[COOKIE]}"}
+        self.client.cookies.clear()
+        return {**session, "x-csrf-token": response.json()["csrf_token"]}
+
+    def console(
+        self, session: Mapping[str, str], method: str, url: str, **kw: Any
+    ) -> httpx.Response:
+        self.client.cookies.clear()
+        return self.client.request(method, url, headers=dict(session), **kw)
+
+
+@contextmanager
+def in_process(opened: Opened) -> Iterator[InProcess]:
+    """Both apps over `opened`, for as long as the block runs."""
+    app = create_console(None)  # type: ignore[arg-type]  # the state comes once the loop runs
+    with TestClient(app, base_url="http://console.inprocess") as client:
+        opening = s3_server(opened)
+        server = client.portal.call(opening.__aenter__)
+        app.state.console = ConsoleState(server, s3_url=f"http://{S3_HOST}")
+        try:
+            yield InProcess(opened, client, server)
+        finally:
+            client.portal.call(opening.__aexit__, None, None, None)

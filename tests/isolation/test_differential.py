@@ -1,0 +1,412 @@
+"""Differential isolation: a member's listings are the same whether or not others' keys exist.
+
+Two data directories get the same organizations, members and the attacker's keys (alice,
+customer-1, whose folder name is a prefix of customer-10..13's). One of them, `crowded`,
+also gets the keys and open multipart uploads of alice's colleagues, of members that do not
+exist, of neighbours whose names share alice's folders' first letters, and of other
+organizations in the same bucket (`beta`, and `acme-2` whose root starts like acme's).
+Thousands of generated listing requests (ListObjects v1 and v2, ListObjectVersions,
+ListMultipartUploads, the console's list and search API, every parameter) must get the same
+answers from both, once what differs by nature is set aside: timestamps, request ids, upload
+ids (named by the key they belong to), and sealed continuation tokens, which are replaced by
+the pages they lead to.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from defusedxml import ElementTree as ET
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from inprocess import InProcess, in_process
+from lakestow import config, datadir
+from lakestow.auth.policy import Action, Principal, Target, decide
+from storage.conformance import model
+
+BUCKET = "lakestow"
+PASSWORD = "alice-password-1"
+NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+FOLLOW = 4  # continuation tokens followed per request
+SEGMENTS = ("a", "b", "z", "1", "12", "-", "x-1", "é", "中", "\U0001f600", "!", "a.b", "~", "s p")
+
+
+def _keys(rng: random.Random, top: str, count: int) -> list[str]:
+    keys = {top} if rng.random() < 0.3 else set()  # a folder marker of the top itself
+    while len(keys) < count:
+        depth = rng.choice((1, 1, 2, 2, 3))
+        key = top + "/".join(rng.choice(SEGMENTS) for _ in range(depth))
+        keys.add(key + ("/" if rng.random() < 0.15 else ""))
+    return sorted(keys)
+
+
+def _layout(ids: dict[str, int]) -> tuple[list[str], list[str]]:
+    """(alice's keys, everybody else's): alice is customer-1 of acme."""
+    rng = random.Random(1)
+    me = ids["alice"]
+    mine = [
+        *_keys(rng, f"acme/data/customer-{me}/", 14),
+        *_keys(rng, f"acme/notebooks/customer-{me}/", 6),
+        *_keys(rng, "acme/data/shared/", 10),
+        *_keys(rng, "acme/notebooks/shared/", 4),
+        *_keys(rng, "acme/spark-logs/", 5),
+    ]
+    others_tops = [
+        *(f"acme/data/customer-{ids[n]}/" for n in ids if n != "alice"),
+        *(f"acme/notebooks/customer-{ids[n]}/" for n in ids if n != "alice"),
+        f"acme/data/customer-{me}0/",  # nobody's yet: a member id that does not exist
+        f"acme/data/customer-{me}-x/",
+        f"acme/data/customer-{me}!/",
+        "acme/data/shared-old/",
+        "acme/spark-logs2/",
+        "acme/data/other/",
+        "beta/data/shared/",
+        f"beta/data/customer-{ids['carol']}/",
+        "beta/spark-logs/",
+        "acme-2/data/shared/",
+        f"acme-2/data/customer-{ids['dave']}/",
+        "acmf/",
+        "ab/",
+    ]
+    others = [key for top in others_tops for key in _keys(rng, top, rng.choice((1, 3, 8)))]
+    others += [f"acme/data/customer-{me}", f"acme/data/customer-{me}0", "acme/spark-logs"]
+    return mine, others
+
+
+def _build(path: Path, crowded: bool) -> Iterator[tuple[InProcess, dict[str, Any]]]:
+    settings_ = config.load(path, environ={})
+    datadir.initialize(settings_)
+    with datadir.opened(settings_) as opened:
+        service = opened.service("test")
+        for org in ("acme", "beta", "acme-2"):
+            service.create_org(org)
+        ids = {"alice": service.create_member("alice", "acme", password=PASSWORD).id}
+        for n in range(2, 14):
+            ids[f"m{n}"] = service.create_member(f"m{n}", "acme").id
+        ids["carol"] = service.create_member("carol", "beta").id
+        ids["dave"] = service.create_member("dave", "acme-2").id
+        assert ids["alice"] == 1 and ids["m13"] == 13
+        mine, others = _layout(ids)
+        with in_process(opened) as app:
+            store = app.server.store
+
+            async def seed() -> dict[str, str]:
+                uploads: dict[str, str] = {}  # upload id -> a name the same in both
+                for key in mine + (others if crowded else []):
+                    await store.put(BUCKET, key, _body(key.encode()))
+                for n, key in enumerate(mine[::7] + (others[::9] if crowded else [])):
+                    for copy in range(1 + n % 2):
+                        upload_id = await store.create_multipart(BUCKET, key)
+                        uploads[upload_id] = f"{key}#{copy}"
+                return uploads
+
+            uploads = app.call(seed)
+            creds = {
+                "plain": service.issue_credentials("alice", seconds=43200),
+                "scoped": service.issue_credentials(
+                    "alice", seconds=43200, scopes=("/data/customer-1/a/", "/data/shared/")
+                ),
+                "read-only": service.issue_credentials("alice", seconds=43200, read_only=True),
+            }
+            world = {
+                "creds": {k: v.credential_process() for k, v in creds.items()},
+                "uploads": uploads,
+                "names": {v: k for k, v in uploads.items()},
+                "session": app.sign_in("alice", PASSWORD),
+                "keys": mine + others,
+                "mine": set(mine),
+            }
+            yield app, world
+
+
+async def _body(data: bytes) -> Any:
+    yield data
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[tuple[InProcess, Any]]]:
+    alone = _build(tmp_path_factory.mktemp("alone") / "data", crowded=False)
+    crowded = _build(tmp_path_factory.mktemp("crowded") / "data", crowded=True)
+    both = [next(alone), next(crowded)]
+    yield both
+    for gen in (alone, crowded):
+        next(gen, None)
+
+
+# What is asked: prefixes and markers near the folder boundaries, and cut from every key.
+PLACES = [
+    "",
+    "a",
+    "acme",
+    "acme/",
+    "acme-",
+    "acme/d",
+    "acme/data/",
+    "acme/data/c",
+    "acme/data/customer-",
+    "acme/data/customer-1",
+    "acme/data/customer-1/",
+    "acme/data/customer-10",
+    "acme/data/customer-1/a",
+    "acme/data/customer-12/",
+    "acme/data/s",
+    "acme/data/shared",
+    "acme/data/shared/",
+    "acme/notebooks/",
+    "acme/spark-logs",
+    "acme/spark-logs/",
+    "b",
+    "beta/",
+    "beta/data/",
+    "\U0010ffff",
+]
+DELIMITERS = [
+    None,
+    "/",
+    "/",
+    "-",
+    "1",
+    "a",
+    "e",
+    "s",
+    "/c",
+    "a/",
+    "-1",
+    "/s",
+    "0/",
+    "é",
+    "\U0001f600",
+]
+
+
+@st.composite
+def places(draw: st.DrawFn, keys: list[str]) -> str:
+    if draw(st.booleans()):
+        return draw(st.sampled_from(PLACES))
+    key = draw(st.sampled_from(keys))
+    return key[: draw(st.integers(0, len(key)))] + draw(st.sampled_from(["", "", "/", "0", "~"]))
+
+
+@st.composite
+def requests(draw: st.DrawFn, keys: list[str], upload_names: list[str]) -> dict[str, Any]:
+    op = draw(st.sampled_from(["v2", "v1", "versions", "uploads"]))
+    query: dict[str, Any] = {}
+    if op == "v2":
+        query["list-type"] = "2"
+    if op == "versions":
+        query["versions"] = ""
+    if op == "uploads":
+        query["uploads"] = ""
+    if draw(st.booleans()):
+        query["prefix"] = draw(places(keys))
+    delimiter = draw(st.sampled_from(DELIMITERS))
+    if delimiter is not None:
+        query["delimiter"] = delimiter
+    size = draw(st.one_of(st.sampled_from([0, 1, 2, 3, 5, 1000]), st.integers(0, 1000)))
+    if draw(st.integers(0, 3)):
+        query["max-uploads" if op == "uploads" else "max-keys"] = str(size)
+    if draw(st.booleans()):
+        query["encoding-type"] = "url"
+    marker = {
+        "v2": "start-after",
+        "v1": "marker",
+        "versions": "key-marker",
+        "uploads": "key-marker",
+    }
+    if draw(st.booleans()):
+        query[marker[op]] = draw(places(keys))
+        if op == "uploads" and draw(st.booleans()):  # one of alice's uploads, or any text
+            named = st.sampled_from(upload_names).map(lambda name: ("@", name))
+            query["upload-id-marker"] = draw(st.one_of(named, st.sampled_from(["0", "z", ""])))
+    return {
+        "creds": draw(st.sampled_from(["plain", "plain", "scoped", "read-only"])),
+        "query": query,
+    }
+
+
+def _ask(app: InProcess, world: dict[str, Any], request: dict[str, Any]) -> Any:
+    query = {}
+    for name, value in request["query"].items():
+        if isinstance(value, tuple):  # an upload id marker, by the name of its upload
+            value = world["names"].get(value[1], "0")
+        query[name] = value
+    return _follow(app, world, request["creds"], query, FOLLOW)
+
+
+def _follow(
+    app: InProcess, world: dict[str, Any], creds: str, query: dict[str, str], depth: int
+) -> Any:
+    response = app.s3(world["creds"][creds], "GET", f"/{BUCKET}", query)
+    tree = _normal(ET.fromstring(response.content), world)
+    token = _find(tree, "NextContinuationToken")
+    if token is not None:
+        index, _ = token
+        tree[1][index] = (
+            "NextPage",
+            _follow(
+                app, world, creds, {**query, "continuation-token": tree[1][index][1]}, depth - 1
+            )
+            if depth
+            else "...",
+        )
+    return response.status_code, tree
+
+
+def _normal(element: ET.Element, world: dict[str, Any]) -> Any:
+    tag = element.tag.rpartition("}")[2]
+    if tag in ("LastModified", "Initiated", "RequestId", "HostId", "ContinuationToken"):
+        return (tag, None)
+    if tag in ("UploadId", "NextUploadIdMarker", "UploadIdMarker") and element.text:
+        return (tag, world["uploads"].get(element.text, element.text))
+    children = [_normal(child, world) for child in element]
+    return (tag, children if children else element.text)
+
+
+def _find(tree: Any, tag: str) -> tuple[int, Any] | None:
+    if isinstance(tree[1], list):
+        for index, child in enumerate(tree[1]):
+            if child[0] == tag:
+                return index, child
+    return None
+
+
+@settings(
+    max_examples=2500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_s3_listings_are_the_same_as_if_others_keys_did_not_exist(
+    servers: list[tuple[InProcess, Any]], data: st.DataObject
+) -> None:
+    (alone, alone_world), (crowded, crowded_world) = servers
+    keys = crowded_world["keys"]
+    request = data.draw(requests(keys, sorted(alone_world["names"])))
+    seen = _ask(alone, alone_world, request)
+    assert _ask(crowded, crowded_world, request) == seen, request
+
+
+@settings(
+    max_examples=600,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_console_listings_and_search_are_the_same_as_if_others_keys_did_not_exist(
+    servers: list[tuple[InProcess, Any]], data: st.DataObject
+) -> None:
+    (alone, alone_world), (crowded, crowded_world) = servers
+    keys = crowded_world["keys"]
+    folder = data.draw(places(keys)).removeprefix("acme/")
+    folder = folder.rpartition("/")[0] + "/" if "/" in folder else ""
+    if data.draw(st.booleans()):
+        query = {
+            "path": folder,
+            "q": data.draw(st.sampled_from(["a", "1", "é", "-", "customer", "b/"])),
+        }
+        asked = ("/api/search", query)
+    else:
+        query = {"path": folder, "limit": str(data.draw(st.sampled_from([1, 2, 3, 7, 100])))}
+        if data.draw(st.booleans()):
+            query["filter"] = data.draw(st.sampled_from(["a", "c", "customer-1", "s", "é", "z"]))
+        asked = ("/api/list", query)
+    assert _console(crowded, crowded_world, *asked) == _console(alone, alone_world, *asked), asked
+
+
+def _console(
+    app: InProcess, world: dict[str, Any], url: str, query: dict[str, str], depth: int = FOLLOW
+) -> Any:
+    response = app.console(world["session"], "GET", url, params=query)
+    body = response.json()
+    for entry in body.get("entries", []) + body.get("results", []):
+        entry.pop("modified", None)
+    if body.get("cursor"):
+        body["cursor"] = (
+            _console(app, world, url, {**query, "cursor": body["cursor"]}, depth - 1)
+            if depth
+            else "..."
+        )
+    return response.status_code, body
+
+
+SCOPES = {"plain": (), "read-only": (), "scoped": ("data/customer-1/a/", "data/shared/")}
+TOPS = (
+    "data/customer-1/",
+    "data/shared/",
+    "notebooks/customer-1/",
+    "notebooks/shared/",
+    "spark-logs/",
+)
+
+
+def _expected(world: dict[str, Any], creds: str, query: dict[str, str]) -> list[str] | None:
+    """What alice may see (None: AccessDenied), by brute force over her keys: her subtrees
+    narrowed by the scopes, the fixed folders rolled up even when empty."""
+    prefix, delimiter = query.get("prefix", ""), query.get("delimiter")
+    start_after = query.get("start-after", "")
+    if prefix.startswith("acme/"):
+        path = prefix.removeprefix("acme/")
+        folder = path.rpartition("/")[0] + "/" if "/" in path else ""
+        principal = Principal(member_id=1, org_id=1, scopes=SCOPES[creds])
+        if not decide(principal, Action.LIST, Target(1, folder)):
+            return None
+    elif not "acme/".startswith(prefix):
+        return None
+    tops = [f"acme/{t}" for t in TOPS]
+    if SCOPES[creds]:
+        tops = [f"acme/{s}" for s in SCOPES[creds]]
+    visible = [k for k in world["keys"] if k.startswith(tuple(tops)) and k in world["mine"]]
+    entries = set(model(visible, prefix, delimiter, start_after))
+    for top in tops:
+        at = top.find(delimiter, len(prefix)) if delimiter and top.startswith(prefix) else -1
+        if at >= 0 and top[: at + len(delimiter or "")] > start_after:
+            entries.add(top[: at + len(delimiter or "")])
+    return sorted(entries)
+
+
+@settings(
+    max_examples=800,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_s3_listings_show_exactly_what_alice_may_see(
+    servers: list[tuple[InProcess, Any]], data: st.DataObject
+) -> None:
+    alone, world = servers[0]
+    creds = data.draw(st.sampled_from(sorted(SCOPES)))
+    query = {"list-type": "2", "max-keys": str(data.draw(st.integers(1, 40)))}
+    if data.draw(st.booleans()):
+        query["prefix"] = data.draw(places(world["keys"]))
+    if (delimiter := data.draw(st.sampled_from(DELIMITERS))) is not None:
+        query["delimiter"] = delimiter
+    if data.draw(st.booleans()):
+        query["start-after"] = data.draw(places(world["keys"]))
+    expected = _expected(world, creds, query)
+    got: list[str] = []
+    token = None
+    while True:
+        asked = {**query, "continuation-token": token} if token else query
+        response = alone.s3(world["creds"][creds], "GET", f"/{BUCKET}", asked)
+        if expected is None:
+            assert response.status_code == 403 and b"AccessDenied" in response.content
+            return
+        assert response.status_code == 200, response.text
+        page = ET.fromstring(response.content)
+        found = sorted(
+            e.text or ""
+            for e in page.findall(f"{NS}Contents/{NS}Key")
+            + page.findall(f"{NS}CommonPrefixes/{NS}Prefix")
+        )
+        got += found
+        token = page.findtext(f"{NS}NextContinuationToken")
+        if page.findtext(f"{NS}IsTruncated") != "true":
+            assert token is None
+            break
+        assert token and len(found) == int(query["max-keys"])
+    assert got == expected, query
