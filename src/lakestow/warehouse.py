@@ -179,7 +179,7 @@ async def _extend(
         for entry in _in_order(listed.objects, listed.common_prefixes):
             if straddles:
                 rolled = common_prefix(_name(entry), prefix, delimiter)
-                if rolled is not None and rolled != _name(entry):
+                if rolled is not None and rolled != entry:  # not a common prefix of the store
                     entry = rolled_here = rolled
             if _after(_name(entry), start_after) and _last(entries) != _name(entry):
                 entries.append(entry)

@@ -33,7 +33,7 @@ BUCKET = "lakestow"
 PASSWORD = "alice-password-1"
 NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 FOLLOW = 4  # continuation tokens followed per request
-SEGMENTS = ("a", "b", "z", "1", "12", "-", "x-1", "é", "中", "\U0001f600", "!", "a.b", "~", "s p")
+SEGMENTS = ("a", "b", "c", "s", "z", "1", "12", "-", "x-1", "é", "中", "\U0001f600", "!", "a.b", "~", "s p")
 
 
 def _keys(rng: random.Random, top: str, count: int) -> list[str]:
@@ -55,6 +55,10 @@ def _layout(ids: dict[str, int]) -> tuple[list[str], list[str]]:
         *_keys(rng, "acme/data/shared/", 10),
         *_keys(rng, "acme/notebooks/shared/", 4),
         *_keys(rng, "acme/spark-logs/", 5),
+        # each the end of a delimiter that begins in its folder's name (`/s`, `/c`)
+        f"acme/data/customer-{me}/s",
+        "acme/data/shared/c",
+        "acme/spark-logs/s",
     ]
     others_tops = [
         *(f"acme/data/customer-{ids[n]}/" for n in ids if n != "alice"),

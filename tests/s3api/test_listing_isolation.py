@@ -28,16 +28,19 @@ def _pages(client: BaseClient, operation: str, **params: Any) -> list[Any]:
 
 def _all(client: BaseClient, operation: str, **params: Any) -> list[Any]:
     pages = []
-    for page in client.get_paginator(operation).paginate(Bucket=BUCKET, **params):
+    for found in client.get_paginator(operation).paginate(Bucket=BUCKET, **params):
+        page = dict(found)  # the paginator reads its next token after the page is handled
         page.pop("ResponseMetadata")
         for name in ("NextContinuationToken", "ContinuationToken"):
             page.pop(name, None)
-        for entry in page.get("Contents", []) + page.get("Versions", []):
-            entry.pop("LastModified")
-        for upload in page.get("Uploads", []):
-            upload.pop("Initiated")
+        for name in ("Contents", "Versions", "Uploads"):
+            page[name] = [_timeless(entry) for entry in page.get(name, [])]
         pages.append(page)
     return pages
+
+
+def _timeless(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in entry.items() if k not in ("LastModified", "Initiated")}
 
 
 def _attacks(live: LiveServer) -> list[tuple[str, dict[str, Any]]]:
@@ -148,3 +151,17 @@ def test_uploads_list_with_a_delimiter(live: LiveServer) -> None:
     finally:
         for key, upload_id in ids.items():
             alice.abort_multipart_upload(Bucket=BUCKET, Key=key, UploadId=upload_id)
+
+
+def test_a_delimiter_beginning_in_a_folders_name_rolls_up_below_it(live: LiveServer) -> None:
+    """`/x` begins at the end of `customer-<id>/`: the keys below it that start with `x` roll
+    up into one common prefix, found by skipping past them in the store."""
+    alice = live.client("alice")
+    home = live.private("alice")
+    for name in ("xa", "xb/c", "y", "x"):
+        alice.put_object(Bucket=BUCKET, Key=f"{home}{name}", Body=b"1")
+    pages = _all(alice, "list_objects_v2", Prefix="acme/data/", Delimiter="/x", MaxKeys=1)
+    keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+    prefixes = [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
+    assert f"{home}x" not in keys and f"{home}y" in keys
+    assert prefixes.count(f"{home}x") == 1
