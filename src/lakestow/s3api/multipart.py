@@ -10,7 +10,7 @@ from lakestow.s3api import headers as h
 from lakestow.s3api import xml
 from lakestow.s3api.asgi import Response
 from lakestow.s3api.objects import copy_source
-from lakestow.s3api.request import MemberRequest, S3Request
+from lakestow.s3api.request import S3Request
 from lakestow.storage.protocol import MAX_PART_NUMBER
 
 _COPY_RANGE = re.compile(r"bytes=(\d+)-(\d+)", re.ASCII)
@@ -150,53 +150,6 @@ async def list_parts(request: S3Request) -> Response:
             )
         )
     return Response(xml.document("ListPartsResult", parts), media_type="application/xml")
-
-
-async def list_uploads(request: S3Request) -> Response:
-    """The uploads in progress that the caller may complete or abort."""
-    q = request.query
-    request.require_bucket()
-    prefix = q.get("prefix", "")
-    if isinstance(request, MemberRequest) and request.key_of("").startswith(prefix):
-        prefix = request.key_of("")  # nothing above the root is ever the caller's
-    page = await request.server.store.list_multipart_uploads(
-        request.bucket,
-        prefix=prefix,
-        key_marker=q.get("key-marker") or None,
-        upload_id_marker=q.get("upload-id-marker") or None,
-        max_uploads=min(_int(q.get("max-uploads", "1000"), "max-uploads"), 1000),
-    )
-    parts = [
-        xml.tag("Bucket", request.bucket),
-        xml.tag("KeyMarker", q.get("key-marker", "")),
-        xml.tag("UploadIdMarker", q.get("upload-id-marker", "")),
-        xml.tag("Prefix", q.get("prefix", "")),
-        xml.tag("MaxUploads", q.get("max-uploads", "1000")),
-        xml.tag("IsTruncated", page.is_truncated),
-    ]
-    if page.next_key_marker is not None:
-        parts.append(xml.tag("NextKeyMarker", page.next_key_marker))
-    if page.next_upload_id_marker is not None:
-        parts.append(xml.tag("NextUploadIdMarker", page.next_upload_id_marker))
-    for upload in page.uploads:
-        if not _may_write(request, upload.key):
-            continue
-        parts.append(
-            xml.group(
-                "Upload",
-                [
-                    xml.tag("Key", upload.key),
-                    xml.tag("UploadId", upload.upload_id),
-                    xml.tag("Initiated", upload.initiated),
-                    xml.tag("StorageClass", "STANDARD"),
-                ],
-            )
-        )
-    return Response(xml.document("ListMultipartUploadsResult", parts), media_type="application/xml")
-
-
-def _may_write(request: S3Request, key: str) -> bool:
-    return bool(request.decide(Action.WRITE, request.bucket, key))
 
 
 def _part_number(text: str) -> int:
