@@ -1,5 +1,6 @@
 """Stored HTML opened in a browser from the S3 endpoint (a presigned link, as a member shares
-one): every object answer tells the browser not to sniff the content into something else."""
+one): every object answer tells the browser not to sniff the content into something else,
+and to render a page sandboxed: no script, an origin of its own."""
 
 from __future__ import annotations
 
@@ -20,8 +21,11 @@ def test_stored_html_is_served_with_nosniff(live: LiveServer, alice: BaseClient)
         alice.head_object(Bucket=BUCKET, Key=key),
     ]
     for answer in answers:
-        assert answer["ResponseMetadata"]["HTTPHeaders"]["x-content-type-options"] == "nosniff"
+        headers = answer["ResponseMetadata"]["HTTPHeaders"]
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["content-security-policy"] == "sandbox"
     url = alice.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": key})
     opened = httpx.get(url)
     assert opened.status_code == 200 and opened.content == PAGE
     assert opened.headers["x-content-type-options"] == "nosniff"
+    assert opened.headers["content-security-policy"] == "sandbox"  # its script never runs

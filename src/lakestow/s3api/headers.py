@@ -72,7 +72,9 @@ def object_headers(info: ObjectInfo, overrides: Mapping[str, str] | None = None)
     """The headers of a GET or HEAD answer for `info`, with response-* overrides applied.
 
     `nosniff`: a browser opening an object (a presigned link) renders it as its stored type,
-    never as what the content looks like."""
+    never as what the content looks like. `sandbox`: a stored HTML page it renders runs no
+    script and stays in an origin of its own, so it cannot act for a member signed in to the
+    console, which has the same host."""
     headers = {
         "etag": quoted(info.etag),
         "last-modified": http_date(info.last_modified),
@@ -85,7 +87,9 @@ def object_headers(info: ObjectInfo, overrides: Mapping[str, str] | None = None)
         headers["x-amz-mp-parts-count"] = str(info.parts_count)
     for name, value in (overrides or {}).items():
         headers[name] = value
-    headers["x-content-type-options"] = "nosniff"  # last: nothing stored can take it away
+    # last: nothing stored can take them away
+    headers["x-content-type-options"] = "nosniff"
+    headers["content-security-policy"] = "sandbox"
     return headers
 
 
