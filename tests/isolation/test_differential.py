@@ -33,7 +33,24 @@ BUCKET = "lakestow"
 PASSWORD = "alice-password-1"
 NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 FOLLOW = 4  # continuation tokens followed per request
-SEGMENTS = ("a", "b", "c", "s", "z", "1", "12", "-", "x-1", "é", "中", "\U0001f600", "!", "a.b", "~", "s p")
+SEGMENTS = (
+    "a",
+    "b",
+    "c",
+    "s",
+    "z",
+    "1",
+    "12",
+    "-",
+    "x-1",
+    "é",
+    "中",
+    "\U0001f600",
+    "!",
+    "a.b",
+    "~",
+    "s p",
+)
 
 
 def _keys(rng: random.Random, top: str, count: int) -> list[str]:
