@@ -73,6 +73,12 @@ class Settings:
         2.0, "Seconds between reloads of revocations and disabled members from the catalog."
     )
     default_org: str = _setting("demo", "Organization created with a fresh data directory.")
+    trusted_proxies: str = _setting(
+        "",
+        "Comma-separated addresses or networks of the load balancers in front: the client "
+        "address they put in X-Forwarded-For is the one sign-in throttling counts; empty: "
+        "trust none, use the connection's address.",
+    )
 
     @property
     def config_path(self) -> Path:

@@ -124,7 +124,9 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _config(app: Any, address: str) -> uvicorn.Config:
+def _config(app: Any, address: str, trusted_proxies: str) -> uvicorn.Config:
+    """uvicorn's settings; behind `trusted_proxies`, the client address is the one they name
+    in X-Forwarded-For (the rightmost address that is not one of them)."""
     host, _, port = address.rpartition(":")
     return uvicorn.Config(
         app,
@@ -136,7 +138,8 @@ def _config(app: Any, address: str) -> uvicorn.Config:
         timeout_keep_alive=30,
         server_header=False,
         date_header=True,
-        proxy_headers=False,
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=trusted_proxies or None,
     )
 
 
@@ -152,8 +155,8 @@ async def _serve(opened: Opened, fresh: Bootstrap | None) -> bool:
             )
         )
         servers = [
-            _Server(_config(S3App(state), settings.s3_address)),
-            _Server(_config(console, settings.console_address)),
+            _Server(_config(S3App(state), settings.s3_address, settings.trusted_proxies)),
+            _Server(_config(console, settings.console_address, settings.trusted_proxies)),
         ]
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

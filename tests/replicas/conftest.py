@@ -108,6 +108,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             "LAKESTOW_CATALOG_URL": catalog_url,
             "LAKESTOW_STORE_URL": f"s3://{upstream.bucket}/lake",
             "LAKESTOW_KEY_FILE": str(key_file),
+            "LAKESTOW_TRUSTED_PROXIES": "127.0.0.1",  # the nginx of test_nginx.py
             "LAKESTOW_STORE_ENDPOINT_URL": upstream.endpoint_url,
             "LAKESTOW_STORE_ACCESS_KEY_ID": upstream.access_key_id,
             "LAKESTOW_STORE_SECRET_ACCESS_KEY": upstream.secret_access_key,

@@ -179,3 +179,25 @@ def test_the_console_through_nginx(deployment: Deployment, nginx: tuple[str, str
         assert listed.status_code == 200, listed.text
         page = http.get("/browse/")
         assert page.status_code == 200 and "alice" in page.text
+
+
+def test_sign_in_throttling_counts_the_client_behind_nginx(
+    deployment: Deployment, nginx: tuple[str, str]
+) -> None:
+    """nginx names the client in X-Forwarded-For, which the replicas believe from nginx alone:
+    a stranger's failures lock out the stranger, not everybody behind nginx."""
+    _, console = nginx
+
+    def sign_in(address: str, password: str) -> int:
+        transport = httpx.HTTPTransport(local_address=address)
+        with httpx.Client(base_url=console, transport=transport) as http:
+            body = {"name": "alice", "password": password}
+            return http.post("/api/session", json=body).status_code
+
+    assert [sign_in("127.0.0.31", f"wrong-{n}") for n in range(6)] == [401] * 5 + [429]
+    assert sign_in("127.0.0.32", PASSWORD) == 201
+    transport = httpx.HTTPTransport(local_address="127.0.0.33")
+    with httpx.Client(base_url=console, transport=transport) as http:  # a forged header
+        body = {"name": "alice", "password": PASSWORD}
+        spoofed = http.post("/api/session", json=body, headers={"x-forwarded-for": "127.0.0.31"})
+    assert spoofed.status_code == 201, "a client's own X-Forwarded-For is not believed"
