@@ -41,14 +41,14 @@ class Bootstrap:
 
 def bootstrap(opened: Opened) -> Bootstrap | None:
     """On a catalog with no organization: create the default one and an admin member."""
-    service = opened.service("lakestow:serve")
-    if service.list_orgs():
+    service = opened.services("lakestow:serve")
+    if service.orgs.list_orgs():
         return None
     org = opened.settings.default_org
     password = secrets.token_urlsafe(12)
     try:
-        service.create_org(org)
-        service.create_member("admin", org, admin=True, password=password)
+        service.orgs.create_org(org)
+        service.orgs.create_member("admin", org, admin=True, password=password)
     except AlreadyExists:  # another replica was first
         return None
     return Bootstrap(org, "admin", password)
@@ -58,15 +58,15 @@ def bootstrap(opened: Opened) -> Bootstrap | None:
 async def s3_server(opened: Opened) -> AsyncIterator[S3Server]:
     """The S3 endpoint's state over an opened data directory; closes it all on exit."""
     settings = opened.settings
-    service = opened.service("lakestow:s3")
+    service = opened.services("lakestow:s3")
     store = await open_store(settings.resolved_store_url, **store_options(settings))
     audit = AuditWriter(opened.catalog.session)
     verifier = Verifier(
         opened.keyring,
-        service.catalog_snapshot,
+        service.snapshot.catalog_snapshot,
         max_age=settings.revocation_refresh,  # `serve` also reloads it off the loop
-        lookup_operator=service.operator_state,
-        lookup_member=service.member_state,
+        lookup_operator=service.snapshot.operator_state,
+        lookup_member=service.snapshot.member_state,
     )
     server = S3Server(
         store=store, verifier=verifier, service=service, audit=audit, region=settings.region

@@ -18,7 +18,7 @@ from lakestow.auth.policy import Action
 from lakestow.console.changes import json_body
 from lakestow.console.context import Viewer, parse_path, state_of, viewer
 from lakestow.errors import InvalidInput
-from lakestow.service import parse_duration
+from lakestow.services import parse_duration
 from lakestow.tokenapi import token_endpoint
 
 PREVIEW_BYTES = 64 * 1024
@@ -92,7 +92,7 @@ async def issue(request: Request) -> Response:
     seconds = parse_duration(duration)
     service = v.state.service(v.actor)
     issued = await anyio.to_thread.run_sync(
-        lambda: service.issue_credentials(
+        lambda: service.credentials.issue_credentials(
             v.info.name, seconds=seconds, scopes=scopes, read_only=read_only
         )
     )

@@ -17,10 +17,11 @@ from lakestow import paths
 from lakestow.auth.policy import Action, Decision
 from lakestow.catalog.db import Catalog
 from lakestow.console import sessions
+from lakestow.domain import MemberInfo
 from lakestow.errors import AccessDenied
 from lakestow.s3api.app import S3Server
-from lakestow.service import MemberInfo, Service
-from lakestow.warehouse import Member
+from lakestow.services import Services
+from lakestow.warehouse import MemberView
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "x-csrf-token"
@@ -36,11 +37,11 @@ class ConsoleState:
 
     @property
     def catalog(self) -> Catalog:
-        return self.server.service.catalog
+        return self.server.service.orgs.catalog
 
-    def service(self, actor: str) -> Service:
-        base = self.server.service
-        return Service(base.catalog, base.keyring, actor, max_duration=base.max_duration)
+    def service(self, actor: str) -> Services:
+        base = self.server.service.orgs
+        return Services.open(base.catalog, base.keyring, actor, max_duration=base.max_duration)
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,8 @@ class Viewer:
     session: sessions.Opened
 
     @property
-    def member(self) -> Member:
-        return Member(self.info.principal, self.info.org)
+    def member(self) -> MemberView:
+        return MemberView(self.info.principal, self.info.org)
 
     @property
     def actor(self) -> str:

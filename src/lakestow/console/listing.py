@@ -52,7 +52,7 @@ async def page(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of `folder` (delimited by "/") from `cursor` (one this function gave out for
     the same viewer, folder and filter, sealed): its entries, and the next page's cursor."""
-    keyring = viewer.state.server.service.keyring
+    keyring = viewer.state.server.service.credentials.keyring
     binding = ("console", viewer.info.id, folder, name_prefix)
     message = "the cursor is not one this API gave out for this folder"
     start_after = cursors.open_(keyring, binding, cursor, message) if cursor else None

@@ -23,13 +23,14 @@ from lakestow.auth import sigv2, sigv4
 from lakestow.auth.credentials import OPERATOR_KEY_PREFIX, Operator, Verifier
 from lakestow.auth.policy import Principal
 from lakestow.catalog.audit import AuditWriter
+from lakestow.domain import OrgInfo
 from lakestow.errors import AccessDenied, AlreadyExists, InvalidRequest, LakestowError
 from lakestow.paths import validate_key
 from lakestow.s3api import xml
 from lakestow.s3api.asgi import ClientDisconnect, Incoming, Response
 from lakestow.s3api.dispatch import route
 from lakestow.s3api.request import MemberRequest, OperatorRequest, S3Request
-from lakestow.service import OrgInfo, Service
+from lakestow.services import Services
 from lakestow.storage.protocol import ObjectStore
 
 logger = logging.getLogger("lakestow.s3")
@@ -42,14 +43,14 @@ class S3Server:
 
     store: ObjectStore
     verifier: Verifier
-    service: Service
+    service: Services
     audit: AuditWriter
     region: str = "us-east-1"
     orgs: dict[int, OrgInfo] = field(default_factory=dict)
 
     async def load_orgs(self) -> None:
         """Cache the organizations' roots (they never move) and make sure their buckets exist."""
-        for org in await anyio.to_thread.run_sync(self.service.list_orgs):
+        for org in await anyio.to_thread.run_sync(self.service.orgs.list_orgs):
             if org.id not in self.orgs:
                 with contextlib.suppress(AlreadyExists):
                     await self.store.create_bucket(org.bucket)

@@ -48,7 +48,9 @@ async def get_versioning(request: S3Request) -> Response:
 async def create_bucket(request: S3Request) -> Response:
     operator = _operator(request)
     service = request.server.service
-    await anyio.to_thread.run_sync(service.claim_bucket, operator.operator.id, request.bucket)
+    await anyio.to_thread.run_sync(
+        service.operators.claim_bucket, operator.operator.id, request.bucket
+    )
     with contextlib.suppress(AlreadyExists):  # left in the store by an earlier owner's crash
         await request.server.store.create_bucket(request.bucket)
     await anyio.to_thread.run_sync(request.server.verifier.refresh)
@@ -60,7 +62,7 @@ async def delete_bucket(request: S3Request) -> Response:
     operator = _operator(request)
     operator.require_bucket()
     await request.server.store.delete_bucket(request.bucket)
-    await anyio.to_thread.run_sync(request.server.service.release_bucket, request.bucket)
+    await anyio.to_thread.run_sync(request.server.service.operators.release_bucket, request.bucket)
     await anyio.to_thread.run_sync(request.server.verifier.refresh)
     request.audit("s3.delete_bucket", "")
     return Response(status_code=204)

@@ -42,7 +42,9 @@ async def list_objects(request: S3Request) -> Response:
         if token:
             parts.append(xml.tag("ContinuationToken", token))
         if page.is_truncated and page.next_start_after:
-            sealed = cursors.seal(request.server.service.keyring, binding, page.next_start_after)
+            sealed = cursors.seal(
+                request.server.service.credentials.keyring, binding, page.next_start_after
+            )
             parts.append(xml.tag("NextContinuationToken", sealed))
         if q.get("start-after"):
             parts.append(xml.tag("StartAfter", enc(q["start-after"])))
@@ -229,4 +231,4 @@ def _binding(request: S3Request, prefix: str, delimiter: str | None) -> tuple[ob
 
 def _open_token(request: S3Request, binding: tuple[object, ...], token: str) -> str:
     message = "The continuation token provided is incorrect"
-    return cursors.open_(request.server.service.keyring, binding, token, message)
+    return cursors.open_(request.server.service.credentials.keyring, binding, token, message)

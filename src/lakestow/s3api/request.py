@@ -13,10 +13,10 @@ from lakestow.auth.checksums import Checksummer, algorithm_of_header
 from lakestow.auth.chunked import MAX_CHUNK_SIZE, AwsChunkedDecoder
 from lakestow.auth.credentials import Operator
 from lakestow.auth.policy import Action, Decision, Principal, Target, decide
+from lakestow.domain import OrgInfo
 from lakestow.errors import AccessDenied, InvalidRequest
 from lakestow.s3api.asgi import Incoming
-from lakestow.service import OrgInfo
-from lakestow.warehouse import Member
+from lakestow.warehouse import MemberView
 
 if TYPE_CHECKING:
     from lakestow.s3api.app import S3Server
@@ -122,7 +122,7 @@ class MemberRequest(S3Request):
     org: OrgInfo
 
     def __post_init__(self) -> None:
-        self.member = Member(self.principal, self.org)
+        self.member = MemberView(self.principal, self.org)
 
     def path_of(self, bucket: str, key: str) -> str | None:
         return self.member.path_of(bucket, key)
