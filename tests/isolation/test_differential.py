@@ -114,7 +114,7 @@ def _build(path: Path, crowded: bool) -> Iterator[tuple[InProcess, dict[str, Any
         assert ids["alice"] == 1 and ids["m13"] == 13
         mine, others = _layout(ids)
         with in_process(opened) as app:
-            store = app.server.store
+            store = app.runtime.store
 
             async def seed() -> dict[str, str]:
                 uploads: dict[str, str] = {}  # upload id -> a name the same in both

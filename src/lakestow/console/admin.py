@@ -82,7 +82,7 @@ async def change_member(request: Request) -> Response:
 async def usage(request: Request) -> Response:
     """GET /api/admin/usage: bytes and objects per top-level folder (a bounded scan)."""
     v = await admin(request)
-    store, root = v.state.server.store, v.member.root
+    store, root = v.state.runtime.store, v.member.root
     sizes: dict[str, int] = defaultdict(int)
     counts: dict[str, int] = defaultdict(int)
     start_after: str | None = None

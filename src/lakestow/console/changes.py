@@ -47,7 +47,7 @@ async def put_object(request: Request) -> Response:
         raise InvalidInput("a file path must not end in '/'")
     v.authorize(Action.WRITE, path)
     content_type = request.headers.get("content-type") or None
-    info = await v.state.server.store.put(
+    info = await v.state.runtime.store.put(
         v.bucket, v.key(path), request.stream(), content_type=content_type
     )
     v.audit("console.put", path, size=info.size)
@@ -61,7 +61,7 @@ async def new_folder(request: Request) -> Response:
     if not folder:
         raise InvalidInput("give the path of the new folder")
     v.authorize(Action.WRITE, folder)
-    store = v.state.server.store
+    store = v.state.runtime.store
     existing = await store.list(v.bucket, prefix=v.key(folder), max_keys=1)
     if existing.objects:
         raise AlreadyExists(f"/{folder} already exists")
@@ -102,7 +102,7 @@ async def delete_paths(request: Request) -> Response:
     for path in targets:
         v.authorize(Action.DELETE, path)
     deleted = 0
-    store = v.state.server.store
+    store = v.state.runtime.store
     for path in targets:
         keys = await _keys_below(v, path) if paths.is_folder(path) else [v.key(path)]
         root = v.member.root
@@ -141,7 +141,7 @@ async def move(request: Request) -> Response:
 
 
 async def _move_one(v: Viewer, old: str, new: str) -> None:
-    store = v.state.server.store
+    store = v.state.runtime.store
     try:
         await store.copy(v.bucket, v.key(old), v.bucket, v.key(new), if_none_match="*")
     except PreconditionFailed as exc:

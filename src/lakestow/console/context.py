@@ -19,7 +19,7 @@ from lakestow.catalog.db import Catalog
 from lakestow.console import sessions
 from lakestow.domain import MemberInfo
 from lakestow.errors import AccessDenied
-from lakestow.s3api.app import S3Server
+from lakestow.runtime import Runtime
 from lakestow.services import Services
 from lakestow.warehouse import MemberView
 
@@ -27,21 +27,21 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "x-csrf-token"
 
 
-@dataclass
+@dataclass(frozen=True)
 class ConsoleState:
-    """What the console needs: the S3 endpoint's state (store, catalog, audit) and its URLs."""
+    """What the console needs: the shared runtime (store, catalog, audit), where the S3
+    endpoint is for its users, and whether cookies need HTTPS."""
 
-    server: S3Server
+    runtime: Runtime
     s3_url: str
     secure_cookies: bool = False
 
     @property
     def catalog(self) -> Catalog:
-        return self.server.service.orgs.catalog
+        return self.runtime.catalog
 
     def service(self, actor: str) -> Services:
-        base = self.server.service.orgs
-        return Services.open(base.catalog, base.keyring, actor, max_duration=base.max_duration)
+        return self.runtime.services(actor)
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class Viewer:
         return self.authorize(action, path)
 
     def audit(self, action: str, path: str, outcome: str = "ok", **detail: object) -> None:
-        self.state.server.audit.record(
+        self.state.runtime.audit.record(
             self.actor, action, self.info.org.uri(path), outcome, **detail
         )
 

@@ -28,7 +28,7 @@ async def get_object(request: S3Request) -> Response:
     byte_range, suffix = h.parse_range(headers.get("range"))
     number = _part_number(request)
     if number is None:
-        result = await request.server.store.get(
+        result = await request.runtime.store.get(
             request.bucket, request.key, byte_range=byte_range, suffix_length=suffix
         )
     else:
@@ -70,7 +70,7 @@ def _part_number(request: S3Request) -> int | None:
 
 async def _part_range(request: S3Request, number: int) -> PartRange:
     """Where part `number` of the object lies; 501 from a store that cannot tell."""
-    store = request.server.store
+    store = request.runtime.store
     if isinstance(store, PartRanges):
         return await store.part_range(request.bucket, request.key, number)
     info = await store.head(request.bucket, request.key)
@@ -90,7 +90,7 @@ async def _part_range(request: S3Request, number: int) -> PartRange:
 async def _get_part(request: S3Request, number: int) -> GetResult:
     """GET ?partNumber=N: the part's bytes, of the object as it was when the part was found
     (an overwrite in between makes it look again)."""
-    store = request.server.store
+    store = request.runtime.store
     for _ in range(3):
         part = await _part_range(request, number)
         if part.end < part.start:  # an empty object: its one part is empty too
@@ -125,7 +125,7 @@ async def head_object(request: S3Request) -> Response:
     request.authorize(Action.READ)
     number = _part_number(request)
     if number is None:
-        info = await request.server.store.head(request.bucket, request.key)
+        info = await request.runtime.store.head(request.bucket, request.key)
         h.check_conditions(request.headers, info)
         out = h.object_headers(info, h.response_overrides(request.query))
         out["content-length"] = str(info.size)
@@ -148,7 +148,7 @@ async def put_object(request: S3Request) -> Response:
         return Response(status_code=200, headers={"etag": h.quoted(EMPTY_MD5)})
     decision = request.authorize(Action.WRITE)
     headers = request.headers
-    info = await request.server.store.put(
+    info = await request.runtime.store.put(
         request.bucket,
         request.key,
         request.body(),
@@ -192,7 +192,7 @@ async def copy_object(request: S3Request) -> Response:
             "without changing the object's metadata, storage class, website redirect location "
             "or encryption attributes."
         )
-    store = request.server.store
+    store = request.runtime.store
     source = await store.head(src_bucket, src_key)
     h.check_conditions(headers, source, prefix="x-amz-copy-source-")
     info = await store.copy(
@@ -234,7 +234,7 @@ async def delete_object(request: S3Request) -> Response:
     if_match = request.headers.get("if-match")
     if if_match is not None:
         request.authorize(Action.READ)  # as S3: a conditional delete also reveals the ETag
-    await request.server.store.delete(request.bucket, request.key, if_match=_condition(if_match))
+    await request.runtime.store.delete(request.bucket, request.key, if_match=_condition(if_match))
     request.audit("s3.delete")
     return Response(status_code=204)
 
@@ -256,7 +256,7 @@ async def delete_objects(request: S3Request) -> Response:
             allowed.append(key)
         except (AccessDenied, InvalidInput) as exc:
             results.append(_delete_error(key, exc))
-    outcomes = await request.server.store.delete_many(request.bucket, allowed) if allowed else []
+    outcomes = await request.runtime.store.delete_many(request.bucket, allowed) if allowed else []
     for key, error in zip(allowed, outcomes, strict=True):
         if error is not None:
             results.append(_delete_error(key, error))

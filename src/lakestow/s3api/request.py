@@ -6,7 +6,6 @@ import hashlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from lakestow.auth import sigv4
 from lakestow.auth.checksums import Checksummer, algorithm_of_header
@@ -15,11 +14,9 @@ from lakestow.auth.credentials import Operator
 from lakestow.auth.policy import Action, Decision, Principal, Target, decide
 from lakestow.domain import OrgInfo
 from lakestow.errors import AccessDenied, InvalidRequest
+from lakestow.runtime import Runtime
 from lakestow.s3api.asgi import Incoming
 from lakestow.warehouse import MemberView
-
-if TYPE_CHECKING:
-    from lakestow.s3api.app import S3Server
 
 
 @dataclass
@@ -27,7 +24,7 @@ class S3Request:
     """What every S3 operation handler receives; a `MemberRequest` or an `OperatorRequest`."""
 
     http: Incoming
-    server: S3Server
+    runtime: Runtime
     bucket: str
     key: str
     query: dict[str, str]
@@ -49,7 +46,7 @@ class S3Request:
         key = self.key if key is None else key
         decision = self.decide(action, bucket, key)
         if not decision:
-            self.server.audit.record(
+            self.runtime.audit.record(
                 self.actor, f"s3.{action}", f"s3://{bucket}/{key}", "denied", reason=decision.reason
             )
             raise AccessDenied(f"Access Denied: {decision.reason}")
@@ -68,7 +65,7 @@ class S3Request:
 
     def audit(self, action: str, key: str | None = None, **detail: object) -> None:
         key = self.key if key is None else key
-        self.server.audit.record(self.actor, action, f"s3://{self.bucket}/{key}", "ok", **detail)
+        self.runtime.audit.record(self.actor, action, f"s3://{self.bucket}/{key}", "ok", **detail)
 
     def body(self, *, max_chunk_size: int = MAX_CHUNK_SIZE) -> AsyncGenerator[bytes, None]:
         """The request body, decoded and verified as it streams: a failed check raises at the end,
@@ -147,7 +144,7 @@ class OperatorRequest(S3Request):
     operator: Operator
 
     def has_bucket(self, bucket: str) -> bool:
-        return self.server.verifier.snapshot().operator_buckets.get(bucket) == self.operator.id
+        return self.runtime.verifier.snapshot().operator_buckets.get(bucket) == self.operator.id
 
     def decide(self, action: Action, bucket: str, key: str) -> Decision:
         if self.has_bucket(bucket):
