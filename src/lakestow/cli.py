@@ -1,4 +1,7 @@
-"""The `lakestow` command: admin commands on a data directory, and later the server."""
+"""The `lakestow` command (a click group): `serve`, the admin commands on a data directory
+(`init`, `org`, `user`, `credentials`, `token`, `operator`, `env`, `audit`, `keys`) through
+`lakestow.services`, `aws-credentials`, and the sync agent's `instance` and `home` commands,
+which are registered from `lakestow.sync.commands` and import nothing of the server."""
 
 from __future__ import annotations
 

@@ -4,8 +4,9 @@
              the organizations' roots (`OrgCache`); `services(actor)`: the service layer
 
 The S3 endpoint (`S3App(runtime)`) and the console (`create_console(runtime, ...)`) take it
-explicitly; neither imports the other. It may import `services`, `domain`, `auth`, `catalog`,
-`config`, `storage.protocol` and `errors`; never `console`, `s3api` or `server`.
+explicitly; neither imports the other. It may import `services`, `operations`, `domain`,
+`auth`, `catalog`, `config`, `storage.protocol` and `errors`; never `console`, `s3api` or
+`server`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from lakestow.catalog.db import Catalog
 from lakestow.config import Settings
 from lakestow.domain import OrgInfo
 from lakestow.errors import AccessDenied, AlreadyExists
+from lakestow.operations import Caller, ObjectOperations
 from lakestow.services import Services
 from lakestow.storage.protocol import ObjectStore
 
@@ -66,6 +68,10 @@ class Runtime:
     @property
     def region(self) -> str:
         return self.settings.region
+
+    def objects(self, caller: Caller, door: str) -> ObjectOperations:
+        """The object changes both doors offer, for `caller` through `door` (`s3`, `console`)."""
+        return ObjectOperations(self.store, self.audit, caller, door)
 
     def services(self, actor: str) -> Services:
         """The service layer acting for `actor` (`member:3`, `lakestow:s3`), audited as them."""

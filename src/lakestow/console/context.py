@@ -19,6 +19,7 @@ from lakestow.catalog.db import Catalog
 from lakestow.console import sessions
 from lakestow.domain import MemberInfo
 from lakestow.errors import AccessDenied
+from lakestow.operations import ObjectOperations
 from lakestow.runtime import Runtime
 from lakestow.services import Services
 from lakestow.warehouse import MemberView
@@ -67,16 +68,27 @@ class Viewer:
     def key(self, path: str) -> str:
         return self.member.key_of(path)
 
+    @property
+    def view(self) -> MemberView:
+        return self.member
+
+    @property
+    def objects(self) -> ObjectOperations:
+        """The object changes this viewer may make: authorized, stored and audited."""
+        return self.state.runtime.objects(self, "console")
+
+    def decide(self, action: Action, bucket: str, key: str) -> Decision:
+        path = self.member.path_of(bucket, key)
+        if path is None:
+            return Decision(False, "the path is outside your organization's warehouse")
+        return self.member.decide(action, path)
+
     def may(self, action: Action, path: str) -> bool:
         return bool(self.member.decide(action, path))
 
     def authorize(self, action: Action, path: str) -> Decision:
         """The policy's decision, or AccessDenied (audited) with its reason."""
-        decision = self.member.decide(action, path)
-        if not decision:
-            self.audit(f"console.{action}", path, "denied", reason=decision.reason)
-            raise AccessDenied(f"Access denied: {decision.reason}")
-        return decision
+        return self.objects.authorize(action, self.bucket, self.key(path))
 
     def authorize_key(self, action: Action, key: str) -> Decision:
         """`authorize` for a key of the organization's bucket (what `warehouse.list_page` asks)."""

@@ -14,6 +14,7 @@ from lakestow.auth.credentials import Operator
 from lakestow.auth.policy import Action, Decision, Principal, Target, decide
 from lakestow.domain import OrgInfo
 from lakestow.errors import AccessDenied, InvalidRequest
+from lakestow.operations import ObjectOperations
 from lakestow.runtime import Runtime
 from lakestow.s3api.asgi import Incoming
 from lakestow.warehouse import MemberView
@@ -44,13 +45,16 @@ class S3Request:
         when not."""
         bucket = self.bucket if bucket is None else bucket
         key = self.key if key is None else key
-        decision = self.decide(action, bucket, key)
-        if not decision:
-            self.runtime.audit.record(
-                self.actor, f"s3.{action}", f"s3://{bucket}/{key}", "denied", reason=decision.reason
-            )
-            raise AccessDenied(f"Access Denied: {decision.reason}")
-        return decision
+        return self.objects.authorize(action, bucket, key)
+
+    @property
+    def objects(self) -> ObjectOperations:
+        """The object changes this request may make: authorized, stored and audited."""
+        return self.runtime.objects(self, "s3")
+
+    @property
+    def view(self) -> MemberView | None:
+        return None
 
     def decide(self, action: Action, bucket: str, key: str) -> Decision:
         raise NotImplementedError
@@ -120,6 +124,10 @@ class MemberRequest(S3Request):
 
     def __post_init__(self) -> None:
         self.member = MemberView(self.principal, self.org)
+
+    @property
+    def view(self) -> MemberView | None:
+        return self.member
 
     def path_of(self, bucket: str, key: str) -> str | None:
         return self.member.path_of(bucket, key)
