@@ -35,7 +35,7 @@ from botocore.credentials import Credentials
 
 from lakestow import config, datadir
 from lakestow.s3api.app import S3App
-from lakestow.server import s3_server
+from lakestow.server import open_runtime
 
 BUCKET = "lakestow"  # the organizations' bucket of a default data directory
 PORT = 9000  # only in the signed Host header: nothing listens
@@ -101,9 +101,9 @@ async def run(args: argparse.Namespace, data: Path) -> None:
     home = f"acme/data/customer-{member}/bench"
     count = args.count
     with datadir.opened(config.load(data)) as opened:
-        async with s3_server(opened) as state:
-            state.verifier.refresh()
-            client = Client(S3App(state))
+        async with open_runtime(opened) as runtime:
+            runtime.verifier.refresh()
+            client = Client(S3App(runtime))
             small = os.urandom(4096)
 
             async def put(key: str, body: bytes) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from anyio.from_thread import start_blocking_portal
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -25,24 +26,25 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 from lakestow.console.app import create_console
-from lakestow.console.context import ConsoleState
 from lakestow.console.sessions import COOKIE
 from lakestow.datadir import Opened
-from lakestow.s3api.app import S3App, S3Server
-from lakestow.server import s3_server
+from lakestow.runtime import Runtime
+from lakestow.s3api.app import S3App
+from lakestow.server import open_runtime
 
 S3_HOST = "s3.inprocess"
+CONSOLE_URL = "http://console.inprocess"
 
 
 class InProcess:
     """One data directory's S3 endpoint and console, in this process."""
 
-    def __init__(self, opened: Opened, client: TestClient, server: S3Server) -> None:
+    def __init__(self, opened: Opened, client: TestClient, runtime: Runtime) -> None:
         self.opened = opened
         self.client = client
-        self.server = server
+        self.runtime = runtime
         self._s3 = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=S3App(server)), base_url=f"http://{S3_HOST}"
+            transport=httpx.ASGITransport(app=S3App(runtime)), base_url=f"http://{S3_HOST}"
         )
 
     def call(self, function: Any, *args: Any) -> Any:
@@ -92,14 +94,15 @@ class InProcess:
 
 
 @contextmanager
-def in_process(opened: Opened) -> Iterator[InProcess]:
-    """Both apps over `opened`, for as long as the block runs."""
-    app = create_console(None)  # type: ignore[arg-type]  # the state comes once the loop runs
-    with TestClient(app, base_url="http://console.inprocess") as client:
-        opening = s3_server(opened)
-        server = client.portal.call(opening.__aenter__)
-        app.state.console = ConsoleState(server, s3_url=f"http://{S3_HOST}")
-        try:
-            yield InProcess(opened, client, server)
-        finally:
-            client.portal.call(opening.__aexit__, None, None, None)
+def in_process(
+    opened: Opened, *, s3_url: str = f"http://{S3_HOST}", console_url: str = CONSOLE_URL
+) -> Iterator[InProcess]:
+    """Both apps over `opened`, for as long as the block runs: the runtime is opened and closed
+    on the portal's event loop, which the console's TestClient then uses too."""
+    with (
+        start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(open_runtime(opened)) as runtime,
+    ):
+        client = TestClient(create_console(runtime, s3_url=s3_url), base_url=console_url)
+        client.portal = portal  # requests run on the runtime's loop (no `with`: no lifespan)
+        yield InProcess(opened, client, runtime)

@@ -1,4 +1,7 @@
-"""The `lakestow` command: admin commands on a data directory, and later the server."""
+"""The `lakestow` command (a click group): `serve`, the admin commands on a data directory
+(`init`, `org`, `user`, `credentials`, `token`, `operator`, `env`, `audit`, `keys`) through
+`lakestow.services`, `aws-credentials`, and the sync agent's `instance` and `home` commands,
+which are registered from `lakestow.sync.commands` and import nothing of the server."""
 
 from __future__ import annotations
 
@@ -17,8 +20,9 @@ from lakestow import config, datadir
 from lakestow.auth import keys as server_keys
 from lakestow.auth.credentials import TemporaryCredentials
 from lakestow.catalog.db import display_url
+from lakestow.domain import MemberInfo, OrgInfo
 from lakestow.errors import InvalidInput, LakestowError
-from lakestow.service import MemberInfo, OrgInfo, Service, parse_duration
+from lakestow.services import Services, parse_duration
 
 TOKEN_MAX_SECONDS = 366 * 86400
 
@@ -60,10 +64,10 @@ def _register_sync_commands() -> None:
 
 
 @contextmanager
-def _service(ctx: click.Context) -> Iterator[Service]:
+def _service(ctx: click.Context) -> Iterator[Services]:
     settings = config.load(ctx.find_root().obj)
     with datadir.opened(settings) as opened:
-        yield opened.service(_actor())
+        yield opened.services(_actor())
 
 
 def _actor() -> str:
@@ -150,7 +154,7 @@ def org() -> None:
 def org_create(ctx: click.Context, name: str, bucket: str, prefix: str | None) -> None:
     """Create an organization; prints the S3 URI of its warehouse root."""
     with _service(ctx) as service:
-        click.echo(service.create_org(name, bucket, prefix).root_uri)
+        click.echo(service.orgs.create_org(name, bucket, prefix).root_uri)
 
 
 @org.command("list")
@@ -159,7 +163,7 @@ def org_create(ctx: click.Context, name: str, bucket: str, prefix: str | None) -
 def org_list(ctx: click.Context, as_json: bool) -> None:
     """List organizations."""
     with _service(ctx) as service:
-        orgs = service.list_orgs()
+        orgs = service.orgs.list_orgs()
     rows = [_org_json(o) for o in orgs]
     _print_rows(rows, ["name", "root"], as_json)
 
@@ -188,7 +192,7 @@ def user_create(
     """Create a member; prints the member's id."""
     password = _stdin_password() if password_stdin else None
     with _service(ctx) as service:
-        member = service.create_member(name, org_name, admin=admin, password=password)
+        member = service.orgs.create_member(name, org_name, admin=admin, password=password)
     click.echo(member.id)
     if password is None:
         click.echo(
@@ -203,7 +207,7 @@ def user_create(
 def user_list(ctx: click.Context, org_name: str | None, as_json: bool) -> None:
     """List members."""
     with _service(ctx) as service:
-        members = service.list_members(org_name)
+        members = service.orgs.list_members(org_name)
     rows = [_member_json(m) for m in members]
     _print_rows(rows, ["id", "name", "org", "admin", "disabled"], as_json)
 
@@ -229,7 +233,7 @@ def user_disable(ctx: click.Context, name: str) -> None:
     Their temporary credentials, instance tokens and console sessions are revoked for good:
     `user enable` does not bring them back."""
     with _service(ctx) as service:
-        service.set_disabled(name, True)
+        service.orgs.set_disabled(name, True)
     click.echo(f"disabled {name}", err=True)
 
 
@@ -240,7 +244,7 @@ def user_enable(ctx: click.Context, name: str) -> None:
     """Enable a disabled member again: they sign in anew, and get new credentials and
     instance tokens (none issued before the disable works again)."""
     with _service(ctx) as service:
-        service.set_disabled(name, False)
+        service.orgs.set_disabled(name, False)
     click.echo(f"enabled {name}", err=True)
 
 
@@ -255,7 +259,7 @@ def user_passwd(ctx: click.Context, name: str, password_stdin: bool) -> None:
     else:
         password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
     with _service(ctx) as service:
-        service.set_password(name, password)
+        service.orgs.set_password(name, password)
     click.echo(f"password of {name} changed", err=True)
 
 
@@ -295,7 +299,7 @@ def credentials_issue(
     seconds = parse_duration(duration)
     settings = config.load(ctx.find_root().obj)
     with _service(ctx) as service:
-        issued = service.issue_credentials(
+        issued = service.credentials.issue_credentials(
             name, seconds=seconds, scopes=tuple(scopes), read_only=read_only
         )
     click.echo(_render_credentials(issued, fmt, profile, settings), nl=False)
@@ -338,10 +342,10 @@ def credentials_revoke(
         raise click.UsageError("give exactly one of --access-key-id or --user")
     with _service(ctx) as service:
         if access_key_id is not None:
-            service.revoke_key(access_key_id)
+            service.credentials.revoke_key(access_key_id)
         else:
             assert user_name is not None
-            service.revoke_member(user_name)
+            service.credentials.revoke_member(user_name)
     click.echo("revoked", err=True)
 
 
@@ -362,7 +366,7 @@ def token_issue(ctx: click.Context, name: str, expires: str, label: str) -> None
     """Issue an instance token; it is the only line printed on stdout (keep it secret)."""
     seconds = None if expires == "never" else parse_duration(expires, longest=TOKEN_MAX_SECONDS)
     with _service(ctx) as service:
-        click.echo(service.issue_token(name, seconds=seconds, label=label))
+        click.echo(service.credentials.issue_token(name, seconds=seconds, label=label))
 
 
 @token.command("revoke")
@@ -372,7 +376,7 @@ def token_issue(ctx: click.Context, name: str, expires: str, label: str) -> None
 def token_revoke(ctx: click.Context, name: str, token_id: int | None) -> None:
     """Revoke a member's instance tokens (all, or one by id)."""
     with _service(ctx) as service:
-        count = service.revoke_tokens(name, token_id)
+        count = service.credentials.revoke_tokens(name, token_id)
     click.echo(f"revoked {count} token(s) of {name}", err=True)
 
 
@@ -383,7 +387,7 @@ def token_revoke(ctx: click.Context, name: str, token_id: int | None) -> None:
 def token_list(ctx: click.Context, name: str, as_json: bool) -> None:
     """List a member's instance tokens (never the tokens themselves)."""
     with _service(ctx) as service:
-        rows = service.list_tokens(name)
+        rows = [t.as_row() for t in service.credentials.list_tokens(name)]
     _print_rows(rows, ["id", "label", "created", "expires", "revoked"], as_json)
 
 
@@ -415,7 +419,8 @@ def operator() -> None:
 def operator_create(ctx: click.Context, name: str, fmt: str) -> None:
     """Create an operator; prints its key pair (the secret is shown only this once)."""
     with _service(ctx) as service:
-        access_key_id, secret = service.create_operator(name)
+        made = service.operators.create_operator(name)
+    access_key_id, secret = made.access_key_id, made.secret_access_key
     if fmt == "json":
         click.echo(json.dumps({"AccessKeyId": access_key_id, "SecretAccessKey": secret}, indent=2))
     else:
@@ -428,7 +433,7 @@ def operator_create(ctx: click.Context, name: str, fmt: str) -> None:
 def operator_list(ctx: click.Context, as_json: bool) -> None:
     """List operators (never their secrets)."""
     with _service(ctx) as service:
-        rows = service.list_operators()
+        rows = [o.as_row() for o in service.operators.list_operators()]
     _print_rows(rows, ["name", "access_key_id", "disabled"], as_json)
 
 
@@ -438,7 +443,7 @@ def operator_list(ctx: click.Context, as_json: bool) -> None:
 def operator_disable(ctx: click.Context, name: str) -> None:
     """Disable an operator: its key is refused from now on."""
     with _service(ctx) as service:
-        service.set_operator_disabled(name)
+        service.operators.set_operator_disabled(name)
     click.echo(f"disabled {name}", err=True)
 
 
@@ -452,7 +457,7 @@ def env(ctx: click.Context, name: str) -> None:
     """Print the environment of a member's notebook instance, as export lines."""
     settings = config.load(ctx.find_root().obj)
     with _service(ctx) as service:
-        member = service.get_member(name)
+        member = service.orgs.get_member(name)
     exports = {
         **member.paths,
         "AWS_ENDPOINT_URL": settings.resolved_public_s3_url,
@@ -479,7 +484,7 @@ def _exports(values: dict[str, str], comment: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _print_rows(rows: list[dict[str, Any]], columns: list[str], as_json: bool) -> None:
+def _print_rows(rows: list[dict[str, object]], columns: list[str], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

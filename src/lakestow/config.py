@@ -125,10 +125,6 @@ def documented() -> list[tuple[str, Any, str]]:
     return [(f.name, f.default, f.metadata["help"]) for f in fields(Settings) if f.metadata]
 
 
-def resolve_data_dir(flag: str | None, environ: Mapping[str, str] = os.environ) -> Path:
-    return Path(flag or environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
-
-
 def load(data_dir: Path, environ: Mapping[str, str] = os.environ, **overrides: Any) -> Settings:
     """Settings for `data_dir`: defaults, then its config file, the environment, `overrides`."""
     values: dict[str, Any] = {}

@@ -26,7 +26,7 @@ from lakestow.catalog.db import Catalog
 from lakestow.catalog.models import DeploymentFact, Operator
 from lakestow.config import DEFAULT_KEY_FILE, Settings
 from lakestow.errors import InvalidInput, NotInitialized
-from lakestow.service import Service
+from lakestow.services import Services
 
 KEY_CHECK = "key_check"
 KEY_CHECK_PURPOSE = b"lakestow catalog key check"
@@ -40,8 +40,9 @@ class Opened:
     catalog: Catalog
     keyring: Keyring
 
-    def service(self, actor: str) -> Service:
-        return Service(
+    def services(self, actor: str) -> Services:
+        """The service layer over this catalog, acting for `actor`."""
+        return Services.open(
             self.catalog, self.keyring, actor, max_duration=self.settings.credential_max_duration
         )
 

@@ -1,4 +1,11 @@
-"""`lakestow serve`: assemble the S3 endpoint from the settings and run it under uvicorn."""
+"""`lakestow serve`: initialize the data directory, assemble the runtime and run both front
+doors (the S3 endpoint and the console) under uvicorn, in one process and one event loop.
+
+    serve -> datadir.initialize, bootstrap (the demo organization and its admin)
+          -> open_runtime (store, verifier, audit, organizations) -> S3App + create_console
+
+Only this module imports both front doors.
+"""
 
 from __future__ import annotations
 
@@ -21,10 +28,10 @@ from lakestow.auth.credentials import Verifier
 from lakestow.catalog.audit import AuditWriter
 from lakestow.config import Settings
 from lakestow.console.app import create_console
-from lakestow.console.context import ConsoleState
 from lakestow.datadir import Opened
 from lakestow.errors import AlreadyExists, InvalidInput
-from lakestow.s3api.app import S3App, S3Server
+from lakestow.runtime import OrgCache, Runtime
+from lakestow.s3api.app import S3App
 from lakestow.storage.registry import open_store
 
 logger = logging.getLogger("lakestow")
@@ -41,39 +48,47 @@ class Bootstrap:
 
 def bootstrap(opened: Opened) -> Bootstrap | None:
     """On a catalog with no organization: create the default one and an admin member."""
-    service = opened.service("lakestow:serve")
-    if service.list_orgs():
+    service = opened.services("lakestow:serve")
+    if service.orgs.list_orgs():
         return None
     org = opened.settings.default_org
     password = secrets.token_urlsafe(12)
     try:
-        service.create_org(org)
-        service.create_member("admin", org, admin=True, password=password)
+        service.orgs.create_org(org)
+        service.orgs.create_member("admin", org, admin=True, password=password)
     except AlreadyExists:  # another replica was first
         return None
     return Bootstrap(org, "admin", password)
 
 
 @asynccontextmanager
-async def s3_server(opened: Opened) -> AsyncIterator[S3Server]:
-    """The S3 endpoint's state over an opened data directory; closes it all on exit."""
+async def open_runtime(opened: Opened) -> AsyncIterator[Runtime]:
+    """The runtime both front doors share, over an opened data directory: the store, the
+    verifier, the audit writer and the organizations' roots; closes it all on exit."""
     settings = opened.settings
-    service = opened.service("lakestow:s3")
     store = await open_store(settings.resolved_store_url, **store_options(settings))
     audit = AuditWriter(opened.catalog.session)
+    services = opened.services("lakestow:server")
+    snapshot = services.snapshot
     verifier = Verifier(
         opened.keyring,
-        service.catalog_snapshot,
+        snapshot.catalog_snapshot,
         max_age=settings.revocation_refresh,  # `serve` also reloads it off the loop
-        lookup_operator=service.operator_state,
-        lookup_member=service.member_state,
+        lookup_operator=snapshot.operator_state,
+        lookup_member=snapshot.member_state,
     )
-    server = S3Server(
-        store=store, verifier=verifier, service=service, audit=audit, region=settings.region
+    runtime = Runtime(
+        settings=settings,
+        catalog=opened.catalog,
+        keyring=opened.keyring,
+        store=store,
+        verifier=verifier,
+        audit=audit,
+        orgs=OrgCache(services, store),
     )
     try:
-        await server.load_orgs()
-        yield server
+        await runtime.orgs.load()
+        yield runtime
     finally:
         audit.close()
         await store.aclose()
@@ -146,23 +161,21 @@ def _config(app: Any, address: str, trusted_proxies: str) -> uvicorn.Config:
 async def _serve(opened: Opened, fresh: Bootstrap | None) -> bool:
     """Serve until told to stop; False when a server could not start (a port in use)."""
     settings = opened.settings
-    async with s3_server(opened) as state:
+    async with open_runtime(opened) as runtime:
         console = create_console(
-            ConsoleState(
-                state,
-                s3_url=settings.resolved_public_s3_url,
-                secure_cookies=settings.public_console_url.startswith("https://"),
-            )
+            runtime,
+            s3_url=settings.resolved_public_s3_url,
+            secure_cookies=settings.public_console_url.startswith("https://"),
         )
         servers = [
-            _Server(_config(S3App(state), settings.s3_address, settings.trusted_proxies)),
+            _Server(_config(S3App(runtime), settings.s3_address, settings.trusted_proxies)),
             _Server(_config(console, settings.console_address, settings.trusted_proxies)),
         ]
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, _stop, servers)
         _announce(settings, fresh)
-        refresher = asyncio.create_task(_refresh(state.verifier, settings.revocation_refresh))
+        refresher = asyncio.create_task(_refresh(runtime.verifier, settings.revocation_refresh))
         s3_task = asyncio.create_task(_run(servers[0], settings.s3_address))
         console_task = asyncio.create_task(_run(servers[1], settings.console_address))
         try:

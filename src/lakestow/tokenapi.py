@@ -14,12 +14,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from lakestow.errors import LakestowError, Unauthenticated
-from lakestow.service import Service
+from lakestow.services import Services
 
 CREDENTIAL_SECONDS = 3600
 
 
-def token_endpoint(service: Service, s3_endpoint: str, region: str) -> Any:
+def token_endpoint(service: Services, s3_endpoint: str, region: str) -> Any:
     """The Starlette endpoint, bound to the service and the public S3 endpoint."""
 
     async def token_credentials(request: Request) -> JSONResponse:
@@ -28,7 +28,7 @@ def token_endpoint(service: Service, s3_endpoint: str, region: str) -> Any:
             return _error(Unauthenticated("send the instance token as 'Authorization: Bearer …'"))
         try:
             member, issued = await anyio.to_thread.run_sync(
-                service.exchange_token, token.strip(), CREDENTIAL_SECONDS
+                service.credentials.exchange_token, token.strip(), CREDENTIAL_SECONDS
             )
         except LakestowError as exc:
             return _error(exc)

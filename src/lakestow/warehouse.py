@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from lakestow import paths
 from lakestow.auth.policy import Action, Decision, Principal, Target, decide, subtrees
-from lakestow.service import OrgInfo
+from lakestow.domain import OrgInfo
 from lakestow.storage.common import common_prefix
 from lakestow.storage.protocol import List, ListPage, Multipart, ObjectInfo, UploadInfo
 
@@ -33,8 +33,9 @@ Upload = UploadInfo | str
 
 
 @dataclass(frozen=True)
-class Member:
-    """A member with the root of their organization's warehouse."""
+class MemberView:
+    """A member's view of the warehouse: their principal and their organization's root.
+    (Not the catalog row `catalog.models.Member`, nor the record `domain.MemberInfo`.)"""
 
     principal: Principal
     org: OrgInfo
@@ -77,7 +78,7 @@ class UploadsPage:
     """The page's last entry when truncated: where the next page starts."""
 
 
-def spans(member: Member, action: Action, prefix: str, delimiter: str | None) -> list[Span]:
+def spans(member: MemberView, action: Action, prefix: str, delimiter: str | None) -> list[Span]:
     """The member's subtrees (for `action`) that a listing of `prefix` reaches, in key order."""
     found = []
     for subtree in subtrees(member.principal, action):
@@ -89,7 +90,7 @@ def spans(member: Member, action: Action, prefix: str, delimiter: str | None) ->
     return found
 
 
-def authorize_listing(member: Member, authorize: Authorize, prefix: str) -> None:
+def authorize_listing(member: MemberView, authorize: Authorize, prefix: str) -> None:
     """AccessDenied (audited) for a prefix in a folder the member may not list, or beside
     the warehouse; above the warehouse root, a listing shows the way down to it."""
     root = member.root
@@ -102,7 +103,7 @@ def authorize_listing(member: Member, authorize: Authorize, prefix: str) -> None
 
 async def list_page(
     store: List,
-    member: Member,
+    member: MemberView,
     authorize: Authorize,
     prefix: str,
     delimiter: str | None,

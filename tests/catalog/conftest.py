@@ -9,7 +9,7 @@ import pytest
 
 from lakestow.auth import keys
 from lakestow.catalog.db import Catalog
-from lakestow.service import Service
+from lakestow.services import Services
 from postgres import fresh_database
 
 
@@ -37,5 +37,5 @@ def keyring(tmp_path: Path) -> keys.Keyring:
 
 
 @pytest.fixture
-def service(catalog: Catalog, keyring: keys.Keyring) -> Service:
-    return Service(catalog, keyring, "test:admin")
+def service(catalog: Catalog, keyring: keys.Keyring) -> Services:
+    return Services.open(catalog, keyring, "test:admin")

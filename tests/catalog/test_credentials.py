@@ -11,22 +11,22 @@ import pytest
 from lakestow.auth import keys
 from lakestow.auth.credentials import CredentialRefused, Refusal, TemporaryCredentials, Verifier
 from lakestow.errors import InvalidInput, NotFound
-from lakestow.service import Service
+from lakestow.services import Services
 
 
 @pytest.fixture
-def alice(service: Service) -> int:
-    service.create_org("acme")
-    service.create_org("globex")
-    service.create_member("bob", "acme")
-    service.create_member("carol", "globex")
-    return service.create_member("alice", "acme").id
+def alice(service: Services) -> int:
+    service.orgs.create_org("acme")
+    service.orgs.create_org("globex")
+    service.orgs.create_member("bob", "acme")
+    service.orgs.create_member("carol", "globex")
+    return service.orgs.create_member("alice", "acme").id
 
 
-def _verifier(service: Service, clock: float | None = None) -> Verifier:
+def _verifier(service: Services, clock: float | None = None) -> Verifier:
     return Verifier(
-        service.keyring,
-        service.catalog_snapshot,
+        service.credentials.keyring,
+        service.snapshot.catalog_snapshot,
         max_age=0,
         clock=(lambda: clock) if clock is not None else time.time,
     )
@@ -38,17 +38,17 @@ def _refusal(verifier: Verifier, access_key_id: str, token: str | None) -> Refus
     return caught.value.reason
 
 
-def test_issued_credentials_verify_to_their_member(service: Service, alice: int) -> None:
-    issued = service.issue_credentials("alice", seconds=900)
+def test_issued_credentials_verify_to_their_member(service: Services, alice: int) -> None:
+    issued = service.credentials.issue_credentials("alice", seconds=900)
     principal, grant = _verifier(service).verify(issued.access_key_id, issued.session_token)
-    assert (principal.member_id, principal.org_id) == (alice, service.get_org("acme").id)
+    assert (principal.member_id, principal.org_id) == (alice, service.orgs.get_org("acme").id)
     assert grant.secret_access_key == issued.secret_access_key
     assert principal.scopes == () and not principal.read_only
     assert abs(issued.expiration.timestamp() - time.time() - 900) < 5
 
 
-def test_credential_process_document_is_aws_shaped(service: Service, alice: int) -> None:
-    document = service.issue_credentials("alice").credential_process()
+def test_credential_process_document_is_aws_shaped(service: Services, alice: int) -> None:
+    document = service.credentials.issue_credentials("alice").credential_process()
     assert set(document) == {
         "Version",
         "AccessKeyId",
@@ -61,8 +61,8 @@ def test_credential_process_document_is_aws_shaped(service: Service, alice: int)
     assert document["Expiration"].endswith("Z")
 
 
-def test_scope_and_read_only_travel_in_the_token(service: Service, alice: int) -> None:
-    issued = service.issue_credentials(
+def test_scope_and_read_only_travel_in_the_token(service: Services, alice: int) -> None:
+    issued = service.credentials.issue_credentials(
         "alice",
         scopes=(f"/data/customer-{alice}/proj", "s3://lakestow/acme/data/shared/"),
         read_only=True,
@@ -83,16 +83,16 @@ def test_scope_and_read_only_travel_in_the_token(service: Service, alice: int) -
     ],
 )
 def test_a_scope_outside_the_members_folders_is_refused(
-    service: Service, alice: int, scope: str
+    service: Services, alice: int, scope: str
 ) -> None:
     before = len(service.audit_log())
     with pytest.raises(InvalidInput):
-        service.issue_credentials("alice", scopes=(scope,))
+        service.credentials.issue_credentials("alice", scopes=(scope,))
     assert len(service.audit_log()) == before
 
 
-def test_tampered_tokens_are_refused(service: Service, alice: int) -> None:
-    issued = service.issue_credentials("alice")
+def test_tampered_tokens_are_refused(service: Services, alice: int) -> None:
+    issued = service.credentials.issue_credentials("alice")
     verifier = _verifier(service)
     token = issued.session_token
     middle = len(token) // 2
@@ -102,32 +102,36 @@ def test_tampered_tokens_are_refused(service: Service, alice: int) -> None:
 
 
 def test_a_token_forged_with_another_key_is_refused(
-    service: Service, alice: int, tmp_path: Path
+    service: Services, alice: int, tmp_path: Path
 ) -> None:
     keys.generate(tmp_path / "other.key")
-    other_data_dir = Service(service.catalog, keys.load(tmp_path / "other.key"), "test")
-    issued = other_data_dir.issue_credentials("alice")
+    other_data_dir = Services.open(service.orgs.catalog, keys.load(tmp_path / "other.key"), "test")
+    issued = other_data_dir.credentials.issue_credentials("alice")
     assert (
         _refusal(_verifier(service), issued.access_key_id, issued.session_token) is Refusal.TAMPERED
     )
 
 
 def test_the_same_key_id_under_another_key_is_refused(
-    service: Service, alice: int, tmp_path: Path
+    service: Services, alice: int, tmp_path: Path
 ) -> None:
     """A server key that happens to carry the same key id still cannot open the box."""
     keys.generate(tmp_path / "twin.key")
     twin = keys.load(tmp_path / "twin.key")
-    twin = keys.Keyring(((service.keyring.keys[0][0], twin.keys[0][1]),))
-    issued = Service(service.catalog, twin, "test").issue_credentials("alice")
+    twin = keys.Keyring(((service.credentials.keyring.keys[0][0], twin.keys[0][1]),))
+    issued = Services.open(service.orgs.catalog, twin, "test").credentials.issue_credentials(
+        "alice"
+    )
     assert (
         _refusal(_verifier(service), issued.access_key_id, issued.session_token) is Refusal.TAMPERED
     )
 
 
-def test_a_token_presented_with_another_access_key_is_refused(service: Service, alice: int) -> None:
-    first = service.issue_credentials("alice")
-    second = service.issue_credentials("alice")
+def test_a_token_presented_with_another_access_key_is_refused(
+    service: Services, alice: int
+) -> None:
+    first = service.credentials.issue_credentials("alice")
+    second = service.credentials.issue_credentials("alice")
     refusal = _refusal(_verifier(service), second.access_key_id, first.session_token)
     assert refusal is Refusal.MISMATCH
 
@@ -141,13 +145,13 @@ def test_a_token_presented_with_another_access_key_is_refused(service: Service, 
     ],
 )
 def test_unknown_access_keys_are_refused(
-    service: Service, access_key_id: str, token: str | None
+    service: Services, access_key_id: str, token: str | None
 ) -> None:
     assert _refusal(_verifier(service), access_key_id, token) is Refusal.UNKNOWN
 
 
-def test_expired_credentials_are_refused(service: Service, alice: int) -> None:
-    issued = service.issue_credentials("alice", seconds=60)
+def test_expired_credentials_are_refused(service: Services, alice: int) -> None:
+    issued = service.credentials.issue_credentials("alice", seconds=60)
     assert _verifier(service, clock=time.time() + 59).verify(
         issued.access_key_id, issued.session_token
     )
@@ -157,29 +161,29 @@ def test_expired_credentials_are_refused(service: Service, alice: int) -> None:
     assert refusal is Refusal.EXPIRED
 
 
-def test_revoking_one_key_leaves_the_others(service: Service, alice: int) -> None:
-    revoked = service.issue_credentials("alice")
-    kept = service.issue_credentials("alice")
+def test_revoking_one_key_leaves_the_others(service: Services, alice: int) -> None:
+    revoked = service.credentials.issue_credentials("alice")
+    kept = service.credentials.issue_credentials("alice")
     verifier = _verifier(service)
-    service.revoke_key(revoked.access_key_id)
+    service.credentials.revoke_key(revoked.access_key_id)
     assert _refusal(verifier, revoked.access_key_id, revoked.session_token) is Refusal.REVOKED
     verifier.verify(kept.access_key_id, kept.session_token)
 
 
-def test_revoking_an_unknown_key_is_an_error(service: Service, alice: int) -> None:
+def test_revoking_an_unknown_key_is_an_error(service: Services, alice: int) -> None:
     with pytest.raises(NotFound):
-        service.revoke_key("ASIANEVERISSUED00000")
+        service.credentials.revoke_key("ASIANEVERISSUED00000")
 
 
 def test_revoking_a_member_revokes_what_they_hold_not_what_comes_next(
-    service: Service, alice: int
+    service: Services, alice: int
 ) -> None:
-    old = service.issue_credentials("alice")
-    bobs = service.issue_credentials("bob")
+    old = service.credentials.issue_credentials("alice")
+    bobs = service.credentials.issue_credentials("bob")
     time.sleep(0.002)
-    service.revoke_member("alice")
+    service.credentials.revoke_member("alice")
     time.sleep(0.002)
-    new = service.issue_credentials("alice")
+    new = service.credentials.issue_credentials("alice")
     verifier = _verifier(service)
     assert _refusal(verifier, old.access_key_id, old.session_token) is Refusal.REVOKED
     verifier.verify(new.access_key_id, new.session_token)
@@ -187,18 +191,18 @@ def test_revoking_a_member_revokes_what_they_hold_not_what_comes_next(
 
 
 def test_a_disabled_member_is_refused_and_gets_no_new_credentials(
-    service: Service, alice: int
+    service: Services, alice: int
 ) -> None:
-    issued = service.issue_credentials("alice")
+    issued = service.credentials.issue_credentials("alice")
     verifier = _verifier(service)
-    service.set_disabled("alice")
+    service.orgs.set_disabled("alice")
     assert _refusal(verifier, issued.access_key_id, issued.session_token) is Refusal.DISABLED
     with pytest.raises(InvalidInput, match="disabled"):
-        service.issue_credentials("alice")
-    service.set_disabled("alice", False)  # enabled again, but what was issued stays dead
+        service.credentials.issue_credentials("alice")
+    service.orgs.set_disabled("alice", False)  # enabled again, but what was issued stays dead
     assert _refusal(verifier, issued.access_key_id, issued.session_token) is Refusal.REVOKED
     time.sleep(0.002)
-    fresh = service.issue_credentials("alice")
+    fresh = service.credentials.issue_credentials("alice")
     verifier.verify(fresh.access_key_id, fresh.session_token)
 
 
@@ -211,12 +215,14 @@ def test_refusals_map_to_the_s3_codes_clients_act_on() -> None:
 
 
 def test_revocations_reach_a_cached_verifier_on_its_next_refresh(
-    service: Service, alice: int
+    service: Services, alice: int
 ) -> None:
-    issued = service.issue_credentials("alice")
-    verifier = Verifier(service.keyring, service.catalog_snapshot, max_age=3600)
+    issued = service.credentials.issue_credentials("alice")
+    verifier = Verifier(
+        service.credentials.keyring, service.snapshot.catalog_snapshot, max_age=3600
+    )
     verifier.verify(issued.access_key_id, issued.session_token)
-    service.revoke_key(issued.access_key_id)
+    service.credentials.revoke_key(issued.access_key_id)
     verifier.verify(issued.access_key_id, issued.session_token)  # still cached, by design
     verifier.refresh()
     assert _refusal(verifier, issued.access_key_id, issued.session_token) is Refusal.REVOKED
@@ -224,14 +230,14 @@ def test_revocations_reach_a_cached_verifier_on_its_next_refresh(
 
 @pytest.mark.parametrize("seconds", [0, -1, 12 * 3600 + 1])
 def test_durations_outside_the_limits_are_refused(
-    service: Service, alice: int, seconds: int
+    service: Services, alice: int, seconds: int
 ) -> None:
     with pytest.raises(InvalidInput):
-        service.issue_credentials("alice", seconds=seconds)
+        service.credentials.issue_credentials("alice", seconds=seconds)
 
 
-def test_the_session_token_does_not_show_the_secret(service: Service, alice: int) -> None:
-    issued: TemporaryCredentials = service.issue_credentials("alice")
+def test_the_session_token_does_not_show_the_secret(service: Services, alice: int) -> None:
+    issued: TemporaryCredentials = service.credentials.issue_credentials("alice")
     raw = base64.urlsafe_b64decode(issued.session_token[4:] + "==")
     assert issued.secret_access_key.encode() not in raw
     assert issued.secret_access_key not in issued.session_token

@@ -10,7 +10,7 @@ from lakestow.auth.passwords import verify_password
 from lakestow.catalog.db import Catalog
 from lakestow.catalog.models import AuditEvent, Member
 from lakestow.errors import AlreadyExists, InvalidInput, NotFound
-from lakestow.service import Service, parse_duration
+from lakestow.services import Services, parse_duration
 
 
 def test_upgrade_is_idempotent(catalog: Catalog) -> None:
@@ -18,12 +18,12 @@ def test_upgrade_is_idempotent(catalog: Catalog) -> None:
     assert catalog.is_current()
 
 
-def test_org_defaults_and_root(service: Service) -> None:
-    org = service.create_org("acme")
+def test_org_defaults_and_root(service: Services) -> None:
+    org = service.orgs.create_org("acme")
     assert (org.bucket, org.prefix, org.root_uri) == ("lakestow", "acme", "s3://lakestow/acme/")
-    custom = service.create_org("globex", bucket="warehouse", prefix="/tenants/globex/")
+    custom = service.orgs.create_org("globex", bucket="warehouse", prefix="/tenants/globex/")
     assert custom.root_uri == "s3://warehouse/tenants/globex/"
-    assert [o.name for o in service.list_orgs()] == ["acme", "globex"]
+    assert [o.name for o in service.orgs.list_orgs()] == ["acme", "globex"]
 
 
 @pytest.mark.parametrize(
@@ -40,16 +40,16 @@ def test_org_defaults_and_root(service: Service) -> None:
     ],
 )
 def test_invalid_org_input_changes_nothing(
-    service: Service, name: str, bucket: str, prefix: str | None
+    service: Services, name: str, bucket: str, prefix: str | None
 ) -> None:
     with pytest.raises(InvalidInput):
-        service.create_org(name, bucket, prefix)
-    assert service.list_orgs() == []
+        service.orgs.create_org(name, bucket, prefix)
+    assert service.orgs.list_orgs() == []
     assert service.audit_log() == []
 
 
-def test_org_roots_never_overlap(service: Service) -> None:
-    service.create_org("acme", prefix="tenants/acme")
+def test_org_roots_never_overlap(service: Services) -> None:
+    service.orgs.create_org("acme", prefix="tenants/acme")
     for name, prefix in [
         ("acme2", "tenants/acme"),
         ("t", "tenants"),
@@ -57,56 +57,56 @@ def test_org_roots_never_overlap(service: Service) -> None:
         ("all", ""),
     ]:
         with pytest.raises(AlreadyExists):
-            service.create_org(name, prefix=prefix)
-    service.create_org("acme-b", prefix="tenants/acme-b")  # a sibling, not a parent
-    service.create_org("other", bucket="elsewhere", prefix="")
-    assert len(service.list_orgs()) == 3
+            service.orgs.create_org(name, prefix=prefix)
+    service.orgs.create_org("acme-b", prefix="tenants/acme-b")  # a sibling, not a parent
+    service.orgs.create_org("other", bucket="elsewhere", prefix="")
+    assert len(service.orgs.list_orgs()) == 3
 
 
-def test_members_get_immutable_ids_and_unique_names(service: Service) -> None:
-    service.create_org("acme")
-    service.create_org("globex")
-    alice = service.create_member("alice", "acme", admin=True)
-    bob = service.create_member("bob", "globex")
+def test_members_get_immutable_ids_and_unique_names(service: Services) -> None:
+    service.orgs.create_org("acme")
+    service.orgs.create_org("globex")
+    alice = service.orgs.create_member("alice", "acme", admin=True)
+    bob = service.orgs.create_member("bob", "globex")
     assert alice.id != bob.id
     assert alice.folder == f"customer-{alice.id}"
     with pytest.raises(AlreadyExists):
-        service.create_member("alice", "globex")
+        service.orgs.create_member("alice", "globex")
     with pytest.raises(NotFound):
-        service.create_member("dave", "nowhere")
+        service.orgs.create_member("dave", "nowhere")
     with pytest.raises(InvalidInput):
-        service.create_member("Not Valid", "acme")
-    assert [m.name for m in service.list_members()] == ["alice", "bob"]
-    assert [m.name for m in service.list_members("globex")] == ["bob"]
-    assert service.get_member("alice").admin
+        service.orgs.create_member("Not Valid", "acme")
+    assert [m.name for m in service.orgs.list_members()] == ["alice", "bob"]
+    assert [m.name for m in service.orgs.list_members("globex")] == ["bob"]
+    assert service.orgs.get_member("alice").admin
 
 
-def test_passwords_are_stored_as_argon2_hashes(service: Service) -> None:
-    service.create_org("acme")
-    service.create_member("alice", "acme", password="correct horse")
-    with service.catalog.session() as session:
+def test_passwords_are_stored_as_argon2_hashes(service: Services) -> None:
+    service.orgs.create_org("acme")
+    service.orgs.create_member("alice", "acme", password="correct horse")
+    with service.orgs.catalog.session() as session:
         stored = session.scalar(sa.select(Member.password_hash).where(Member.name == "alice"))
     assert stored is not None and stored.startswith("$argon2id$")
     assert verify_password(stored, "correct horse")
     assert not verify_password(stored, "wrong horse")
-    service.set_password("alice", "battery staple")
-    with service.catalog.session() as session:
+    service.orgs.set_password("alice", "battery staple")
+    with service.orgs.catalog.session() as session:
         changed = session.scalar(sa.select(Member.password_hash).where(Member.name == "alice"))
     assert verify_password(changed, "battery staple") and not verify_password(
         changed, "correct horse"
     )
     with pytest.raises(InvalidInput, match="too short"):
-        service.set_password("alice", "short")
+        service.orgs.set_password("alice", "short")
 
 
-def test_the_audit_log_records_every_change_without_secrets(service: Service) -> None:
-    service.create_org("acme")
-    service.create_member("alice", "acme", password="s3cret-password")
-    service.set_password("alice", "another-s3cret")
-    issued = service.issue_credentials("alice", seconds=600, read_only=True)
-    service.revoke_key(issued.access_key_id)
-    service.revoke_member("alice")
-    service.set_disabled("alice")
+def test_the_audit_log_records_every_change_without_secrets(service: Services) -> None:
+    service.orgs.create_org("acme")
+    service.orgs.create_member("alice", "acme", password="s3cret-password")
+    service.orgs.set_password("alice", "another-s3cret")
+    issued = service.credentials.issue_credentials("alice", seconds=600, read_only=True)
+    service.credentials.revoke_key(issued.access_key_id)
+    service.credentials.revoke_member("alice")
+    service.orgs.set_disabled("alice")
     entries = list(reversed(service.audit_log()))
     assert [e.action for e in entries] == [
         "org.create",
@@ -131,19 +131,22 @@ def test_the_audit_log_records_every_change_without_secrets(service: Service) ->
         assert secret not in dump
 
 
-def test_the_audit_log_is_append_only(service: Service) -> None:
-    service.create_org("acme")
+def test_the_audit_log_is_append_only(service: Services) -> None:
+    service.orgs.create_org("acme")
     for statement in (sa.update(AuditEvent).values(actor="someone else"), sa.delete(AuditEvent)):
-        with pytest.raises(DBAPIError, match="append-only"), service.catalog.session() as session:
+        with (
+            pytest.raises(DBAPIError, match="append-only"),
+            service.orgs.catalog.session() as session,
+        ):
             session.execute(statement)
     assert len(service.audit_log()) == 1
 
 
-def test_the_catalog_never_holds_a_secret(service: Service, catalog_url: str) -> None:
-    service.create_org("acme")
-    service.create_member("alice", "acme", password="plain-text-password")
-    issued = service.issue_credentials("alice")
-    with service.catalog.engine.connect() as connection:
+def test_the_catalog_never_holds_a_secret(service: Services, catalog_url: str) -> None:
+    service.orgs.create_org("acme")
+    service.orgs.create_member("alice", "acme", password="plain-text-password")
+    issued = service.credentials.issue_credentials("alice")
+    with service.orgs.catalog.engine.connect() as connection:
         tables = [
             sa.text(f"SELECT * FROM {t}")  # noqa: S608 (fixed table names)
             for t in ("members", "issued_credentials", "audit_log")

@@ -14,27 +14,18 @@ if _HERE not in sys.path:
     sys.path.append(_HERE)  # `from console_support import ...` (pytest uses importlib mode)
 
 from browsing import ARGS, CHROMIUM, sign_in  # noqa: E402
-from console_support import As, Console, LiveConsole, TestClient, add_members  # noqa: E402
+from console_support import As, Console, LiveConsole, add_members  # noqa: E402
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright  # noqa: E402
 
-from lakestow.console.app import create_console  # noqa: E402
-from lakestow.console.context import ConsoleState  # noqa: E402
+from inprocess import in_process  # noqa: E402
 from lakestow.datadir import Opened  # noqa: E402
-from lakestow.server import s3_server  # noqa: E402
 
 
 @pytest.fixture
 def console(opened: Opened) -> Iterator[Console]:
     ids = add_members(opened)
-    app = create_console(None)  # type: ignore[arg-type]  # the state comes once the loop runs
-    with TestClient(app, base_url="http://testserver") as client:
-        opening = s3_server(opened)
-        server = client.portal.call(opening.__aenter__)
-        app.state.console = ConsoleState(server, s3_url="http://127.0.0.1:9")
-        try:
-            yield Console(client, opened, ids)
-        finally:
-            client.portal.call(opening.__aexit__, None, None, None)
+    with in_process(opened, s3_url="http://127.0.0.1:9", console_url="http://testserver") as app:
+        yield Console(app.client, opened, ids)
 
 
 @pytest.fixture

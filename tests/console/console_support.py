@@ -91,12 +91,12 @@ class Console:
 
 
 def add_members(opened: Opened) -> dict[str, int]:
-    service = opened.service("test")
-    service.create_org("acme")
-    service.create_org("globex")
+    service = opened.services("test")
+    service.orgs.create_org("acme")
+    service.orgs.create_org("globex")
     ids = {}
     for name, org, admin in MEMBERS:
-        ids[name] = service.create_member(name, org, admin=admin, password=password(name)).id
+        ids[name] = service.orgs.create_member(name, org, admin=admin, password=password(name)).id
     return ids
 
 

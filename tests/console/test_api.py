@@ -171,7 +171,7 @@ def test_credentials_are_issued_with_snippets_and_audited(console: Console, alic
     target = f"s3://lakestow/acme/{alice.home('proj/')}"
     assert snippets["aws_cp"].endswith(f"s3 cp --recursive ./dir {target}")
     assert "export AWS_ENDPOINT_URL=http://127.0.0.1:9" in snippets["env"]
-    log = console.opened.service("t").audit_log(20)
+    log = console.opened.services("t").audit_log(20)
     issue = next(e for e in log if e.action == "credentials.issue")
     assert issue.actor == f"member:{alice.id}" and document["credentials"][
         "SecretAccessKey"
@@ -212,7 +212,7 @@ def test_changes_are_audited(console: Console, alice: As, bob: As) -> None:
     wanted = {("console.put", "ok"), ("console.delete", "ok"), ("console.read", "denied")}
     deadline = time.monotonic() + 5
     while True:
-        log = console.opened.service("t").audit_log(50)
+        log = console.opened.services("t").audit_log(50)
         seen = {(e.action, e.outcome) for e in log if e.target.endswith("audited.txt")}
         if wanted <= seen or time.monotonic() > deadline:
             break
@@ -223,7 +223,7 @@ def test_changes_are_audited(console: Console, alice: As, bob: As) -> None:
 
 
 def test_an_instance_token_is_exchanged_for_credentials(console: Console, alice: As) -> None:
-    token = console.opened.service("t").issue_token("alice", label="notebook")
+    token = console.opened.services("t").credentials.issue_token("alice", label="notebook")
     console.client.cookies.clear()
     answer = console.client.post(
         "/api/token/credentials", headers={"authorization": f"Bearer {token}"}

@@ -103,18 +103,18 @@ def _build(path: Path, crowded: bool) -> Iterator[tuple[InProcess, dict[str, Any
     settings_ = config.load(path, environ={})
     datadir.initialize(settings_)
     with datadir.opened(settings_) as opened:
-        service = opened.service("test")
+        service = opened.services("test")
         for org in ("acme", "beta", "acme-2"):
-            service.create_org(org)
-        ids = {"alice": service.create_member("alice", "acme", password=PASSWORD).id}
+            service.orgs.create_org(org)
+        ids = {"alice": service.orgs.create_member("alice", "acme", password=PASSWORD).id}
         for n in range(2, 14):
-            ids[f"m{n}"] = service.create_member(f"m{n}", "acme").id
-        ids["carol"] = service.create_member("carol", "beta").id
-        ids["dave"] = service.create_member("dave", "acme-2").id
+            ids[f"m{n}"] = service.orgs.create_member(f"m{n}", "acme").id
+        ids["carol"] = service.orgs.create_member("carol", "beta").id
+        ids["dave"] = service.orgs.create_member("dave", "acme-2").id
         assert ids["alice"] == 1 and ids["m13"] == 13
         mine, others = _layout(ids)
         with in_process(opened) as app:
-            store = app.server.store
+            store = app.runtime.store
 
             async def seed() -> dict[str, str]:
                 uploads: dict[str, str] = {}  # upload id -> a name the same in both
@@ -128,11 +128,13 @@ def _build(path: Path, crowded: bool) -> Iterator[tuple[InProcess, dict[str, Any
 
             uploads = app.call(seed)
             creds = {
-                "plain": service.issue_credentials("alice", seconds=43200),
-                "scoped": service.issue_credentials(
+                "plain": service.credentials.issue_credentials("alice", seconds=43200),
+                "scoped": service.credentials.issue_credentials(
                     "alice", seconds=43200, scopes=("/data/customer-1/a/", "/data/shared/")
                 ),
-                "read-only": service.issue_credentials("alice", seconds=43200, read_only=True),
+                "read-only": service.credentials.issue_credentials(
+                    "alice", seconds=43200, read_only=True
+                ),
             }
             world = {
                 "creds": {k: v.credential_process() for k, v in creds.items()},

@@ -18,7 +18,7 @@ from lakestow.auth.policy import Action
 from lakestow.console.changes import json_body
 from lakestow.console.context import Viewer, parse_path, state_of, viewer
 from lakestow.errors import InvalidInput
-from lakestow.service import parse_duration
+from lakestow.services import parse_duration
 from lakestow.tokenapi import token_endpoint
 
 PREVIEW_BYTES = 64 * 1024
@@ -63,7 +63,7 @@ def snippets(v: Viewer, issued: TemporaryCredentials, folder: str) -> dict[str, 
         "AWS_SECRET_ACCESS_KEY": issued.secret_access_key,
         "AWS_SESSION_TOKEN": issued.session_token,
         "AWS_ENDPOINT_URL": endpoint,
-        "AWS_DEFAULT_REGION": v.state.server.region,
+        "AWS_DEFAULT_REGION": v.state.runtime.region,
     }
     env = "".join(f"export {k}={shlex.quote(val)}\n" for k, val in exports.items())
     return {"aws_credentials": profile, "aws_cp": command, "env": env}
@@ -92,7 +92,7 @@ async def issue(request: Request) -> Response:
     seconds = parse_duration(duration)
     service = v.state.service(v.actor)
     issued = await anyio.to_thread.run_sync(
-        lambda: service.issue_credentials(
+        lambda: service.credentials.issue_credentials(
             v.info.name, seconds=seconds, scopes=scopes, read_only=read_only
         )
     )
@@ -111,7 +111,7 @@ async def preview(request: Request) -> Response:
     if not path or paths.is_folder(path):
         raise InvalidInput("give the path of a file")
     v.authorize(Action.READ, path)
-    store = v.state.server.store
+    store = v.state.runtime.store
     info = await store.head(v.bucket, v.key(path))
     if path.lower().endswith(".parquet"):
         return JSONResponse(await _parquet(v, path, info.size))
@@ -137,7 +137,7 @@ async def _parquet(v: Viewer, path: str, size: int) -> dict[str, Any]:
         import pyarrow.parquet as pq  # type: ignore[import-untyped]
     except ImportError as exc:
         raise InvalidInput("Parquet previews need pyarrow on the server") from exc
-    async with await v.state.server.store.get(v.bucket, v.key(path)) as result:
+    async with await v.state.runtime.store.get(v.bucket, v.key(path)) as result:
         data = b"".join([chunk async for chunk in result.body])
 
     def read() -> dict[str, Any]:
@@ -162,7 +162,7 @@ async def token_credentials(request: Request) -> Response:
     the instance token is the credential)."""
     state = state_of(request)
     service = state.service("lakestow:console")
-    endpoint = token_endpoint(service, state.s3_url, state.server.region)
+    endpoint = token_endpoint(service, state.s3_url, state.runtime.region)
     response: Response = await endpoint(request)
     return response
 

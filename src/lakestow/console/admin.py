@@ -14,8 +14,9 @@ from starlette.routing import Route
 from lakestow.console import sessions
 from lakestow.console.changes import json_body, str_field
 from lakestow.console.context import Viewer, viewer
+from lakestow.domain import MemberInfo
 from lakestow.errors import AccessDenied, InvalidInput, NotFound
-from lakestow.service import MemberInfo, Service
+from lakestow.services import Services
 
 USAGE_SCAN = 200_000
 ACTIONS = ("add", "disable", "enable", "reset_password")
@@ -35,27 +36,31 @@ def _member_json(m: MemberInfo) -> dict[str, Any]:
 async def members(request: Request) -> Response:
     """GET /api/admin/members: every member of the admin's organization."""
     v = await admin(request)
-    found = await anyio.to_thread.run_sync(v.state.service(v.actor).list_members, v.info.org.name)
+    found = await anyio.to_thread.run_sync(
+        v.state.service(v.actor).orgs.list_members, v.info.org.name
+    )
     return JSONResponse({"members": [_member_json(m) for m in found]})
 
 
-def _change(v: Viewer, service: Service, action: str, name: str, body: dict[str, Any]) -> Any:
+def _change(v: Viewer, service: Services, action: str, name: str, body: dict[str, Any]) -> Any:
     if action == "add":
         password = secrets.token_urlsafe(12)
         made_admin = body.get("admin", False) is True
-        info = service.create_member(name, v.info.org.name, admin=made_admin, password=password)
+        info = service.orgs.create_member(
+            name, v.info.org.name, admin=made_admin, password=password
+        )
         return {"member": _member_json(info), "password": password}
-    target = service.get_member(name)
+    target = service.orgs.get_member(name)
     if target.org.id != v.info.org.id:
         raise NotFound(f"no member named {name!r}")
     if action in ("disable", "enable"):
         if target.id == v.info.id:
             raise InvalidInput("you cannot disable yourself")
-        info = service.set_disabled(name, action == "disable")
+        info = service.orgs.set_disabled(name, action == "disable")
         sessions.end_all(v.state.catalog, target.id)
         return {"member": _member_json(info)}
     password = secrets.token_urlsafe(12)
-    service.set_password(name, password)
+    service.orgs.set_password(name, password)
     sessions.end_all(v.state.catalog, target.id)
     return {"member": _member_json(target), "password": password}
 
@@ -77,7 +82,7 @@ async def change_member(request: Request) -> Response:
 async def usage(request: Request) -> Response:
     """GET /api/admin/usage: bytes and objects per top-level folder (a bounded scan)."""
     v = await admin(request)
-    store, root = v.state.server.store, v.member.root
+    store, root = v.state.runtime.store, v.member.root
     sizes: dict[str, int] = defaultdict(int)
     counts: dict[str, int] = defaultdict(int)
     start_after: str | None = None

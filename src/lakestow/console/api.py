@@ -116,7 +116,7 @@ async def download(request: Request) -> Response:
     if paths.is_folder(path):
         raise InvalidInput("this is a folder: download it with /api/zip")
     v.authorize(Action.READ, path)
-    result = await v.state.server.store.get(v.bucket, v.key(path))
+    result = await v.state.runtime.store.get(v.bucket, v.key(path))
     headers = {
         "content-disposition": attachment(name_of(path)),
         "content-length": str(result.length),
@@ -147,7 +147,7 @@ async def _zip_stream(v: Viewer, folder: str) -> AsyncIterator[bytes]:
     """The zip, as it is written; entry names made safe (`zipnames`), with a note listing
     every name changed at the end."""
     sink = _Sink()
-    store = v.state.server.store
+    store = v.state.runtime.store
     root = v.member.root
     base = v.key(paths.parent(folder)) if folder else root
     names = zipnames.Names()

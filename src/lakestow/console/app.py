@@ -33,6 +33,7 @@ from lakestow.console import (
 )
 from lakestow.console.context import ConsoleState
 from lakestow.errors import LakestowError
+from lakestow.runtime import Runtime
 
 logger = logging.getLogger("lakestow.console")
 STATIC = Path(__file__).parent / "static"
@@ -165,7 +166,8 @@ async def render_error(request: Request, exc: Exception) -> Response:
     return pages.error_page(request, error)
 
 
-def create_console(state: ConsoleState) -> Starlette:
+def create_console(runtime: Runtime, *, s3_url: str, secure_cookies: bool = False) -> Starlette:
+    """The console over `runtime`; `s3_url` is the S3 endpoint as its users reach it."""
     routes = [
         *signin.ROUTES,
         *account.ROUTES,
@@ -188,5 +190,5 @@ def create_console(state: ConsoleState) -> Starlette:
             Exception: render_error,
         },
     )
-    app.state.console = state
+    app.state.console = ConsoleState(runtime, s3_url, secure_cookies)
     return app

@@ -15,7 +15,7 @@ from lakestow import paths
 from lakestow.auth.policy import Action
 from lakestow.console import listing
 from lakestow.console.context import Viewer, parse_path, viewer
-from lakestow.errors import AlreadyExists, InvalidInput, NotFound, PreconditionFailed
+from lakestow.errors import AlreadyExists, InvalidInput, NotFound
 
 MAX_PATHS = 1000
 MAX_KEYS = 100_000
@@ -45,13 +45,12 @@ async def put_object(request: Request) -> Response:
     path = parse_path(request.query_params.get("path"))
     if paths.is_folder(path):
         raise InvalidInput("a file path must not end in '/'")
-    v.authorize(Action.WRITE, path)
     content_type = request.headers.get("content-type") or None
-    info = await v.state.server.store.put(
-        v.bucket, v.key(path), request.stream(), content_type=content_type
+    written = await v.objects.put(
+        v.bucket, v.key(path), request.stream(), length=None, content_type=content_type
     )
-    v.audit("console.put", path, size=info.size)
-    return JSONResponse(listing.file_entry(v, path, info), status_code=201)
+    assert written.info is not None, "a file path is never a folder's marker"
+    return JSONResponse(listing.file_entry(v, path, written.info), status_code=201)
 
 
 async def new_folder(request: Request) -> Response:
@@ -60,19 +59,9 @@ async def new_folder(request: Request) -> Response:
     folder = parse_path(str_field(await json_body(request), "path"), folder=True)
     if not folder:
         raise InvalidInput("give the path of the new folder")
-    v.authorize(Action.WRITE, folder)
-    store = v.state.server.store
-    existing = await store.list(v.bucket, prefix=v.key(folder), max_keys=1)
-    if existing.objects:
-        raise AlreadyExists(f"/{folder} already exists")
-    await store.put(v.bucket, v.key(folder), _empty())
-    v.audit("console.folder", folder)
+    if await v.objects.make_folder(v.bucket, v.key(folder)) is None:
+        raise AlreadyExists(f"/{folder} already exists")  # a fixed folder always does
     return JSONResponse(listing.folder_entry(v, folder), status_code=201)
-
-
-async def _empty() -> Any:
-    return
-    yield b""
 
 
 def path_list(body: dict[str, Any]) -> list[str]:
@@ -102,14 +91,11 @@ async def delete_paths(request: Request) -> Response:
     for path in targets:
         v.authorize(Action.DELETE, path)
     deleted = 0
-    store = v.state.server.store
     for path in targets:
         keys = await _keys_below(v, path) if paths.is_folder(path) else [v.key(path)]
-        root = v.member.root
-        for key in keys:
-            v.authorize(Action.DELETE, key[len(root) :])
-        for start in range(0, len(keys), 1000):
-            await store.delete_many(v.bucket, keys[start : start + 1000])
+        for key in keys:  # all or nothing: every key is decided before any is deleted
+            v.objects.authorize(Action.DELETE, v.bucket, key)
+        await v.objects.delete_many(v.bucket, keys, audit_each=False)
         deleted += len(keys)
         v.audit("console.delete", path, keys=len(keys))
     return JSONResponse({"deleted": deleted})
@@ -135,18 +121,9 @@ async def move(request: Request) -> Response:
         v.authorize(Action.DELETE, old)
         v.authorize(Action.WRITE, new)
     for old, new in pairs:
-        await _move_one(v, old, new)
+        await v.objects.move(v.bucket, v.key(old), v.key(new))
     v.audit("console.move", src, to=v.info.org.uri(dst), keys=len(pairs))
     return JSONResponse({"moved": len(pairs), "dst": dst})
-
-
-async def _move_one(v: Viewer, old: str, new: str) -> None:
-    store = v.state.server.store
-    try:
-        await store.copy(v.bucket, v.key(old), v.bucket, v.key(new), if_none_match="*")
-    except PreconditionFailed as exc:
-        raise AlreadyExists(f"/{new} already exists: nothing was overwritten") from exc
-    await store.delete(v.bucket, v.key(old))
 
 
 ROUTES = [

@@ -17,30 +17,32 @@ from lakestow import paths
 from lakestow.auth.policy import Action, Decision
 from lakestow.catalog.db import Catalog
 from lakestow.console import sessions
+from lakestow.domain import MemberInfo
 from lakestow.errors import AccessDenied
-from lakestow.s3api.app import S3Server
-from lakestow.service import MemberInfo, Service
-from lakestow.warehouse import Member
+from lakestow.operations import ObjectOperations
+from lakestow.runtime import Runtime
+from lakestow.services import Services
+from lakestow.warehouse import MemberView
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "x-csrf-token"
 
 
-@dataclass
+@dataclass(frozen=True)
 class ConsoleState:
-    """What the console needs: the S3 endpoint's state (store, catalog, audit) and its URLs."""
+    """What the console needs: the shared runtime (store, catalog, audit), where the S3
+    endpoint is for its users, and whether cookies need HTTPS."""
 
-    server: S3Server
+    runtime: Runtime
     s3_url: str
     secure_cookies: bool = False
 
     @property
     def catalog(self) -> Catalog:
-        return self.server.service.catalog
+        return self.runtime.catalog
 
-    def service(self, actor: str) -> Service:
-        base = self.server.service
-        return Service(base.catalog, base.keyring, actor, max_duration=base.max_duration)
+    def service(self, actor: str) -> Services:
+        return self.runtime.services(actor)
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,8 @@ class Viewer:
     session: sessions.Opened
 
     @property
-    def member(self) -> Member:
-        return Member(self.info.principal, self.info.org)
+    def member(self) -> MemberView:
+        return MemberView(self.info.principal, self.info.org)
 
     @property
     def actor(self) -> str:
@@ -66,16 +68,27 @@ class Viewer:
     def key(self, path: str) -> str:
         return self.member.key_of(path)
 
+    @property
+    def view(self) -> MemberView:
+        return self.member
+
+    @property
+    def objects(self) -> ObjectOperations:
+        """The object changes this viewer may make: authorized, stored and audited."""
+        return self.state.runtime.objects(self, "console")
+
+    def decide(self, action: Action, bucket: str, key: str) -> Decision:
+        path = self.member.path_of(bucket, key)
+        if path is None:
+            return Decision(False, "the path is outside your organization's warehouse")
+        return self.member.decide(action, path)
+
     def may(self, action: Action, path: str) -> bool:
         return bool(self.member.decide(action, path))
 
     def authorize(self, action: Action, path: str) -> Decision:
         """The policy's decision, or AccessDenied (audited) with its reason."""
-        decision = self.member.decide(action, path)
-        if not decision:
-            self.audit(f"console.{action}", path, "denied", reason=decision.reason)
-            raise AccessDenied(f"Access denied: {decision.reason}")
-        return decision
+        return self.objects.authorize(action, self.bucket, self.key(path))
 
     def authorize_key(self, action: Action, key: str) -> Decision:
         """`authorize` for a key of the organization's bucket (what `warehouse.list_page` asks)."""
@@ -86,7 +99,7 @@ class Viewer:
         return self.authorize(action, path)
 
     def audit(self, action: str, path: str, outcome: str = "ok", **detail: object) -> None:
-        self.state.server.audit.record(
+        self.state.runtime.audit.record(
             self.actor, action, self.info.org.uri(path), outcome, **detail
         )
 

@@ -52,12 +52,12 @@ async def page(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of `folder` (delimited by "/") from `cursor` (one this function gave out for
     the same viewer, folder and filter, sealed): its entries, and the next page's cursor."""
-    keyring = viewer.state.server.service.keyring
+    keyring = viewer.state.runtime.keyring
     binding = ("console", viewer.info.id, folder, name_prefix)
     message = "the cursor is not one this API gave out for this folder"
     start_after = cursors.open_(keyring, binding, cursor, message) if cursor else None
     listed = await warehouse.list_page(
-        viewer.state.server.store,
+        viewer.state.runtime.store,
         viewer.member,
         viewer.authorize_key,
         viewer.key(folder) + name_prefix,
@@ -82,7 +82,7 @@ async def walk(viewer: Viewer, folder: str, limit: int) -> AsyncIterator[ObjectI
     scanned = 0
     while scanned < limit:
         listed = await warehouse.list_page(
-            viewer.state.server.store,
+            viewer.state.runtime.store,
             viewer.member,
             viewer.authorize_key,
             viewer.key(folder),

@@ -21,8 +21,8 @@ from lakestow.catalog import audit
 from lakestow.catalog.db import Catalog
 from lakestow.catalog.models import ConsoleSession, Member
 from lakestow.console import throttle
+from lakestow.domain import MemberInfo, OrgInfo
 from lakestow.errors import LakestowError, Unauthenticated
-from lakestow.service import MemberInfo, OrgInfo
 
 COOKIE = "lakestow_session"
 LIFETIME = timedelta(hours=12)

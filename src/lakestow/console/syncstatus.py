@@ -127,7 +127,7 @@ async def read_status(v: Viewer, folder: str) -> dict[str, Any]:
     """The summary of `folder`'s status object, read with the viewer's permissions."""
     path = folder + STATUS_NAME
     v.authorize(Action.READ, path)
-    store = v.state.server.store
+    store = v.state.runtime.store
     try:
         info = await store.head(v.bucket, v.key(path))
     except NotFound:

@@ -69,7 +69,7 @@ async def create(request: Request) -> Response:
     if content_type is not None and (not isinstance(content_type, str) or len(content_type) > 255):
         raise InvalidInput("content_type must be a short string")
     v.authorize(Action.WRITE, path)
-    upload_id = await v.state.server.store.create_multipart(
+    upload_id = await v.state.runtime.store.create_multipart(
         v.bucket, v.key(path), content_type=content_type
     )
     v.audit("console.upload.start", path, size=size)
@@ -81,7 +81,7 @@ async def put_part(request: Request) -> Response:
     number = int(request.path_params["number"])
     if not 1 <= number <= MAX_PART_NUMBER:
         raise InvalidInput(f"the part number must be from 1 to {MAX_PART_NUMBER}")
-    part = await v.state.server.store.upload_part(
+    part = await v.state.runtime.store.upload_part(
         v.bucket, v.key(path), _upload_id(request), number, request.stream()
     )
     return JSONResponse(_part(part))
@@ -91,7 +91,7 @@ async def _parts(v: Viewer, path: str, upload_id: str) -> list[PartInfo]:
     found: list[PartInfo] = []
     marker = 0
     while True:
-        page = await v.state.server.store.list_parts(
+        page = await v.state.runtime.store.list_parts(
             v.bucket, v.key(path), upload_id, part_number_marker=marker
         )
         found += page.parts
@@ -117,7 +117,7 @@ async def complete(request: Request) -> Response:
     parts = await _parts(v, path, upload_id)
     if not parts:
         raise InvalidInput("no part of this upload is stored yet")
-    info = await v.state.server.store.complete_multipart(
+    info = await v.state.runtime.store.complete_multipart(
         v.bucket, v.key(path), upload_id, [(p.part_number, p.etag) for p in parts]
     )
     v.audit("console.upload.complete", path, size=info.size, parts=len(parts))
@@ -126,7 +126,7 @@ async def complete(request: Request) -> Response:
 
 async def abort(request: Request) -> Response:
     v, path = await _writer(request, request.query_params.get("path"))
-    await v.state.server.store.abort_multipart(v.bucket, v.key(path), _upload_id(request))
+    await v.state.runtime.store.abort_multipart(v.bucket, v.key(path), _upload_id(request))
     v.audit("console.upload.abort", path)
     return JSONResponse({"aborted": True})
 

@@ -8,66 +8,34 @@ Every LakestowError becomes S3 XML here and nowhere else.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import secrets
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, unquote
 
-import anyio
 from starlette.types import Receive, Scope, Send
 
 from lakestow.auth import sigv2, sigv4
-from lakestow.auth.credentials import OPERATOR_KEY_PREFIX, Operator, Verifier
+from lakestow.auth.credentials import OPERATOR_KEY_PREFIX, Operator
 from lakestow.auth.policy import Principal
-from lakestow.catalog.audit import AuditWriter
-from lakestow.errors import AccessDenied, AlreadyExists, InvalidRequest, LakestowError
+from lakestow.errors import AccessDenied, InvalidRequest, LakestowError
 from lakestow.paths import validate_key
+from lakestow.runtime import Runtime
 from lakestow.s3api import xml
 from lakestow.s3api.asgi import ClientDisconnect, Incoming, Response
 from lakestow.s3api.dispatch import route
 from lakestow.s3api.request import MemberRequest, OperatorRequest, S3Request
-from lakestow.service import OrgInfo, Service
-from lakestow.storage.protocol import ObjectStore
 
 logger = logging.getLogger("lakestow.s3")
 MAX_HEADER_BYTES = 8 * 1024
 
 
-@dataclass
-class S3Server:
-    """What the S3 endpoint needs: the store, the verifier, the catalog, the audit log."""
-
-    store: ObjectStore
-    verifier: Verifier
-    service: Service
-    audit: AuditWriter
-    region: str = "us-east-1"
-    orgs: dict[int, OrgInfo] = field(default_factory=dict)
-
-    async def load_orgs(self) -> None:
-        """Cache the organizations' roots (they never move) and make sure their buckets exist."""
-        for org in await anyio.to_thread.run_sync(self.service.list_orgs):
-            if org.id not in self.orgs:
-                with contextlib.suppress(AlreadyExists):
-                    await self.store.create_bucket(org.bucket)
-                self.orgs[org.id] = org
-
-    async def org(self, org_id: int) -> OrgInfo:
-        if org_id not in self.orgs:
-            await self.load_orgs()
-        if org_id not in self.orgs:
-            raise AccessDenied("Access Denied: the organization of these credentials is gone")
-        return self.orgs[org_id]
-
-
 class S3App:
     """The ASGI application of the S3 endpoint."""
 
-    def __init__(self, server: S3Server) -> None:
-        self.server = server
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
         self._id_prefix = secrets.token_hex(4).upper()  # unique per process, then a counter
         self._ids = itertools.count()
 
@@ -117,7 +85,7 @@ class S3App:
         auth = sigv4.parse(signed) if legacy is None else None
         if auth is not None:
             who, secret = self._principal(auth.access_key_id, auth.session_token)
-            signer = sigv4.verify(signed, auth, secret, region=self.server.region, now=now)
+            signer = sigv4.verify(signed, auth, secret, region=self.runtime.region, now=now)
             mode: str = auth.payload_hash
         elif legacy is not None:
             who, secret = self._principal(legacy.access_key_id, legacy.session_token)
@@ -127,13 +95,13 @@ class S3App:
             raise AccessDenied("Access Denied: anonymous requests are not accepted; sign them")
         if isinstance(who, Operator):
             actor = f"operator:{who.name}"
-            return OperatorRequest(http, self.server, bucket, key, query, actor, mode, signer, who)
-        org = await self.server.org(who.org_id)
+            return OperatorRequest(http, self.runtime, bucket, key, query, actor, mode, signer, who)
+        org = await self.runtime.orgs.get(who.org_id)
         actor = f"member:{who.member_id}"
-        return MemberRequest(http, self.server, bucket, key, query, actor, mode, signer, who, org)
+        return MemberRequest(http, self.runtime, bucket, key, query, actor, mode, signer, who, org)
 
     def _principal(self, access_key_id: str, token: str | None) -> tuple[Principal | Operator, str]:
-        verifier = self.server.verifier
+        verifier = self.runtime.verifier
         if access_key_id.startswith(OPERATOR_KEY_PREFIX) and token is None:
             return verifier.verify_operator(access_key_id)
         principal, grant = verifier.verify(access_key_id, token)

@@ -14,7 +14,7 @@ from lakestow.s3api.request import OperatorRequest, S3Request
 
 
 async def list_buckets(request: S3Request) -> Response:
-    store = request.server.store
+    store = request.runtime.store
     buckets = [b for b in await store.list_buckets() if request.has_bucket(b.name)]
     entries = [
         xml.group("Bucket", [xml.tag("Name", b.name), xml.tag("CreationDate", b.created)])
@@ -29,13 +29,13 @@ async def list_buckets(request: S3Request) -> Response:
 
 async def head_bucket(request: S3Request) -> Response:
     request.require_bucket()
-    await request.server.store.head_bucket(request.bucket)
-    return Response(status_code=200, headers={"x-amz-bucket-region": request.server.region})
+    await request.runtime.store.head_bucket(request.bucket)
+    return Response(status_code=200, headers={"x-amz-bucket-region": request.runtime.region})
 
 
 async def get_location(request: S3Request) -> Response:
     request.require_bucket()
-    region = "" if request.server.region == "us-east-1" else request.server.region
+    region = "" if request.runtime.region == "us-east-1" else request.runtime.region
     body = xml.document("LocationConstraint", [xml.escape(region)])
     return Response(body, media_type="application/xml")
 
@@ -47,11 +47,13 @@ async def get_versioning(request: S3Request) -> Response:
 
 async def create_bucket(request: S3Request) -> Response:
     operator = _operator(request)
-    service = request.server.service
-    await anyio.to_thread.run_sync(service.claim_bucket, operator.operator.id, request.bucket)
+    service = request.runtime.services("lakestow:s3")
+    await anyio.to_thread.run_sync(
+        service.operators.claim_bucket, operator.operator.id, request.bucket
+    )
     with contextlib.suppress(AlreadyExists):  # left in the store by an earlier owner's crash
-        await request.server.store.create_bucket(request.bucket)
-    await anyio.to_thread.run_sync(request.server.verifier.refresh)
+        await request.runtime.store.create_bucket(request.bucket)
+    await anyio.to_thread.run_sync(request.runtime.verifier.refresh)
     request.audit("s3.create_bucket", "")
     return Response(status_code=200, headers={"location": f"/{request.bucket}"})
 
@@ -59,9 +61,11 @@ async def create_bucket(request: S3Request) -> Response:
 async def delete_bucket(request: S3Request) -> Response:
     operator = _operator(request)
     operator.require_bucket()
-    await request.server.store.delete_bucket(request.bucket)
-    await anyio.to_thread.run_sync(request.server.service.release_bucket, request.bucket)
-    await anyio.to_thread.run_sync(request.server.verifier.refresh)
+    await request.runtime.store.delete_bucket(request.bucket)
+    await anyio.to_thread.run_sync(
+        request.runtime.services("lakestow:s3").operators.release_bucket, request.bucket
+    )
+    await anyio.to_thread.run_sync(request.runtime.verifier.refresh)
     request.audit("s3.delete_bucket", "")
     return Response(status_code=204)
 

@@ -42,7 +42,7 @@ async def list_objects(request: S3Request) -> Response:
         if token:
             parts.append(xml.tag("ContinuationToken", token))
         if page.is_truncated and page.next_start_after:
-            sealed = cursors.seal(request.server.service.keyring, binding, page.next_start_after)
+            sealed = cursors.seal(request.runtime.keyring, binding, page.next_start_after)
             parts.append(xml.tag("NextContinuationToken", sealed))
         if q.get("start-after"):
             parts.append(xml.tag("StartAfter", enc(q["start-after"])))
@@ -112,7 +112,7 @@ async def list_uploads(request: S3Request) -> Response:
     else:
         reached = [warehouse.Span(prefix)]
     page = await warehouse.list_uploads(
-        request.server.store,
+        request.runtime.store,
         request.bucket,
         reached,
         prefix,
@@ -161,7 +161,7 @@ async def list_page(
     request.require_bucket()
     if isinstance(request, MemberRequest):
         return await warehouse.list_page(
-            request.server.store,
+            request.runtime.store,
             request.member,
             request.authorize,
             prefix,
@@ -169,7 +169,7 @@ async def list_page(
             start_after,
             max_keys,
         )
-    return await request.server.store.list(
+    return await request.runtime.store.list(
         request.bucket,
         prefix=prefix,
         delimiter=delimiter,
@@ -229,4 +229,4 @@ def _binding(request: S3Request, prefix: str, delimiter: str | None) -> tuple[ob
 
 def _open_token(request: S3Request, binding: tuple[object, ...], token: str) -> str:
     message = "The continuation token provided is incorrect"
-    return cursors.open_(request.server.service.keyring, binding, token, message)
+    return cursors.open_(request.runtime.keyring, binding, token, message)

@@ -19,7 +19,7 @@ _COPY_RANGE = re.compile(r"bytes=(\d+)-(\d+)", re.ASCII)
 async def create_upload(request: S3Request) -> Response:
     request.authorize(Action.WRITE)
     headers = request.headers
-    upload_id = await request.server.store.create_multipart(
+    upload_id = await request.runtime.store.create_multipart(
         request.bucket,
         request.key,
         content_type=headers.get("content-type"),
@@ -40,7 +40,7 @@ async def upload_part(request: S3Request) -> Response:
     request.authorize(Action.WRITE)
     number = _part_number(request.query.get("partNumber", ""))
     upload_id = request.query["uploadId"]
-    store = request.server.store
+    store = request.runtime.store
     source = request.headers.get("x-amz-copy-source")
     if source is not None:
         src_bucket, src_key = copy_source(source)
@@ -87,7 +87,7 @@ async def complete_upload(request: S3Request) -> Response:
         raise InvalidRequest("You must specify at least one part", code="MalformedXML")
     headers = request.headers
     if_match = headers.get("if-match")
-    info = await request.server.store.complete_multipart(
+    info = await request.runtime.store.complete_multipart(
         request.bucket,
         request.key,
         request.query["uploadId"],
@@ -111,7 +111,7 @@ async def complete_upload(request: S3Request) -> Response:
 
 async def abort_upload(request: S3Request) -> Response:
     request.authorize(Action.WRITE)
-    await request.server.store.abort_multipart(
+    await request.runtime.store.abort_multipart(
         request.bucket, request.key, request.query["uploadId"]
     )
     request.audit("s3.abort")
@@ -123,7 +123,7 @@ async def list_parts(request: S3Request) -> Response:
     q = request.query
     marker = _int(q.get("part-number-marker", "0"), "part-number-marker")
     max_parts = min(_int(q.get("max-parts", "1000"), "max-parts"), 1000)
-    page = await request.server.store.list_parts(
+    page = await request.runtime.store.list_parts(
         request.bucket, request.key, q["uploadId"], part_number_marker=marker, max_parts=max_parts
     )
     parts = [

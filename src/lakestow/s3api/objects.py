@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from urllib.parse import unquote
 
-from lakestow.auth.policy import Action, is_fixed_folder
-from lakestow.errors import AccessDenied, InvalidInput, InvalidRequest, LakestowError
+from lakestow.auth.policy import Action
+from lakestow.errors import InvalidInput, InvalidRequest, LakestowError
 from lakestow.paths import validate_key
 from lakestow.s3api import headers as h
 from lakestow.s3api import xml
 from lakestow.s3api.asgi import Response, StreamingResponse
-from lakestow.s3api.request import MemberRequest, S3Request
+from lakestow.s3api.request import S3Request
 from lakestow.storage.protocol import MAX_PART_NUMBER, GetResult, PartRange, PartRanges
 
 MAX_DELETE_KEYS = 1000
@@ -28,7 +28,7 @@ async def get_object(request: S3Request) -> Response:
     byte_range, suffix = h.parse_range(headers.get("range"))
     number = _part_number(request)
     if number is None:
-        result = await request.server.store.get(
+        result = await request.runtime.store.get(
             request.bucket, request.key, byte_range=byte_range, suffix_length=suffix
         )
     else:
@@ -70,7 +70,7 @@ def _part_number(request: S3Request) -> int | None:
 
 async def _part_range(request: S3Request, number: int) -> PartRange:
     """Where part `number` of the object lies; 501 from a store that cannot tell."""
-    store = request.server.store
+    store = request.runtime.store
     if isinstance(store, PartRanges):
         return await store.part_range(request.bucket, request.key, number)
     info = await store.head(request.bucket, request.key)
@@ -90,7 +90,7 @@ async def _part_range(request: S3Request, number: int) -> PartRange:
 async def _get_part(request: S3Request, number: int) -> GetResult:
     """GET ?partNumber=N: the part's bytes, of the object as it was when the part was found
     (an overwrite in between makes it look again)."""
-    store = request.server.store
+    store = request.runtime.store
     for _ in range(3):
         part = await _part_range(request, number)
         if part.end < part.start:  # an empty object: its one part is empty too
@@ -125,7 +125,7 @@ async def head_object(request: S3Request) -> Response:
     request.authorize(Action.READ)
     number = _part_number(request)
     if number is None:
-        info = await request.server.store.head(request.bucket, request.key)
+        info = await request.runtime.store.head(request.bucket, request.key)
         h.check_conditions(request.headers, info)
         out = h.object_headers(info, h.response_overrides(request.query))
         out["content-length"] = str(info.size)
@@ -144,45 +144,30 @@ async def head_object(request: S3Request) -> Response:
 async def put_object(request: S3Request) -> Response:
     if "x-amz-copy-source" in request.headers:
         return await copy_object(request)
-    if _is_fixed_folder_marker(request):
-        return Response(status_code=200, headers={"etag": h.quoted(EMPTY_MD5)})
-    decision = request.authorize(Action.WRITE)
     headers = request.headers
-    info = await request.server.store.put(
+    length = headers.get("x-amz-decoded-content-length", headers.get("content-length", "0"))
+    written = await request.objects.put(
         request.bucket,
         request.key,
         request.body(),
+        length=int(length) if length.strip().isdigit() else None,
         content_type=headers.get("content-type"),
         metadata=h.metadata_from(headers),
         if_match=_condition(headers.get("if-match")),
         if_none_match=headers.get("if-none-match"),
         content_md5=h.content_md5(headers),
     )
-    request.audit("s3.put", size=info.size, etag=info.etag)
-    out = {"etag": h.quoted(info.etag)}
-    if decision.warning:
-        out["x-lakestow-warning"] = decision.warning
+    if written.info is None:  # the marker of a fixed folder (pyarrow, rclone mkdir): it exists
+        return Response(status_code=200, headers={"etag": h.quoted(EMPTY_MD5)})
+    out = {"etag": h.quoted(written.info.etag)}
+    if written.warning:
+        out["x-lakestow-warning"] = written.warning
     return Response(status_code=200, headers=out)
-
-
-def _is_fixed_folder_marker(request: S3Request) -> bool:
-    """An empty marker PUT on a folder of the fixed layout (tools like pyarrow make every
-    parent folder): it exists already, so the PUT succeeds without writing anything."""
-    headers = request.headers
-    length = headers.get("x-amz-decoded-content-length", headers.get("content-length", "0"))
-    if not isinstance(request, MemberRequest) or not request.key.endswith("/") or length != "0":
-        return False
-    if request.bucket == request.org.bucket and request.key_of("").startswith(request.key):
-        return True  # the root of the warehouse, or a folder on the way down to it
-    path = request.path_of(request.bucket, request.key)
-    return path is not None and is_fixed_folder(request.principal, request.org.id, path)
 
 
 async def copy_object(request: S3Request) -> Response:
     headers = request.headers
     src_bucket, src_key = copy_source(headers["x-amz-copy-source"])
-    request.authorize(Action.READ, src_key, src_bucket)
-    request.authorize(Action.WRITE)
     directive = headers.get("x-amz-metadata-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise InvalidInput("Unknown metadata directive.")
@@ -192,21 +177,20 @@ async def copy_object(request: S3Request) -> Response:
             "without changing the object's metadata, storage class, website redirect location "
             "or encryption attributes."
         )
-    store = request.server.store
-    source = await store.head(src_bucket, src_key)
-    h.check_conditions(headers, source, prefix="x-amz-copy-source-")
-    info = await store.copy(
+    info = await request.objects.copy(
         src_bucket,
         src_key,
         request.bucket,
         request.key,
+        check_source=lambda source: h.check_conditions(
+            headers, source, prefix="x-amz-copy-source-"
+        ),
         metadata=h.metadata_from(headers),
         content_type=headers.get("content-type"),
         replace_metadata=directive == "REPLACE",
         if_match=_condition(headers.get("if-match")),
         if_none_match=headers.get("if-none-match"),
     )
-    request.audit("s3.copy", source=f"s3://{src_bucket}/{src_key}", size=info.size)
     body = xml.document(
         "CopyObjectResult",
         [xml.tag("LastModified", info.last_modified), xml.tag("ETag", h.quoted(info.etag))],
@@ -230,12 +214,8 @@ def _condition(value: str | None) -> str | None:
 
 
 async def delete_object(request: S3Request) -> Response:
-    request.authorize(Action.DELETE)
-    if_match = request.headers.get("if-match")
-    if if_match is not None:
-        request.authorize(Action.READ)  # as S3: a conditional delete also reveals the ETag
-    await request.server.store.delete(request.bucket, request.key, if_match=_condition(if_match))
-    request.audit("s3.delete")
+    if_match = _condition(request.headers.get("if-match"))
+    await request.objects.delete(request.bucket, request.key, if_match=if_match)
     return Response(status_code=204)
 
 
@@ -248,22 +228,18 @@ async def delete_objects(request: S3Request) -> Response:
             "You have attempted to delete more objects than allowed", code="MalformedXML"
         )
     results: list[str] = []
-    allowed: list[str] = []
+    valid: list[str] = []
     for key in keys:
         try:
-            validate_key(key)
-            request.authorize(Action.DELETE, key)
-            allowed.append(key)
-        except (AccessDenied, InvalidInput) as exc:
+            valid.append(validate_key(key))
+        except InvalidInput as exc:
             results.append(_delete_error(key, exc))
-    outcomes = await request.server.store.delete_many(request.bucket, allowed) if allowed else []
-    for key, error in zip(allowed, outcomes, strict=True):
+    outcomes = await request.objects.delete_many(request.bucket, valid) if valid else []
+    for key, error in zip(valid, outcomes, strict=True):
         if error is not None:
             results.append(_delete_error(key, error))
-        else:
-            request.audit("s3.delete", key)
-            if not quiet:
-                results.append(xml.group("Deleted", [xml.tag("Key", key)]))
+        elif not quiet:
+            results.append(xml.group("Deleted", [xml.tag("Key", key)]))
     return Response(xml.document("DeleteResult", results), media_type="application/xml")
 
 

@@ -6,20 +6,18 @@ import hashlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from lakestow.auth import sigv4
 from lakestow.auth.checksums import Checksummer, algorithm_of_header
 from lakestow.auth.chunked import MAX_CHUNK_SIZE, AwsChunkedDecoder
 from lakestow.auth.credentials import Operator
 from lakestow.auth.policy import Action, Decision, Principal, Target, decide
+from lakestow.domain import OrgInfo
 from lakestow.errors import AccessDenied, InvalidRequest
+from lakestow.operations import ObjectOperations
+from lakestow.runtime import Runtime
 from lakestow.s3api.asgi import Incoming
-from lakestow.service import OrgInfo
-from lakestow.warehouse import Member
-
-if TYPE_CHECKING:
-    from lakestow.s3api.app import S3Server
+from lakestow.warehouse import MemberView
 
 
 @dataclass
@@ -27,7 +25,7 @@ class S3Request:
     """What every S3 operation handler receives; a `MemberRequest` or an `OperatorRequest`."""
 
     http: Incoming
-    server: S3Server
+    runtime: Runtime
     bucket: str
     key: str
     query: dict[str, str]
@@ -47,13 +45,16 @@ class S3Request:
         when not."""
         bucket = self.bucket if bucket is None else bucket
         key = self.key if key is None else key
-        decision = self.decide(action, bucket, key)
-        if not decision:
-            self.server.audit.record(
-                self.actor, f"s3.{action}", f"s3://{bucket}/{key}", "denied", reason=decision.reason
-            )
-            raise AccessDenied(f"Access Denied: {decision.reason}")
-        return decision
+        return self.objects.authorize(action, bucket, key)
+
+    @property
+    def objects(self) -> ObjectOperations:
+        """The object changes this request may make: authorized, stored and audited."""
+        return self.runtime.objects(self, "s3")
+
+    @property
+    def view(self) -> MemberView | None:
+        return None
 
     def decide(self, action: Action, bucket: str, key: str) -> Decision:
         raise NotImplementedError
@@ -68,7 +69,7 @@ class S3Request:
 
     def audit(self, action: str, key: str | None = None, **detail: object) -> None:
         key = self.key if key is None else key
-        self.server.audit.record(self.actor, action, f"s3://{self.bucket}/{key}", "ok", **detail)
+        self.runtime.audit.record(self.actor, action, f"s3://{self.bucket}/{key}", "ok", **detail)
 
     def body(self, *, max_chunk_size: int = MAX_CHUNK_SIZE) -> AsyncGenerator[bytes, None]:
         """The request body, decoded and verified as it streams: a failed check raises at the end,
@@ -122,7 +123,11 @@ class MemberRequest(S3Request):
     org: OrgInfo
 
     def __post_init__(self) -> None:
-        self.member = Member(self.principal, self.org)
+        self.member = MemberView(self.principal, self.org)
+
+    @property
+    def view(self) -> MemberView | None:
+        return self.member
 
     def path_of(self, bucket: str, key: str) -> str | None:
         return self.member.path_of(bucket, key)
@@ -147,7 +152,7 @@ class OperatorRequest(S3Request):
     operator: Operator
 
     def has_bucket(self, bucket: str) -> bool:
-        return self.server.verifier.snapshot().operator_buckets.get(bucket) == self.operator.id
+        return self.runtime.verifier.snapshot().operator_buckets.get(bucket) == self.operator.id
 
     def decide(self, action: Action, bucket: str, key: str) -> Decision:
         if self.has_bucket(bucket):

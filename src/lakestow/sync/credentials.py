@@ -35,19 +35,6 @@ class Credentials:
     session_token: str | None = None
     expiration: datetime = NEVER
 
-    def as_process_document(self) -> dict[str, Any]:
-        """The JSON document an AWS `credential_process` prints."""
-        doc: dict[str, Any] = {
-            "Version": 1,
-            "AccessKeyId": self.access_key_id,
-            "SecretAccessKey": self.secret_access_key,
-        }
-        if self.session_token:
-            doc["SessionToken"] = self.session_token
-        if self.expiration != NEVER:
-            doc["Expiration"] = self.expiration.isoformat().replace("+00:00", "Z")
-        return doc
-
 
 class CredentialSource(Protocol):
     """A callable returning fresh credentials; called again before they expire."""

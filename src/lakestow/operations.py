@@ -1,0 +1,215 @@
+"""The object changes both front doors offer (put, new folder, copy, move, delete), each done
+the same way whichever door asks: authorize (the policy, through the caller's `decide`), call
+the store, audit. The doors differ only in protocol: how they read a request and render the
+answer (S3 XML or JSON) and what they name the audit actions (`s3.put`, `console.put`).
+
+A folder of the fixed layout that the caller can see (`data/`, `data/shared/`, their own
+`data/customer-<id>/`, the way down to the warehouse root) always exists: asked to create its
+marker, either door writes nothing and answers as its protocol does for an existing folder
+(S3: 200, as tools such as pyarrow, rclone mkdir and the AWS console make parent markers;
+the console: 409, as for any folder that exists).
+
+It may import `auth.policy`, `warehouse`, `catalog.audit`, `storage.protocol` and `errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from lakestow.auth.policy import Action, Decision, is_fixed_folder
+from lakestow.catalog.audit import AuditWriter
+from lakestow.errors import AccessDenied, AlreadyExists, LakestowError, PreconditionFailed
+from lakestow.storage.protocol import ObjectInfo, ObjectStore
+from lakestow.warehouse import MemberView
+
+BATCH = 1000
+"""Keys per `delete_many` call to the store (the S3 limit)."""
+
+
+class Caller(Protocol):
+    """Who asks, as the layer needs them: an actor for the audit log and the policy's answer."""
+
+    @property
+    def actor(self) -> str: ...
+
+    @property
+    def view(self) -> MemberView | None:
+        """The member's view of the warehouse; None for an operator."""
+
+    def decide(self, action: Action, bucket: str, key: str) -> Decision: ...
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a put did: `info` None when the key is a fixed folder's marker (nothing written)."""
+
+    info: ObjectInfo | None
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class ObjectOperations:
+    """The object changes of one caller through one door (`door`: `s3` or `console`)."""
+
+    store: ObjectStore
+    audit: AuditWriter
+    caller: Caller
+    door: str
+
+    def authorize(self, action: Action, bucket: str, key: str) -> Decision:
+        """The policy's decision, or AccessDenied (audited) with its reason."""
+        decision = self.caller.decide(action, bucket, key)
+        if not decision:
+            self.audit.record(
+                self.caller.actor,
+                f"{self.door}.{action}",
+                _uri(bucket, key),
+                "denied",
+                reason=decision.reason,
+            )
+            raise AccessDenied(f"Access Denied: {decision.reason}")
+        return decision
+
+    def record(self, action: str, bucket: str, key: str, **detail: object) -> None:
+        """Audit a change done: `{door}.{action}` on s3://bucket/key."""
+        self.audit.record(
+            self.caller.actor, f"{self.door}.{action}", _uri(bucket, key), "ok", **detail
+        )
+
+    def always_exists(self, bucket: str, key: str) -> bool:
+        """Whether `key` is the marker of a folder of the fixed layout the caller can see."""
+        view = self.caller.view
+        if view is None or not key.endswith("/") or bucket != view.org.bucket:
+            return False
+        if view.root.startswith(key):
+            return True  # the root of the warehouse, or a folder on the way down to it
+        path = view.path_of(bucket, key)
+        return path is not None and is_fixed_folder(view.principal, view.org.id, path)
+
+    async def put(
+        self,
+        bucket: str,
+        key: str,
+        body: AsyncIterator[bytes],
+        *,
+        length: int | None,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+        if_match: str | None = None,
+        if_none_match: str | None = None,
+        content_md5: bytes | None = None,
+    ) -> Written:
+        """Store `body` at `key`; an empty marker of a fixed folder is written as nothing."""
+        if length == 0 and self.always_exists(bucket, key):
+            return Written(None)
+        decision = self.authorize(Action.WRITE, bucket, key)
+        info = await self.store.put(
+            bucket,
+            key,
+            body,
+            content_type=content_type,
+            metadata=metadata,
+            if_match=if_match,
+            if_none_match=if_none_match,
+            content_md5=content_md5,
+        )
+        self.record("put", bucket, key, size=info.size, etag=info.etag)
+        return Written(info, decision.warning)
+
+    async def make_folder(self, bucket: str, key: str) -> ObjectInfo | None:
+        """A new folder's marker; None, with nothing written, when the folder exists (a fixed
+        one always does; another when any key is below it)."""
+        if self.always_exists(bucket, key):
+            return None
+        self.authorize(Action.WRITE, bucket, key)
+        if (await self.store.list(bucket, prefix=key, max_keys=1)).objects:
+            return None
+        info = await self.store.put(bucket, key, _empty())
+        self.record("folder", bucket, key)
+        return info
+
+    async def copy(
+        self,
+        src_bucket: str,
+        src_key: str,
+        bucket: str,
+        key: str,
+        *,
+        check_source: Callable[[ObjectInfo], None] | None = None,
+        metadata: dict[str, str] | None = None,
+        content_type: str | None = None,
+        replace_metadata: bool = False,
+        if_match: str | None = None,
+        if_none_match: str | None = None,
+    ) -> ObjectInfo:
+        """Copy after READ of the source and WRITE of the target; `check_source` sees the
+        source's head first (the x-amz-copy-source-if-* conditions)."""
+        self.authorize(Action.READ, src_bucket, src_key)
+        self.authorize(Action.WRITE, bucket, key)
+        if check_source is not None:
+            check_source(await self.store.head(src_bucket, src_key))
+        info = await self.store.copy(
+            src_bucket,
+            src_key,
+            bucket,
+            key,
+            metadata=metadata,
+            content_type=content_type,
+            replace_metadata=replace_metadata,
+            if_match=if_match,
+            if_none_match=if_none_match,
+        )
+        self.record("copy", bucket, key, source=_uri(src_bucket, src_key), size=info.size)
+        return info
+
+    async def move(self, bucket: str, old: str, new: str) -> None:
+        """Copy `old` to `new` (never over an existing key), then delete `old`. Not audited
+        key by key: the door records the move as the caller asked for it."""
+        self.authorize(Action.DELETE, bucket, old)
+        self.authorize(Action.WRITE, bucket, new)
+        try:
+            await self.store.copy(bucket, old, bucket, new, if_none_match="*")
+        except PreconditionFailed as exc:
+            raise AlreadyExists(
+                f"{_uri(bucket, new)} already exists: nothing was overwritten"
+            ) from exc
+        await self.store.delete(bucket, old)
+
+    async def delete(self, bucket: str, key: str, *, if_match: str | None = None) -> None:
+        self.authorize(Action.DELETE, bucket, key)
+        if if_match is not None:
+            self.authorize(Action.READ, bucket, key)  # as S3: a conditional delete reveals the ETag
+        await self.store.delete(bucket, key, if_match=if_match)
+        self.record("delete", bucket, key)
+
+    async def delete_many(
+        self, bucket: str, keys: list[str], *, audit_each: bool = True
+    ) -> list[LakestowError | None]:
+        """Delete `keys`, each authorized on its own; per key, None or why it was not deleted.
+        With `audit_each` False the door audits the whole (a folder as one entry)."""
+        outcomes: dict[str, LakestowError | None] = {}
+        allowed: list[str] = []
+        for key in keys:
+            try:
+                self.authorize(Action.DELETE, bucket, key)
+                allowed.append(key)
+            except AccessDenied as exc:
+                outcomes[key] = exc
+        for start in range(0, len(allowed), BATCH):
+            batch = allowed[start : start + BATCH]
+            for key, error in zip(batch, await self.store.delete_many(bucket, batch), strict=True):
+                outcomes[key] = error
+                if error is None and audit_each:
+                    self.record("delete", bucket, key)
+        return [outcomes[key] for key in keys]
+
+
+def _uri(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    return
+    yield b""
