@@ -16,10 +16,9 @@ from lakestow import paths
 from lakestow.auth.credentials import TemporaryCredentials
 from lakestow.auth.policy import Action
 from lakestow.console.changes import json_body
-from lakestow.console.context import Viewer, parse_path, state_of, viewer
+from lakestow.console.context import Viewer, parse_path, viewer
 from lakestow.errors import InvalidInput
 from lakestow.services import parse_duration
-from lakestow.tokenapi import token_endpoint
 
 PREVIEW_BYTES = 64 * 1024
 PARQUET_MAX = 64 * 1024 * 1024
@@ -157,19 +156,8 @@ async def _parquet(v: Viewer, path: str, size: int) -> dict[str, Any]:
     return await anyio.to_thread.run_sync(read)
 
 
-async def token_credentials(request: Request) -> Response:
-    """POST /api/token/credentials: `lakestow.tokenapi`, for notebook instances (no session:
-    the instance token is the credential)."""
-    state = state_of(request)
-    service = state.service("lakestow:console")
-    endpoint = token_endpoint(service, state.s3_url, state.runtime.region)
-    response: Response = await endpoint(request)
-    return response
-
-
 ROUTES = [
     Route("/api/me", me, methods=["GET"]),
-    Route("/api/token/credentials", token_credentials, methods=["POST"]),
     Route("/api/credentials", issue, methods=["POST"]),
     Route("/api/preview", preview, methods=["GET"]),
 ]

@@ -29,6 +29,7 @@ from lakestow.console import (
     pages,
     signin,
     syncstatus,
+    tokens,
     uploads,
 )
 from lakestow.console.context import ConsoleState
@@ -171,6 +172,7 @@ def create_console(runtime: Runtime, *, s3_url: str, secure_cookies: bool = Fals
     routes = [
         *signin.ROUTES,
         *account.ROUTES,
+        *tokens.ROUTES,
         *api.ROUTES,
         *changes.ROUTES,
         *uploads.ROUTES,
