@@ -39,7 +39,7 @@ from lakestow.errors import InvalidInput, InvalidRequest, LakestowError, NotFoun
 from lakestow.storage import ObjectStore, open_store
 from lakestow.storage.protocol import MIN_PART_SIZE
 from lakestow.storage.s3 import S3Store
-from lakestow.storage.s3_errors import translate
+from lakestow.storage.s3.errors import translate
 
 PART_SIZE = 5 * 1024
 """The upstream's minimum part size (moto's lowered to it, as the local suite's); a lakestow

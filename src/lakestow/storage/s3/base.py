@@ -1,6 +1,6 @@
 """What every s3 backend operation shares: the client, the layout, the bucket registry.
 
-Lakestow buckets are registry objects (see `s3_layout`). A write into a bucket checks its
+Lakestow buckets are registry objects (see `layout`). A write into a bucket checks its
 entry first; a positive answer is remembered for `bucket_ttl` seconds, so that a run of
 writes costs one extra HEAD, not one each. Reads do not check up front: only a miss asks
 whether it was the key or the bucket that was missing.
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from lakestow.errors import InvalidRequest, LakestowError, NotFound
 from lakestow.storage.common import clean_etag
 from lakestow.storage.protocol import DEFAULT_CONTENT_TYPE, BucketInfo, ObjectInfo
-from lakestow.storage.s3_errors import upstream_errors
-from lakestow.storage.s3_layout import Layout, lakestow_metadata
+from lakestow.storage.s3.errors import upstream_errors
+from lakestow.storage.s3.layout import Layout, lakestow_metadata
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client

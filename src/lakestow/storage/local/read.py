@@ -20,9 +20,9 @@ import anyio
 
 from lakestow.errors import InvalidRequest, LakestowError
 from lakestow.storage.common import resolve_range
-from lakestow.storage.local_blobs import CHUNK, is_inline
-from lakestow.storage.local_core import Core
-from lakestow.storage.local_index import (
+from lakestow.storage.local.blobs import CHUNK, is_inline
+from lakestow.storage.local.core import Core
+from lakestow.storage.local.index import (
     OBJECT_COLUMNS,
     Extent,
     StoredObject,
@@ -33,7 +33,7 @@ from lakestow.storage.local_index import (
     read_object,
     slice_extents,
 )
-from lakestow.storage.local_ops import no_such_key, require_bucket
+from lakestow.storage.local.ops import no_such_key, require_bucket
 from lakestow.storage.protocol import GetResult, ObjectInfo, PartRange
 
 

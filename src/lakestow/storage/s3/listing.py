@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lakestow.storage.protocol import ListPage, ObjectInfo
-from lakestow.storage.s3_base import object_info
-from lakestow.storage.s3_errors import upstream_errors
-from lakestow.storage.s3_layout import Layout
+from lakestow.storage.s3.base import object_info
+from lakestow.storage.s3.errors import upstream_errors
+from lakestow.storage.s3.layout import Layout
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client

@@ -30,10 +30,10 @@ from lakestow.storage.protocol import (
     UploadInfo,
     UploadsPage,
 )
-from lakestow.storage.s3_base import S3Base, copied_etag, quoted, write_conditions
-from lakestow.storage.s3_errors import upstream_errors
-from lakestow.storage.s3_io import Spool, md5_header
-from lakestow.storage.s3_layout import upstream_metadata
+from lakestow.storage.s3.base import S3Base, copied_etag, quoted, write_conditions
+from lakestow.storage.s3.errors import upstream_errors
+from lakestow.storage.s3.io import Spool, md5_header
+from lakestow.storage.s3.layout import upstream_metadata
 
 
 class S3Multipart(S3Base):

@@ -2,7 +2,7 @@
 
     store = await open_store("s3://upstream-bucket/some/prefix", endpoint_url="http://minio:9000")
 
-One upstream bucket holds every lakestow bucket, under the URL's prefix (`s3_layout` has the
+One upstream bucket holds every lakestow bucket, under the URL's prefix (`layout` has the
 key mapping and the bucket registry). Endpoint, credentials and region come from the options
 (`endpoint_url`, `access_key_id`, `secret_access_key`, `session_token`, `region`) and fall
 back to the standard AWS variables (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, ...) and
@@ -49,13 +49,13 @@ from lakestow.storage.protocol import (
     ObjectStore,
     PartRange,
 )
-from lakestow.storage.s3_base import object_info, parts_count, quoted, write_conditions
-from lakestow.storage.s3_errors import from_code, upstream_errors
-from lakestow.storage.s3_io import PartReader, md5_header, stream
-from lakestow.storage.s3_layout import Layout, upstream_metadata
-from lakestow.storage.s3_listing import list_page
-from lakestow.storage.s3_multipart import S3Multipart
-from lakestow.storage.s3_transfer import (
+from lakestow.storage.s3.base import object_info, parts_count, quoted, write_conditions
+from lakestow.storage.s3.errors import from_code, upstream_errors
+from lakestow.storage.s3.io import PartReader, md5_header, stream
+from lakestow.storage.s3.layout import Layout, upstream_metadata
+from lakestow.storage.s3.listing import list_page
+from lakestow.storage.s3.multipart import S3Multipart
+from lakestow.storage.s3.transfer import (
     copy_in_parts,
     part_span,
     put_in_parts,

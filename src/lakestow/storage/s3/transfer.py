@@ -20,10 +20,10 @@ import anyio.to_thread
 from lakestow.errors import InvalidRequest, LakestowError
 from lakestow.storage.common import check_md5
 from lakestow.storage.protocol import ObjectInfo, PartRange
-from lakestow.storage.s3_base import copied_etag, object_info, parts_count
-from lakestow.storage.s3_errors import upstream_errors
-from lakestow.storage.s3_io import PartReader, md5_header
-from lakestow.storage.s3_layout import upstream_metadata
+from lakestow.storage.s3.base import copied_etag, object_info, parts_count
+from lakestow.storage.s3.errors import upstream_errors
+from lakestow.storage.s3.io import PartReader, md5_header
+from lakestow.storage.s3.layout import upstream_metadata
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup

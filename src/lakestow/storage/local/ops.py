@@ -21,8 +21,8 @@ from lakestow.storage.common import (
     clean_etag,
     multipart_etag,
 )
-from lakestow.storage.local_blobs import is_inline
-from lakestow.storage.local_index import (
+from lakestow.storage.local.blobs import is_inline
+from lakestow.storage.local.index import (
     Extent,
     StoredObject,
     StoredPart,
@@ -35,7 +35,7 @@ from lakestow.storage.local_index import (
     read_upload,
     utc,
 )
-from lakestow.storage.local_writer import Txn
+from lakestow.storage.local.writer import Txn
 from lakestow.storage.protocol import BucketInfo, ObjectInfo, PartInfo
 
 
