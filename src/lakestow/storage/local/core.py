@@ -32,10 +32,9 @@ import anyio
 import anyio.to_thread
 
 from lakestow.errors import LakestowError
-from lakestow.storage.common import check_md5
+from lakestow.storage.common import check_md5, no_such_bucket
 from lakestow.storage.local.blobs import CHUNK, BlobDir, BlobPins, BlobWriter, fsync_dir
 from lakestow.storage.local.index import connect, get_meta, init_schema, read_buckets, set_meta
-from lakestow.storage.local.ops import no_such_bucket
 from lakestow.storage.local.writer import CommitUncertain, GroupCommitWriter, Outcome, Txn
 
 T = TypeVar("T")

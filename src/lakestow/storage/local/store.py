@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 import anyio
 
 from lakestow.errors import InvalidInput, LakestowError
-from lakestow.storage.common import clean_metadata
+from lakestow.storage.common import clean_metadata, no_such_bucket
 from lakestow.storage.local import ops
 from lakestow.storage.local.blobs import CHUNK, BlobWriter
 from lakestow.storage.local.core import HEAVY_ITEMS, Core
@@ -130,7 +130,7 @@ class LocalStore(MultipartOps):
     async def head_bucket(self, name: str) -> BucketInfo:
         info = await self._core.read(partial(read_bucket, name=name))
         if info is None:
-            raise ops.no_such_bucket(name)
+            raise no_such_bucket(name)
         return info
 
     async def put(

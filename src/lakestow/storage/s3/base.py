@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from lakestow.errors import InvalidRequest, LakestowError, NotFound
-from lakestow.storage.common import clean_etag
+from lakestow.errors import LakestowError, NotFound
+from lakestow.storage.common import check_if_none_match, no_such_bucket
+from lakestow.storage.etags import clean_etag, parts_count, requoted
 from lakestow.storage.protocol import DEFAULT_CONTENT_TYPE, BucketInfo, ObjectInfo
 from lakestow.storage.s3.errors import upstream_errors
 from lakestow.storage.s3.layout import Layout, lakestow_metadata
@@ -23,29 +24,15 @@ if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
 
 
-def quoted(etag: str) -> str:
-    """An ETag in the quoted form S3 headers and XML carry."""
-    return "*" if etag.strip() == "*" else f'"{clean_etag(etag)}"'
-
-
 def write_conditions(if_match: str | None, if_none_match: str | None) -> dict[str, str]:
-    """`If-Match` / `If-None-Match` request parameters, validated as `common` does."""
+    """A write's `If-Match` / `If-None-Match` as upstream request parameters."""
     conditions: dict[str, str] = {}
     if if_none_match is not None:
-        if if_none_match.strip() != "*":
-            raise InvalidRequest(
-                "If-None-Match on a write accepts only '*'.", code="NotImplemented", status=501
-            )
+        check_if_none_match(if_none_match)
         conditions["IfNoneMatch"] = "*"
     if if_match is not None:
-        conditions["IfMatch"] = quoted(if_match)
+        conditions["IfMatch"] = requoted(if_match)
     return conditions
-
-
-def parts_count(etag: str) -> int | None:
-    """N of a multipart ETag `md5-N`, None for a single-part one."""
-    _, dash, count = etag.rpartition("-")
-    return int(count) if dash and count.isdigit() else None
 
 
 def object_info(bucket: str, key: str, response: Mapping[str, Any], size: int) -> ObjectInfo:
@@ -71,10 +58,6 @@ def copied_etag(result: Mapping[str, Any]) -> str:
             "The upstream store does not support UploadPartCopy.", code="NotImplemented", status=501
         )
     return clean_etag(str(result["ETag"]))
-
-
-def no_such_bucket(name: str) -> NotFound:
-    return NotFound(f"The specified bucket does not exist: {name!r}.", code="NoSuchBucket")
 
 
 class S3Base:

@@ -17,10 +17,10 @@ from lakestow.errors import NotFound
 from lakestow.storage.common import (
     check_part_list,
     check_part_number,
-    clean_etag,
     clean_metadata,
     resolve_range,
 )
+from lakestow.storage.etags import clean_etag, quoted, requoted
 from lakestow.storage.protocol import (
     DEFAULT_CONTENT_TYPE,
     Body,
@@ -30,7 +30,7 @@ from lakestow.storage.protocol import (
     UploadInfo,
     UploadsPage,
 )
-from lakestow.storage.s3.base import S3Base, copied_etag, quoted, write_conditions
+from lakestow.storage.s3.base import S3Base, copied_etag, write_conditions
 from lakestow.storage.s3.errors import upstream_errors
 from lakestow.storage.s3.io import Spool, md5_header
 from lakestow.storage.s3.layout import upstream_metadata
@@ -128,7 +128,7 @@ class S3Multipart(S3Base):
         if_none_match: str | None = None,
     ) -> ObjectInfo:
         check_part_list(parts)
-        listed = [{"PartNumber": number, "ETag": quoted(etag)} for number, etag in parts]
+        listed = [{"PartNumber": number, "ETag": requoted(etag)} for number, etag in parts]
         with upstream_errors():
             done = await self._client.complete_multipart_upload(
                 Bucket=self._up,

@@ -38,7 +38,8 @@ from lakestow.errors import (
     NotFound,
     PreconditionFailed,
 )
-from lakestow.storage.common import check_md5, clean_metadata
+from lakestow.storage.common import check_md5, clean_metadata, part_unsatisfiable
+from lakestow.storage.etags import clean_etag, parts_count, quoted, requoted
 from lakestow.storage.protocol import (
     DEFAULT_CONTENT_TYPE,
     Body,
@@ -49,7 +50,7 @@ from lakestow.storage.protocol import (
     ObjectStore,
     PartRange,
 )
-from lakestow.storage.s3.base import object_info, parts_count, quoted, write_conditions
+from lakestow.storage.s3.base import object_info, write_conditions
 from lakestow.storage.s3.errors import from_code, upstream_errors
 from lakestow.storage.s3.io import PartReader, md5_header, stream
 from lakestow.storage.s3.layout import Layout, upstream_metadata
@@ -318,9 +319,7 @@ class S3Store(S3Multipart):
         except InvalidRequest as exc:
             if exc.status != 416:
                 raise
-            raise InvalidRequest(
-                "The requested partnumber is not satisfiable", code="InvalidPartNumber", status=416
-            ) from None
+            raise part_unsatisfiable() from None
         return part_span(bucket, key, part_number, head)
 
     async def delete(self, bucket: str, key: str, *, if_match: str | None = None) -> None:
@@ -331,7 +330,7 @@ class S3Store(S3Multipart):
                 await self._client.delete_object(Bucket=self._up, Key=upstream_key)
             else:
                 await self._client.delete_object(
-                    Bucket=self._up, Key=upstream_key, IfMatch=quoted(if_match)
+                    Bucket=self._up, Key=upstream_key, IfMatch=requoted(if_match)
                 )
 
     async def delete_many(self, bucket: str, keys: Sequence[str]) -> list[LakestowError | None]:
@@ -423,7 +422,7 @@ def _fields(
         draft.bucket,
         draft.key,
         size,
-        etag.strip('"').lower(),
+        clean_etag(etag),
         modified or draft.last_modified,
         draft.content_type,
         draft.metadata,

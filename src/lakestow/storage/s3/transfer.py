@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from lakestow.errors import InvalidRequest, LakestowError
-from lakestow.storage.common import check_md5
+from lakestow.errors import LakestowError
+from lakestow.storage.common import check_md5, part_unsatisfiable, unsatisfiable
+from lakestow.storage.etags import clean_etag, parts_count, quoted
 from lakestow.storage.protocol import ObjectInfo, PartRange
-from lakestow.storage.s3.base import copied_etag, object_info, parts_count
+from lakestow.storage.s3.base import copied_etag, object_info
 from lakestow.storage.s3.errors import upstream_errors
 from lakestow.storage.s3.io import PartReader, md5_header
 from lakestow.storage.s3.layout import upstream_metadata
@@ -101,11 +102,11 @@ class _Upload:
                 UploadId=self.upload_id,
                 PartNumber=number,
                 CopySource=source,  # type: ignore[arg-type]
-                CopySourceIfMatch=f'"{etag}"',
+                CopySourceIfMatch=quoted(etag),
                 CopySourceRange=f"bytes={first}-{last}",
             )
         etag = copied_etag(done.get("CopyPartResult", {}))
-        self.parts.append({"PartNumber": number, "ETag": f'"{etag}"'})
+        self.parts.append({"PartNumber": number, "ETag": quoted(etag)})
 
     async def complete(self, conditions: dict[str, str], size: int) -> ObjectInfo:
         self.parts.sort(key=lambda part: int(part["PartNumber"]))  # they finish in any order
@@ -117,7 +118,7 @@ class _Upload:
                 MultipartUpload={"Parts": self.parts},  # type: ignore[typeddict-item]
                 **conditions,  # type: ignore[arg-type]
             )
-        etag = done["ETag"].strip('"').lower()
+        etag = clean_etag(done["ETag"])
         i = self.info
         return ObjectInfo(
             i.bucket,
@@ -200,20 +201,14 @@ def range_header(byte_range: tuple[int, int | None] | None, suffix_length: int |
     """The `Range` header of a read ("" for the whole object); InvalidRange when malformed."""
     if suffix_length is not None:
         if suffix_length <= 0:
-            raise _unsatisfiable()
+            raise unsatisfiable()
         return f"bytes=-{suffix_length}"
     if byte_range is None:
         return ""
     first, last = byte_range
     if first < 0 or (last is not None and last < first):
-        raise _unsatisfiable()
+        raise unsatisfiable()
     return f"bytes={first}-{'' if last is None else last}"
-
-
-def _unsatisfiable() -> InvalidRequest:
-    return InvalidRequest(
-        "The requested range is not satisfiable.", code="InvalidRange", status=416
-    )
 
 
 def part_span(bucket: str, key: str, number: int, head: Mapping[str, Any]) -> PartRange:
@@ -235,9 +230,7 @@ def part_span(bucket: str, key: str, number: int, head: Mapping[str, Any]) -> Pa
             status=501,
         )
     if number != 1:  # an upstream that ignored the part number of a single-part object
-        raise InvalidRequest(
-            "The requested partnumber is not satisfiable", code="InvalidPartNumber", status=416
-        )
+        raise part_unsatisfiable()
     return PartRange(info, number, 0, info.size - 1)
 
 
