@@ -11,6 +11,7 @@ The modules, from the store down:
     listing     listing through the upstream's ListObjectsV2
     layout      where lakestow's buckets, keys and metadata live in the upstream bucket
     io          streaming bodies in parts without holding an object in memory
+    upstream    the upstream client, whose every call raises lakestow's errors
     errors      the mapping from the upstream's errors to lakestow's
 """
 

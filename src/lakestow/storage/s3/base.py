@@ -1,4 +1,4 @@
-"""What every s3 backend operation shares: the client, the layout, the bucket registry.
+"""What every s3 backend operation shares: the upstream, the layout, the bucket registry.
 
 Lakestow buckets are registry objects (see `layout`). A write into a bucket checks its
 entry first; a positive answer is remembered for `bucket_ttl` seconds, so that a run of
@@ -11,17 +11,14 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lakestow.errors import LakestowError, NotFound
 from lakestow.storage.common import check_if_none_match, no_such_bucket
 from lakestow.storage.etags import clean_etag, parts_count, requoted
 from lakestow.storage.protocol import DEFAULT_CONTENT_TYPE, BucketInfo, ObjectInfo
-from lakestow.storage.s3.errors import upstream_errors
 from lakestow.storage.s3.layout import Layout, lakestow_metadata
-
-if TYPE_CHECKING:
-    from types_aiobotocore_s3 import S3Client
+from lakestow.storage.s3.upstream import Upstream
 
 
 def write_conditions(if_match: str | None, if_none_match: str | None) -> dict[str, str]:
@@ -64,7 +61,7 @@ class S3Base:
     """The state and helpers the s3 backend's operations share."""
 
     def __init__(
-        self, client: S3Client, layout: Layout, *, part_size: int, bucket_ttl: float
+        self, client: Upstream, layout: Layout, *, part_size: int, bucket_ttl: float
     ) -> None:
         self._client = client
         self._layout = layout
@@ -84,10 +81,9 @@ class S3Base:
 
     async def head_bucket(self, name: str) -> BucketInfo:
         try:
-            with upstream_errors():
-                head = await self._client.head_object(
-                    Bucket=self._up, Key=self._layout.registry_key(name)
-                )
+            head = await self._client.head_object(
+                Bucket=self._up, Key=self._layout.registry_key(name)
+            )
         except NotFound:
             self._known.pop(name, None)
             raise no_such_bucket(name) from None
@@ -108,10 +104,9 @@ class S3Base:
 
     async def _head(self, bucket: str, key: str) -> ObjectInfo:
         try:
-            with upstream_errors():
-                head = await self._client.head_object(
-                    Bucket=self._up, Key=self._layout.key(bucket, key)
-                )
+            head = await self._client.head_object(
+                Bucket=self._up, Key=self._layout.key(bucket, key)
+            )
         except NotFound as exc:
             raise await self._missing(bucket, exc) from None
         return object_info(bucket, key, head, head["ContentLength"])
