@@ -47,12 +47,12 @@ from conformance import (
 )
 
 from lakestow.errors import InvalidInput, LakestowError, NotFound
-from lakestow.storage import ListPage, ObjectStore, open_store
+from lakestow.storage import ListPage, ObjectStore, open_store, registry
 from lakestow.storage.local import LocalStore
-from lakestow.storage.local_blobs import BlobWriter
-from lakestow.storage.local_index import init_schema
-from lakestow.storage.local_listing import RUN, list_page
-from lakestow.storage.local_writer import CommitUncertain, GroupCommitWriter, Txn
+from lakestow.storage.local.blobs import BlobWriter
+from lakestow.storage.local.index import init_schema
+from lakestow.storage.local.listing import RUN, list_page
+from lakestow.storage.local.writer import CommitUncertain, GroupCommitWriter, Txn
 
 PART_SIZE = 5 * 1024
 
@@ -483,6 +483,15 @@ async def test_registry(tmp_path: Path) -> None:
         await open_store("file://otherhost/x")
 
 
+@pytest.mark.anyio
+async def test_registry_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(registry.BACKENDS, "gopher", "lakestow_gopher_backend")
+    monkeypatch.setitem(registry.REQUIREMENTS, "gopher", "lakestow-gopher")
+    with pytest.raises(InvalidInput, match="`pip install lakestow-gopher`"):
+        await open_store("gopher://x")
+    assert registry.REQUIREMENTS["s3"] == "aiobotocore"
+
+
 def vm_steps(conn: sqlite3.Connection, call: Callable[[], object]) -> tuple[object, int, int]:
     """Run `call()`, counting SQLite statements and virtual-machine instructions."""
     statements = steps = 0
@@ -665,7 +674,7 @@ class TestWriterFailures:
     ) -> None:
         """With no time at all for a slice, the loop gets a turn after each operation, and
         the group still commits once."""
-        monkeypatch.setattr("lakestow.storage.local_writer.SLICE", 0.0)
+        monkeypatch.setattr("lakestow.storage.local.writer.SLICE", 0.0)
         bucket = await new_bucket(store)
         turns = 0
 

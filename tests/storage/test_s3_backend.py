@@ -9,13 +9,14 @@ strict): rclone keeps objects as files in directories and ignores conditional wr
 from __future__ import annotations
 
 import hashlib
+import inspect
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anyio
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from conformance import (
     TestBuckets,
     TestConditional,
@@ -39,7 +40,8 @@ from lakestow.errors import InvalidInput, InvalidRequest, LakestowError, NotFoun
 from lakestow.storage import ObjectStore, open_store
 from lakestow.storage.protocol import MIN_PART_SIZE
 from lakestow.storage.s3 import S3Store
-from lakestow.storage.s3_errors import translate
+from lakestow.storage.s3.errors import translate
+from lakestow.storage.s3.upstream import Upstream as UpstreamClient
 
 PART_SIZE = 5 * 1024
 """The upstream's minimum part size (moto's lowered to it, as the local suite's); a lakestow
@@ -429,6 +431,44 @@ def test_translate(
     }
     error = translate(ClientError(response, "Op"))  # type: ignore[arg-type]
     assert isinstance(error, kind) and (error.code, error.status) == (s3_code, s3_status)
+
+
+class _Failing:
+    """A stand-in for the aiobotocore client whose every operation raises `error`."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def __getattr__(self, operation: str) -> Any:
+        async def call(**request: Any) -> Any:
+            raise self.error
+
+        return call
+
+
+_OPERATIONS = sorted(
+    name
+    for name, value in vars(UpstreamClient).items()
+    if not name.startswith("_") and inspect.iscoroutinefunction(value)
+)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("operation", _OPERATIONS)
+async def test_every_upstream_call_translates(operation: str) -> None:
+    """No call of the upstream client lets a botocore error through: each is mapped once."""
+    missing = {"Error": {"Code": "NoSuchKey"}, "ResponseMetadata": {"HTTPStatusCode": 404}}
+    client = UpstreamClient(_Failing(ClientError(missing, "Op")))  # type: ignore[arg-type]
+    with pytest.raises(NotFound) as caught:
+        await getattr(client, operation)(Bucket="b")
+    assert caught.value.code == "NoSuchKey"
+    client = UpstreamClient(_Failing(EndpointConnectionError(endpoint_url="http://x")))  # type: ignore[arg-type]
+    with pytest.raises(LakestowError, match="unreachable") as down:
+        await getattr(client, operation)(Bucket="b")
+    assert (down.value.code, down.value.status) == ("ServiceUnavailable", 503)
+    pages = client.list_objects_v2_pages(Bucket="b")
+    with pytest.raises(LakestowError, match="unreachable"):
+        await anext(pages)
 
 
 def test_moto_min_part_size_is_in_force(moto: Upstream) -> None:

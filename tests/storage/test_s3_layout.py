@@ -7,7 +7,7 @@ import string
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lakestow.storage.s3_layout import lakestow_metadata, upstream_metadata
+from lakestow.storage.s3.layout import lakestow_metadata, upstream_metadata
 
 
 @given(st.text(min_size=1, max_size=40))

@@ -10,6 +10,9 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from lakestow.errors import InvalidInput, InvalidRequest, NotModified, PreconditionFailed
+from lakestow.storage.etags import etag_matches
+from lakestow.storage.etags import quoted as quoted
+from lakestow.storage.etags import unquoted as unquoted
 from lakestow.storage.protocol import ObjectInfo
 
 META = "x-amz-meta-"
@@ -26,14 +29,6 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)", re.ASCII)
 MAX_METADATA_BYTES = 2048
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-def quoted(etag: str) -> str:
-    return f'"{etag}"'
-
-
-def unquoted(etag: str) -> str:
-    return etag.strip().removeprefix("W/").strip('"')
 
 
 def http_date(moment: datetime) -> str:
@@ -140,11 +135,11 @@ def check_conditions(headers: Mapping[str, str], info: ObjectInfo, prefix: str =
     """
     if_match = headers.get(prefix + "if-match")
     if_none_match = headers.get(prefix + "if-none-match")
-    if if_match is not None and not _etag_matches(if_match, info.etag):
+    if if_match is not None and not etag_matches(if_match, info.etag):
         raise PreconditionFailed("At least one of the pre-conditions you specified did not hold")
     if if_match is None and _since(headers, prefix + "if-unmodified-since", info, after=True):
         raise PreconditionFailed("At least one of the pre-conditions you specified did not hold")
-    if if_none_match is not None and _etag_matches(if_none_match, info.etag):
+    if if_none_match is not None and etag_matches(if_none_match, info.etag):
         _not_modified(prefix)
     if if_none_match is None and _since(headers, prefix + "if-modified-since", info, after=False):
         _not_modified(prefix)
@@ -154,10 +149,6 @@ def _not_modified(prefix: str) -> None:
     if prefix:  # a copy whose source did not change: S3 says 412
         raise PreconditionFailed("At least one of the pre-conditions you specified did not hold")
     raise NotModified("Not Modified")
-
-
-def _etag_matches(condition: str, etag: str) -> bool:
-    return any(c.strip() == "*" or unquoted(c) == etag for c in condition.split(","))
 
 
 def _since(headers: Mapping[str, str], name: str, info: ObjectInfo, *, after: bool) -> bool:

@@ -1,15 +1,17 @@
-"""S3 semantics shared by every backend: ranges, ETags, metadata, key order and conditions.
+"""S3 semantics shared by every backend: key order, ranges, write conditions, the checks of
+a PUT and of a multipart upload, and the errors for a missing bucket or key.
 
+Each rule lives here once; the backends and the S3 endpoint import it (ETags are in `etags`).
 Key order is S3's: UTF-8 bytes, which for valid strings is Python's code-point order.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 from collections.abc import Iterable, Sequence
 
 from lakestow.errors import InvalidInput, InvalidRequest, NotFound, PreconditionFailed
+from lakestow.storage.etags import clean_etag
 from lakestow.storage.protocol import MAX_PART_NUMBER, ObjectInfo
 
 _SURROGATES = range(0xD800, 0xE000)
@@ -43,35 +45,36 @@ def resolve_range(
         return 0, size - 1
     if suffix_length is not None:
         if suffix_length <= 0 or size == 0:
-            raise _unsatisfiable(size)
+            raise unsatisfiable(size)
         return max(0, size - suffix_length), size - 1
     assert byte_range is not None
     first, last = byte_range
     if first < 0 or first >= size or (last is not None and last < first):
-        raise _unsatisfiable(size)
+        raise unsatisfiable(size)
     return first, size - 1 if last is None else min(last, size - 1)
 
 
-def _unsatisfiable(size: int) -> InvalidRequest:
+def unsatisfiable(size: int | None = None) -> InvalidRequest:
+    """InvalidRange (416), naming the object's size when known."""
+    known = "" if size is None else f" (object size {size})"
     return InvalidRequest(
-        f"The requested range is not satisfiable (object size {size}).",
-        code="InvalidRange",
-        status=416,
+        f"The requested range is not satisfiable{known}.", code="InvalidRange", status=416
     )
 
 
-def multipart_etag(part_etags: Sequence[str]) -> str:
-    """S3's ETag of a multipart object: MD5 of the parts' binary MD5s, then -N."""
-    digest = hashlib.md5(b"".join(bytes.fromhex(e) for e in part_etags), usedforsecurity=False)
-    return f"{digest.hexdigest()}-{len(part_etags)}"
+def part_unsatisfiable() -> InvalidRequest:
+    """InvalidPartNumber (416): the object has no such part."""
+    return InvalidRequest(
+        "The requested partnumber is not satisfiable", code="InvalidPartNumber", status=416
+    )
 
 
-def clean_etag(etag: str) -> str:
-    """An ETag as a client sends it (maybe quoted, maybe weak) in the stored form."""
-    etag = etag.strip()
-    if etag.startswith("W/"):
-        etag = etag[2:]
-    return etag.strip('"').lower()
+def no_such_bucket(name: str) -> NotFound:
+    return NotFound(f"The specified bucket does not exist: {name!r}.", code="NoSuchBucket")
+
+
+def no_such_key(key: str) -> NotFound:
+    return NotFound(f"The specified key does not exist: {key!r}.", code="NoSuchKey")
 
 
 def clean_metadata(metadata: dict[str, str] | None) -> dict[str, str]:
@@ -100,18 +103,23 @@ def check_write_conditions(
 ) -> None:
     """Enforce `If-None-Match: *` and `If-Match` against the object a write would replace."""
     if if_none_match is not None:
-        if if_none_match.strip() != "*":
-            raise InvalidRequest(
-                "If-None-Match on a write accepts only '*'.", code="NotImplemented", status=501
-            )
+        check_if_none_match(if_none_match)
         if current is not None:
             raise PreconditionFailed(f"An object already exists at {key!r}.")
     if if_match is None:
         return
     if current is None:
-        raise NotFound(f"The specified key does not exist: {key!r}.", code="NoSuchKey")
+        raise no_such_key(key)
     if if_match.strip() != "*" and clean_etag(if_match) != current.etag:
         raise PreconditionFailed(f"The ETag of {key!r} does not match If-Match.")
+
+
+def check_if_none_match(if_none_match: str) -> None:
+    """NotImplemented (501) unless a write's `If-None-Match` is `*`, the only form S3 takes."""
+    if if_none_match.strip() != "*":
+        raise InvalidRequest(
+            "If-None-Match on a write accepts only '*'.", code="NotImplemented", status=501
+        )
 
 
 def check_part_list(parts: Sequence[tuple[int, str]]) -> None:

@@ -24,10 +24,15 @@ BACKENDS: dict[str, str] = {
 }
 """URL scheme -> module defining `open_url`."""
 
+REQUIREMENTS: dict[str, str] = {"s3": "aiobotocore"}
+"""URL scheme -> the distribution its backend needs beyond lakestow's core."""
 
-def register_backend(scheme: str, module: str) -> None:
-    """Make `scheme://` URLs open through `module.open_url`."""
+
+def register_backend(scheme: str, module: str, requirement: str | None = None) -> None:
+    """Make `scheme://` URLs open through `module.open_url` (which may need `requirement`)."""
     BACKENDS[scheme] = module
+    if requirement:
+        REQUIREMENTS[scheme] = requirement
 
 
 def backend_opener(url: str) -> Opener:
@@ -40,11 +45,18 @@ def backend_opener(url: str) -> Opener:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise InvalidInput(
-            f"The {scheme}:// storage backend is not available: importing {module_name} "
-            f"failed ({exc}). Install the package that provides it, or use a file:// store."
-        ) from exc
+        raise InvalidInput(_missing(scheme, module_name, exc)) from exc
     return cast(Opener, module.open_url)
+
+
+def _missing(scheme: str, module_name: str, exc: ImportError) -> str:
+    """What to say, and what to install, when a backend's module cannot be imported."""
+    install = REQUIREMENTS.get(scheme)
+    fix = f"`pip install {install}`" if install else "install the package that provides it"
+    return (
+        f"The {scheme}:// storage backend is not available: importing {module_name} failed "
+        f"({exc}). To use it, {fix}; or use a file:// store."
+    )
 
 
 async def open_store(url: str, **options: Any) -> ObjectStore:

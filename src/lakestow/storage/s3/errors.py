@@ -1,4 +1,4 @@
-"""The one place where the upstream's errors become lakestow's.
+"""Which lakestow error each of the upstream's errors becomes (`upstream.Upstream` applies it).
 
 Client-side problems the upstream reports (a missing key, a failed condition, a bad part list)
 keep their S3 code and become the matching lakestow error. Problems between lakestow and its
@@ -8,8 +8,6 @@ are the server's, not the caller's: they become 5xx errors that name the upstrea
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -79,14 +77,11 @@ def from_code(code: str, message: str, status: int = 500) -> LakestowError:
     return LakestowError(f"The upstream store failed: {code}: {message}", status=max(status, 500))
 
 
-@contextmanager
-def upstream_errors() -> Iterator[None]:
-    """Raise the lakestow error for any botocore error raised inside the block."""
-    try:
-        yield
-    except ClientError as exc:
-        raise translate(exc) from exc
-    except BotoCoreError as exc:  # connection refused, timeouts, a response cut short
-        raise LakestowError(
-            f"The upstream store is unreachable: {exc}", code="ServiceUnavailable", status=503
-        ) from exc
+def lakestow_error(exc: ClientError | BotoCoreError) -> LakestowError:
+    """The lakestow error for anything botocore raises: an error response, or no response
+    at all (connection refused, timeouts, a response cut short)."""
+    if isinstance(exc, ClientError):
+        return translate(exc)
+    return LakestowError(
+        f"The upstream store is unreachable: {exc}", code="ServiceUnavailable", status=503
+    )

@@ -32,11 +32,10 @@ import anyio
 import anyio.to_thread
 
 from lakestow.errors import LakestowError
-from lakestow.storage.common import check_md5
-from lakestow.storage.local_blobs import CHUNK, BlobDir, BlobPins, BlobWriter, fsync_dir
-from lakestow.storage.local_index import connect, get_meta, init_schema, read_buckets, set_meta
-from lakestow.storage.local_ops import no_such_bucket
-from lakestow.storage.local_writer import CommitUncertain, GroupCommitWriter, Outcome, Txn
+from lakestow.storage.common import check_md5, no_such_bucket
+from lakestow.storage.local.blobs import CHUNK, BlobDir, BlobPins, BlobWriter, fsync_dir
+from lakestow.storage.local.index import connect, get_meta, init_schema, read_buckets, set_meta
+from lakestow.storage.local.writer import CommitUncertain, GroupCommitWriter, Outcome, Txn
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

@@ -18,11 +18,12 @@ from lakestow.errors import AlreadyExists, InvalidRequest, NotFound
 from lakestow.storage.common import (
     check_part_sizes,
     check_write_conditions,
-    clean_etag,
-    multipart_etag,
+    no_such_bucket,
+    no_such_key,
 )
-from lakestow.storage.local_blobs import is_inline
-from lakestow.storage.local_index import (
+from lakestow.storage.etags import clean_etag, multipart_etag
+from lakestow.storage.local.blobs import is_inline
+from lakestow.storage.local.index import (
     Extent,
     StoredObject,
     StoredPart,
@@ -35,7 +36,7 @@ from lakestow.storage.local_index import (
     read_upload,
     utc,
 )
-from lakestow.storage.local_writer import Txn
+from lakestow.storage.local.writer import Txn
 from lakestow.storage.protocol import BucketInfo, ObjectInfo, PartInfo
 
 
@@ -49,14 +50,6 @@ class Conditions:
 
 class SourceChanged(Exception):
     """The blobs a part copy hashed were released before it committed: read again."""
-
-
-def no_such_bucket(name: str) -> NotFound:
-    return NotFound(f"The specified bucket does not exist: {name!r}.", code="NoSuchBucket")
-
-
-def no_such_key(key: str) -> NotFound:
-    return NotFound(f"The specified key does not exist: {key!r}.", code="NoSuchKey")
 
 
 def require_bucket(conn: sqlite3.Connection, name: str) -> None:

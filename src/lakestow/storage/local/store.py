@@ -1,10 +1,10 @@
-"""The local backend: objects on one machine's disk, with full S3 key semantics.
+"""`LocalStore`: the `ObjectStore` of the local backend, and its `open_url`.
 
 Keys are rows of a SQLite index, never file paths, so `a` and `a/b` coexist and no key can
 reach outside the store. Bytes live in immutable blob files (small objects in the index
 itself); an object's commit point is the index transaction that references them. See
-`local_core` for the layout, `local_writer` for group commit, `local_read` for snapshot
-reads, `local_ops` for the transactions and `local_listing` for listing.
+`core` for the layout, `writer` for group commit, `read` for snapshot reads, `ops` for the
+transactions and `listing` for listing.
 
     store = await LocalStore.open("/var/lib/lakestow/objects")
     await store.create_bucket("lakestow")
@@ -27,14 +27,14 @@ from urllib.parse import unquote, urlsplit
 import anyio
 
 from lakestow.errors import InvalidInput, LakestowError
-from lakestow.storage import local_ops as ops
-from lakestow.storage.common import clean_metadata
-from lakestow.storage.local_blobs import CHUNK, BlobWriter
-from lakestow.storage.local_core import HEAVY_ITEMS, Core
-from lakestow.storage.local_index import read_bucket, read_buckets
-from lakestow.storage.local_listing import list_page
-from lakestow.storage.local_multipart import MultipartOps
-from lakestow.storage.local_read import (
+from lakestow.storage.common import clean_metadata, no_such_bucket
+from lakestow.storage.local import ops
+from lakestow.storage.local.blobs import CHUNK, BlobWriter
+from lakestow.storage.local.core import HEAVY_ITEMS, Core
+from lakestow.storage.local.index import read_bucket, read_buckets
+from lakestow.storage.local.listing import list_page
+from lakestow.storage.local.multipart import MultipartOps
+from lakestow.storage.local.read import (
     load_info,
     load_object,
     open_snapshot,
@@ -42,7 +42,7 @@ from lakestow.storage.local_read import (
     read_pinned,
     snapshot,
 )
-from lakestow.storage.local_writer import Txn, WriterStats
+from lakestow.storage.local.writer import Txn, WriterStats
 from lakestow.storage.protocol import (
     DEFAULT_CONTENT_TYPE,
     MIN_PART_SIZE,
@@ -130,7 +130,7 @@ class LocalStore(MultipartOps):
     async def head_bucket(self, name: str) -> BucketInfo:
         info = await self._core.read(partial(read_bucket, name=name))
         if info is None:
-            raise ops.no_such_bucket(name)
+            raise no_such_bucket(name)
         return info
 
     async def put(

@@ -10,22 +10,19 @@ the upstream rolls the prefix up into one entry, so this costs one entry, not a 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lakestow.storage.protocol import ListPage, ObjectInfo
-from lakestow.storage.s3_base import object_info
-from lakestow.storage.s3_errors import upstream_errors
-from lakestow.storage.s3_layout import Layout
-
-if TYPE_CHECKING:
-    from types_aiobotocore_s3 import S3Client
+from lakestow.storage.s3.base import object_info
+from lakestow.storage.s3.layout import Layout
+from lakestow.storage.s3.upstream import Upstream
 
 Entry = tuple[str, ObjectInfo | None]
 """A listed key with its object, or a common prefix with None."""
 
 
 async def list_page(
-    client: S3Client,
+    client: Upstream,
     layout: Layout,
     bucket: str,
     prefix: str,
@@ -47,8 +44,7 @@ async def list_page(
         request["StartAfter"] = layout.key(bucket, start_after)
     entries: list[Entry] = []
     while True:
-        with upstream_errors():
-            response = await client.list_objects_v2(**request)
+        response = await client.list_objects_v2(**request)
         entries += _entries(layout, bucket, response, start_after or "")
         token = response.get("NextContinuationToken")
         if len(entries) > max_keys or not response.get("IsTruncated") or not token:

@@ -17,10 +17,10 @@ from lakestow.errors import NotFound
 from lakestow.storage.common import (
     check_part_list,
     check_part_number,
-    clean_etag,
     clean_metadata,
     resolve_range,
 )
+from lakestow.storage.etags import clean_etag, quoted, requoted
 from lakestow.storage.protocol import (
     DEFAULT_CONTENT_TYPE,
     Body,
@@ -30,10 +30,9 @@ from lakestow.storage.protocol import (
     UploadInfo,
     UploadsPage,
 )
-from lakestow.storage.s3_base import S3Base, copied_etag, quoted, write_conditions
-from lakestow.storage.s3_errors import upstream_errors
-from lakestow.storage.s3_io import Spool, md5_header
-from lakestow.storage.s3_layout import upstream_metadata
+from lakestow.storage.s3.base import S3Base, copied_etag, write_conditions
+from lakestow.storage.s3.io import Spool, md5_header
+from lakestow.storage.s3.layout import upstream_metadata
 
 
 class S3Multipart(S3Base):
@@ -48,13 +47,12 @@ class S3Multipart(S3Base):
         metadata: dict[str, str] | None = None,
     ) -> str:
         await self._require_bucket(bucket)
-        with upstream_errors():
-            created = await self._client.create_multipart_upload(
-                Bucket=self._up,
-                Key=self._layout.key(bucket, key),
-                ContentType=content_type or DEFAULT_CONTENT_TYPE,
-                Metadata=upstream_metadata(clean_metadata(metadata)),
-            )
+        created = await self._client.create_multipart_upload(
+            Bucket=self._up,
+            Key=self._layout.key(bucket, key),
+            ContentType=content_type or DEFAULT_CONTENT_TYPE,
+            Metadata=upstream_metadata(clean_metadata(metadata)),
+        )
         return created["UploadId"]
 
     async def upload_part(
@@ -71,16 +69,15 @@ class S3Multipart(S3Base):
         spool = await Spool.fill(body, self._part_size)
         try:
             spool.check(content_md5)
-            with upstream_errors():
-                done = await self._client.upload_part(
-                    Bucket=self._up,
-                    Key=self._layout.key(bucket, key),
-                    UploadId=upload_id,
-                    PartNumber=part_number,
-                    Body=spool.body(),
-                    ContentLength=spool.size,
-                    ContentMD5=md5_header(spool.md5.digest()),
-                )
+            done = await self._client.upload_part(
+                Bucket=self._up,
+                Key=self._layout.key(bucket, key),
+                UploadId=upload_id,
+                PartNumber=part_number,
+                Body=spool.body(),
+                ContentLength=spool.size,
+                ContentMD5=md5_header(spool.md5.digest()),
+            )
         finally:
             spool.close()
         return PartInfo(part_number, clean_etag(done["ETag"]), spool.size, datetime.now(UTC))
@@ -101,16 +98,15 @@ class S3Multipart(S3Base):
         extra: dict[str, Any] = {}
         if byte_range is not None:
             extra["CopySourceRange"] = f"bytes={first}-{last}"
-        with upstream_errors():
-            done = await self._client.upload_part_copy(
-                Bucket=self._up,
-                Key=self._layout.key(bucket, key),
-                UploadId=upload_id,
-                PartNumber=part_number,
-                CopySource={"Bucket": self._up, "Key": self._layout.key(src_bucket, src_key)},
-                CopySourceIfMatch=quoted(source.etag),
-                **extra,
-            )
+        done = await self._client.upload_part_copy(
+            Bucket=self._up,
+            Key=self._layout.key(bucket, key),
+            UploadId=upload_id,
+            PartNumber=part_number,
+            CopySource={"Bucket": self._up, "Key": self._layout.key(src_bucket, src_key)},
+            CopySourceIfMatch=quoted(source.etag),
+            **extra,
+        )
         result = done.get("CopyPartResult", {})
         modified = result.get("LastModified") or datetime.now(UTC)
         return PartInfo(
@@ -128,15 +124,14 @@ class S3Multipart(S3Base):
         if_none_match: str | None = None,
     ) -> ObjectInfo:
         check_part_list(parts)
-        listed = [{"PartNumber": number, "ETag": quoted(etag)} for number, etag in parts]
-        with upstream_errors():
-            done = await self._client.complete_multipart_upload(
-                Bucket=self._up,
-                Key=self._layout.key(bucket, key),
-                UploadId=upload_id,
-                MultipartUpload={"Parts": listed},  # type: ignore[typeddict-item]
-                **write_conditions(if_match, if_none_match),  # type: ignore[arg-type]
-            )
+        listed = [{"PartNumber": number, "ETag": requoted(etag)} for number, etag in parts]
+        done = await self._client.complete_multipart_upload(
+            Bucket=self._up,
+            Key=self._layout.key(bucket, key),
+            UploadId=upload_id,
+            MultipartUpload={"Parts": listed},  # type: ignore[typeddict-item]
+            **write_conditions(if_match, if_none_match),  # type: ignore[arg-type]
+        )
         info = await self._head(bucket, key)
         etag = clean_etag(done["ETag"])
         if info.etag != etag:  # overwritten since; report what this upload made
@@ -146,10 +141,9 @@ class S3Multipart(S3Base):
         return info
 
     async def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None:
-        with upstream_errors():
-            await self._client.abort_multipart_upload(
-                Bucket=self._up, Key=self._layout.key(bucket, key), UploadId=upload_id
-            )
+        await self._client.abort_multipart_upload(
+            Bucket=self._up, Key=self._layout.key(bucket, key), UploadId=upload_id
+        )
 
     async def list_parts(
         self,
@@ -160,14 +154,13 @@ class S3Multipart(S3Base):
         part_number_marker: int = 0,
         max_parts: int = 1000,
     ) -> PartsPage:
-        with upstream_errors():
-            page = await self._client.list_parts(
-                Bucket=self._up,
-                Key=self._layout.key(bucket, key),
-                UploadId=upload_id,
-                PartNumberMarker=part_number_marker,
-                MaxParts=max_parts,
-            )
+        page = await self._client.list_parts(
+            Bucket=self._up,
+            Key=self._layout.key(bucket, key),
+            UploadId=upload_id,
+            PartNumberMarker=part_number_marker,
+            MaxParts=max_parts,
+        )
         parts = [
             PartInfo(
                 p["PartNumber"], clean_etag(p["ETag"]), p["Size"], p["LastModified"].astimezone(UTC)
@@ -224,8 +217,7 @@ class S3Multipart(S3Base):
 
     async def _list_uploads(self, **request: Any) -> Mapping[str, Any]:
         try:
-            with upstream_errors():
-                return await self._client.list_multipart_uploads(Bucket=self._up, **request)
+            return await self._client.list_multipart_uploads(Bucket=self._up, **request)
         except NotFound as exc:  # rclone's answer when there are none
             if exc.code != "NoSuchUpload":
                 raise

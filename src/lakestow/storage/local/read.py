@@ -18,11 +18,11 @@ from functools import partial
 
 import anyio
 
-from lakestow.errors import InvalidRequest, LakestowError
-from lakestow.storage.common import resolve_range
-from lakestow.storage.local_blobs import CHUNK, is_inline
-from lakestow.storage.local_core import Core
-from lakestow.storage.local_index import (
+from lakestow.errors import LakestowError
+from lakestow.storage.common import no_such_key, part_unsatisfiable, resolve_range
+from lakestow.storage.local.blobs import CHUNK, is_inline
+from lakestow.storage.local.core import Core
+from lakestow.storage.local.index import (
     OBJECT_COLUMNS,
     Extent,
     StoredObject,
@@ -33,7 +33,7 @@ from lakestow.storage.local_index import (
     read_object,
     slice_extents,
 )
-from lakestow.storage.local_ops import no_such_key, require_bucket
+from lakestow.storage.local.ops import require_bucket
 from lakestow.storage.protocol import GetResult, ObjectInfo, PartRange
 
 
@@ -67,9 +67,7 @@ def part_range_of(stored: StoredObject, part_number: int) -> PartRange:
             status=501,
         )
     if not 1 <= part_number <= len(sizes):
-        raise InvalidRequest(
-            "The requested partnumber is not satisfiable", code="InvalidPartNumber", status=416
-        )
+        raise part_unsatisfiable()
     start = sum(sizes[: part_number - 1])
     return PartRange(info, part_number, start, start + sizes[part_number - 1] - 1)
 

@@ -11,17 +11,17 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
 
-from lakestow.storage import local_ops as ops
 from lakestow.storage.common import (
     check_part_list,
     check_part_number,
     clean_metadata,
 )
-from lakestow.storage.local_blobs import BlobWriter
-from lakestow.storage.local_core import HEAVY_ITEMS, Core
-from lakestow.storage.local_index import StoredPart, read_parts, read_uploads
-from lakestow.storage.local_read import hash_range
-from lakestow.storage.local_writer import Txn
+from lakestow.storage.local import ops
+from lakestow.storage.local.blobs import BlobWriter
+from lakestow.storage.local.core import HEAVY_ITEMS, Core
+from lakestow.storage.local.index import StoredPart, read_parts, read_uploads
+from lakestow.storage.local.read import hash_range
+from lakestow.storage.local.writer import Txn
 from lakestow.storage.protocol import (
     DEFAULT_CONTENT_TYPE,
     Body,

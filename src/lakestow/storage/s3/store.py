@@ -2,7 +2,7 @@
 
     store = await open_store("s3://upstream-bucket/some/prefix", endpoint_url="http://minio:9000")
 
-One upstream bucket holds every lakestow bucket, under the URL's prefix (`s3_layout` has the
+One upstream bucket holds every lakestow bucket, under the URL's prefix (`layout` has the
 key mapping and the bucket registry). Endpoint, credentials and region come from the options
 (`endpoint_url`, `access_key_id`, `secret_access_key`, `session_token`, `region`) and fall
 back to the standard AWS variables (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, ...) and
@@ -38,7 +38,8 @@ from lakestow.errors import (
     NotFound,
     PreconditionFailed,
 )
-from lakestow.storage.common import check_md5, clean_metadata
+from lakestow.storage.common import check_md5, clean_metadata, part_unsatisfiable
+from lakestow.storage.etags import clean_etag, parts_count, quoted, requoted
 from lakestow.storage.protocol import (
     DEFAULT_CONTENT_TYPE,
     Body,
@@ -49,19 +50,20 @@ from lakestow.storage.protocol import (
     ObjectStore,
     PartRange,
 )
-from lakestow.storage.s3_base import object_info, parts_count, quoted, write_conditions
-from lakestow.storage.s3_errors import from_code, upstream_errors
-from lakestow.storage.s3_io import PartReader, md5_header, stream
-from lakestow.storage.s3_layout import Layout, upstream_metadata
-from lakestow.storage.s3_listing import list_page
-from lakestow.storage.s3_multipart import S3Multipart
-from lakestow.storage.s3_transfer import (
+from lakestow.storage.s3.base import object_info, write_conditions
+from lakestow.storage.s3.errors import from_code
+from lakestow.storage.s3.io import PartReader, md5_header, stream
+from lakestow.storage.s3.layout import Layout, upstream_metadata
+from lakestow.storage.s3.listing import list_page
+from lakestow.storage.s3.multipart import S3Multipart
+from lakestow.storage.s3.transfer import (
     copy_in_parts,
     part_span,
     put_in_parts,
     range_header,
     response_span,
 )
+from lakestow.storage.s3.upstream import Upstream
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -100,7 +102,7 @@ def _sign_without_payload(client: S3Client) -> None:
 class S3Store(S3Multipart):
     """An `ObjectStore` in an upstream S3 bucket. Open with `S3Store.open` or `open_store`."""
 
-    def __init__(self, client: S3Client, layout: Layout, stack: AsyncExitStack, **opts: Any):
+    def __init__(self, client: Upstream, layout: Layout, stack: AsyncExitStack, **opts: Any):
         super().__init__(client, layout, **opts)
         self._stack = stack
 
@@ -154,7 +156,7 @@ class S3Store(S3Multipart):
         client = cast("S3Client", await stack.enter_async_context(creator))
         _sign_without_payload(client)
         store = cls(
-            client,
+            Upstream(client),
             Layout.of(upstream_bucket, prefix),
             stack,
             part_size=part_size,
@@ -169,8 +171,7 @@ class S3Store(S3Multipart):
 
     async def _check_upstream(self) -> None:
         try:
-            with upstream_errors():
-                await self._client.head_bucket(Bucket=self._up)
+            await self._client.head_bucket(Bucket=self._up)
         except NotFound:
             raise LakestowError(f"The upstream bucket {self._up!r} does not exist.") from None
 
@@ -195,40 +196,35 @@ class S3Store(S3Multipart):
         created = datetime.now(UTC).replace(microsecond=0)
         entry = json.dumps({"bucket": name, "created": created.isoformat()}).encode()
         try:
-            with upstream_errors():
-                await self._client.put_object(
-                    Bucket=self._up,
-                    Key=self._layout.registry_key(name),
-                    Body=entry,
-                    ContentType="application/json",
-                    IfNoneMatch="*",
-                )
+            await self._client.put_object(
+                Bucket=self._up,
+                Key=self._layout.registry_key(name),
+                Body=entry,
+                ContentType="application/json",
+                IfNoneMatch="*",
+            )
         except PreconditionFailed:
             raise exists from None
         return BucketInfo(name, created)
 
     async def delete_bucket(self, name: str) -> None:
         await self.head_bucket(name)
-        with upstream_errors():
-            listed = await self._client.list_objects_v2(
-                Bucket=self._up, Prefix=self._layout.bucket_root(name), MaxKeys=1
-            )
+        listed = await self._client.list_objects_v2(
+            Bucket=self._up, Prefix=self._layout.bucket_root(name), MaxKeys=1
+        )
         if listed.get("Contents") or await self._uploads_exist(name):
             raise AlreadyExists(f"Bucket {name!r} is not empty.", code="BucketNotEmpty")
         self._known.pop(name, None)
-        with upstream_errors():
-            await self._client.delete_object(Bucket=self._up, Key=self._layout.registry_key(name))
+        await self._client.delete_object(Bucket=self._up, Key=self._layout.registry_key(name))
 
     async def list_buckets(self) -> list[BucketInfo]:
         root = self._layout.registry_root
         found: list[BucketInfo] = []
-        paginator = self._client.get_paginator("list_objects_v2")
-        with upstream_errors():
-            async for page in paginator.paginate(Bucket=self._up, Prefix=root):
-                for item in page.get("Contents", []):
-                    name = item["Key"][len(root) :]
-                    if name and "/" not in name:
-                        found.append(BucketInfo(name, item["LastModified"].astimezone(UTC)))
+        async for page in self._client.list_objects_v2_pages(Bucket=self._up, Prefix=root):
+            for item in page.get("Contents", []):
+                name = item["Key"][len(root) :]
+                if name and "/" not in name:
+                    found.append(BucketInfo(name, item["LastModified"].astimezone(UTC)))
         return found
 
     # Objects
@@ -269,17 +265,16 @@ class S3Store(S3Multipart):
             else hashlib.md5(first, usedforsecurity=False).digest()
         )
         check_md5(digest, content_md5)
-        with upstream_errors():
-            done = await self._client.put_object(
-                Bucket=self._up,
-                Key=self._layout.key(bucket, key),
-                Body=first,
-                ContentLength=len(first),
-                ContentMD5=md5_header(digest),
-                ContentType=draft.content_type,
-                Metadata=upstream_metadata(draft.metadata),
-                **conditions,  # type: ignore[arg-type]
-            )
+        done = await self._client.put_object(
+            Bucket=self._up,
+            Key=self._layout.key(bucket, key),
+            Body=first,
+            ContentLength=len(first),
+            ContentMD5=md5_header(digest),
+            ContentType=draft.content_type,
+            Metadata=upstream_metadata(draft.metadata),
+            **conditions,  # type: ignore[arg-type]
+        )
         return ObjectInfo(*_fields(draft, len(first), done["ETag"]))
 
     async def get(
@@ -293,10 +288,9 @@ class S3Store(S3Multipart):
         header = range_header(byte_range, suffix_length)
         extra: dict[str, Any] = {"Range": header} if header else {}
         try:
-            with upstream_errors():
-                response = await self._client.get_object(
-                    Bucket=self._up, Key=self._layout.key(bucket, key), **extra
-                )
+            response = await self._client.get_object(
+                Bucket=self._up, Key=self._layout.key(bucket, key), **extra
+            )
         except NotFound as exc:
             raise await self._missing(bucket, exc) from None
         start, end, size = response_span(response)
@@ -309,41 +303,36 @@ class S3Store(S3Multipart):
     async def part_range(self, bucket: str, key: str, part_number: int) -> PartRange:
         """Where the upstream says part `part_number` lies (HEAD ?partNumber=N)."""
         try:
-            with upstream_errors():
-                head = await self._client.head_object(
-                    Bucket=self._up, Key=self._layout.key(bucket, key), PartNumber=part_number
-                )
+            head = await self._client.head_object(
+                Bucket=self._up, Key=self._layout.key(bucket, key), PartNumber=part_number
+            )
         except NotFound as exc:
             raise await self._missing(bucket, exc) from None
         except InvalidRequest as exc:
             if exc.status != 416:
                 raise
-            raise InvalidRequest(
-                "The requested partnumber is not satisfiable", code="InvalidPartNumber", status=416
-            ) from None
+            raise part_unsatisfiable() from None
         return part_span(bucket, key, part_number, head)
 
     async def delete(self, bucket: str, key: str, *, if_match: str | None = None) -> None:
         await self._require_bucket(bucket)
         upstream_key = self._layout.key(bucket, key)
-        with upstream_errors():
-            if if_match is None:
-                await self._client.delete_object(Bucket=self._up, Key=upstream_key)
-            else:
-                await self._client.delete_object(
-                    Bucket=self._up, Key=upstream_key, IfMatch=quoted(if_match)
-                )
+        if if_match is None:
+            await self._client.delete_object(Bucket=self._up, Key=upstream_key)
+        else:
+            await self._client.delete_object(
+                Bucket=self._up, Key=upstream_key, IfMatch=requoted(if_match)
+            )
 
     async def delete_many(self, bucket: str, keys: Sequence[str]) -> list[LakestowError | None]:
         await self._require_bucket(bucket)
         results: dict[str, LakestowError] = {}
         for at in range(0, len(keys), 1000):
             batch = [{"Key": self._layout.key(bucket, key)} for key in keys[at : at + 1000]]
-            with upstream_errors():
-                done = await self._client.delete_objects(
-                    Bucket=self._up,
-                    Delete={"Objects": batch, "Quiet": True},  # type: ignore[typeddict-item]
-                )
+            done = await self._client.delete_objects(
+                Bucket=self._up,
+                Delete={"Objects": batch, "Quiet": True},  # type: ignore[typeddict-item]
+            )
             for error in done.get("Errors", []):
                 failed = self._layout.strip(bucket, error.get("Key", ""))
                 results[failed] = from_code(error.get("Code", ""), error.get("Message", ""))
@@ -395,16 +384,15 @@ class S3Store(S3Multipart):
         dst = self._layout.key(dst_bucket, dst_key)
         if conditions or source.size > COPY_LIMIT:
             return await copy_in_parts(self._client, src, dst, source.etag, target, conditions)
-        with upstream_errors():
-            done = await self._client.copy_object(
-                Bucket=self._up,
-                Key=dst,
-                CopySource=src,  # type: ignore[arg-type]
-                CopySourceIfMatch=quoted(source.etag),
-                MetadataDirective="REPLACE",
-                ContentType=target.content_type,
-                Metadata=upstream_metadata(target.metadata),
-            )
+        done = await self._client.copy_object(
+            Bucket=self._up,
+            Key=dst,
+            CopySource=src,  # type: ignore[arg-type]
+            CopySourceIfMatch=quoted(source.etag),
+            MetadataDirective="REPLACE",
+            ContentType=target.content_type,
+            Metadata=upstream_metadata(target.metadata),
+        )
         result = done.get("CopyObjectResult", {})
         if "ETag" not in result:  # rclone answers without a result: ask what was written
             return await self._head(dst_bucket, dst_key)
@@ -423,7 +411,7 @@ def _fields(
         draft.bucket,
         draft.key,
         size,
-        etag.strip('"').lower(),
+        clean_etag(etag),
         modified or draft.last_modified,
         draft.content_type,
         draft.metadata,

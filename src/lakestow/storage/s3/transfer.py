@@ -17,17 +17,17 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from lakestow.errors import InvalidRequest, LakestowError
-from lakestow.storage.common import check_md5
+from lakestow.errors import LakestowError
+from lakestow.storage.common import check_md5, part_unsatisfiable, unsatisfiable
+from lakestow.storage.etags import clean_etag, parts_count, quoted
 from lakestow.storage.protocol import ObjectInfo, PartRange
-from lakestow.storage.s3_base import copied_etag, object_info, parts_count
-from lakestow.storage.s3_errors import upstream_errors
-from lakestow.storage.s3_io import PartReader, md5_header
-from lakestow.storage.s3_layout import upstream_metadata
+from lakestow.storage.s3.base import copied_etag, object_info
+from lakestow.storage.s3.io import PartReader, md5_header
+from lakestow.storage.s3.layout import upstream_metadata
+from lakestow.storage.s3.upstream import Upstream
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
-    from types_aiobotocore_s3 import S3Client
 
 PARALLEL_PARTS = 4
 """How many parts of one PUT go up at once; also the most part buffers a PUT holds."""
@@ -55,69 +55,65 @@ def _md5(data: bytes) -> bytes:
 class _Upload:
     """One upstream multipart upload, aborted unless completed."""
 
-    def __init__(self, client: S3Client, bucket: str, key: str, info: ObjectInfo) -> None:
+    def __init__(self, client: Upstream, bucket: str, key: str, info: ObjectInfo) -> None:
         self.client, self.bucket, self.key, self.info = client, bucket, key, info
         self.upload_id = ""
         self.parts: list[dict[str, Any]] = []
 
     async def __aenter__(self) -> _Upload:
-        with upstream_errors():
-            created = await self.client.create_multipart_upload(
-                Bucket=self.bucket,
-                Key=self.key,
-                ContentType=self.info.content_type,
-                Metadata=upstream_metadata(self.info.metadata),
-            )
+        created = await self.client.create_multipart_upload(
+            Bucket=self.bucket,
+            Key=self.key,
+            ContentType=self.info.content_type,
+            Metadata=upstream_metadata(self.info.metadata),
+        )
         self.upload_id = created["UploadId"]
         return self
 
     async def __aexit__(self, exc_type: object, *_: object) -> None:
         if exc_type is not None:
-            with anyio.CancelScope(shield=True), upstream_errors():
+            with anyio.CancelScope(shield=True):
                 await self.client.abort_multipart_upload(
                     Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
                 )
 
     async def put_part(self, number: int, data: bytes) -> None:
         digest = await md5_of(data)
-        with upstream_errors():
-            done = await self.client.upload_part(
-                Bucket=self.bucket,
-                Key=self.key,
-                UploadId=self.upload_id,
-                PartNumber=number,
-                Body=data,
-                ContentLength=len(data),
-                ContentMD5=md5_header(digest),
-            )
+        done = await self.client.upload_part(
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            PartNumber=number,
+            Body=data,
+            ContentLength=len(data),
+            ContentMD5=md5_header(digest),
+        )
         self.parts.append({"PartNumber": number, "ETag": done["ETag"]})
 
     async def copy_part(self, source: dict[str, str], etag: str, first: int, last: int) -> None:
         number = len(self.parts) + 1
-        with upstream_errors():
-            done = await self.client.upload_part_copy(
-                Bucket=self.bucket,
-                Key=self.key,
-                UploadId=self.upload_id,
-                PartNumber=number,
-                CopySource=source,  # type: ignore[arg-type]
-                CopySourceIfMatch=f'"{etag}"',
-                CopySourceRange=f"bytes={first}-{last}",
-            )
+        done = await self.client.upload_part_copy(
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            PartNumber=number,
+            CopySource=source,  # type: ignore[arg-type]
+            CopySourceIfMatch=quoted(etag),
+            CopySourceRange=f"bytes={first}-{last}",
+        )
         etag = copied_etag(done.get("CopyPartResult", {}))
-        self.parts.append({"PartNumber": number, "ETag": f'"{etag}"'})
+        self.parts.append({"PartNumber": number, "ETag": quoted(etag)})
 
     async def complete(self, conditions: dict[str, str], size: int) -> ObjectInfo:
         self.parts.sort(key=lambda part: int(part["PartNumber"]))  # they finish in any order
-        with upstream_errors():
-            done = await self.client.complete_multipart_upload(
-                Bucket=self.bucket,
-                Key=self.key,
-                UploadId=self.upload_id,
-                MultipartUpload={"Parts": self.parts},  # type: ignore[typeddict-item]
-                **conditions,  # type: ignore[arg-type]
-            )
-        etag = done["ETag"].strip('"').lower()
+        done = await self.client.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            MultipartUpload={"Parts": self.parts},  # type: ignore[typeddict-item]
+            **conditions,  # type: ignore[arg-type]
+        )
+        etag = clean_etag(done["ETag"])
         i = self.info
         return ObjectInfo(
             i.bucket,
@@ -132,7 +128,7 @@ class _Upload:
 
 
 async def put_in_parts(
-    client: S3Client,
+    client: Upstream,
     bucket: str,
     key: str,
     draft: ObjectInfo,
@@ -180,7 +176,7 @@ def _sole(group: BaseExceptionGroup) -> BaseException:
 
 
 async def copy_in_parts(
-    client: S3Client,
+    client: Upstream,
     source: dict[str, str],
     key: str,
     etag: str,
@@ -200,20 +196,14 @@ def range_header(byte_range: tuple[int, int | None] | None, suffix_length: int |
     """The `Range` header of a read ("" for the whole object); InvalidRange when malformed."""
     if suffix_length is not None:
         if suffix_length <= 0:
-            raise _unsatisfiable()
+            raise unsatisfiable()
         return f"bytes=-{suffix_length}"
     if byte_range is None:
         return ""
     first, last = byte_range
     if first < 0 or (last is not None and last < first):
-        raise _unsatisfiable()
+        raise unsatisfiable()
     return f"bytes={first}-{'' if last is None else last}"
-
-
-def _unsatisfiable() -> InvalidRequest:
-    return InvalidRequest(
-        "The requested range is not satisfiable.", code="InvalidRange", status=416
-    )
 
 
 def part_span(bucket: str, key: str, number: int, head: Mapping[str, Any]) -> PartRange:
@@ -235,9 +225,7 @@ def part_span(bucket: str, key: str, number: int, head: Mapping[str, Any]) -> Pa
             status=501,
         )
     if number != 1:  # an upstream that ignored the part number of a single-part object
-        raise InvalidRequest(
-            "The requested partnumber is not satisfiable", code="InvalidPartNumber", status=416
-        )
+        raise part_unsatisfiable()
     return PartRange(info, number, 0, info.size - 1)
 
 

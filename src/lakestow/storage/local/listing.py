@@ -17,7 +17,7 @@ from operator import itemgetter
 from typing import Any
 
 from lakestow.storage.common import common_prefix, successor
-from lakestow.storage.local_index import OBJECT_COLUMNS, object_info
+from lakestow.storage.local.index import OBJECT_COLUMNS, object_info
 from lakestow.storage.protocol import ListPage, ObjectInfo
 
 RUN = 3  # keys of one common prefix read in a row before seeking past the rest

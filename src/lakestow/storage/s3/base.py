@@ -1,6 +1,6 @@
-"""What every s3 backend operation shares: the client, the layout, the bucket registry.
+"""What every s3 backend operation shares: the upstream, the layout, the bucket registry.
 
-Lakestow buckets are registry objects (see `s3_layout`). A write into a bucket checks its
+Lakestow buckets are registry objects (see `layout`). A write into a bucket checks its
 entry first; a positive answer is remembered for `bucket_ttl` seconds, so that a run of
 writes costs one extra HEAD, not one each. Reads do not check up front: only a miss asks
 whether it was the key or the bucket that was missing.
@@ -11,41 +11,25 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from lakestow.errors import InvalidRequest, LakestowError, NotFound
-from lakestow.storage.common import clean_etag
+from lakestow.errors import LakestowError, NotFound
+from lakestow.storage.common import check_if_none_match, no_such_bucket
+from lakestow.storage.etags import clean_etag, parts_count, requoted
 from lakestow.storage.protocol import DEFAULT_CONTENT_TYPE, BucketInfo, ObjectInfo
-from lakestow.storage.s3_errors import upstream_errors
-from lakestow.storage.s3_layout import Layout, lakestow_metadata
-
-if TYPE_CHECKING:
-    from types_aiobotocore_s3 import S3Client
-
-
-def quoted(etag: str) -> str:
-    """An ETag in the quoted form S3 headers and XML carry."""
-    return "*" if etag.strip() == "*" else f'"{clean_etag(etag)}"'
+from lakestow.storage.s3.layout import Layout, lakestow_metadata
+from lakestow.storage.s3.upstream import Upstream
 
 
 def write_conditions(if_match: str | None, if_none_match: str | None) -> dict[str, str]:
-    """`If-Match` / `If-None-Match` request parameters, validated as `common` does."""
+    """A write's `If-Match` / `If-None-Match` as upstream request parameters."""
     conditions: dict[str, str] = {}
     if if_none_match is not None:
-        if if_none_match.strip() != "*":
-            raise InvalidRequest(
-                "If-None-Match on a write accepts only '*'.", code="NotImplemented", status=501
-            )
+        check_if_none_match(if_none_match)
         conditions["IfNoneMatch"] = "*"
     if if_match is not None:
-        conditions["IfMatch"] = quoted(if_match)
+        conditions["IfMatch"] = requoted(if_match)
     return conditions
-
-
-def parts_count(etag: str) -> int | None:
-    """N of a multipart ETag `md5-N`, None for a single-part one."""
-    _, dash, count = etag.rpartition("-")
-    return int(count) if dash and count.isdigit() else None
 
 
 def object_info(bucket: str, key: str, response: Mapping[str, Any], size: int) -> ObjectInfo:
@@ -73,15 +57,11 @@ def copied_etag(result: Mapping[str, Any]) -> str:
     return clean_etag(str(result["ETag"]))
 
 
-def no_such_bucket(name: str) -> NotFound:
-    return NotFound(f"The specified bucket does not exist: {name!r}.", code="NoSuchBucket")
-
-
 class S3Base:
     """The state and helpers the s3 backend's operations share."""
 
     def __init__(
-        self, client: S3Client, layout: Layout, *, part_size: int, bucket_ttl: float
+        self, client: Upstream, layout: Layout, *, part_size: int, bucket_ttl: float
     ) -> None:
         self._client = client
         self._layout = layout
@@ -101,10 +81,9 @@ class S3Base:
 
     async def head_bucket(self, name: str) -> BucketInfo:
         try:
-            with upstream_errors():
-                head = await self._client.head_object(
-                    Bucket=self._up, Key=self._layout.registry_key(name)
-                )
+            head = await self._client.head_object(
+                Bucket=self._up, Key=self._layout.registry_key(name)
+            )
         except NotFound:
             self._known.pop(name, None)
             raise no_such_bucket(name) from None
@@ -125,10 +104,9 @@ class S3Base:
 
     async def _head(self, bucket: str, key: str) -> ObjectInfo:
         try:
-            with upstream_errors():
-                head = await self._client.head_object(
-                    Bucket=self._up, Key=self._layout.key(bucket, key)
-                )
+            head = await self._client.head_object(
+                Bucket=self._up, Key=self._layout.key(bucket, key)
+            )
         except NotFound as exc:
             raise await self._missing(bucket, exc) from None
         return object_info(bucket, key, head, head["ContentLength"])

@@ -1,0 +1,184 @@
+"""The upstream S3 client as the s3 backend uses it: every call raises lakestow's errors.
+
+`Upstream` wraps aiobotocore's client; each of its methods is the client's operation of the
+same name and arguments, run inside `_translated`, the one place where botocore's exceptions
+become lakestow's (`errors.lakestow_error` says which). No other code of the backend calls the
+client, so no call site translates by hand, and none can forget to. A GET's body is a stream
+the caller reads later; its errors are not translated here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lakestow.storage.s3.errors import lakestow_error
+
+if TYPE_CHECKING:
+    from botocore.client import ClientMeta
+    from types_aiobotocore_s3 import S3Client
+    from types_aiobotocore_s3.type_defs import (
+        AbortMultipartUploadOutputTypeDef,
+        AbortMultipartUploadRequestTypeDef,
+        CompleteMultipartUploadOutputTypeDef,
+        CompleteMultipartUploadRequestTypeDef,
+        CopyObjectOutputTypeDef,
+        CopyObjectRequestTypeDef,
+        CreateMultipartUploadOutputTypeDef,
+        CreateMultipartUploadRequestTypeDef,
+        DeleteObjectOutputTypeDef,
+        DeleteObjectRequestTypeDef,
+        DeleteObjectsOutputTypeDef,
+        DeleteObjectsRequestTypeDef,
+        GetObjectOutputTypeDef,
+        GetObjectRequestTypeDef,
+        HeadBucketOutputTypeDef,
+        HeadBucketRequestTypeDef,
+        HeadObjectOutputTypeDef,
+        HeadObjectRequestTypeDef,
+        ListMultipartUploadsOutputTypeDef,
+        ListMultipartUploadsRequestTypeDef,
+        ListObjectsV2OutputTypeDef,
+        ListObjectsV2RequestTypeDef,
+        ListPartsOutputTypeDef,
+        ListPartsRequestTypeDef,
+        PutObjectOutputTypeDef,
+        PutObjectRequestTypeDef,
+        UploadPartCopyOutputTypeDef,
+        UploadPartCopyRequestTypeDef,
+        UploadPartOutputTypeDef,
+        UploadPartRequestTypeDef,
+    )
+    from typing_extensions import Unpack
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Raise the lakestow error for any botocore error raised inside the block."""
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        raise lakestow_error(exc) from exc
+
+
+class Upstream:
+    """An aiobotocore S3 client whose operations raise lakestow's errors, not botocore's."""
+
+    def __init__(self, client: S3Client) -> None:
+        self._client = client
+
+    @property
+    def meta(self) -> ClientMeta:
+        """The client's configuration and event hooks (as botocore's `client.meta`)."""
+        return self._client.meta
+
+    # Buckets and listings
+
+    async def head_bucket(
+        self, **request: Unpack[HeadBucketRequestTypeDef]
+    ) -> HeadBucketOutputTypeDef:
+        with _translated():
+            return await self._client.head_bucket(**request)
+
+    async def list_objects_v2(
+        self, **request: Unpack[ListObjectsV2RequestTypeDef]
+    ) -> ListObjectsV2OutputTypeDef:
+        with _translated():
+            return await self._client.list_objects_v2(**request)
+
+    async def list_objects_v2_pages(
+        self, **request: Unpack[ListObjectsV2RequestTypeDef]
+    ) -> AsyncIterator[ListObjectsV2OutputTypeDef]:
+        """Every page of a listing, following continuation tokens as botocore's paginator."""
+        while True:
+            page = await self.list_objects_v2(**request)
+            yield page
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return
+            request["ContinuationToken"] = token
+
+    # Objects
+
+    async def head_object(
+        self, **request: Unpack[HeadObjectRequestTypeDef]
+    ) -> HeadObjectOutputTypeDef:
+        with _translated():
+            return await self._client.head_object(**request)
+
+    async def get_object(
+        self, **request: Unpack[GetObjectRequestTypeDef]
+    ) -> GetObjectOutputTypeDef:
+        with _translated():
+            return await self._client.get_object(**request)
+
+    async def put_object(
+        self, **request: Unpack[PutObjectRequestTypeDef]
+    ) -> PutObjectOutputTypeDef:
+        with _translated():
+            return await self._client.put_object(**request)
+
+    async def copy_object(
+        self, **request: Unpack[CopyObjectRequestTypeDef]
+    ) -> CopyObjectOutputTypeDef:
+        with _translated():
+            return await self._client.copy_object(**request)
+
+    async def delete_object(
+        self, **request: Unpack[DeleteObjectRequestTypeDef]
+    ) -> DeleteObjectOutputTypeDef:
+        with _translated():
+            return await self._client.delete_object(**request)
+
+    async def delete_objects(
+        self, **request: Unpack[DeleteObjectsRequestTypeDef]
+    ) -> DeleteObjectsOutputTypeDef:
+        with _translated():
+            return await self._client.delete_objects(**request)
+
+    # Multipart uploads
+
+    async def create_multipart_upload(
+        self, **request: Unpack[CreateMultipartUploadRequestTypeDef]
+    ) -> CreateMultipartUploadOutputTypeDef:
+        with _translated():
+            return await self._client.create_multipart_upload(**request)
+
+    async def upload_part(
+        self, **request: Unpack[UploadPartRequestTypeDef]
+    ) -> UploadPartOutputTypeDef:
+        with _translated():
+            return await self._client.upload_part(**request)
+
+    async def upload_part_copy(
+        self, **request: Unpack[UploadPartCopyRequestTypeDef]
+    ) -> UploadPartCopyOutputTypeDef:
+        with _translated():
+            return await self._client.upload_part_copy(**request)
+
+    async def complete_multipart_upload(
+        self, **request: Unpack[CompleteMultipartUploadRequestTypeDef]
+    ) -> CompleteMultipartUploadOutputTypeDef:
+        with _translated():
+            return await self._client.complete_multipart_upload(**request)
+
+    async def abort_multipart_upload(
+        self, **request: Unpack[AbortMultipartUploadRequestTypeDef]
+    ) -> AbortMultipartUploadOutputTypeDef:
+        with _translated():
+            return await self._client.abort_multipart_upload(**request)
+
+    async def list_parts(
+        self, **request: Unpack[ListPartsRequestTypeDef]
+    ) -> ListPartsOutputTypeDef:
+        with _translated():
+            return await self._client.list_parts(**request)
+
+    async def list_multipart_uploads(
+        self, **request: Unpack[ListMultipartUploadsRequestTypeDef]
+    ) -> ListMultipartUploadsOutputTypeDef:
+        with _translated():
+            return await self._client.list_multipart_uploads(**request)
