@@ -111,12 +111,6 @@ def assert_store_layout(parent: Path, root: Path) -> None:
         assert len(rel) < 4 or (len(rel) == 4 and len(rel[3]) == 32 and rel[3].isalnum())
 
 
-def read_file(path: str, offset: int, length: int) -> bytes:
-    with open(path, "rb") as file:
-        file.seek(offset)
-        return file.read(length)
-
-
 @pytest.mark.anyio
 class TestLocalStore:
     async def test_reopen_sees_everything(self, tmp_path: Path) -> None:
@@ -334,19 +328,21 @@ class TestLocalStore:
             with pytest.raises(LakestowError, match="missing"):
                 await store.get(bucket, "k")
 
-    async def test_segments_pin_files(self, tmp_path: Path) -> None:
+    async def test_reads_pin_their_blob_files(self, tmp_path: Path) -> None:
         async with await LocalStore.open(tmp_path) as store:
             bucket = await new_bucket(store)
             data = blob(3 * MiB)
             await store.put(bucket, "k", chunks(data))
             result = await store.get(bucket, "k", byte_range=(10, None))
-            [(path, offset, length)] = result.segments
+            [name] = blob_files(tmp_path)
             await store.delete(bucket, "k")
-            assert read_file(path, offset, length) == data[10:]
+            await anyio.sleep(0.05)  # time enough for the unlink, were the blob not pinned
+            assert blob_files(tmp_path) == {name}
+            assert await read(result) == data[10:]
             await result.aclose()
             await settled(tmp_path, 0)
             small = await store.get(bucket, (await store.put(bucket, "s", chunks(b"s"))).key)
-            assert (small.segments, await read(small)) == ([], b"s")
+            assert (small.data, await read(small)) == (b"s", b"s")
 
     async def test_part_ranges(self, store: LocalStore) -> None:
         bucket = await new_bucket(store)

@@ -47,7 +47,7 @@ async def get_object(request: S3Request) -> Response:
         out["content-range"] = f"bytes {result.start}-{result.end}/{result.info.size}"
     if result.data is not None and result.length <= SMALL_BODY:
         return Response(result.data, status_code=status, headers=out)  # nothing to release
-    if not result.segments and result.length <= SMALL_BODY:
+    if result.length <= SMALL_BODY:
         # Small (an inline object of the local store): no streaming machinery. Anything
         # larger streams, whatever the store: no object is ever held whole in memory.
         body = b"".join([piece async for piece in result.body])

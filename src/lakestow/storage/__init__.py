@@ -27,7 +27,6 @@ from lakestow.storage.protocol import (
     PartInfo,
     PartsPage,
     Put,
-    Segment,
     UploadInfo,
     UploadsPage,
 )
@@ -53,7 +52,6 @@ __all__ = [
     "PartInfo",
     "PartsPage",
     "Put",
-    "Segment",
     "UploadInfo",
     "UploadsPage",
     "open_store",

@@ -29,8 +29,6 @@ MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10_000
 
 Body = AsyncIterable[bytes]
-Segment = tuple[str, int, int]
-"""A file path, an offset and a length: what `sendfile` needs to serve part of a body."""
 
 
 @dataclass(frozen=True)
@@ -52,17 +50,14 @@ class GetResult:
     """An open read of `info`'s bytes `start`..`end` (inclusive; `end == start - 1` if empty).
 
     `body` streams a snapshot taken when `get` returned: a concurrent overwrite or delete does
-    not change it. `segments`, when not empty, name the same bytes as file extents for
-    zero-copy `sendfile`; their files stay in place until the body is exhausted or `aclose()`
-    is called. Always exhaust the body or call `aclose()` (or use `async with`). `data`, when
-    set, is the whole body, already in memory: such a result holds nothing to release.
+    not change it. Always exhaust the body or call `aclose()` (or use `async with`). `data`,
+    when set, is the whole body, already in memory: such a result holds nothing to release.
     """
 
     info: ObjectInfo
     start: int
     end: int
     body: AsyncIterator[bytes]
-    segments: list[Segment] = field(default_factory=list)
     data: bytes | None = None
 
     @property

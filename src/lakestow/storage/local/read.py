@@ -213,8 +213,7 @@ def open_snapshot(core: Core, snap: _Snapshot) -> GetResult:
     """A GET of bytes already in memory, or a large range streamed from pinned blobs."""
     if snap.data is not None:
         return GetResult(snap.info, snap.start, snap.end, _Bytes(snap.data), data=snap.data)
-    segments = [(core.blobs.path(b), offset, n) for b, offset, n in snap.pieces]
-    return GetResult(snap.info, snap.start, snap.end, BlobStream(core, snap.pieces), segments)
+    return GetResult(snap.info, snap.start, snap.end, BlobStream(core, snap.pieces))
 
 
 def read_pinned(core: Core, snap: _Snapshot) -> GetResult:
