@@ -8,8 +8,9 @@ import os
 from pathlib import Path
 
 import requests
-from console_support import LiveConsole
 from playwright.sync_api import Browser, Dialog, Page, Request
+
+from console.console_support import LiveConsole
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"

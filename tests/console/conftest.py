@@ -3,22 +3,15 @@ local store, members signed in to it, and a live `lakestow serve` for browsers a
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-_HERE = str(Path(__file__).parent)
-if _HERE not in sys.path:
-    sys.path.append(_HERE)  # `from console_support import ...` (pytest uses importlib mode)
-
-from browsing import ARGS, CHROMIUM, sign_in  # noqa: E402
-from console_support import As, Console, LiveConsole, add_members  # noqa: E402
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright  # noqa: E402
-
-from inprocess import in_process  # noqa: E402
-from lakestow.datadir import Opened  # noqa: E402
+from console.browsing import ARGS, CHROMIUM, sign_in
+from console.console_support import As, Console, LiveConsole, add_members
+from inprocess import in_process
+from lakestow.datadir import Opened
 
 
 @pytest.fixture

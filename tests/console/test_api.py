@@ -8,7 +8,8 @@ import zipfile
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from console_support import As, Console
+
+from console.console_support import As, Console
 
 MiB = 1024 * 1024
 

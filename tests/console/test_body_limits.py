@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import requests
-from console_support import As, Console, LiveConsole, password
 
+from console.console_support import As, Console, LiveConsole, password
 from flood import ATTACK, RSS_GROWTH, MiB, Peak, chunked, filler, flood
 from lakestow.paths import MAX_KEY_BYTES
 

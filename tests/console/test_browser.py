@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from browsing import (
+from playwright.sync_api import Browser, Page, expect
+
+from console.browsing import (
     answer_dialogs,
     api,
     home,
@@ -21,9 +23,7 @@ from browsing import (
     shot,
     sign_in,
 )
-from console_support import LiveConsole
-from playwright.sync_api import Browser, Page, expect
-
+from console.console_support import LiveConsole
 from live import BIN
 
 pytestmark = pytest.mark.slow  # Chromium is installed by scripts/test: never skipped

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
-from browsing import shot
-from console_support import LiveConsole, lakestow
 from playwright.sync_api import Page, expect
 
+from console.browsing import shot
+from console.console_support import LiveConsole, lakestow
 from lakestow.sync.agent import Agent
 from lakestow.sync.credentials import parse_process_document, s3_client
 from lakestow.sync.remote import Remote

@@ -7,7 +7,9 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from browsing import (
+from playwright.sync_api import Page, Request, Route, expect
+
+from console.browsing import (
     MiB,
     api,
     big_file,
@@ -17,8 +19,7 @@ from browsing import (
     sha256,
     shot,
 )
-from console_support import LiveConsole
-from playwright.sync_api import Page, Request, Route, expect
+from console.console_support import LiveConsole
 
 pytestmark = pytest.mark.slow  # Chromium is installed by scripts/test: never skipped
 

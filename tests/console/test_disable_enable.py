@@ -16,8 +16,8 @@ import pytest
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from console_support import LiveConsole, lakestow, password
 
+from console.console_support import LiveConsole, lakestow, password
 from lakestow.console.sessions import COOKIE
 
 BUCKET = "lakestow"

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
-from console_support import LiveConsole
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
 
+from console.console_support import LiveConsole
 from lakestow.console.openapi import DOCUMENT
 
 EXAMPLES = 25

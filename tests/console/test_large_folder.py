@@ -7,7 +7,8 @@ import sqlite3
 import time
 
 import pytest
-from console_support import As, Console
+
+from console.console_support import As, Console
 
 KEYS = 100_000
 EMPTY = ("d41d8cd98f00b204e9800998ecf8427e", 0.0, "binary/octet-stream", "{}", None, "[]")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from console_support import As, Console
-
+from console.console_support import As, Console
 from lakestow.auth.policy import SPARK_LOGS_WARNING
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
-from console_support import As, Console
 
+from console.console_support import As, Console
 from lakestow.console.sessions import COOKIE, MAX_FAILURES
 
 CHANGES = [

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from console_support import LiveConsole
+
+from console.console_support import LiveConsole
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from console_support import As
 
+from console.console_support import As
 from lakestow.console import syncstatus
 from lakestow.console.openapi import DOCUMENT
 from lakestow.sync.agent import Agent

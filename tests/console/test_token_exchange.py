@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from console_support import LiveConsole, lakestow
+
+from console.console_support import LiveConsole, lakestow
 
 BIN = Path(sys.executable).parent
 

@@ -10,10 +10,10 @@ import unicodedata
 import zipfile
 from urllib.parse import quote
 
-from console_support import As
 from hypothesis import given
 from hypothesis import strategies as st
 
+from console.console_support import As
 from lakestow.console.zipnames import NOTE, Names
 
 EVIL = "data/shared/..\\..\\..\\evil.bat"

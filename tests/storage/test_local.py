@@ -25,7 +25,15 @@ from pathlib import Path
 import anyio
 import anyio.lowlevel
 import pytest
-from conformance import (
+
+from lakestow.errors import InvalidInput, LakestowError, NotFound
+from lakestow.storage import ListPage, ObjectStore, open_store, registry
+from lakestow.storage.local import LocalStore
+from lakestow.storage.local.blobs import BlobWriter
+from lakestow.storage.local.index import init_schema
+from lakestow.storage.local.listing import RUN, list_page
+from lakestow.storage.local.writer import CommitUncertain, GroupCommitWriter, Txn
+from storage.conformance import (
     MiB,
     TestBuckets,
     TestConditional,
@@ -45,14 +53,6 @@ from conformance import (
     put_keys,
     read,
 )
-
-from lakestow.errors import InvalidInput, LakestowError, NotFound
-from lakestow.storage import ListPage, ObjectStore, open_store, registry
-from lakestow.storage.local import LocalStore
-from lakestow.storage.local.blobs import BlobWriter
-from lakestow.storage.local.index import init_schema
-from lakestow.storage.local.listing import RUN, list_page
-from lakestow.storage.local.writer import CommitUncertain, GroupCommitWriter, Txn
 
 PART_SIZE = 5 * 1024
 

@@ -17,7 +17,14 @@ from typing import Any
 import anyio
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
-from conformance import (
+
+from lakestow.errors import InvalidInput, InvalidRequest, LakestowError, NotFound
+from lakestow.storage import ObjectStore, open_store
+from lakestow.storage.protocol import MIN_PART_SIZE
+from lakestow.storage.s3 import S3Store
+from lakestow.storage.s3.errors import translate
+from lakestow.storage.s3.upstream import Upstream as UpstreamClient
+from storage.conformance import (
     TestBuckets,
     TestConditional,
     TestCopy,
@@ -34,14 +41,7 @@ from conformance import (
     raises,
     read,
 )
-from upstream import Upstream, free_port, lakestow_server, moto_server, rclone_server
-
-from lakestow.errors import InvalidInput, InvalidRequest, LakestowError, NotFound
-from lakestow.storage import ObjectStore, open_store
-from lakestow.storage.protocol import MIN_PART_SIZE
-from lakestow.storage.s3 import S3Store
-from lakestow.storage.s3.errors import translate
-from lakestow.storage.s3.upstream import Upstream as UpstreamClient
+from storage.upstream import Upstream, free_port, lakestow_server, moto_server, rclone_server
 
 PART_SIZE = 5 * 1024
 """The upstream's minimum part size (moto's lowered to it, as the local suite's); a lakestow
