@@ -12,7 +12,7 @@ import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
-from s3api.conftest import BUCKET, LiveServer
+from s3api.conftest import BUCKET, LiveServer, Store
 
 _run = itertools.count()
 
@@ -80,10 +80,14 @@ def _attacks(live: LiveServer) -> list[tuple[str, dict[str, Any]]]:
     return requests
 
 
-def test_others_writes_change_nothing_in_alices_listings(live: LiveServer) -> None:
+def test_others_writes_change_nothing_in_alices_listings(live: LiveServer, store: Store) -> None:
     alice, bob, carol = (live.client(name) for name in ("alice", "bob", "carol"))
     scoped = live.client(credentials=live.credentials("alice", "--scope", "/data/shared/"))
     attacks = _attacks(live)
+    if store.upstream is not None:
+        # The merge is the same over every store; an upstream (moto scans its whole bucket
+        # for each listing) gets the pages of one beside alice's folders, where leaks were.
+        attacks = [(op, p) for op, p in attacks if p.get("MaxKeys", p.get("MaxUploads")) == 1]
     before = [_pages(who, op, **params) for who in (alice, scoped) for op, params in attacks]
     n = next(_run)
     for client, folder in ((bob, live.private("bob")), (carol, live.private("carol"))):
