@@ -1,44 +1,110 @@
-"""Every error lakestow raises on purpose, each carrying the S3 code and HTTP status it maps to.
+"""Every error lakestow raises on purpose: a closed set of codes, each with one HTTP status.
 
-The front doors render them once: S3 XML on the S3 endpoint, JSON on the console API, one
-line on stderr in the CLI.
+A raise site picks the class that says what went wrong (callers catch by class) and, where the
+class's own code is not precise enough, a code from `STATUS`; the status always follows from the
+code, so no raise site chooses one. The front doors render them once: S3 XML on the S3 endpoint,
+JSON on the console API, one line on stderr in the CLI.
 
-    LakestowError
+    LakestowError             500 InternalError
     ├── InvalidInput              400 InvalidArgument  (bad names, durations, scopes)
     │   ├── InvalidKey            400 KeyTooLongError / InvalidArgument
-    │   └── InvalidRequest        400 InvalidRequest, MalformedXML, BadDigest, ...
+    │   └── InvalidRequest        400 InvalidRequest, MalformedXML, BadDigest, ... 416 InvalidRange
     ├── NotFound                  404 NoSuchKey, NoSuchBucket, NoSuchUpload, ...
-    ├── AlreadyExists             409 (names taken) / 412 for conditional writes
+    ├── AlreadyExists             409 (names taken, buckets not empty)
     ├── PreconditionFailed        412 PreconditionFailed
     ├── NotModified               304
-    ├── AccessDenied              403 AccessDenied
-    ├── Unauthenticated           403 InvalidAccessKeyId, ExpiredToken, SignatureDoesNotMatch, ...
+    ├── AccessDenied              403 AccessDenied, CSRFFailed
+    ├── Unauthenticated           403 InvalidAccessKeyId, SignatureDoesNotMatch, 400 ExpiredToken
+    │   └── SignInRequired        401 (the console: no session, no valid bearer token)
+    ├── TooManyAttempts           429 (sign-in throttling)
+    ├── Unsupported               501 NotImplemented, 405 MethodNotAllowed
+    ├── Unavailable               503 ServiceUnavailable, SlowDown, StoreInUse
     └── NotInitialized            the data directory has not been set up
 """
 
 from __future__ import annotations
+
+STATUS: dict[str, int] = {
+    # The request can never succeed as sent.
+    "InvalidArgument": 400,
+    "InvalidRequest": 400,
+    "InvalidURI": 400,
+    "InvalidBucketName": 400,
+    "KeyTooLongError": 400,
+    "MetadataTooLarge": 400,
+    "MalformedXML": 400,
+    "MaxMessageLengthExceeded": 400,
+    "RequestHeaderSectionTooLarge": 400,
+    "BadDigest": 400,
+    "InvalidDigest": 400,
+    "XAmzContentSHA256Mismatch": 400,
+    "IncompleteBody": 400,
+    "InvalidPart": 400,
+    "InvalidPartOrder": 400,
+    "EntityTooSmall": 400,
+    "EntityTooLarge": 400,
+    "AuthorizationHeaderMalformed": 400,
+    "AuthorizationQueryParametersError": 400,
+    "ClientDisconnected": 400,
+    "BadRequest": 400,
+    "InvalidRange": 416,
+    "InvalidPartNumber": 416,
+    "BodyTooLarge": 413,
+    # Who is asking, and may they.
+    "InvalidAccessKeyId": 403,
+    "SignatureDoesNotMatch": 403,
+    "RequestTimeTooSkewed": 403,
+    "AccessDenied": 403,
+    "CSRFFailed": 403,
+    "InvalidToken": 400,
+    "ExpiredToken": 400,
+    "Unauthenticated": 401,
+    "TooManyAttempts": 429,
+    # What is there.
+    "NoSuchKey": 404,
+    "NoSuchBucket": 404,
+    "NoSuchUpload": 404,
+    "NotFound": 404,
+    "AlreadyExists": 409,
+    "BucketAlreadyExists": 409,
+    "BucketAlreadyOwnedByYou": 409,
+    "BucketNotEmpty": 409,
+    "PreconditionFailed": 412,
+    "NotModified": 304,
+    # What lakestow cannot do, now or ever.
+    "MethodNotAllowed": 405,
+    "NotImplemented": 501,
+    "ServiceUnavailable": 503,
+    "SlowDown": 503,
+    "StoreInUse": 503,
+    "InternalError": 500,
+    "NotInitialized": 500,
+}
 
 
 class LakestowError(Exception):
     """Base of lakestow's own errors: a message meant for the person who caused it."""
 
     code: str = "InternalError"
-    status: int = 500
 
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+    def __init__(self, message: str, *, code: str | None = None):
         super().__init__(message)
         self.message = message
         if code is not None:
+            if code not in STATUS:
+                raise ValueError(f"{code!r} is not one of lakestow's error codes (errors.STATUS)")
             self.code = code
-        if status is not None:
-            self.status = status
+
+    @property
+    def status(self) -> int:
+        """The HTTP status of this error's code."""
+        return STATUS[self.code]
 
 
 class InvalidInput(LakestowError):
     """The caller sent something that can never succeed as sent."""
 
     code = "InvalidArgument"
-    status = 400
 
 
 class InvalidKey(InvalidInput):
@@ -55,46 +121,63 @@ class NotFound(LakestowError):
     """The thing asked for does not exist."""
 
     code = "NoSuchKey"
-    status = 404
 
 
 class AlreadyExists(LakestowError):
-    """A name that is taken, or an object that exists where `If-None-Match: *` forbade it."""
+    """A name that is taken, or a bucket that still holds objects."""
 
     code = "AlreadyExists"
-    status = 409
 
 
 class PreconditionFailed(LakestowError):
     """An `If-Match` / `If-None-Match` / `If-Unmodified-Since` condition did not hold."""
 
     code = "PreconditionFailed"
-    status = 412
 
 
 class NotModified(LakestowError):
     """A conditional read whose object has not changed."""
 
     code = "NotModified"
-    status = 304
 
 
 class AccessDenied(LakestowError):
     """The policy refused; the message carries its reason."""
 
     code = "AccessDenied"
-    status = 403
 
 
 class Unauthenticated(LakestowError):
     """Credentials that cannot be trusted: unknown, tampered, expired, revoked, bad signature."""
 
     code = "InvalidAccessKeyId"
-    status = 403
+
+
+class SignInRequired(Unauthenticated):
+    """The console's caller has no session, or no bearer token it accepts."""
+
+    code = "Unauthenticated"
+
+
+class TooManyAttempts(LakestowError):
+    """Too many failed attempts from one caller; try again later."""
+
+    code = "TooManyAttempts"
+
+
+class Unsupported(LakestowError):
+    """Something lakestow does not do (here, or with this backend)."""
+
+    code = "NotImplemented"
+
+
+class Unavailable(LakestowError):
+    """The server cannot serve this now; the same request may succeed later."""
+
+    code = "ServiceUnavailable"
 
 
 class NotInitialized(LakestowError):
     """The data directory (or catalog) has not been initialized."""
 
     code = "NotInitialized"
-    status = 500

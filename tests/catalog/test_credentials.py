@@ -207,7 +207,7 @@ def test_a_disabled_member_is_refused_and_gets_no_new_credentials(
 
 
 def test_refusals_map_to_the_s3_codes_clients_act_on() -> None:
-    codes = {reason: reason.s3_code[0] for reason in Refusal}
+    codes = {reason: reason.s3_code for reason in Refusal}
     assert codes[Refusal.UNKNOWN] == "InvalidAccessKeyId"
     assert codes[Refusal.EXPIRED] == "ExpiredToken"
     assert codes[Refusal.TAMPERED] == "InvalidToken"

@@ -18,7 +18,7 @@ import anyio
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from lakestow.errors import InvalidInput, InvalidRequest, LakestowError, NotFound
+from lakestow.errors import InvalidInput, InvalidRequest, LakestowError, NotFound, Unsupported
 from lakestow.storage import ObjectStore, open_store
 from lakestow.storage.protocol import MIN_PART_SIZE
 from lakestow.storage.s3 import S3Store
@@ -419,7 +419,8 @@ async def test_bad_urls_and_upstreams(moto: Upstream) -> None:
         ("AccessDenied", 403, LakestowError, "InternalError", 500),
         ("NoSuchBucket", 404, LakestowError, "InternalError", 500),
         ("SlowDown", 503, LakestowError, "SlowDown", 503),
-        ("Weird", 501, LakestowError, "InternalError", 501),
+        ("NotImplemented", 501, Unsupported, "NotImplemented", 501),
+        ("Weird", 502, LakestowError, "InternalError", 500),
     ],
 )
 def test_translate(

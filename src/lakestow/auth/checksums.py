@@ -17,7 +17,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any, Protocol
 
-from lakestow.errors import InvalidRequest, LakestowError
+from lakestow.errors import InvalidRequest, Unsupported
 
 HEADER_PREFIX = "x-amz-checksum-"
 AWSCRT_REQUIREMENT = "awscrt>=0.31.2"  # crc64nvme since 0.23.4, xxhash since 0.31.2
@@ -61,10 +61,8 @@ def _crt() -> ModuleType:
     try:
         return importlib.import_module("awscrt.checksums")
     except ImportError:
-        raise LakestowError(
-            f"This checksum algorithm needs the {AWSCRT_REQUIREMENT!r} package on the server.",
-            code="NotImplemented",
-            status=501,
+        raise Unsupported(
+            f"This checksum algorithm needs the {AWSCRT_REQUIREMENT!r} package on the server."
         ) from None
 
 

@@ -43,17 +43,17 @@ class Refusal(StrEnum):
     DISABLED = "disabled"
 
     @property
-    def s3_code(self) -> tuple[str, int]:
+    def s3_code(self) -> str:
         return _S3_CODES[self]
 
 
 _S3_CODES = {
-    Refusal.UNKNOWN: ("InvalidAccessKeyId", 403),
-    Refusal.TAMPERED: ("InvalidToken", 400),
-    Refusal.MISMATCH: ("InvalidToken", 400),
-    Refusal.EXPIRED: ("ExpiredToken", 400),
-    Refusal.REVOKED: ("InvalidToken", 400),
-    Refusal.DISABLED: ("AccessDenied", 403),
+    Refusal.UNKNOWN: "InvalidAccessKeyId",
+    Refusal.TAMPERED: "InvalidToken",
+    Refusal.MISMATCH: "InvalidToken",
+    Refusal.EXPIRED: "ExpiredToken",
+    Refusal.REVOKED: "InvalidToken",
+    Refusal.DISABLED: "AccessDenied",
 }
 
 
@@ -61,8 +61,7 @@ class CredentialRefused(Unauthenticated):
     """Credentials that lakestow does not accept, with the precise `reason`."""
 
     def __init__(self, reason: Refusal, message: str) -> None:
-        code, status = reason.s3_code
-        super().__init__(message, code=code, status=status)
+        super().__init__(message, code=reason.s3_code)
         self.reason = reason
 
 

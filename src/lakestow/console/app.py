@@ -33,7 +33,7 @@ from lakestow.console import (
     uploads,
 )
 from lakestow.console.context import ConsoleState
-from lakestow.errors import LakestowError
+from lakestow.errors import InvalidInput, LakestowError
 from lakestow.runtime import Runtime
 
 logger = logging.getLogger("lakestow.console")
@@ -136,10 +136,8 @@ def _content_length(scope: Scope) -> int | None:
 
 def _too_large(limit: int) -> LakestowError:
     size = f"{limit // 1024 // 1024} MiB" if limit >= 1024 * 1024 else f"{limit // 1024} KiB"
-    return LakestowError(
-        f"the request body is larger than the {size} this request allows",
-        code="BodyTooLarge",
-        status=413,
+    return InvalidInput(
+        f"the request body is larger than the {size} this request allows", code="BodyTooLarge"
     )
 
 
@@ -147,10 +145,10 @@ def _as_lakestow(exc: Exception) -> LakestowError:
     if isinstance(exc, LakestowError):
         return exc
     if isinstance(exc, ClientDisconnect):
-        return LakestowError("the client went away", code="ClientDisconnected", status=400)
+        return InvalidInput("the client went away", code="ClientDisconnected")
     if isinstance(exc, HTTPException):
         code = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "BadRequest")
-        return LakestowError(str(exc.detail), code=code, status=exc.status_code)
+        return LakestowError(str(exc.detail), code=code)
     logger.error("internal error", exc_info=exc)
     return LakestowError("internal error: the console could not do this; try again")
 

@@ -22,7 +22,7 @@ from lakestow.catalog.db import Catalog
 from lakestow.catalog.models import ConsoleSession, Member
 from lakestow.console import throttle
 from lakestow.domain import MemberInfo, OrgInfo
-from lakestow.errors import LakestowError, Unauthenticated
+from lakestow.errors import LakestowError, SignInRequired, Unauthenticated
 
 COOKIE = "lakestow_session"
 LIFETIME = timedelta(hours=12)
@@ -31,7 +31,7 @@ LockedOut = throttle.LockedOut
 
 
 def not_signed_in(message: str = "sign in first") -> Unauthenticated:
-    return Unauthenticated(message, code="Unauthenticated", status=401)
+    return SignInRequired(message)
 
 
 @dataclass(frozen=True)
@@ -148,5 +148,5 @@ def end_all(catalog: Catalog, member_id: int) -> None:
 def check_csrf(opened: Opened, sent: str | None) -> None:
     if not sent or not secrets.compare_digest(sent.encode(), opened.csrf_token.encode()):
         raise LakestowError(
-            "the CSRF token is missing or wrong: reload the page", code="CSRFFailed", status=403
+            "the CSRF token is missing or wrong: reload the page", code="CSRFFailed"
         )

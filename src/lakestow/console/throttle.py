@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from lakestow.catalog.db import Catalog
 from lakestow.catalog.models import SignInCounter, UTCDateTime
-from lakestow.errors import LakestowError
+from lakestow.errors import TooManyAttempts
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,8 @@ NAME = Limit("name", 30, timedelta(minutes=5))
 LONGEST = max(PAIR.window, ADDRESS.window, NAME.window)
 
 
-class LockedOut(LakestowError):
+class LockedOut(TooManyAttempts):
     """Too many failed sign-ins for one name or from one address; `retry_after` in seconds."""
-
-    code = "TooManyAttempts"
-    status = 429
 
     def __init__(self, until: datetime, now: datetime) -> None:
         self.retry_after = max(1, math.ceil((until - now).total_seconds()))

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from lakestow.console.context import state_of
-from lakestow.errors import Unauthenticated
+from lakestow.errors import SignInRequired, Unauthenticated
 
 CREDENTIAL_SECONDS = 3600
 
@@ -24,7 +24,7 @@ async def token_credentials(request: Request) -> JSONResponse:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         message = "send the instance token as 'Authorization: Bearer …'"
-        raise Unauthenticated(message, status=401)
+        raise SignInRequired(message)
     state = state_of(request)
     service = state.service("lakestow:console")
     try:
@@ -32,7 +32,7 @@ async def token_credentials(request: Request) -> JSONResponse:
             service.credentials.exchange_token, token.strip(), CREDENTIAL_SECONDS
         )
     except Unauthenticated as exc:  # the S3 endpoint's 403; over HTTP with a bearer, 401
-        raise Unauthenticated(exc.message, code=exc.code, status=401) from exc
+        raise SignInRequired(exc.message) from exc
     return JSONResponse(
         {
             "credentials": issued.credential_process(),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 
-from lakestow.errors import LakestowError
+from lakestow.errors import Unsupported
 from lakestow.s3api import buckets, listing, multipart, objects
 from lakestow.s3api.asgi import Response
 from lakestow.s3api.request import S3Request
@@ -78,9 +78,5 @@ def route(
         return handler
     if any(key == (method, target, None) for key in ROUTES) or subresource is not None:
         what = f"?{subresource}" if subresource else method
-        raise LakestowError(
-            f"lakestow does not implement {what} on a {target}", code="NotImplemented", status=501
-        )
-    raise LakestowError(
-        f"{method} is not allowed on a {target}", code="MethodNotAllowed", status=405
-    )
+        raise Unsupported(f"lakestow does not implement {what} on a {target}")
+    raise Unsupported(f"{method} is not allowed on a {target}", code="MethodNotAllowed")

@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator
 from urllib.parse import unquote
 
 from lakestow.auth.policy import Action
-from lakestow.errors import InvalidInput, InvalidRequest, LakestowError
+from lakestow.errors import InvalidInput, InvalidRequest, LakestowError, Unavailable, Unsupported
 from lakestow.paths import validate_key
 from lakestow.s3api import headers as h
 from lakestow.s3api import xml
 from lakestow.s3api.asgi import Response, StreamingResponse
 from lakestow.s3api.request import S3Request
+from lakestow.storage.common import part_unsatisfiable
 from lakestow.storage.protocol import MAX_PART_NUMBER, GetResult, PartRange, PartRanges
 
 MAX_DELETE_KEYS = 1000
@@ -75,15 +76,9 @@ async def _part_range(request: S3Request, number: int) -> PartRange:
         return await store.part_range(request.bucket, request.key, number)
     info = await store.head(request.bucket, request.key)
     if number > max(info.parts_count or 1, 1):
-        raise InvalidRequest(
-            "The requested partnumber is not satisfiable", code="InvalidPartNumber", status=416
-        )
+        raise part_unsatisfiable()
     if info.parts_count:
-        raise LakestowError(
-            "This storage backend cannot read a multipart object by part number",
-            code="NotImplemented",
-            status=501,
-        )
+        raise Unsupported("This storage backend cannot read a multipart object by part number")
     return PartRange(info, 1, 0, info.size - 1)
 
 
@@ -106,11 +101,7 @@ async def _get_part(request: S3Request, number: int) -> GetResult:
         ):
             return result
         await result.aclose()
-    raise LakestowError(
-        "The object changed while its part was being read. Please try again.",
-        code="ServiceUnavailable",
-        status=503,
-    )
+    raise Unavailable("The object changed while its part was being read. Please try again.")
 
 
 async def _stream(result: GetResult) -> AsyncIterator[bytes]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 
-from lakestow.errors import InvalidInput, InvalidRequest, NotFound, PreconditionFailed
+from lakestow.errors import InvalidInput, InvalidRequest, NotFound, PreconditionFailed, Unsupported
 from lakestow.storage.etags import clean_etag
 from lakestow.storage.protocol import MAX_PART_NUMBER, ObjectInfo
 
@@ -57,16 +57,12 @@ def resolve_range(
 def unsatisfiable(size: int | None = None) -> InvalidRequest:
     """InvalidRange (416), naming the object's size when known."""
     known = "" if size is None else f" (object size {size})"
-    return InvalidRequest(
-        f"The requested range is not satisfiable{known}.", code="InvalidRange", status=416
-    )
+    return InvalidRequest(f"The requested range is not satisfiable{known}.", code="InvalidRange")
 
 
 def part_unsatisfiable() -> InvalidRequest:
     """InvalidPartNumber (416): the object has no such part."""
-    return InvalidRequest(
-        "The requested partnumber is not satisfiable", code="InvalidPartNumber", status=416
-    )
+    return InvalidRequest("The requested partnumber is not satisfiable", code="InvalidPartNumber")
 
 
 def no_such_bucket(name: str) -> NotFound:
@@ -117,9 +113,7 @@ def check_write_conditions(
 def check_if_none_match(if_none_match: str) -> None:
     """NotImplemented (501) unless a write's `If-None-Match` is `*`, the only form S3 takes."""
     if if_none_match.strip() != "*":
-        raise InvalidRequest(
-            "If-None-Match on a write accepts only '*'.", code="NotImplemented", status=501
-        )
+        raise Unsupported("If-None-Match on a write accepts only '*'.")
 
 
 def check_part_list(parts: Sequence[tuple[int, str]]) -> None:

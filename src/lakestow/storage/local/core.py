@@ -31,7 +31,7 @@ from typing import TypeVar
 import anyio
 import anyio.to_thread
 
-from lakestow.errors import LakestowError
+from lakestow.errors import Unavailable
 from lakestow.storage.common import check_md5, no_such_bucket
 from lakestow.storage.local.blobs import CHUNK, BlobDir, BlobPins, BlobWriter, fsync_dir
 from lakestow.storage.local.index import connect, get_meta, init_schema, read_buckets, set_meta
@@ -327,9 +327,7 @@ def _lock(root: Path) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise LakestowError(
-            f"The object store at {root} is in use by another process.",
-            code="StoreInUse",
-            status=503,
+        raise Unavailable(
+            f"The object store at {root} is in use by another process.", code="StoreInUse"
         ) from None
     return fd

@@ -18,7 +18,7 @@ from functools import partial
 
 import anyio
 
-from lakestow.errors import LakestowError
+from lakestow.errors import LakestowError, Unsupported
 from lakestow.storage.common import no_such_key, part_unsatisfiable, resolve_range
 from lakestow.storage.local.blobs import CHUNK, is_inline
 from lakestow.storage.local.core import Core
@@ -60,11 +60,9 @@ def part_range_of(stored: StoredObject, part_number: int) -> PartRange:
     info = stored.info
     sizes = stored.part_sizes if info.parts_count else (info.size,)
     if sizes is None:
-        raise LakestowError(
+        raise Unsupported(
             "This object was completed before lakestow kept the sizes of its parts: "
-            "it cannot be read by part number.",
-            code="NotImplemented",
-            status=501,
+            "it cannot be read by part number."
         )
     if not 1 <= part_number <= len(sizes):
         raise part_unsatisfiable()

@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from lakestow.errors import LakestowError
+from lakestow.errors import LakestowError, Unavailable
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -42,14 +42,12 @@ log = logging.getLogger(__name__)
 SLICE = 0.002  # seconds of operations the loop runs before it takes its turn back
 
 
-class CommitUncertain(LakestowError):
+class CommitUncertain(Unavailable):
     """The index could not commit: the write may or may not have landed."""
 
     def __init__(self) -> None:
         super().__init__(
-            "The object index could not commit this write; the server must be restarted.",
-            code="ServiceUnavailable",
-            status=503,
+            "The object index could not commit this write; the server must be restarted."
         )
 
 
@@ -289,8 +287,6 @@ def _failed_group() -> LakestowError:
 
 
 def _refused() -> LakestowError:
-    return LakestowError(
-        "The object index failed to commit a write: no more writes until the server restarts.",
-        code="ServiceUnavailable",
-        status=503,
+    return Unavailable(
+        "The object index failed to commit a write: no more writes until the server restarts."
     )

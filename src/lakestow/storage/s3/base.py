@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from lakestow.errors import LakestowError, NotFound
+from lakestow.errors import NotFound, Unsupported
 from lakestow.storage.common import check_if_none_match, no_such_bucket
 from lakestow.storage.etags import clean_etag, parts_count, requoted
 from lakestow.storage.protocol import DEFAULT_CONTENT_TYPE, BucketInfo, ObjectInfo
@@ -51,9 +51,7 @@ def object_info(bucket: str, key: str, response: Mapping[str, Any], size: int) -
 def copied_etag(result: Mapping[str, Any]) -> str:
     """The ETag of an UploadPartCopy result; an upstream without the operation answers none."""
     if "ETag" not in result:
-        raise LakestowError(
-            "The upstream store does not support UploadPartCopy.", code="NotImplemented", status=501
-        )
+        raise Unsupported("The upstream store does not support UploadPartCopy.")
     return clean_etag(str(result["ETag"]))
 
 

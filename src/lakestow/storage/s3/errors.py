@@ -20,30 +20,33 @@ from lakestow.errors import (
     NotFound,
     NotModified,
     PreconditionFailed,
+    Unavailable,
+    Unsupported,
 )
 
-_BY_CODE: dict[str, tuple[type[LakestowError], str, int]] = {
-    "NoSuchKey": (NotFound, "NoSuchKey", 404),
-    "404": (NotFound, "NoSuchKey", 404),  # HEAD answers carry no body, hence no code
-    "NotFound": (NotFound, "NoSuchKey", 404),
-    "NoSuchUpload": (NotFound, "NoSuchUpload", 404),
-    "PreconditionFailed": (PreconditionFailed, "PreconditionFailed", 412),
-    "412": (PreconditionFailed, "PreconditionFailed", 412),
+_BY_CODE: dict[str, tuple[type[LakestowError], str]] = {
+    "NoSuchKey": (NotFound, "NoSuchKey"),
+    "404": (NotFound, "NoSuchKey"),  # HEAD answers carry no body, hence no code
+    "NotFound": (NotFound, "NoSuchKey"),
+    "NoSuchUpload": (NotFound, "NoSuchUpload"),
+    "PreconditionFailed": (PreconditionFailed, "PreconditionFailed"),
+    "412": (PreconditionFailed, "PreconditionFailed"),
     # AWS answers a conditional write that lost a race with 409; it is the same outcome.
-    "ConditionalRequestConflict": (PreconditionFailed, "PreconditionFailed", 412),
-    "304": (NotModified, "NotModified", 304),
-    "InvalidRange": (InvalidRequest, "InvalidRange", 416),
-    "416": (InvalidRequest, "InvalidRange", 416),
-    "InvalidPart": (InvalidRequest, "InvalidPart", 400),
-    "InvalidPartOrder": (InvalidRequest, "InvalidPartOrder", 400),
-    "EntityTooSmall": (InvalidRequest, "EntityTooSmall", 400),
-    "EntityTooLarge": (InvalidRequest, "EntityTooLarge", 400),
-    "BadDigest": (InvalidRequest, "BadDigest", 400),
-    "InvalidDigest": (InvalidRequest, "InvalidDigest", 400),
-    "MalformedXML": (InvalidRequest, "MalformedXML", 400),
-    "InvalidRequest": (InvalidRequest, "InvalidRequest", 400),
-    "InvalidArgument": (InvalidInput, "InvalidArgument", 400),
-    "KeyTooLongError": (InvalidKey, "KeyTooLongError", 400),
+    "ConditionalRequestConflict": (PreconditionFailed, "PreconditionFailed"),
+    "304": (NotModified, "NotModified"),
+    "InvalidRange": (InvalidRequest, "InvalidRange"),
+    "416": (InvalidRequest, "InvalidRange"),
+    "InvalidPart": (InvalidRequest, "InvalidPart"),
+    "InvalidPartOrder": (InvalidRequest, "InvalidPartOrder"),
+    "EntityTooSmall": (InvalidRequest, "EntityTooSmall"),
+    "EntityTooLarge": (InvalidRequest, "EntityTooLarge"),
+    "BadDigest": (InvalidRequest, "BadDigest"),
+    "InvalidDigest": (InvalidRequest, "InvalidDigest"),
+    "MalformedXML": (InvalidRequest, "MalformedXML"),
+    "InvalidRequest": (InvalidRequest, "InvalidRequest"),
+    "InvalidArgument": (InvalidInput, "InvalidArgument"),
+    "KeyTooLongError": (InvalidKey, "KeyTooLongError"),
+    "NotImplemented": (Unsupported, "NotImplemented"),
 }
 
 _UPSTREAM_FAULTS = {
@@ -61,20 +64,20 @@ def translate(exc: ClientError) -> LakestowError:
     """The lakestow error for an upstream error response."""
     error: dict[str, Any] = dict(exc.response.get("Error", {}))
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 500)
-    return from_code(str(error.get("Code") or status), str(error.get("Message") or ""), status)
+    return from_code(str(error.get("Code") or status), str(error.get("Message") or ""))
 
 
-def from_code(code: str, message: str, status: int = 500) -> LakestowError:
+def from_code(code: str, message: str) -> LakestowError:
     """The lakestow error for an upstream error code (also per key, as DeleteObjects has)."""
     message = message or code or "The upstream store refused the request."
     if code in _BY_CODE:
-        kind, s3_code, s3_status = _BY_CODE[code]
-        return kind(message, code=s3_code, status=s3_status)
+        kind, s3_code = _BY_CODE[code]
+        return kind(message, code=s3_code)
     if code in _UPSTREAM_FAULTS:
-        return LakestowError(f"The upstream store refused lakestow: {code}: {message}", status=500)
+        return LakestowError(f"The upstream store refused lakestow: {code}: {message}")
     if code in ("SlowDown", "503", "ServiceUnavailable"):
-        return LakestowError("The upstream store is busy.", code="SlowDown", status=503)
-    return LakestowError(f"The upstream store failed: {code}: {message}", status=max(status, 500))
+        return Unavailable("The upstream store is busy.", code="SlowDown")
+    return LakestowError(f"The upstream store failed: {code}: {message}")
 
 
 def lakestow_error(exc: ClientError | BotoCoreError) -> LakestowError:
@@ -82,6 +85,4 @@ def lakestow_error(exc: ClientError | BotoCoreError) -> LakestowError:
     at all (connection refused, timeouts, a response cut short)."""
     if isinstance(exc, ClientError):
         return translate(exc)
-    return LakestowError(
-        f"The upstream store is unreachable: {exc}", code="ServiceUnavailable", status=503
-    )
+    return Unavailable(f"The upstream store is unreachable: {exc}")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from lakestow.errors import LakestowError
+from lakestow.errors import Unsupported
 from lakestow.storage.common import check_md5, part_unsatisfiable, unsatisfiable
 from lakestow.storage.etags import clean_etag, parts_count, quoted
 from lakestow.storage.protocol import ObjectInfo, PartRange
@@ -219,11 +219,7 @@ def part_span(bucket: str, key: str, number: int, head: Mapping[str, Any]) -> Pa
         return PartRange(object_info(bucket, key, head, size), number, start, end)
     info = object_info(bucket, key, head, int(head["ContentLength"]))
     if info.parts_count or head.get("PartsCount"):
-        raise LakestowError(
-            "The upstream store does not tell where the parts of an object lie.",
-            code="NotImplemented",
-            status=501,
-        )
+        raise Unsupported("The upstream store does not tell where the parts of an object lie.")
     if number != 1:  # an upstream that ignored the part number of a single-part object
         raise part_unsatisfiable()
     return PartRange(info, number, 0, info.size - 1)
