@@ -37,19 +37,30 @@ def common_prefix(key: str, prefix: str, delimiter: str | None) -> str | None:
     return None if at < 0 else key[: at + len(delimiter)]
 
 
+def check_range(byte_range: tuple[int, int | None] | None, suffix_length: int | None) -> None:
+    """InvalidRange (416) for a range no object can satisfy, whatever its size."""
+    if suffix_length is not None and suffix_length <= 0:
+        raise unsatisfiable()
+    if byte_range is not None:
+        first, last = byte_range
+        if first < 0 or (last is not None and last < first):
+            raise unsatisfiable()
+
+
 def resolve_range(
     size: int, byte_range: tuple[int, int | None] | None, suffix_length: int | None
 ) -> tuple[int, int]:
-    """The inclusive (start, end) a request asks for, or InvalidRange (416)."""
-    if byte_range is None and suffix_length is None:
-        return 0, size - 1
+    """The inclusive (start, end) a request asks for of an object of `size` bytes, or
+    InvalidRange (416)."""
+    check_range(byte_range, suffix_length)
     if suffix_length is not None:
-        if suffix_length <= 0 or size == 0:
+        if size == 0:
             raise unsatisfiable(size)
         return max(0, size - suffix_length), size - 1
-    assert byte_range is not None
+    if byte_range is None:
+        return 0, size - 1
     first, last = byte_range
-    if first < 0 or first >= size or (last is not None and last < first):
+    if first >= size:
         raise unsatisfiable(size)
     return first, size - 1 if last is None else min(last, size - 1)
 

@@ -4,7 +4,8 @@
 
 The modules, from the store down:
 
-    store       `S3Store`: connecting, buckets and objects, and `open_url` for the registry
+    store       `S3Store`: buckets and objects, and `open_url` for the registry
+    connect     the upstream client: its configuration, and bodies signed once
     multipart   the `Multipart` operations, passed through to the upstream
     base        what the operations share: the upstream, the layout, the bucket registry
     transfer    PUTs and copies that take a multipart upload upstream

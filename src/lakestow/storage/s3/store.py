@@ -20,15 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 from urllib.parse import unquote, urlsplit
-
-from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
 
 from lakestow.errors import (
     AlreadyExists,
@@ -51,6 +47,7 @@ from lakestow.storage.protocol import (
     PartRange,
 )
 from lakestow.storage.s3.base import object_info, write_conditions
+from lakestow.storage.s3.connect import open_client
 from lakestow.storage.s3.errors import from_code
 from lakestow.storage.s3.io import PartReader, md5_header, stream
 from lakestow.storage.s3.layout import Layout, upstream_metadata
@@ -65,38 +62,7 @@ from lakestow.storage.s3.transfer import (
 )
 from lakestow.storage.s3.upstream import Upstream
 
-if TYPE_CHECKING:
-    from types_aiobotocore_s3 import S3Client
-
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
-
-_BODY_WRITES = ("PutObject", "UploadPart")
-"""The operations whose bodies this backend always sends with a Content-MD5."""
-
-
-def _sign_without_payload(client: S3Client) -> None:
-    """Sign PUT and part bodies as UNSIGNED-PAYLOAD when they carry a Content-MD5.
-
-    Over plain http botocore hashes every body with SHA-256 for the SigV4 signature (over
-    https it already skips that for such bodies): a third pass over each byte, on the event
-    loop. It is not needed for integrity when the request carries a Content-MD5: that header
-    is signed, and the upstream refuses a body that does not match it (BadDigest), so a man
-    in the middle can alter neither the body nor the digest (that would take an MD5 second
-    preimage, not a collision). Every PutObject and UploadPart of this backend sends one, and
-    only requests that do are affected, whatever the scheme; other bodies (the part list of
-    CompleteMultipartUpload, DeleteObjects) stay signed. `payload_signing_enabled` is a
-    client-wide setting, so it is swapped into the request's context just before signing.
-    """
-    config = client.meta.config
-    s3_options = {**(getattr(config, "s3", None) or {}), "payload_signing_enabled": False}
-    unsigned = config.merge(AioConfig(s3=s3_options))
-
-    def unsigned_if_digested(request: Any, **_: Any) -> None:
-        if "Content-MD5" in request.headers:
-            request.context["client_config"] = unsigned
-
-    for operation in _BODY_WRITES:
-        client.meta.events.register(f"before-sign.s3.{operation}", unsigned_if_digested)
 
 
 class S3Store(S3Multipart):
@@ -132,29 +98,18 @@ class S3Store(S3Multipart):
         `max_attempts`: tries of a request that failed on a connection error or a 5xx.
         `request_timeout`: seconds to wait for a connection, or for the next bytes of an answer.
         """
-        config = AioConfig(
-            s3={"addressing_style": "path"},
-            signature_version="s3v4",
-            retries={"max_attempts": max_attempts, "mode": "standard"},
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-            max_pool_connections=max_connections,
-            connect_timeout=request_timeout,
-            read_timeout=request_timeout,
-        )
-        env = os.environ.get
         stack = AsyncExitStack()
-        creator = get_session().create_client(
-            "s3",
-            endpoint_url=endpoint_url or env("AWS_ENDPOINT_URL_S3") or env("AWS_ENDPOINT_URL"),
-            aws_access_key_id=access_key_id,
-            aws_secret_access_key=secret_access_key,
-            aws_session_token=session_token,
-            region_name=region or env("AWS_REGION") or env("AWS_DEFAULT_REGION") or "us-east-1",
-            config=config,
+        client = await open_client(
+            stack,
+            endpoint_url=endpoint_url,
+            access_key_id=access_key_id,
+            secret_access_key=secret_access_key,
+            session_token=session_token,
+            region=region,
+            max_connections=max_connections,
+            max_attempts=max_attempts,
+            request_timeout=request_timeout,
         )
-        client = cast("S3Client", await stack.enter_async_context(creator))
-        _sign_without_payload(client)
         store = cls(
             Upstream(client),
             Layout.of(upstream_bucket, prefix),

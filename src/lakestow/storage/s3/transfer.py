@@ -18,7 +18,7 @@ import anyio
 import anyio.to_thread
 
 from lakestow.errors import Unsupported
-from lakestow.storage.common import check_md5, part_unsatisfiable, unsatisfiable
+from lakestow.storage.common import check_md5, check_range, part_unsatisfiable
 from lakestow.storage.etags import clean_etag, parts_count, quoted
 from lakestow.storage.protocol import ObjectInfo, PartRange
 from lakestow.storage.s3.base import copied_etag, object_info
@@ -193,16 +193,14 @@ async def copy_in_parts(
 
 
 def range_header(byte_range: tuple[int, int | None] | None, suffix_length: int | None) -> str:
-    """The `Range` header of a read ("" for the whole object); InvalidRange when malformed."""
+    """The `Range` header of a read ("" for the whole object); the upstream, which knows the
+    size, answers InvalidRange for what it cannot satisfy."""
+    check_range(byte_range, suffix_length)
     if suffix_length is not None:
-        if suffix_length <= 0:
-            raise unsatisfiable()
         return f"bytes=-{suffix_length}"
     if byte_range is None:
         return ""
     first, last = byte_range
-    if first < 0 or (last is not None and last < first):
-        raise unsatisfiable()
     return f"bytes={first}-{'' if last is None else last}"
 
 
