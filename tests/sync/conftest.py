@@ -69,7 +69,7 @@ class Server:
 
 
 @dataclass
-class Member:
+class Home:
     """A member's (sub)folder of notebooks, its credentials, and ways to reach it."""
 
     server: Server
@@ -185,22 +185,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="session")
-def alice(server: Server) -> Member:
-    return Member(server, "alice", server.ids["alice"])
+def alice(server: Server) -> Home:
+    return Home(server, "alice", server.ids["alice"])
 
 
 @pytest.fixture
-def member(alice: Member) -> Member:
+def member(alice: Home) -> Home:
     """An empty folder of alice's, of its own."""
-    return Member(alice.server, alice.name, alice.id, f"t{next(_names)}/", alice.credentials())
+    return Home(alice.server, alice.name, alice.id, f"t{next(_names)}/", alice.credentials())
 
 
 @pytest.fixture(scope="session")
-def bob(server: Server) -> Member:
-    return Member(server, "bob", server.ids["bob"])
+def bob(server: Server) -> Home:
+    return Home(server, "bob", server.ids["bob"])
 
 
-def status(member: Member) -> dict[str, Any]:
+def status(member: Home) -> dict[str, Any]:
     body = (
         member.client()
         .get_object(Bucket=BUCKET, Key=member.prefix + ".lakestow-sync-status.json")["Body"]
@@ -211,10 +211,10 @@ def status(member: Member) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def carol(server: Server) -> Member:
-    return Member(server, "carol", server.ids["carol"])
+def carol(server: Server) -> Home:
+    return Home(server, "carol", server.ids["carol"])
 
 
 @pytest.fixture(scope="session")
-def dave(server: Server) -> Member:
-    return Member(server, "dave", server.ids["dave"])
+def dave(server: Server) -> Home:
+    return Home(server, "dave", server.ids["dave"])

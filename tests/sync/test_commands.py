@@ -17,10 +17,10 @@ from lakestow.sync.credentials import (
     s3_store,
 )
 from lakestow.sync.remote import Remote
-from sync.conftest import BUCKET, Member, tree
+from sync.conftest import BUCKET, Home, tree
 
 
-def run(member: Member, *args: str) -> tuple[int, str, str]:
+def run(member: Home, *args: str) -> tuple[int, str, str]:
     c = member.credentials()
     env = {
         "AWS_ACCESS_KEY_ID": c.access_key_id,
@@ -36,7 +36,7 @@ def run(member: Member, *args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_home_sync_dry_run_then_sync_then_restore(member: Member, tmp_path: Path) -> None:
+def test_home_sync_dry_run_then_sync_then_restore(member: Home, tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     (home / "a.txt").write_text("a")
@@ -50,7 +50,7 @@ def test_home_sync_dry_run_then_sync_then_restore(member: Member, tmp_path: Path
     assert tree(tmp_path / "copy") == {"a.txt": b"a"}
 
 
-def test_home_sync_refused_exits_1(member: Member, tmp_path: Path) -> None:
+def test_home_sync_refused_exits_1(member: Home, tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("a")
     assert run(member, "home", "sync", "--home", str(tmp_path))[0] == 0
     (tmp_path / "a.txt").unlink()
@@ -60,7 +60,7 @@ def test_home_sync_refused_exits_1(member: Member, tmp_path: Path) -> None:
     assert code == 0 and set(member.objects()) == {".lakestow-sync-status.json"}
 
 
-def test_credentials_are_refreshed_before_they_expire(member: Member) -> None:
+def test_credentials_are_refreshed_before_they_expire(member: Home) -> None:
     real = member.credentials()
     calls: list[datetime] = []
 
@@ -81,7 +81,7 @@ def test_credentials_are_refreshed_before_they_expire(member: Member) -> None:
     assert len(calls) >= 2
 
 
-def test_short_lived_process_credentials_keep_working(member: Member) -> None:
+def test_short_lived_process_credentials_keep_working(member: Home) -> None:
     source = ProcessCredentials(member.credential_process + " --duration 3")
     remote = Remote(
         lambda: s3_client(member.server.endpoint, "us-east-1", source), BUCKET, member.prefix
@@ -91,7 +91,7 @@ def test_short_lived_process_credentials_keep_working(member: Member) -> None:
     assert remote.head("x") is not None
 
 
-def store_only(member: Member, source: CredentialSource) -> Remote:
+def store_only(member: Home, source: CredentialSource) -> Remote:
     """A remote whose small PUTs go through obstore; boto3 must not be asked to connect."""
 
     def no_boto3() -> None:
@@ -101,7 +101,7 @@ def store_only(member: Member, source: CredentialSource) -> Remote:
     return Remote(no_boto3, BUCKET, member.prefix, store)
 
 
-def test_store_credentials_are_refreshed_before_they_expire(member: Member) -> None:
+def test_store_credentials_are_refreshed_before_they_expire(member: Home) -> None:
     real = member.credentials()
     calls: list[datetime] = []
 
@@ -120,7 +120,7 @@ def test_store_credentials_are_refreshed_before_they_expire(member: Member) -> N
     assert member.objects()["x"] == b"2"
 
 
-def test_store_with_short_lived_process_credentials(member: Member) -> None:
+def test_store_with_short_lived_process_credentials(member: Home) -> None:
     remote = store_only(member, ProcessCredentials(member.credential_process + " --duration 3"))
     remote.put("x", b"1")
     time.sleep(3.5)  # the first credentials have expired by now

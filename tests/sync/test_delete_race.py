@@ -17,7 +17,7 @@ from moto.server import ThreadedMotoServer
 from lakestow.sync.agent import Agent
 from lakestow.sync.credentials import Credentials, s3_client
 from lakestow.sync.remote import Remote
-from sync.conftest import BUCKET, Member, free_port
+from sync.conftest import BUCKET, Home, free_port
 from sync.test_pass import write
 
 Rewrite = Callable[[str, bytes], None]
@@ -84,7 +84,7 @@ def test_a_conditional_delete_keeps_a_version_written_after_the_check(
         race_a_delete(agent, rewrite, objects)
 
 
-def test_the_delete_race_on_lakestow(member: Member, tmp_path: Path) -> None:
+def test_the_delete_race_on_lakestow(member: Home, tmp_path: Path) -> None:
     def rewrite(path: str, data: bytes) -> None:
         member.client().put_object(Bucket=BUCKET, Key=member.prefix + path, Body=data)
 

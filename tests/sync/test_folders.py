@@ -7,13 +7,13 @@ import shutil
 from pathlib import Path
 
 from lakestow.sync.scan import scan_home
-from sync.conftest import BUCKET, Member
+from sync.conftest import BUCKET, Home
 from sync.test_pass import write
 
 STATUS = ".lakestow-sync-status.json"
 
 
-def remote_tree(member: Member) -> dict[str, bytes]:
+def remote_tree(member: Home) -> dict[str, bytes]:
     found = member.objects()
     found.pop(STATUS, None)
     return found
@@ -39,7 +39,7 @@ def test_scan_lists_only_empty_folders(tmp_path: Path) -> None:
     }
 
 
-def test_empty_folders_are_mirrored_and_restored(member: Member, tmp_path: Path) -> None:
+def test_empty_folders_are_mirrored_and_restored(member: Home, tmp_path: Path) -> None:
     home = tmp_path / "home"
     write(home, {"full/a.txt": b"a", "cache-only/__pycache__/m.pyc": b"x"})
     for folder in ("empty", "nested/deeper"):
@@ -70,7 +70,7 @@ def test_empty_folders_are_mirrored_and_restored(member: Member, tmp_path: Path)
         assert idle.ok and idle.requests == 0
 
 
-def test_marker_goes_when_the_folder_fills_up_or_goes(member: Member, tmp_path: Path) -> None:
+def test_marker_goes_when_the_folder_fills_up_or_goes(member: Home, tmp_path: Path) -> None:
     for folder in ("fills", "goes", "empties"):
         (tmp_path / folder).mkdir()
     write(tmp_path, {"empties/only.txt": b"1", "stays.txt": b"2"})
@@ -92,7 +92,7 @@ def test_marker_goes_when_the_folder_fills_up_or_goes(member: Member, tmp_path: 
         assert agent.sync().requests == 0
 
 
-def test_marker_made_elsewhere_is_adopted(member: Member, tmp_path: Path) -> None:
+def test_marker_made_elsewhere_is_adopted(member: Home, tmp_path: Path) -> None:
     """A marker the console made for the same empty folder is not a conflict."""
     member.client().put_object(Bucket=BUCKET, Key=member.prefix + "made/", Body=b"")
     (tmp_path / "made").mkdir()

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from lakestow.sync.ignore import IgnoreRules
-from sync.conftest import BUCKET, Member, status, tree
+from sync.conftest import BUCKET, Home, status, tree
 
 AGENT = [sys.executable, "-m", "lakestow.sync"]
 
@@ -56,7 +56,7 @@ def visible(home: Path) -> dict[str, bytes]:
     }
 
 
-def remote_files(member: Member) -> dict[str, bytes]:
+def remote_files(member: Home) -> dict[str, bytes]:
     found = member.objects()
     found.pop(".lakestow-sync-status.json", None)
     return found
@@ -70,7 +70,7 @@ def wait_for(path: Path, process: subprocess.Popen[bytes], seconds: float = 60) 
         time.sleep(0.05)
 
 
-def test_instance_run_syncs_until_sigterm_then_restores(bob: Member, tmp_path: Path) -> None:
+def test_instance_run_syncs_until_sigterm_then_restores(bob: Home, tmp_path: Path) -> None:
     home = tmp_path / "home"
     script = tmp_path / "child.py"
     script.write_text(CHILD)
@@ -133,7 +133,7 @@ def test_instance_run_syncs_until_sigterm_then_restores(bob: Member, tmp_path: P
     assert remote_files(bob) == expected
 
 
-def test_sigkill_mid_pass_then_restart_converges(member: Member, tmp_path: Path) -> None:
+def test_sigkill_mid_pass_then_restart_converges(member: Home, tmp_path: Path) -> None:
     home = tmp_path / "home"
     for i in range(400):
         (home / f"d{i % 7}").mkdir(parents=True, exist_ok=True)
@@ -179,7 +179,7 @@ boto3.client("s3").put_object(Bucket=bucket, Key=key + "by-boto3.txt", Body=b"bo
 """
 
 
-def test_child_credentials_refresh_after_expiry(carol: Member, tmp_path: Path) -> None:
+def test_child_credentials_refresh_after_expiry(carol: Home, tmp_path: Path) -> None:
     member, home = carol, tmp_path / "home"
     args = member.sync_args(home)
     # 5 s, not less: botocore refuses credentials that expire before they reach it, and on a
@@ -212,7 +212,7 @@ def test_child_credentials_refresh_after_expiry(carol: Member, tmp_path: Path) -
     assert got == b"from the notebook"
 
 
-def test_sigint_is_forwarded_and_the_last_changes_synced(member: Member, tmp_path: Path) -> None:
+def test_sigint_is_forwarded_and_the_last_changes_synced(member: Home, tmp_path: Path) -> None:
     home = tmp_path / "home"
     child = (
         "import pathlib, signal, sys, time\n"

@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from sync.conftest import BUCKET, Member, free_port
+from sync.conftest import BUCKET, Home, free_port
 
 TOKEN = "sync-test-token"
 
@@ -48,7 +48,7 @@ def wait_up(port: int, agent: subprocess.Popen[bytes]) -> None:
     raise AssertionError("jupyter server did not start")
 
 
-def remote_notebook(member: Member, name: str) -> dict[str, Any] | None:
+def remote_notebook(member: Home, name: str) -> dict[str, Any] | None:
     try:
         body = member.client().get_object(Bucket=BUCKET, Key=member.prefix + name)["Body"].read()
     except member.client().exceptions.NoSuchKey:
@@ -61,7 +61,7 @@ def source(document: dict[str, Any] | None) -> str | None:
     return None if document is None else "".join(document["cells"][0]["source"])
 
 
-def test_notebook_saved_in_jupyter_reaches_the_warehouse(dave: Member, tmp_path: Path) -> None:
+def test_notebook_saved_in_jupyter_reaches_the_warehouse(dave: Home, tmp_path: Path) -> None:
     jupyter = shutil.which("jupyter-server", path=str(Path(sys.executable).parent))
     assert jupyter
     port, interval = free_port(), 2
@@ -103,6 +103,6 @@ def test_notebook_saved_in_jupyter_reaches_the_warehouse(dave: Member, tmp_path:
     assert not any(".ipynb_checkpoints" in k or "jupyter/runtime" in k for k in keys), keys
 
 
-def _keys(member: Member) -> list[str]:
+def _keys(member: Home) -> list[str]:
     answer = member.client().list_objects_v2(Bucket=BUCKET, Prefix=member.prefix)
     return [item["Key"] for item in answer.get("Contents", [])]

@@ -10,7 +10,7 @@ import pytest
 from lakestow.sync.apply import Tuning
 from lakestow.sync.errors import SyncError
 from lakestow.sync.plan import Options
-from sync.conftest import BUCKET, Member, status, tree
+from sync.conftest import BUCKET, Home, status, tree
 
 SMALL_PARTS = Tuning(part_size=5 * 2**20, multipart_threshold=5 * 2**20, workers=4)
 
@@ -28,7 +28,7 @@ def bump(path: Path, data: bytes) -> None:
     os.utime(path, ns=(before + 10**9, before + 10**9))
 
 
-def test_pass_uploads_edits_deletes_then_nothing(member: Member, tmp_path: Path) -> None:
+def test_pass_uploads_edits_deletes_then_nothing(member: Home, tmp_path: Path) -> None:
     write(tmp_path, {"a.txt": b"a", "nb/one.ipynb": b"{}", "nb/deep/two.py": b"print(2)\n"})
     agent = member.agent(tmp_path)
     first = agent.sync()
@@ -55,7 +55,7 @@ def test_pass_uploads_edits_deletes_then_nothing(member: Member, tmp_path: Path)
     assert agent.sync().requests == 0
 
 
-def test_status_object(member: Member, tmp_path: Path) -> None:
+def test_status_object(member: Home, tmp_path: Path) -> None:
     write(tmp_path, {"a": b"1"})
     member.agent(tmp_path).sync()
     doc = status(member)
@@ -63,7 +63,7 @@ def test_status_object(member: Member, tmp_path: Path) -> None:
     assert doc["last_success_at"].endswith("Z") and doc["errors"] == []
 
 
-def test_ignore_rules(member: Member, tmp_path: Path) -> None:
+def test_ignore_rules(member: Home, tmp_path: Path) -> None:
     write(
         tmp_path,
         {
@@ -93,7 +93,7 @@ def test_ignore_rules(member: Member, tmp_path: Path) -> None:
     assert not any(p.startswith(".lakestow/") for p in remote)  # the agent's own state
 
 
-def test_newly_ignored_file_is_deleted_remotely(member: Member, tmp_path: Path) -> None:
+def test_newly_ignored_file_is_deleted_remotely(member: Home, tmp_path: Path) -> None:
     write(tmp_path, {"a.log": b"1", "b": b"2", "c": b"3"})
     agent = member.agent(tmp_path)
     agent.sync()
@@ -102,7 +102,7 @@ def test_newly_ignored_file_is_deleted_remotely(member: Member, tmp_path: Path) 
     assert result.deleted == ["a.log"] and result.uploaded == [".lakestowignore"]
 
 
-def test_delete_guard_refuses_then_forced(member: Member, tmp_path: Path) -> None:
+def test_delete_guard_refuses_then_forced(member: Home, tmp_path: Path) -> None:
     write(tmp_path, {f"f{i}": b"x" for i in range(10)})
     member.agent(tmp_path).sync()
     for i in range(6):
@@ -116,7 +116,7 @@ def test_delete_guard_refuses_then_forced(member: Member, tmp_path: Path) -> Non
     assert set(member.objects()) == {f"f{i}" for i in range(6, 10)} | {".lakestow-sync-status.json"}
 
 
-def test_file_changing_during_upload_is_retried(member: Member, tmp_path: Path) -> None:
+def test_file_changing_during_upload_is_retried(member: Home, tmp_path: Path) -> None:
     write(tmp_path, {"small.txt": b"v1", "big.bin": os.urandom(11 * 2**20)})
     touched: set[str] = set()
 
@@ -144,7 +144,7 @@ def test_file_changing_during_upload_is_retried(member: Member, tmp_path: Path) 
     assert remote["big.bin"] == (tmp_path / "big.bin").read_bytes()
 
 
-def test_remote_change_is_kept_aside(member: Member, tmp_path: Path) -> None:
+def test_remote_change_is_kept_aside(member: Home, tmp_path: Path) -> None:
     write(tmp_path, {"notes.md": b"mine v1", "other.md": b"same"})
     agent = member.agent(tmp_path)
     agent.sync()
@@ -158,7 +158,7 @@ def test_remote_change_is_kept_aside(member: Member, tmp_path: Path) -> None:
     assert remote["notes.md"] == b"mine v2" and remote[aside] == b"console"
 
 
-def test_large_file_remote_change_is_kept_aside(member: Member, tmp_path: Path) -> None:
+def test_large_file_remote_change_is_kept_aside(member: Home, tmp_path: Path) -> None:
     write(tmp_path, {"big.bin": os.urandom(6 * 2**20)})
     agent = member.agent(tmp_path, tuning=SMALL_PARTS)
     agent.sync()
@@ -171,7 +171,7 @@ def test_large_file_remote_change_is_kept_aside(member: Member, tmp_path: Path) 
     assert remote[result.conflicts[0]] == b"theirs"
 
 
-def test_lost_state_converges_without_conflicts(member: Member, tmp_path: Path) -> None:
+def test_lost_state_converges_without_conflicts(member: Home, tmp_path: Path) -> None:
     write(tmp_path, {"a": b"1", "big.bin": os.urandom(6 * 2**20)})
     member.agent(tmp_path, tuning=SMALL_PARTS).sync()
     for leftover in (tmp_path / ".lakestow").iterdir():
@@ -181,7 +181,7 @@ def test_lost_state_converges_without_conflicts(member: Member, tmp_path: Path) 
     assert set(member.objects()) == {"a", "big.bin", ".lakestow-sync-status.json"}
 
 
-def test_symlinks_are_not_followed(member: Member, tmp_path: Path) -> None:
+def test_symlinks_are_not_followed(member: Home, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     write(outside, {"secret.txt": b"secret"})
     home = tmp_path / "home"
@@ -194,7 +194,7 @@ def test_symlinks_are_not_followed(member: Member, tmp_path: Path) -> None:
     assert set(member.objects()) == {"real.txt", ".lakestow-sync-status.json"}
 
 
-def test_restore_into_empty_dir_byte_for_byte(member: Member, tmp_path: Path) -> None:
+def test_restore_into_empty_dir_byte_for_byte(member: Home, tmp_path: Path) -> None:
     source = tmp_path / "source"
     files = {
         "a.txt": b"a",
@@ -214,7 +214,7 @@ def test_restore_into_empty_dir_byte_for_byte(member: Member, tmp_path: Path) ->
     assert idle.ok and idle.requests == 0 and not idle.uploaded
 
 
-def test_restore_keeps_local_edits(member: Member, tmp_path: Path) -> None:
+def test_restore_keeps_local_edits(member: Home, tmp_path: Path) -> None:
     write(tmp_path, {"a": b"synced", "b": b"synced"})
     with member.agent(tmp_path) as agent:
         agent.sync()
@@ -226,7 +226,7 @@ def test_restore_keeps_local_edits(member: Member, tmp_path: Path) -> None:
     assert (tmp_path / "b").read_bytes() == b"synced"
 
 
-def test_remote_change_of_a_deleted_file_is_kept_aside(member: Member, tmp_path: Path) -> None:
+def test_remote_change_of_a_deleted_file_is_kept_aside(member: Home, tmp_path: Path) -> None:
     write(tmp_path, {"a": b"1", "b": b"2", "c": b"3"})
     agent = member.agent(tmp_path)
     agent.sync()
@@ -239,7 +239,7 @@ def test_remote_change_of_a_deleted_file_is_kept_aside(member: Member, tmp_path:
     assert "a" not in remote and remote[aside] == b"theirs"
 
 
-def test_one_agent_per_home(member: Member, tmp_path: Path) -> None:
+def test_one_agent_per_home(member: Home, tmp_path: Path) -> None:
     agent = member.agent(tmp_path)
     with pytest.raises(SyncError, match="another sync agent"):
         member.agent(tmp_path)
@@ -247,7 +247,7 @@ def test_one_agent_per_home(member: Member, tmp_path: Path) -> None:
     member.agent(tmp_path).close()
 
 
-def test_checksum_mode_skips_touched_files(member: Member, tmp_path: Path) -> None:
+def test_checksum_mode_skips_touched_files(member: Home, tmp_path: Path) -> None:
     write(tmp_path, {"same": b"content", "edited": b"v1"})
     with member.agent(tmp_path) as agent:
         agent.sync()
@@ -260,7 +260,7 @@ def test_checksum_mode_skips_touched_files(member: Member, tmp_path: Path) -> No
     assert member.objects()["edited"] == b"v2"
 
 
-def test_restore_skips_ignored_remote_files(member: Member, tmp_path: Path) -> None:
+def test_restore_skips_ignored_remote_files(member: Home, tmp_path: Path) -> None:
     client = member.client()
     for key, body in {
         "keep.py": b"1",
@@ -279,7 +279,7 @@ def test_restore_skips_ignored_remote_files(member: Member, tmp_path: Path) -> N
     assert {"__pycache__/m.pyc", "data/raw.parquet"} <= set(member.objects())
 
 
-def test_names_are_kept_exactly(member: Member, tmp_path: Path) -> None:
+def test_names_are_kept_exactly(member: Home, tmp_path: Path) -> None:
     """Small files go through obstore, whose paths must not be re-encoded on the way."""
     names = ["a#b.txt", "p%20q.txt", "t~x", "s*?.txt", "sp ace.txt", "ünï😀.txt", 'q"<>|`^\\.txt']
     write(tmp_path, {f"dir [1]/{name}": name.encode() for name in names})
