@@ -1,7 +1,8 @@
-"""The object changes both front doors offer (put, new folder, copy, move, delete), each done
-the same way whichever door asks: authorize (the policy, through the caller's `decide`), call
-the store, audit. The doors differ only in protocol: how they read a request and render the
-answer (S3 XML or JSON) and what they name the audit actions (`s3.put`, `console.put`).
+"""The object changes both front doors offer (put, new folder, copy, move, delete, multipart
+uploads), each done the same way whichever door asks: authorize (the policy, through the
+caller's `decide`), call the store, audit. The doors differ only in protocol: how they read a
+request and render the answer (S3 XML or JSON) and what they name the audit actions (`s3.put`,
+`console.put`).
 
 A folder of the fixed layout that the caller can see (`data/`, `data/shared/`, their own
 `data/customer-<id>/`, the way down to the warehouse root) always exists: asked to create its
@@ -14,14 +15,14 @@ It may import `auth.policy`, `warehouse`, `catalog.audit`, `storage.protocol` an
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from lakestow.auth.policy import Action, Decision, is_fixed_folder
 from lakestow.catalog.audit import AuditWriter
 from lakestow.errors import AccessDenied, AlreadyExists, LakestowError, PreconditionFailed
-from lakestow.storage.protocol import ObjectInfo, ObjectStore
+from lakestow.storage.protocol import Body, ObjectInfo, ObjectStore, PartInfo, PartsPage
 from lakestow.warehouse import MemberView
 
 BATCH = 1000
@@ -204,6 +205,94 @@ class ObjectOperations:
                 if error is None and audit_each:
                     self.record("delete", bucket, key)
         return [outcomes[key] for key in keys]
+
+    # Multipart uploads: every call names the key and is authorized again, so that an upload
+    # id alone gives nothing.
+
+    async def start_upload(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+        **detail: object,
+    ) -> str:
+        """A new multipart upload to `key`; its id. `detail` goes to the audit entry."""
+        self.authorize(Action.WRITE, bucket, key)
+        upload_id = await self.store.create_multipart(
+            bucket, key, content_type=content_type, metadata=metadata
+        )
+        self.record("upload.start", bucket, key, upload_id=upload_id, **detail)
+        return upload_id
+
+    async def upload_part(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        number: int,
+        body: Body,
+        *,
+        content_md5: bytes | None = None,
+    ) -> PartInfo:
+        self.authorize(Action.WRITE, bucket, key)
+        return await self.store.upload_part(
+            bucket, key, upload_id, number, body, content_md5=content_md5
+        )
+
+    async def upload_part_copy(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        number: int,
+        src_bucket: str,
+        src_key: str,
+        *,
+        byte_range: tuple[int, int] | None = None,
+        check_source: Callable[[ObjectInfo], None] | None = None,
+    ) -> PartInfo:
+        """A part copied from an object, after WRITE of the target and READ of the source;
+        `check_source` sees the source's head first (the x-amz-copy-source-if-* conditions)."""
+        self.authorize(Action.WRITE, bucket, key)
+        self.authorize(Action.READ, src_bucket, src_key)
+        if check_source is not None:
+            check_source(await self.store.head(src_bucket, src_key))
+        return await self.store.upload_part_copy(
+            bucket, key, upload_id, number, src_bucket, src_key, byte_range=byte_range
+        )
+
+    async def list_parts(
+        self, bucket: str, key: str, upload_id: str, *, marker: int = 0, max_parts: int = 1000
+    ) -> PartsPage:
+        self.authorize(Action.WRITE, bucket, key)
+        return await self.store.list_parts(
+            bucket, key, upload_id, part_number_marker=marker, max_parts=max_parts
+        )
+
+    async def complete_upload(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: Sequence[tuple[int, str]],
+        *,
+        if_match: str | None = None,
+        if_none_match: str | None = None,
+    ) -> ObjectInfo:
+        """The object made of `parts` (number, ETag), audited as a put."""
+        self.authorize(Action.WRITE, bucket, key)
+        info = await self.store.complete_multipart(
+            bucket, key, upload_id, parts, if_match=if_match, if_none_match=if_none_match
+        )
+        self.record("put", bucket, key, size=info.size, etag=info.etag, parts=len(parts))
+        return info
+
+    async def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        self.authorize(Action.WRITE, bucket, key)
+        await self.store.abort_multipart(bucket, key, upload_id)
+        self.record("upload.abort", bucket, key, upload_id=upload_id)
 
 
 def _uri(bucket: str, key: str) -> str:

@@ -19,7 +19,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from lakestow import paths
-from lakestow.auth.policy import Action
 from lakestow.console import listing
 from lakestow.console.changes import json_body, str_field
 from lakestow.console.context import Viewer, parse_path, viewer
@@ -51,11 +50,8 @@ def _upload_id(request: Request) -> str:
     return upload_id
 
 
-async def _writer(request: Request, path_text: str | None) -> tuple[Viewer, str]:
-    v = await viewer(request)
-    path = _file_path(path_text)
-    v.authorize(Action.WRITE, path)
-    return v, path
+async def _uploader(request: Request, path_text: str | None) -> tuple[Viewer, str]:
+    return await viewer(request), _file_path(path_text)
 
 
 async def create(request: Request) -> Response:
@@ -68,20 +64,18 @@ async def create(request: Request) -> Response:
     content_type = body.get("content_type") or None
     if content_type is not None and (not isinstance(content_type, str) or len(content_type) > 255):
         raise InvalidInput("content_type must be a short string")
-    v.authorize(Action.WRITE, path)
-    upload_id = await v.state.runtime.store.create_multipart(
-        v.bucket, v.key(path), content_type=content_type
+    upload_id = await v.objects.start_upload(
+        v.bucket, v.key(path), content_type=content_type, size=size
     )
-    v.audit("console.upload.start", path, size=size)
     return JSONResponse({"upload_id": upload_id, "part_size": part_size_for(size)}, 201)
 
 
 async def put_part(request: Request) -> Response:
-    v, path = await _writer(request, request.query_params.get("path"))
+    v, path = await _uploader(request, request.query_params.get("path"))
     number = int(request.path_params["number"])
     if not 1 <= number <= MAX_PART_NUMBER:
         raise InvalidInput(f"the part number must be from 1 to {MAX_PART_NUMBER}")
-    part = await v.state.runtime.store.upload_part(
+    part = await v.objects.upload_part(
         v.bucket, v.key(path), _upload_id(request), number, request.stream()
     )
     return JSONResponse(_part(part))
@@ -91,9 +85,7 @@ async def _parts(v: Viewer, path: str, upload_id: str) -> list[PartInfo]:
     found: list[PartInfo] = []
     marker = 0
     while True:
-        page = await v.state.runtime.store.list_parts(
-            v.bucket, v.key(path), upload_id, part_number_marker=marker
-        )
+        page = await v.objects.list_parts(v.bucket, v.key(path), upload_id, marker=marker)
         found += page.parts
         if not page.is_truncated or page.next_part_number_marker is None:
             return found
@@ -105,29 +97,27 @@ def _part(part: PartInfo) -> dict[str, Any]:
 
 
 async def stored_parts(request: Request) -> Response:
-    v, path = await _writer(request, request.query_params.get("path"))
+    v, path = await _uploader(request, request.query_params.get("path"))
     upload_id = _upload_id(request)
     parts = await _parts(v, path, upload_id)
     return JSONResponse({"upload_id": upload_id, "parts": [_part(p) for p in parts]})
 
 
 async def complete(request: Request) -> Response:
-    v, path = await _writer(request, str_field(await json_body(request), "path"))
+    v, path = await _uploader(request, str_field(await json_body(request), "path"))
     upload_id = _upload_id(request)
     parts = await _parts(v, path, upload_id)
     if not parts:
         raise InvalidInput("no part of this upload is stored yet")
-    info = await v.state.runtime.store.complete_multipart(
+    info = await v.objects.complete_upload(
         v.bucket, v.key(path), upload_id, [(p.part_number, p.etag) for p in parts]
     )
-    v.audit("console.upload.complete", path, size=info.size, parts=len(parts))
     return JSONResponse(listing.file_entry(v, path, info))
 
 
 async def abort(request: Request) -> Response:
-    v, path = await _writer(request, request.query_params.get("path"))
-    await v.state.runtime.store.abort_multipart(v.bucket, v.key(path), _upload_id(request))
-    v.audit("console.upload.abort", path)
+    v, path = await _uploader(request, request.query_params.get("path"))
+    await v.objects.abort_upload(v.bucket, v.key(path), _upload_id(request))
     return JSONResponse({"aborted": True})
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-from lakestow.auth.policy import Action
 from lakestow.errors import InvalidInput, InvalidRequest
 from lakestow.s3api import headers as h
 from lakestow.s3api import xml
@@ -17,9 +16,8 @@ _COPY_RANGE = re.compile(r"bytes=(\d+)-(\d+)", re.ASCII)
 
 
 async def create_upload(request: S3Request) -> Response:
-    request.authorize(Action.WRITE)
     headers = request.headers
-    upload_id = await request.runtime.store.create_multipart(
+    upload_id = await request.objects.start_upload(
         request.bucket,
         request.key,
         content_type=headers.get("content-type"),
@@ -37,18 +35,13 @@ async def create_upload(request: S3Request) -> Response:
 
 
 async def upload_part(request: S3Request) -> Response:
-    request.authorize(Action.WRITE)
     number = _part_number(request.query.get("partNumber", ""))
     upload_id = request.query["uploadId"]
-    store = request.runtime.store
+    objects = request.objects
     source = request.headers.get("x-amz-copy-source")
     if source is not None:
         src_bucket, src_key = copy_source(source)
-        request.authorize(Action.READ, src_key, src_bucket)
-        h.check_conditions(
-            request.headers, await store.head(src_bucket, src_key), "x-amz-copy-source-"
-        )
-        part = await store.upload_part_copy(
+        part = await objects.upload_part_copy(
             request.bucket,
             request.key,
             upload_id,
@@ -56,6 +49,9 @@ async def upload_part(request: S3Request) -> Response:
             src_bucket,
             src_key,
             byte_range=_copy_range(request.headers.get("x-amz-copy-source-range")),
+            check_source=lambda info: h.check_conditions(
+                request.headers, info, "x-amz-copy-source-"
+            ),
         )
         body = xml.document(
             "CopyPartResult",
@@ -65,7 +61,7 @@ async def upload_part(request: S3Request) -> Response:
             ],
         )
         return Response(body, media_type="application/xml")
-    part = await store.upload_part(
+    part = await objects.upload_part(
         request.bucket,
         request.key,
         upload_id,
@@ -77,7 +73,6 @@ async def upload_part(request: S3Request) -> Response:
 
 
 async def complete_upload(request: S3Request) -> Response:
-    request.authorize(Action.WRITE)
     root = xml.parse(await request.read_body(xml.MAX_BODY), "CompleteMultipartUpload")
     parts = [
         (_part_number(xml.text(node, "PartNumber")), h.unquoted(xml.text(node, "ETag")))
@@ -87,7 +82,7 @@ async def complete_upload(request: S3Request) -> Response:
         raise InvalidRequest("You must specify at least one part", code="MalformedXML")
     headers = request.headers
     if_match = headers.get("if-match")
-    info = await request.runtime.store.complete_multipart(
+    info = await request.objects.complete_upload(
         request.bucket,
         request.key,
         request.query["uploadId"],
@@ -95,7 +90,6 @@ async def complete_upload(request: S3Request) -> Response:
         if_match=h.unquoted(if_match) if if_match else None,
         if_none_match=headers.get("if-none-match"),
     )
-    request.audit("s3.put", size=info.size, etag=info.etag, parts=len(parts))
     location = f"{request.http.base_url}{request.bucket}/{request.key}"
     body = xml.document(
         "CompleteMultipartUploadResult",
@@ -110,21 +104,16 @@ async def complete_upload(request: S3Request) -> Response:
 
 
 async def abort_upload(request: S3Request) -> Response:
-    request.authorize(Action.WRITE)
-    await request.runtime.store.abort_multipart(
-        request.bucket, request.key, request.query["uploadId"]
-    )
-    request.audit("s3.abort")
+    await request.objects.abort_upload(request.bucket, request.key, request.query["uploadId"])
     return Response(status_code=204)
 
 
 async def list_parts(request: S3Request) -> Response:
-    request.authorize(Action.WRITE)
     q = request.query
     marker = _int(q.get("part-number-marker", "0"), "part-number-marker")
     max_parts = min(_int(q.get("max-parts", "1000"), "max-parts"), 1000)
-    page = await request.runtime.store.list_parts(
-        request.bucket, request.key, q["uploadId"], part_number_marker=marker, max_parts=max_parts
+    page = await request.objects.list_parts(
+        request.bucket, request.key, q["uploadId"], marker=marker, max_parts=max_parts
     )
     parts = [
         xml.tag("Bucket", request.bucket),
