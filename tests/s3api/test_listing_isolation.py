@@ -160,14 +160,19 @@ def test_uploads_list_with_a_delimiter(live: LiveServer) -> None:
             alice.abort_multipart_upload(Bucket=BUCKET, Key=key, UploadId=upload_id)
 
 
-def test_a_delimiter_beginning_in_a_folders_name_rolls_up_below_it(live: LiveServer) -> None:
+def test_a_delimiter_beginning_in_a_folders_name_rolls_up_below_it(
+    live: LiveServer, store: Store
+) -> None:
     """`/x` begins at the end of `customer-<id>/`: the keys below it that start with `x` roll
     up into one common prefix, found by skipping past them in the store."""
     alice = live.client("alice")
     home = live.private("alice")
     for name in ("xa", "xb/c", "y", "x"):
         alice.put_object(Bucket=BUCKET, Key=f"{home}{name}", Body=b"1")
-    pages = _all(alice, "list_objects_v2", Prefix="acme/data/", Delimiter="/x", MaxKeys=1)
+    # Pages of one over all of alice's keys: a request each, and moto scans its whole bucket
+    # for every one; an upstream gets pages of a thousand (the roll-up is the same merge).
+    size = 1 if store.upstream is None else 1000
+    pages = _all(alice, "list_objects_v2", Prefix="acme/data/", Delimiter="/x", MaxKeys=size)
     keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
     prefixes = [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
     assert f"{home}x" not in keys and f"{home}y" in keys
