@@ -6,7 +6,9 @@ concatenation is the object's content. The `extents` column is a JSON list of th
 object completed from parts, `{"extents": [...], "parts": [size, ...]}` (for GET ?partNumber).
 `blobs` counts how many extents reference each blob file, so copies share bytes and a blob is
 unlinked when its count drops to zero. Small
-blobs are rows of `inline_blobs` instead of files (ids starting with `~`).
+blobs are rows of `inline_blobs` instead of files (ids starting with `~`). `completed_uploads`
+remembers, for a day, which ETag each completed multipart upload made, so that a Complete
+retried after its answer was lost gets the same answer (`ops.complete_upload`).
 Comparison is SQLite's BINARY collation (memcmp of UTF-8), which is S3's key order.
 """
 
@@ -41,6 +43,11 @@ CREATE TABLE IF NOT EXISTS uploads (
     initiated REAL NOT NULL, content_type TEXT NOT NULL, metadata TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads (bucket, key, upload_id);
+CREATE TABLE IF NOT EXISTS completed_uploads (
+    upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL,
+    etag TEXT NOT NULL, completed REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS completed_uploads_by_time ON completed_uploads (completed);
 CREATE TABLE IF NOT EXISTS parts (
     upload_id TEXT NOT NULL, part_number INTEGER NOT NULL, size INTEGER NOT NULL,
     etag TEXT NOT NULL, mtime REAL NOT NULL, extents TEXT NOT NULL,
