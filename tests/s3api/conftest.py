@@ -54,6 +54,7 @@ EDGE_ONLY = (
     "test_multipart_edges.py::test_part_numbers_a_get_cannot_serve[",
     "test_multipart_edges.py::test_upload_part_copy_ranges_of_the_wrong_form[",
     "test_presigned.py::",
+    "test_listing_edges.py::",
 )
 """Tests of what lakestow decides before any store is asked (signatures, tokens, keys, XML,
 the catalog): they run on the local store only, to keep the suite's time in check. Every
