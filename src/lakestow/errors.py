@@ -25,6 +25,10 @@ JSON on the console API, one line on stderr in the CLI.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Self
+
 STATUS: dict[str, int] = {
     # The request can never succeed as sent.
     "InvalidArgument": 400,
@@ -90,6 +94,9 @@ class LakestowError(Exception):
     """Base of lakestow's own errors: a message meant for the person who caused it."""
 
     code: str = "InternalError"
+    headers: Mapping[str, str] = MappingProxyType({})
+    """HTTP headers the answer carries besides the error (the ETag and Last-Modified of the
+    object a conditional read found): never its status, which follows from the code."""
 
     def __init__(self, message: str, *, code: str | None = None):
         super().__init__(message)
@@ -98,6 +105,11 @@ class LakestowError(Exception):
             if code not in STATUS:
                 raise ValueError(f"{code!r} is not one of lakestow's error codes (errors.STATUS)")
             self.code = code
+
+    def with_headers(self, headers: Mapping[str, str]) -> Self:
+        """This error, answered with `headers` too."""
+        self.headers = MappingProxyType(dict(headers))
+        return self
 
     @property
     def status(self) -> int:

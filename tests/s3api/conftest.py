@@ -55,6 +55,9 @@ EDGE_ONLY = (
     "test_multipart_edges.py::test_upload_part_copy_ranges_of_the_wrong_form[",
     "test_presigned.py::",
     "test_listing_edges.py::",
+    "test_object_edges.py::test_304_and_412_name_the_etag_and_last_modified[",
+    "test_object_edges.py::test_content_encoding_without_aws_chunked[",
+    "test_object_edges.py::test_invalid_keys_get_the_s3_error[",
 )
 """Tests of what lakestow decides before any store is asked (signatures, tokens, keys, XML,
 the catalog): they run on the local store only, to keep the suite's time in check. Every

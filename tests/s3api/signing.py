@@ -5,6 +5,7 @@ time or lifetime), while the signature stays exactly what AWS clients compute.""
 from __future__ import annotations
 
 import datetime
+import io
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from types import SimpleNamespace
@@ -16,6 +17,7 @@ import httpx
 from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum
 
 REGION = "us-east-1"
 
@@ -47,6 +49,30 @@ def signed(
     S3SigV4Auth(_credentials(creds), "s3", REGION).add_auth(request)
     sent = {name: value.encode() for name, value in request.headers.items()}
     return httpx.Request(method, url, headers=sent, content=body if stream is None else stream)
+
+
+def chunked_put(
+    creds: Mapping[str, Any], url: str, body: bytes, headers: Mapping[str, str]
+) -> httpx.Request:
+    """A PUT of `body` as current SDKs send one over TLS: aws-chunked with a CRC32 trailer
+    (botocore's AwsChunkedWrapper), signed STREAMING-UNSIGNED-PAYLOAD-TRAILER. `headers`
+    should give Content-Encoding, which must include aws-chunked."""
+    encoded = AwsChunkedWrapper(
+        io.BytesIO(body), Crc32Checksum, "x-amz-checksum-crc32", chunk_size=64 * 1024
+    ).read()
+    request = AWSRequest(
+        method="PUT",
+        url=url,
+        headers={
+            **headers,
+            "Content-Length": str(len(encoded)),
+            "X-Amz-Decoded-Content-Length": str(len(body)),
+            "X-Amz-Trailer": "x-amz-checksum-crc32",
+        },
+    )
+    request.context["checksum"] = {"request_algorithm": {"in": "trailer"}}
+    S3SigV4Auth(_credentials(creds), "s3", REGION).add_auth(request)
+    return httpx.Request("PUT", url, headers=dict(request.headers.items()), content=encoded)
 
 
 def presigned(

@@ -9,9 +9,10 @@ from typing import Any
 import httpx
 import pytest
 from botocore.client import BaseClient
+from botocore.exceptions import ClientError
 
 from s3api.conftest import BUCKET, LiveServer
-from s3api.signing import signed, url_of
+from s3api.signing import chunked_put, signed, url_of
 
 
 @pytest.fixture
@@ -71,3 +72,87 @@ def test_non_ascii_metadata_round_trips_byte_for_byte(
     with httpx.Client() as http:
         got = http.send(signed(creds, "HEAD", url_of(live.endpoint, BUCKET, home + "copy")))
         assert _raw_header(got, "x-amz-meta-note") == text.encode()
+
+
+def test_304_and_412_name_the_etag_and_last_modified(alice: BaseClient, home: str) -> None:
+    """A conditional GET or HEAD that is answered 304 Not Modified or 412 Precondition Failed
+    still says which object it compared: RFC 9110 15.4.5, "The server generating a 304
+    response MUST generate any of the following header fields that would have been sent in
+    a 200 (OK) response to the same request: ... ETag", and S3 sends Last-Modified with it;
+    its 412 answers carry both as well."""
+    key = home + "conditional"
+    alice.put_object(Bucket=BUCKET, Key=key, Body=b"x")
+    head = alice.head_object(Bucket=BUCKET, Key=key)
+    expected = (head["ETag"], head["ResponseMetadata"]["HTTPHeaders"]["last-modified"])
+    later = "Fri, 01 Jan 2100 00:00:00 GMT"
+    earlier = "Thu, 01 Jan 1970 00:00:00 GMT"
+    for method in (alice.get_object, alice.head_object):
+        for conditions, status in (
+            ({"IfNoneMatch": head["ETag"]}, 304),
+            ({"IfModifiedSince": later}, 304),
+            ({"IfMatch": '"0123456789abcdef0123456789abcdef"'}, 412),
+            ({"IfUnmodifiedSince": earlier}, 412),
+        ):
+            with pytest.raises(ClientError) as caught:
+                method(Bucket=BUCKET, Key=key, **conditions)
+            answer = caught.value.response["ResponseMetadata"]
+            assert answer["HTTPStatusCode"] == status, conditions
+            sent = answer["HTTPHeaders"]
+            assert (sent.get("etag"), sent.get("last-modified")) == expected, conditions
+
+
+def test_content_encoding_without_aws_chunked(
+    live: LiveServer, alice: BaseClient, home: str
+) -> None:
+    """AWS S3 API reference, "Signature Calculations for the Authorization Header:
+    Transferring Payload in Multiple Chunks": "Amazon S3 supports multiple content encodings.
+    For example: Content-Encoding : aws-chunked,gzip" — aws-chunked is how the body
+    traveled, not how the object is encoded: the object keeps the rest ("aws-chunked, gzip"
+    keeps "gzip"; botocore's "deflate, gzip,aws-chunked" keeps "deflate, gzip"), and an
+    encoding sent without aws-chunked stays as it was sent, spaces and all."""
+    creds = live.credentials("alice")
+    with httpx.Client() as http:
+        for name, sent, kept in (
+            ("first", "aws-chunked, gzip", "gzip"),
+            ("last", "deflate, gzip,aws-chunked", "deflate, gzip"),
+            ("alone", "aws-chunked", None),
+        ):
+            url = url_of(live.endpoint, BUCKET, home + name)
+            put = http.send(chunked_put(creds, url, b"payload", {"Content-Encoding": sent}))
+            assert put.status_code == 200, put.text
+            head = alice.head_object(Bucket=BUCKET, Key=home + name)
+            assert head.get("ContentEncoding") == kept, sent
+            assert alice.get_object(Bucket=BUCKET, Key=home + name)["Body"].read() == b"payload"
+    alice.put_object(Bucket=BUCKET, Key=home + "plain", Body=b"x", ContentEncoding="deflate, gzip")
+    head = alice.head_object(Bucket=BUCKET, Key=home + "plain")
+    assert head["ContentEncoding"] == "deflate, gzip"
+
+
+def test_invalid_keys_get_the_s3_error(live: LiveServer, alice: BaseClient, home: str) -> None:
+    """S3's codes and messages for keys it refuses: a key over 1,024 bytes is 400
+    KeyTooLongError, "Your key is too long"; a path that is not percent-encoded UTF-8 is 400
+    InvalidURI, "Couldn't parse the specified URI." Keys lakestow refuses where S3 would not
+    (DESIGN.md: no control character, no empty, '.' or '..' segment) are 400
+    InvalidArgument, saying why. None of them writes anything."""
+    with pytest.raises(ClientError) as long:
+        alice.put_object(Bucket=BUCKET, Key=home + "k" * 1100, Body=b"x")
+    error = long.value.response["Error"]
+    assert error["Code"] == "KeyTooLongError"
+    assert error["Message"].startswith("Your key is too long")
+    creds = live.credentials("alice")
+    raw = f"{live.endpoint}/{BUCKET}/{home}bad-%FF-utf8"
+    with httpx.Client() as http:
+        answer = http.send(signed(creds, "PUT", raw, body=b"x"))
+    assert answer.status_code == 400
+    assert "<Code>InvalidURI</Code>" in answer.text
+    assert "<Message>Couldn't parse the specified URI.</Message>" in answer.text
+    for name, says in (("a/../b", "segment"), ("ctl\x01char", "control characters")):
+        with pytest.raises(ClientError) as refused:
+            alice.put_object(Bucket=BUCKET, Key=home + name, Body=b"x")
+        error = refused.value.response["Error"]
+        assert (error["Code"], refused.value.response["ResponseMetadata"]["HTTPStatusCode"]) == (
+            "InvalidArgument",
+            400,
+        )
+        assert says in error["Message"], error["Message"]
+    assert alice.list_objects_v2(Bucket=BUCKET, Prefix=home)["KeyCount"] == 0
