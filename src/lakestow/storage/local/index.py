@@ -8,7 +8,8 @@ object completed from parts, `{"extents": [...], "parts": [size, ...]}` (for GET
 unlinked when its count drops to zero. Small
 blobs are rows of `inline_blobs` instead of files (ids starting with `~`). `completed_uploads`
 remembers, for a day, which ETag each completed multipart upload made, so that a Complete
-retried after its answer was lost gets the same answer (`ops.complete_upload`).
+retried after its answer was lost gets the same answer (`ops.complete_upload`); it is made
+at every open if missing (`init_memory`).
 Comparison is SQLite's BINARY collation (memcmp of UTF-8), which is S3's key order.
 """
 
@@ -43,16 +44,19 @@ CREATE TABLE IF NOT EXISTS uploads (
     initiated REAL NOT NULL, content_type TEXT NOT NULL, metadata TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads (bucket, key, upload_id);
-CREATE TABLE IF NOT EXISTS completed_uploads (
-    upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL,
-    etag TEXT NOT NULL, completed REAL NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS completed_uploads_by_time ON completed_uploads (completed);
 CREATE TABLE IF NOT EXISTS parts (
     upload_id TEXT NOT NULL, part_number INTEGER NOT NULL, size INTEGER NOT NULL,
     etag TEXT NOT NULL, mtime REAL NOT NULL, extents TEXT NOT NULL,
     PRIMARY KEY (upload_id, part_number)
 ) WITHOUT ROWID;
+"""
+
+_MEMORY = """
+CREATE TABLE IF NOT EXISTS completed_uploads (
+    upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL,
+    etag TEXT NOT NULL, completed REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS completed_uploads_by_time ON completed_uploads (completed);
 """
 
 OBJECT_COLUMNS = "key, size, etag, mtime, content_type, metadata, parts_count"
@@ -108,6 +112,13 @@ def init_schema(conn: sqlite3.Connection) -> None:
     """Create the tables if needed and record the schema version."""
     conn.executescript(_SCHEMA)
     conn.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+
+
+def init_memory(conn: sqlite3.Connection) -> None:
+    """Create, if missing, the tables of what the index remembers for a while only (the
+    completed uploads of the last day): no record of data, so outside the schema's versions,
+    in every index however old, at every open."""
+    conn.executescript(_MEMORY)
 
 
 def get_meta(conn: sqlite3.Connection, name: str) -> str | None:
