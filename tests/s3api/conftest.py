@@ -48,9 +48,6 @@ EDGE_ONLY = (
     "test_bad_input.py::test_oversized_header[",
     "test_bad_input.py::test_malformed_delete_objects_xml[",
     "test_bad_input.py::test_anonymous_requests_are_refused[",
-    "test_operator.py::test_the_operator_secret_is_sealed_at_rest[",
-    "test_operator.py::test_a_disabled_operator_is_refused[",
-    "test_http.py::",
     "test_multipart_edges.py::test_part_numbers_a_get_cannot_serve[",
     "test_multipart_edges.py::test_upload_part_copy_ranges_of_the_wrong_form[",
     "test_presigned.py::",
@@ -58,6 +55,9 @@ EDGE_ONLY = (
     "test_object_edges.py::test_304_and_412_name_the_etag_and_last_modified[",
     "test_object_edges.py::test_content_encoding_without_aws_chunked[",
     "test_object_edges.py::test_invalid_keys_get_the_s3_error[",
+    "test_operator.py::test_the_operator_secret_is_sealed_at_rest[",
+    "test_operator.py::test_a_disabled_operator_is_refused[",
+    "test_http.py::",
 )
 """Tests of what lakestow decides before any store is asked (signatures, tokens, keys, XML,
 the catalog): they run on the local store only, to keep the suite's time in check. Every

@@ -51,14 +51,6 @@ CREATE TABLE IF NOT EXISTS parts (
 ) WITHOUT ROWID;
 """
 
-_MEMORY = """
-CREATE TABLE IF NOT EXISTS completed_uploads (
-    upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL,
-    etag TEXT NOT NULL, completed REAL NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS completed_uploads_by_time ON completed_uploads (completed);
-"""
-
 OBJECT_COLUMNS = "key, size, etag, mtime, content_type, metadata, parts_count"
 
 
@@ -114,13 +106,6 @@ def init_schema(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
 
 
-def init_memory(conn: sqlite3.Connection) -> None:
-    """Create, if missing, the tables of what the index remembers for a while only (the
-    completed uploads of the last day): no record of data, so outside the schema's versions,
-    in every index however old, at every open."""
-    conn.executescript(_MEMORY)
-
-
 def get_meta(conn: sqlite3.Connection, name: str) -> str | None:
     row = conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
     return None if row is None else str(row[0])
@@ -132,6 +117,22 @@ def set_meta(conn: sqlite3.Connection, name: str, value: str) -> None:
         "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
         (name, value),
     )
+
+
+_MEMORY = """
+CREATE TABLE IF NOT EXISTS completed_uploads (
+    upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL,
+    etag TEXT NOT NULL, completed REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS completed_uploads_by_time ON completed_uploads (completed);
+"""
+
+
+def init_memory(conn: sqlite3.Connection) -> None:
+    """Create, if missing, the tables of what the index remembers for a while only (the
+    completed uploads of the last day): no record of data, so outside the schema's versions,
+    in every index however old, at every open."""
+    conn.executescript(_MEMORY)
 
 
 def utc(timestamp: float) -> datetime:
