@@ -33,4 +33,3 @@ def test_the_status_follows_the_code() -> None:
 def test_a_code_outside_the_table_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="not one of lakestow's error codes"):
         InvalidRequest("r", code="SomethingMadeUp")
-

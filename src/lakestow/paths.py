@@ -35,18 +35,21 @@ def check_name(kind: str, name: str) -> str:
 def validate_key(key: str) -> str:
     """`key` if it is a valid object key, else InvalidKey saying what is wrong with it."""
     if not key:
-        raise InvalidKey("the object key is empty")
+        raise InvalidKey("The object key is empty.")
     if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
-        message = f"the object key is longer than {MAX_KEY_BYTES} bytes"
-        raise InvalidKey(message, code="KeyTooLongError")
+        message = f"Your key is too long: a key is at most {MAX_KEY_BYTES} bytes of UTF-8."
+        raise InvalidKey(message, code="KeyTooLongError")  # S3's code, and its message first
     if _CONTROL.search(key):
-        raise InvalidKey("the object key contains a control character or is not valid UTF-8")
+        raise InvalidKey(
+            "Object keys cannot contain control characters (U+0000 to U+001F, U+007F to U+009F) "
+            "here, nor bytes that are not UTF-8."
+        )
     segments = key.split("/")
     if key.endswith("/"):
         segments.pop()  # a folder marker: its trailing slash is not an empty segment
     for segment in segments:
         if segment in ("", ".", ".."):
-            raise InvalidKey(f"the object key has an empty, '.' or '..' segment: {key!r}")
+            raise InvalidKey(f"Object keys cannot have an empty, '.' or '..' segment here: {key!r}")
     return key
 
 

@@ -470,9 +470,13 @@ def test_malformed_presigned_queries(query: str):
     assert parse_error(doc_presigned(query)).code == "AuthorizationQueryParametersError"
 
 
-def test_presigned_expiry_is_at_most_a_week():
-    query = DOC_PRESIGNED_QUERY.replace("86400", "604801")
-    assert doc_error(doc_presigned(query)).code == "AuthorizationQueryParametersError"
+@pytest.mark.parametrize("expires", ["604801", "0", "-1"])
+def test_presigned_expiry_is_a_second_to_a_week(expires: str):
+    query = DOC_PRESIGNED_QUERY.replace("86400", expires)
+    refused = parse_error(doc_presigned(query))
+    assert (refused.code, refused.status) == ("AuthorizationQueryParametersError", 403)
+    week = parse(doc_presigned(DOC_PRESIGNED_QUERY.replace("86400", "604800")))
+    assert week is not None and week.expires == 604800
 
 
 def test_scope_must_name_this_service_region_and_day():

@@ -48,6 +48,13 @@ EDGE_ONLY = (
     "test_bad_input.py::test_oversized_header[",
     "test_bad_input.py::test_malformed_delete_objects_xml[",
     "test_bad_input.py::test_anonymous_requests_are_refused[",
+    "test_multipart_edges.py::test_part_numbers_a_get_cannot_serve[",
+    "test_multipart_edges.py::test_upload_part_copy_ranges_of_the_wrong_form[",
+    "test_presigned.py::",
+    "test_listing_edges.py::",
+    "test_object_edges.py::test_304_and_412_name_the_etag_and_last_modified[",
+    "test_object_edges.py::test_content_encoding_without_aws_chunked[",
+    "test_object_edges.py::test_invalid_keys_get_the_s3_error[",
     "test_operator.py::test_the_operator_secret_is_sealed_at_rest[",
     "test_operator.py::test_a_disabled_operator_is_refused[",
     "test_http.py::",
@@ -61,6 +68,10 @@ UPSTREAM_XFAIL = {
             "moto ignores ?partNumber on GET, and answers HEAD ?partNumber=N of a multipart "
             "object with part N's ETag and no Content-Range (a 500 beyond the last part), so "
             "the s3 backend refuses to guess where a part lies (501)"
+        ),
+        "test_multipart_edges.py::test_a_complete_retried_after_a_delete_finds_no_upload[": (
+            "moto answers a Complete of a finished upload whose object was deleted with a 500 "
+            "(a KeyError in moto), which the s3 backend can only pass on as InternalError"
         ),
     },
 }

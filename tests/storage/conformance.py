@@ -696,6 +696,21 @@ class TestMultipart(StoreSuite):
         info = await store.complete_multipart(bucket, "mp", upload_id, [(1, f'"{listed[0][1]}"')])
         assert await fetch(store, bucket, "mp") == b"small" and info.parts_count == 1
 
+    async def test_retried_complete(self, store: ObjectStore, bucket: str, part_size: int) -> None:
+        """A Complete retried after it succeeded (its answer lost) answers as the first did,
+        while the object it made is there; S3 asks clients to retry failed Completes."""
+        parts = [blob(part_size, 1), b"tail"]
+        upload_id, listed = await self._upload(store, bucket, "mp", parts)
+        info = await store.complete_multipart(bucket, "mp", upload_id, listed)
+        again = await store.complete_multipart(bucket, "mp", upload_id, listed)
+        assert (again.etag, again.size, again.parts_count) == (info.etag, info.size, 2)
+        assert await fetch(store, bucket, "mp") == b"".join(parts)
+        await store.delete(bucket, "mp")
+        with raises(NotFound, "NoSuchUpload"):
+            await store.complete_multipart(bucket, "mp", upload_id, listed)
+        with raises(NotFound, "NoSuchKey"):
+            await store.head(bucket, "mp")
+
     async def test_abort_and_unknown(self, store: ObjectStore, bucket: str) -> None:
         upload_id, listed = await self._upload(store, bucket, "mp", [b"x"])
         with raises(NotFound, "NoSuchUpload"):

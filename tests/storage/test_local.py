@@ -690,3 +690,21 @@ class TestWriterFailures:
         assert store.writer_stats.commits - before == 1
         assert turns >= 50
         assert await list_all(store, bucket) == []
+
+
+@pytest.mark.anyio
+async def test_an_index_from_before_the_completed_uploads_memory_gains_it(tmp_path: Path) -> None:
+    """The memory of completed uploads (for retried Completes) is made at open when an older
+    index lacks it, whatever schema version that index is at."""
+    async with await LocalStore.open(tmp_path, min_part_size=PART_SIZE) as store:
+        await store.create_bucket("b")
+    conn = sqlite3.connect(tmp_path / "index.db")
+    conn.execute("DROP TABLE completed_uploads")
+    conn.commit()
+    conn.close()
+    async with await LocalStore.open(tmp_path, min_part_size=PART_SIZE) as store:
+        upload_id = await store.create_multipart("b", "k")
+        part = await store.upload_part("b", "k", upload_id, 1, chunks(b"x"))
+        first = await store.complete_multipart("b", "k", upload_id, [(1, part.etag)])
+        again = await store.complete_multipart("b", "k", upload_id, [(1, part.etag)])
+        assert again.etag == first.etag

@@ -285,11 +285,22 @@ def _stamp(moment: datetime) -> str:
 
 
 def _expires(text: str) -> int:
+    # A presigned URL lives 1 second to 7 days; outside that S3 refuses it with 403
+    # AuthorizationQueryParametersError, before it even looks at the signature.
     if not _EXPIRES.fullmatch(text):
         raise _malformed("X-Amz-Expires should be a number", presigned=True)
-    if int(text) < 0:
+    seconds = int(text)
+    if seconds < 0:
         raise _malformed("X-Amz-Expires must be non-negative", presigned=True)
-    return int(text)
+    if seconds == 0:
+        raise _malformed("X-Amz-Expires must be at least 1 second", presigned=True)
+    if seconds > MAX_PRESIGNED_EXPIRES:
+        raise _malformed(
+            "X-Amz-Expires must be less than a week (in seconds); that is, the given "
+            f"X-Amz-Expires must be less than {MAX_PRESIGNED_EXPIRES} seconds",
+            presigned=True,
+        )
+    return seconds
 
 
 def _header_payload_hash(headers: Mapping[str, str]) -> str:
@@ -401,10 +412,6 @@ def _check_time(auth: SigV4Auth, *, now: datetime, max_skew: timedelta) -> None:
             )
         return
     expires = auth.expires or 0
-    if expires > MAX_PRESIGNED_EXPIRES:
-        raise _malformed(
-            "X-Amz-Expires must be less than a week (in seconds) that is 604800", presigned=True
-        )
     if now < auth.amz_date - max_skew:
         raise AccessDenied("Request is not valid yet")
     if now > auth.amz_date + timedelta(seconds=expires):

@@ -115,12 +115,13 @@ def split_path(raw_path: str) -> tuple[str, str]:
     try:
         return unquote(bucket, errors="strict"), unquote(key, errors="strict")
     except UnicodeDecodeError as exc:
-        raise InvalidRequest("the object key is not valid UTF-8", code="InvalidURI") from exc
+        # S3's code and message for a path that is not percent-encoded UTF-8
+        raise InvalidRequest("Couldn't parse the specified URI.", code="InvalidURI") from exc
 
 
 def error_response(error: LakestowError, http: Incoming, request_id: str) -> Response:
     if error.status == 304:
-        return Response(status_code=304)
+        return Response(status_code=304, headers=error.headers)
     body = xml.document(
         "Error",
         [
@@ -132,5 +133,8 @@ def error_response(error: LakestowError, http: Incoming, request_id: str) -> Res
         namespace=False,
     )
     if http.method == "HEAD":
-        return Response(status_code=error.status, headers={"x-amz-error-code": error.code})
-    return Response(body, status_code=error.status, media_type="application/xml")
+        headers = {**error.headers, "x-amz-error-code": error.code}
+        return Response(status_code=error.status, headers=headers)
+    return Response(
+        body, status_code=error.status, headers=error.headers, media_type="application/xml"
+    )

@@ -9,7 +9,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from lakestow.errors import InvalidInput, InvalidRequest, NotModified, PreconditionFailed
+from lakestow.errors import (
+    InvalidInput,
+    InvalidRequest,
+    LakestowError,
+    NotModified,
+    PreconditionFailed,
+)
 from lakestow.storage.etags import etag_matches
 from lakestow.storage.etags import quoted as quoted
 from lakestow.storage.etags import unquoted as unquoted
@@ -55,12 +61,19 @@ def metadata_from(headers: Mapping[str, str]) -> dict[str, str]:
         if name in headers:
             value = headers[name]
             if name == "content-encoding":
-                value = ",".join(
-                    v for v in (p.strip() for p in value.split(",")) if v and v != "aws-chunked"
-                )
+                value = without_aws_chunked(value)
             if value:
                 metadata[":" + name] = value
     return metadata
+
+
+def without_aws_chunked(content_encoding: str) -> str:
+    """The Content-Encoding to keep with an object: the one sent, less the `aws-chunked` of
+    a signed chunked upload ("aws-chunked, gzip" keeps "gzip"); any other as it was sent
+    ("deflate, gzip" stays "deflate, gzip")."""
+    codings = content_encoding.split(",")
+    kept = [coding for coding in codings if coding.strip().lower() != "aws-chunked"]
+    return content_encoding if len(kept) == len(codings) else ",".join(kept).strip(" \t,")
 
 
 def object_headers(info: ObjectInfo, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -136,19 +149,32 @@ def check_conditions(headers: Mapping[str, str], info: ObjectInfo, prefix: str =
     if_match = headers.get(prefix + "if-match")
     if_none_match = headers.get(prefix + "if-none-match")
     if if_match is not None and not etag_matches(if_match, info.etag):
-        raise PreconditionFailed("At least one of the pre-conditions you specified did not hold")
+        raise _failed(info, prefix)
     if if_match is None and _since(headers, prefix + "if-unmodified-since", info, after=True):
-        raise PreconditionFailed("At least one of the pre-conditions you specified did not hold")
+        raise _failed(info, prefix)
     if if_none_match is not None and etag_matches(if_none_match, info.etag):
-        _not_modified(prefix)
+        raise _not_modified(info, prefix)
     if if_none_match is None and _since(headers, prefix + "if-modified-since", info, after=False):
-        _not_modified(prefix)
+        raise _not_modified(info, prefix)
 
 
-def _not_modified(prefix: str) -> None:
+def _failed(info: ObjectInfo, prefix: str) -> PreconditionFailed:
+    """412; to a read it names the object's ETag and Last-Modified, which the client needs
+    to know what it has (a copy's are the source's, not the answer's: none)."""
+    error = PreconditionFailed("At least one of the pre-conditions you specified did not hold")
+    return error if prefix else error.with_headers(validators(info))
+
+
+def _not_modified(info: ObjectInfo, prefix: str) -> LakestowError:
     if prefix:  # a copy whose source did not change: S3 says 412
-        raise PreconditionFailed("At least one of the pre-conditions you specified did not hold")
-    raise NotModified("Not Modified")
+        return _failed(info, prefix)
+    # RFC 9110 15.4.5: a 304 carries the ETag and the validators a 200 would have
+    return NotModified("Not Modified").with_headers(validators(info))
+
+
+def validators(info: ObjectInfo) -> dict[str, str]:
+    """The ETag and Last-Modified of `info`, as a GET of it answers them."""
+    return {"etag": quoted(info.etag), "last-modified": http_date(info.last_modified)}
 
 
 def _since(headers: Mapping[str, str], name: str, info: ObjectInfo, *, after: bool) -> bool:

@@ -8,7 +8,7 @@ alone; an operator lists its own buckets as they are. Continuation tokens are se
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import quote_plus
+from urllib.parse import quote
 
 from lakestow import warehouse
 from lakestow.auth import cursors
@@ -39,19 +39,21 @@ async def list_objects(request: S3Request) -> Response:
     parts = [xml.tag("Name", request.bucket), xml.tag("Prefix", enc(prefix))]
     if v2:
         parts += [xml.tag("KeyCount", len(page.objects) + len(page.common_prefixes))]
-        if token:
+        if token is not None:  # "If ContinuationToken was sent with the request", even empty
             parts.append(xml.tag("ContinuationToken", token))
         if page.is_truncated and page.next_start_after:
             sealed = cursors.seal(request.runtime.keyring, binding, page.next_start_after)
             parts.append(xml.tag("NextContinuationToken", sealed))
-        if q.get("start-after"):
+        if "start-after" in q:
             parts.append(xml.tag("StartAfter", enc(q["start-after"])))
     else:
         parts.append(xml.tag("Marker", enc(q.get("marker", ""))))
         if page.is_truncated and page.next_start_after:
             parts.append(xml.tag("NextMarker", enc(page.next_start_after)))
     parts += _tail(page, delimiter, max_keys, encode)
-    parts += _contents(page.objects, enc)
+    # ListObjects (V1) names every object's owner; V2 only when asked to (FetchOwner)
+    owner = _owner(request) if not v2 or q.get("fetch-owner", "").lower() == "true" else ""
+    parts += _contents(page.objects, enc, owner)
     if page.common_prefixes:
         prefixes = xml.escape_all(
             [enc(p) for p in page.common_prefixes] if encode else page.common_prefixes
@@ -79,6 +81,7 @@ async def list_object_versions(request: S3Request) -> Response:
             xml.tag("NextVersionIdMarker", "null"),
         ]
     parts += _tail(page, delimiter, max_keys, encode)
+    owner = _owner(request)
     for info in page.objects:
         parts.append(
             xml.group(
@@ -91,6 +94,7 @@ async def list_object_versions(request: S3Request) -> Response:
                     xml.tag("ETag", quoted(info.etag)),
                     xml.tag("Size", info.size),
                     xml.tag("StorageClass", "STANDARD"),
+                    owner,
                 ],
             )
         )
@@ -205,22 +209,35 @@ def _tail(page: ListPage, delimiter: str | None, max_keys: int, encode: bool) ->
     return parts
 
 
-def _contents(objects: list[ObjectInfo], enc: Callable[[str], str]) -> list[str]:
+def _contents(objects: list[ObjectInfo], enc: Callable[[str], str], owner: str) -> list[str]:
     """The objects of a listing, one string each: a 1,000-key page builds a thousand of them,
     so their keys are escaped together. An ETag's quotes are written escaped, its hex (or
-    hex-N) takes escape's fast path."""
+    hex-N) takes escape's fast path. `owner` is each one's <Owner> element, or ""."""
     keys = xml.escape_all([enc(info.key) for info in objects])
     timestamp = xml.timestamp
     return [
         f"<Contents><Key>{key}</Key><LastModified>{timestamp(info.last_modified)}</LastModified>"
         f"<ETag>&quot;{xml.escape(info.etag)}&quot;</ETag><Size>{info.size}</Size>"
-        "<StorageClass>STANDARD</StorageClass></Contents>"
+        f"<StorageClass>STANDARD</StorageClass>{owner}</Contents>"
         for key, info in zip(keys, objects, strict=True)
     ]
 
 
+def _owner(request: S3Request) -> str:
+    """The <Owner> of the objects a caller lists: the caller, as ListBuckets names the owner
+    of the buckets (lakestow keeps no owner per object; none leaks another member's id)."""
+    return xml.group("Owner", [xml.tag("ID", request.actor), xml.tag("DisplayName", request.actor)])
+
+
+def url_encode(text: str) -> str:
+    """A name as S3 writes it for encoding-type=url: UTF-8, percent-encoded but for
+    A-Z a-z 0-9 - _ . * and /; a space is %20 (not +), + is %2B, ~ is %7E, and control
+    characters, which XML cannot carry, are encoded like any other byte."""
+    return quote(text, safe="/*").replace("~", "%7E")
+
+
 def _encoder(encode: bool) -> Callable[[str], str]:
-    return (lambda text: quote_plus(text, safe="/")) if encode else (lambda text: text)
+    return url_encode if encode else (lambda text: text)
 
 
 def _binding(request: S3Request, prefix: str, delimiter: str | None) -> tuple[object, ...]:

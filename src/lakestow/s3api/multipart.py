@@ -155,7 +155,10 @@ def _copy_range(value: str | None) -> tuple[int, int] | None:
         return None
     match = _COPY_RANGE.fullmatch(value.strip())
     if not match or int(match[2]) < int(match[1]):
-        raise InvalidInput("The x-amz-copy-source-range value must be of the form bytes=first-last")
+        raise InvalidInput(
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where "
+            "first and last are the zero-based offsets of the first and last bytes to copy"
+        )
     return int(match[1]), int(match[2])
 
 

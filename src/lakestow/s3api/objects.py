@@ -191,7 +191,10 @@ async def copy_object(request: S3Request) -> Response:
 
 def copy_source(value: str) -> tuple[str, str]:
     """(bucket, key) of an x-amz-copy-source header: `bucket/key` URL-encoded, optional `/`."""
-    source = unquote(value.partition("?")[0]).removeprefix("/")
+    try:  # not a key with U+FFFD where bytes that are not UTF-8 were
+        source = unquote(value.partition("?")[0], errors="strict").removeprefix("/")
+    except UnicodeDecodeError:
+        source = ""
     bucket, _, key = source.partition("/")
     if not bucket or not key:
         raise InvalidInput(

@@ -65,6 +65,16 @@ def resolve_range(
     return first, size - 1 if last is None else min(last, size - 1)
 
 
+def check_copy_range(size: int, byte_range: tuple[int, int | None] | None) -> None:
+    """InvalidArgument (400) for an x-amz-copy-source-range that is not all inside the source,
+    as S3 answers it: unlike a GET's Range, an UploadPartCopy's is never clamped."""
+    if byte_range is None:
+        return
+    first, last = byte_range
+    if last is None or not 0 <= first <= last < size:
+        raise InvalidInput(f"Range specified is not valid for source object of size: {size}")
+
+
 def unsatisfiable(size: int | None = None) -> InvalidRequest:
     """InvalidRange (416), naming the object's size when known."""
     known = "" if size is None else f" (object size {size})"

@@ -44,6 +44,15 @@ def multipart_etag(part_etags: Sequence[str]) -> str:
     return f"{digest.hexdigest()}-{len(part_etags)}"
 
 
+def completed_etag(parts: Sequence[tuple[int, str]]) -> str | None:
+    """The ETag a Complete of `parts` (number, client ETag) makes, if every part's ETag is an
+    MD5 (None otherwise: no object of such parts can be recognized by its ETag)."""
+    try:
+        return multipart_etag([clean_etag(etag) for _, etag in parts])
+    except ValueError:
+        return None
+
+
 def parts_count(etag: str) -> int | None:
     """N of a multipart ETag `md5-N`, None for a single-part one."""
     _, dash, count = etag.rpartition("-")

@@ -9,7 +9,8 @@ Callers depend on the operations they use (`Get`, `Put`, `List`, ...); a backend
     PreconditionFailed  If-Match / If-None-Match did not hold
     InvalidRequest      BadDigest, InvalidPart, InvalidPartOrder, EntityTooSmall,
                         InvalidRange (416), MalformedXML
-    InvalidInput        InvalidArgument (a part number outside 1..10000)
+    InvalidInput        InvalidArgument (a part number outside 1..10000, a part copy's
+                        range not inside its source)
 
 Keys are opaque strings validated at the edge; a backend never maps them to file paths.
 ETags are stored and returned without quotes: the S3 layer adds them.
@@ -281,7 +282,11 @@ class Multipart(Protocol):
         *,
         if_match: str | None = None,
         if_none_match: str | None = None,
-    ) -> ObjectInfo: ...
+    ) -> ObjectInfo:
+        """The object made of `parts`. The same Complete again, after it succeeded (a retry
+        whose answer was lost), returns that object while it is still there; NoSuchUpload
+        once it is gone or for other parts."""
+        ...
 
     async def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None: ...
 

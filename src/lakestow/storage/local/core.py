@@ -34,7 +34,14 @@ import anyio.to_thread
 from lakestow.errors import Unavailable
 from lakestow.storage.common import check_md5, no_such_bucket
 from lakestow.storage.local.blobs import CHUNK, BlobDir, BlobPins, BlobWriter, fsync_dir
-from lakestow.storage.local.index import connect, get_meta, init_schema, read_buckets, set_meta
+from lakestow.storage.local.index import (
+    connect,
+    get_meta,
+    init_memory,
+    init_schema,
+    read_buckets,
+    set_meta,
+)
 from lakestow.storage.local.writer import CommitUncertain, GroupCommitWriter, Outcome, Txn
 
 T = TypeVar("T")
@@ -111,6 +118,7 @@ class Core:
         try:
             conn = connect(str(self.root / "index.db"))
             init_schema(conn)
+            init_memory(conn)
             if scan_orphans or (scan_orphans is None and get_meta(conn, "clean") == "0"):
                 self.orphans_removed = self._collect_orphans(conn)
             set_meta(conn, "clean", "0")

@@ -6,7 +6,10 @@ concatenation is the object's content. The `extents` column is a JSON list of th
 object completed from parts, `{"extents": [...], "parts": [size, ...]}` (for GET ?partNumber).
 `blobs` counts how many extents reference each blob file, so copies share bytes and a blob is
 unlinked when its count drops to zero. Small
-blobs are rows of `inline_blobs` instead of files (ids starting with `~`).
+blobs are rows of `inline_blobs` instead of files (ids starting with `~`). `completed_uploads`
+remembers, for a day, which ETag each completed multipart upload made, so that a Complete
+retried after its answer was lost gets the same answer (`ops.complete_upload`); it is made
+at every open if missing (`init_memory`).
 Comparison is SQLite's BINARY collation (memcmp of UTF-8), which is S3's key order.
 """
 
@@ -114,6 +117,22 @@ def set_meta(conn: sqlite3.Connection, name: str, value: str) -> None:
         "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
         (name, value),
     )
+
+
+_MEMORY = """
+CREATE TABLE IF NOT EXISTS completed_uploads (
+    upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL,
+    etag TEXT NOT NULL, completed REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS completed_uploads_by_time ON completed_uploads (completed);
+"""
+
+
+def init_memory(conn: sqlite3.Connection) -> None:
+    """Create, if missing, the tables of what the index remembers for a while only (the
+    completed uploads of the last day): no record of data, so outside the schema's versions,
+    in every index however old, at every open."""
+    conn.executescript(_MEMORY)
 
 
 def utc(timestamp: float) -> datetime:

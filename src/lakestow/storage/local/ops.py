@@ -21,7 +21,7 @@ from lakestow.storage.common import (
     no_such_bucket,
     no_such_key,
 )
-from lakestow.storage.etags import clean_etag, multipart_etag
+from lakestow.storage.etags import clean_etag, completed_etag, multipart_etag
 from lakestow.storage.local.blobs import is_inline
 from lakestow.storage.local.index import (
     Extent,
@@ -31,6 +31,7 @@ from lakestow.storage.local.index import (
     dump_extents,
     load_extents,
     read_bucket,
+    read_info,
     read_object,
     read_parts,
     read_upload,
@@ -38,6 +39,10 @@ from lakestow.storage.local.index import (
 )
 from lakestow.storage.local.writer import Txn
 from lakestow.storage.protocol import BucketInfo, ObjectInfo, PartInfo
+
+COMPLETED_MEMORY = 24 * 3600.0
+"""How long (seconds) a completed upload is remembered, so that a Complete retried after its
+answer was lost gets the same answer: clients retry within seconds or minutes."""
 
 
 @dataclass(frozen=True)
@@ -275,8 +280,16 @@ def complete_upload(
     min_part_size: int,
     cond: Conditions,
 ) -> ObjectInfo:
-    """Assemble the object from its parts' extents: a metadata change, no bytes copied."""
+    """Assemble the object from its parts' extents: a metadata change, no bytes copied.
+
+    The same Complete again (a retry whose first answer was lost) answers as the first did,
+    while the object it made is still there: S3 documents that a Complete may have to be
+    retried, and answers a repeated one with 200 and the same ETag."""
     conn = txn.conn
+    if read_upload(conn, upload_id) is None:
+        done = _completed(conn, bucket, key, upload_id, parts)
+        if done is not None:
+            return done
     upload = require_upload(conn, bucket, key, upload_id)
     stored = {p.info.part_number: p for p in read_parts(conn, upload_id)}
     chosen = [_chosen_part(stored, number, etag) for number, etag in parts]
@@ -298,7 +311,34 @@ def complete_upload(
     )
     extents = [e for p in chosen for e in p.extents]
     _write_object(txn, info, extents, old, [p.info.size for p in chosen])
+    now = info.last_modified.timestamp()
+    conn.execute("DELETE FROM completed_uploads WHERE completed < ?", (now - COMPLETED_MEMORY,))
+    conn.execute(
+        "INSERT OR REPLACE INTO completed_uploads (upload_id, bucket, key, etag, completed) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (upload_id, bucket, key, info.etag, now),
+    )
     return info
+
+
+def _completed(
+    conn: sqlite3.Connection,
+    bucket: str,
+    key: str,
+    upload_id: str,
+    parts: Sequence[tuple[int, str]],
+) -> ObjectInfo | None:
+    """The object a finished upload made, if `parts` are what it was completed with and the
+    object is still there (not deleted or overwritten since); None otherwise."""
+    row = conn.execute(
+        "SELECT etag FROM completed_uploads WHERE upload_id = ? AND bucket = ? AND key = ? "
+        "AND completed >= ?",
+        (upload_id, bucket, key, time.time() - COMPLETED_MEMORY),
+    ).fetchone()
+    if row is None or completed_etag(parts) != row[0]:
+        return None
+    current = read_info(conn, bucket, key)
+    return current if current is not None and current.etag == row[0] else None
 
 
 def _chosen_part(stored: dict[int, StoredPart], number: int, etag: str) -> StoredPart:

@@ -19,7 +19,12 @@ from functools import partial
 import anyio
 
 from lakestow.errors import LakestowError, Unsupported
-from lakestow.storage.common import no_such_key, part_unsatisfiable, resolve_range
+from lakestow.storage.common import (
+    check_copy_range,
+    no_such_key,
+    part_unsatisfiable,
+    resolve_range,
+)
 from lakestow.storage.local.blobs import CHUNK, is_inline
 from lakestow.storage.local.core import Core
 from lakestow.storage.local.index import (
@@ -173,8 +178,11 @@ def _snapshot(
     key: str,
     byte_range: tuple[int, int | None] | None,
     suffix_length: int | None,
+    *,
+    exact: bool = False,
 ) -> _Snapshot:
     """Look the object up and pin the blobs holding the range, retrying after a release.
+    An `exact` range (UploadPartCopy's) must lie inside the object; a GET's is clamped.
 
     A blob is released only by a commit that changed the row, so failing twice on the same
     pieces means a blob file is missing: the store is damaged.
@@ -185,6 +193,8 @@ def _snapshot(
         if loaded is None:
             loaded = core.read_sync(partial(_load_in_transaction, bucket=bucket, key=key), True)
         info, extents, data = loaded
+        if exact:
+            check_copy_range(info.size, byte_range)
         start, end = resolve_range(info.size, byte_range, suffix_length)
         if data is not None:
             return _Snapshot(info, start, end, [], data[start : end + 1])
@@ -238,7 +248,7 @@ def hash_range(
     core: Core, bucket: str, key: str, byte_range: tuple[int, int] | None
 ) -> SourceRange:
     """The extents (or bytes), MD5 and size of a range of an object."""
-    snap = _snapshot(core, bucket, key, byte_range, None)
+    snap = _snapshot(core, bucket, key, byte_range, None, exact=True)
     size = snap.end - snap.start + 1
     if snap.data is not None:
         etag = hashlib.md5(snap.data, usedforsecurity=False).hexdigest()

@@ -46,6 +46,7 @@ _BY_CODE: dict[str, tuple[type[LakestowError], str]] = {
     "InvalidRequest": (InvalidRequest, "InvalidRequest"),
     "InvalidArgument": (InvalidInput, "InvalidArgument"),
     "KeyTooLongError": (InvalidKey, "KeyTooLongError"),
+    "MetadataTooLarge": (InvalidInput, "MetadataTooLarge"),
     "NotImplemented": (Unsupported, "NotImplemented"),
 }
 

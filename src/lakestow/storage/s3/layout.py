@@ -17,11 +17,18 @@ Any other (the S3 layer keeps system headers under `:content-disposition` and th
 marked `lk--`, each character but `[a-z0-9_-]` as `.` and the hex of its UTF-8 bytes: `:a`
 becomes `lk--.3aa`. Only marked names are decoded on the way back, so names written by
 other tools or older versions (`model.v1.0a`) come back unchanged; a plain name that starts
-with the mark is marked too, so that no name is ever misread.
+with a mark is marked too, so that no name is ever misread.
+
+Values travel as they are when they are ASCII. Any other (a client's non-ASCII bytes, which
+lakestow keeps as they came) would be refused by the upstream's client (botocore sends only
+ASCII metadata), so it goes base64-encoded (of its UTF-8) under its name marked `lkb--`
+instead, escaped as above: `note: Grüße` becomes `lkb--note: R3LDvMOfZQ==`.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import string
 from collections.abc import Mapping
@@ -31,31 +38,49 @@ REGISTRY = ".lakestow/buckets/"
 _PLAIN = frozenset(string.ascii_lowercase + string.digits + "_-")
 _KEPT = _PLAIN | {"."}  # what every upstream keeps as it is
 _MARK = "lk--"
+_VALUE_MARK = "lkb--"  # the value is base64 (of its UTF-8)
 _ESCAPED = re.compile(rb"\.([0-9a-f]{2})")
 
 
 def upstream_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
-    """Lakestow metadata under the upstream names `[a-z0-9._-]` that any upstream keeps."""
-    return {_encode(name): value for name, value in metadata.items()}
+    """Lakestow metadata under the upstream names `[a-z0-9._-]` that any upstream keeps,
+    with ASCII values that any upstream client sends."""
+    return dict(_encode(name, value) for name, value in metadata.items())
 
 
 def lakestow_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
     """The lakestow metadata an upstream object carries (`upstream_metadata` undone)."""
-    return {_decode(name): value for name, value in (metadata or {}).items()}
+    return dict(_decode(name, value) for name, value in (metadata or {}).items())
 
 
-def _encode(name: str) -> str:
-    if all(c in _KEPT for c in name) and not name.startswith(_MARK):
-        return name
-    escaped = (c if c in _PLAIN else "".join(f".{b:02x}" for b in c.encode()) for c in name)
-    return _MARK + "".join(escaped)
+def _encode(name: str, value: str) -> tuple[str, str]:
+    if not value.isascii():
+        raw = value.encode("utf-8", "surrogatepass")
+        return _VALUE_MARK + _escaped(name), base64.b64encode(raw).decode()
+    if all(c in _KEPT for c in name) and not name.startswith((_MARK, _VALUE_MARK)):
+        return name, value
+    return _MARK + _escaped(name), value
 
 
-def _decode(name: str) -> str:
+def _escaped(name: str) -> str:
+    return "".join(c if c in _PLAIN else "".join(f".{b:02x}" for b in c.encode()) for c in name)
+
+
+def _decode(name: str, value: str) -> tuple[str, str]:
     name = name.lower()
-    if not name.startswith(_MARK):
-        return name
-    raw = _ESCAPED.sub(lambda m: bytes([int(m[1], 16)]), name[len(_MARK) :].encode())
+    if name.startswith(_VALUE_MARK):
+        try:
+            raw = base64.b64decode(value.encode("ascii"), validate=True)
+            return _unescaped(name[len(_VALUE_MARK) :]), raw.decode("utf-8", "surrogatepass")
+        except (UnicodeError, binascii.Error):
+            return name, value  # not one lakestow wrote: as it is
+    if name.startswith(_MARK):
+        return _unescaped(name[len(_MARK) :]), value
+    return name, value
+
+
+def _unescaped(escaped: str) -> str:
+    raw = _ESCAPED.sub(lambda m: bytes([int(m[1], 16)]), escaped.encode())
     return raw.decode(errors="replace")
 
 

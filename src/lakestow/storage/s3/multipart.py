@@ -15,12 +15,13 @@ from typing import Any
 
 from lakestow.errors import NotFound
 from lakestow.storage.common import (
+    check_copy_range,
     check_part_list,
     check_part_number,
     clean_metadata,
     resolve_range,
 )
-from lakestow.storage.etags import clean_etag, quoted, requoted
+from lakestow.storage.etags import clean_etag, completed_etag, quoted, requoted
 from lakestow.storage.protocol import (
     DEFAULT_CONTENT_TYPE,
     Body,
@@ -94,6 +95,7 @@ class S3Multipart(S3Base):
     ) -> PartInfo:
         check_part_number(part_number)
         source = await self._head(src_bucket, src_key)
+        check_copy_range(source.size, byte_range)
         first, last = resolve_range(source.size, byte_range, None)
         extra: dict[str, Any] = {}
         if byte_range is not None:
@@ -125,13 +127,18 @@ class S3Multipart(S3Base):
     ) -> ObjectInfo:
         check_part_list(parts)
         listed = [{"PartNumber": number, "ETag": requoted(etag)} for number, etag in parts]
-        done = await self._client.complete_multipart_upload(
-            Bucket=self._up,
-            Key=self._layout.key(bucket, key),
-            UploadId=upload_id,
-            MultipartUpload={"Parts": listed},  # type: ignore[typeddict-item]
-            **write_conditions(if_match, if_none_match),  # type: ignore[arg-type]
-        )
+        try:
+            done = await self._client.complete_multipart_upload(
+                Bucket=self._up,
+                Key=self._layout.key(bucket, key),
+                UploadId=upload_id,
+                MultipartUpload={"Parts": listed},  # type: ignore[typeddict-item]
+                **write_conditions(if_match, if_none_match),  # type: ignore[arg-type]
+            )
+        except NotFound as exc:
+            if exc.code == "NoSuchUpload":
+                return await self._completed(bucket, key, parts, exc)
+            raise
         info = await self._head(bucket, key)
         etag = clean_etag(done["ETag"])
         if info.etag != etag:  # overwritten since; report what this upload made
@@ -139,6 +146,21 @@ class S3Multipart(S3Base):
                 bucket, key, info.size, etag, info.last_modified, parts_count=len(parts)
             )
         return info
+
+    async def _completed(
+        self, bucket: str, key: str, parts: Sequence[tuple[int, str]], missing: NotFound
+    ) -> ObjectInfo:
+        """A Complete the upstream no longer knows the upload of: a retry whose first answer
+        was lost (S3 answers it with 200 and the same ETag; some upstreams forget the upload)
+        if the object there is the one these parts make, else `missing` (NoSuchUpload)."""
+        expected = completed_etag(parts)
+        try:
+            current = await self._head(bucket, key)
+        except NotFound:
+            raise missing from None
+        if expected is None or current.etag != expected:
+            raise missing
+        return current
 
     async def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None:
         await self._client.abort_multipart_upload(
