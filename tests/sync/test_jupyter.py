@@ -53,7 +53,10 @@ def remote_notebook(member: Home, name: str) -> dict[str, Any] | None:
         body = member.client().get_object(Bucket=BUCKET, Key=member.prefix + name)["Body"].read()
     except member.client().exceptions.NoSuchKey:
         return None
-    document: dict[str, Any] = json.loads(body)
+    try:
+        document: dict[str, Any] = json.loads(body)
+    except json.JSONDecodeError:  # a pass caught the file while Jupyter was writing it;
+        return None  # the next pass brings the saved one
     return document
 
 

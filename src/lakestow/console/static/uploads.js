@@ -2,7 +2,7 @@
    with retries, cancel, and resume after a reload (the upload id is kept in localStorage). */
 "use strict";
 
-const uploadState = { total: 0, done: 0, running: 0, queue: [], failed: 0 };
+const uploadState = { total: 0, done: 0, running: 0, queue: [], failed: 0, cancelled: 0 };
 
 function startUploads(items, folder) {
   if (!items.length || !confirmChange("Upload")) return;
@@ -51,9 +51,13 @@ function pump() {
 
 function finished() {
   const text = document.getElementById("overall-text");
-  text.textContent = uploadState.failed ? uploadState.failed + " failed" : "all uploaded";
-  document.getElementById("uploads").dataset.state = uploadState.failed ? "failed" : "done";
-  if (!uploadState.failed) setTimeout(() => location.reload(), 800);
+  const { failed, cancelled } = uploadState;
+  const notes = [failed && failed + " failed", cancelled && cancelled + " cancelled"].filter(Boolean);
+  text.textContent = notes.length ? notes.join(", ") : "all uploaded";
+  document.getElementById("uploads").dataset.state = failed ? "failed" : "done";
+  // A clean finish shows the new files; otherwise the list stays, so what failed or was
+  // cancelled can be read.
+  if (!notes.length) setTimeout(() => location.reload(), 800);
 }
 
 function progress(job) {
@@ -77,7 +81,8 @@ async function runJob(job) {
     job.status.textContent = "done";
     job.li.dataset.state = "done";
   } catch (err) {
-    uploadState.failed += job.cancelled ? 0 : 1;
+    if (job.cancelled) uploadState.cancelled += 1;
+    else uploadState.failed += 1;
     job.status.textContent = job.cancelled ? "cancelled" : "failed: " + err.message;
     job.li.dataset.state = job.cancelled ? "cancelled" : "failed";
   }
@@ -176,9 +181,12 @@ async function cancelJob(job) {
   job.cancelled = true;
   for (const xhr of job.xhrs) xhr.abort();
   const index = uploadState.queue.indexOf(job);
-  if (index >= 0) {
+  if (index >= 0) {  // not started: it will never run, so it is counted here
     uploadState.queue.splice(index, 1);
+    uploadState.cancelled += 1;
     job.status.textContent = "cancelled";
+    job.li.dataset.state = "cancelled";
+    if (!uploadState.running && !uploadState.queue.length) finished();
   }
   if (job.upload) {
     localStorage.removeItem(resumeKey(job));
