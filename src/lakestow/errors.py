@@ -53,6 +53,7 @@ STATUS: dict[str, int] = {
     "AuthorizationHeaderMalformed": 400,
     "ClientDisconnected": 400,
     "BadRequest": 400,
+    "AccessControlListNotSupported": 400,
     "InvalidRange": 416,
     "InvalidPartNumber": 416,
     "BodyTooLarge": 413,

@@ -24,7 +24,7 @@ from lakestow.auth.policy import Principal
 from lakestow.errors import AccessDenied, InvalidRequest, LakestowError
 from lakestow.paths import validate_key
 from lakestow.runtime import Runtime
-from lakestow.s3api import xml
+from lakestow.s3api import acl, xml
 from lakestow.s3api.asgi import ClientDisconnect, Incoming, Response
 from lakestow.s3api.dispatch import names_existing_bucket, route
 from lakestow.s3api.request import MemberRequest, OperatorRequest, S3Request
@@ -76,7 +76,10 @@ class S3App:
         request = await self._authenticate(http, signed, bucket, key)
         if names_existing_bucket(http.method, bucket, key, request.query):
             request.require_bucket()  # before the body is read: a 100-continue gets no 100
-        return await route(http.method, bucket, key, request.query, headers)(request)
+        handler = route(http.method, bucket, key, request.query, headers)
+        if http.method in ("PUT", "POST"):
+            acl.check_headers(headers)  # a write that grants beyond the owner changes nothing
+        return await handler(request)
 
     async def _authenticate(
         self, http: Incoming, signed: sigv4.SignedRequest, bucket: str, key: str

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 
 from lakestow.errors import Unsupported
-from lakestow.s3api import buckets, listing, multipart, objects
+from lakestow.s3api import acl, buckets, listing, multipart, objects
 from lakestow.s3api.asgi import Response
 from lakestow.s3api.request import S3Request
 
@@ -65,6 +65,10 @@ ROUTES: dict[tuple[str, str, str | None], Handler] = {
     ("POST", "object", "uploadId"): multipart.complete_upload,
     ("DELETE", "object", "uploadId"): multipart.abort_upload,
     ("GET", "object", "uploadId"): multipart.list_parts,
+    ("GET", "bucket", "acl"): acl.get_bucket_acl,
+    ("PUT", "bucket", "acl"): acl.put_bucket_acl,
+    ("GET", "object", "acl"): acl.get_object_acl,
+    ("PUT", "object", "acl"): acl.put_object_acl,
 }
 
 
