@@ -59,6 +59,7 @@ EDGE_ONLY = (
     "test_operator.py::test_a_disabled_operator_is_refused[",
     "test_http.py::",
     "test_acl.py::",
+    "test_bucket_config.py::",
     "test_buckets.py::test_a_missing_bucket_is_no_such_bucket_for_every_operation[",
     "test_buckets.py::test_an_operator_is_refused_another_s_bucket[",
     "test_buckets.py::test_a_member_learns_nothing_of_buckets_beside_their_organization_s[",

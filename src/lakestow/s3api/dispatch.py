@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 
 from lakestow.errors import Unsupported
-from lakestow.s3api import acl, buckets, listing, multipart, objects
+from lakestow.s3api import acl, bucket_config, buckets, listing, multipart, objects
 from lakestow.s3api.asgi import Response
 from lakestow.s3api.request import S3Request
 
@@ -69,6 +69,10 @@ ROUTES: dict[tuple[str, str, str | None], Handler] = {
     ("PUT", "bucket", "acl"): acl.put_bucket_acl,
     ("GET", "object", "acl"): acl.get_object_acl,
     ("PUT", "object", "acl"): acl.put_object_acl,
+    **{
+        ("GET", "bucket", name): bucket_config.get_configuration
+        for name in bucket_config.SUBRESOURCES
+    },
 }
 
 
