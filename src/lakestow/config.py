@@ -72,6 +72,11 @@ class Settings:
     revocation_refresh: float = _setting(
         2.0, "Seconds between reloads of revocations and disabled members from the catalog."
     )
+    catalog_staleness: float = _setting(
+        60.0,
+        "Seconds the last revocations loaded keep serving S3 requests while the catalog "
+        "cannot be reached; past it, requests are refused with 503 until a reload succeeds.",
+    )
     default_org: str = _setting("demo", "Organization created with a fresh data directory.")
     trusted_proxies: str = _setting(
         "",

@@ -75,6 +75,7 @@ async def open_runtime(opened: Opened) -> AsyncIterator[Runtime]:
         opened.keyring,
         snapshot.catalog_snapshot,
         max_age=settings.revocation_refresh,  # `serve` also reloads it off the loop
+        staleness=settings.catalog_staleness,
         lookup_operator=snapshot.operator_state,
         lookup_member=snapshot.member_state,
     )
@@ -108,9 +109,12 @@ def store_options(settings: Settings) -> dict[str, str]:
 
 async def _refresh(verifier: Verifier, interval: float) -> None:
     """Reload revocations, disabled members and operators in a thread, a little more often
-    than they expire, so requests never wait for the catalog."""
+    than they expire, so requests never wait for the catalog. A failed reload (the catalog
+    down) is counted and logged by `verifier.health` and tried again; nothing ends the loop
+    but its cancellation."""
     while True:
-        await anyio.to_thread.run_sync(verifier.refresh)
+        with contextlib.suppress(Exception):  # logged once per outage by verifier.health
+            await anyio.to_thread.run_sync(verifier.refresh)
         await anyio.sleep(interval * 0.8)
 
 
@@ -243,6 +247,11 @@ def _announce(settings: Settings, fresh: Bootstrap | None) -> None:
     print(f"lakestow S3 endpoint: {settings.resolved_public_s3_url}", flush=True)
     console_url = settings.public_console_url or f"http://{settings.console_address}"
     print(f"lakestow console: {console_url.rstrip('/')}/", flush=True)
+    print(
+        f"revocations reloaded every {settings.revocation_refresh:g} s; while the catalog is "
+        f"unreachable, the last ones serve for {settings.catalog_staleness:g} s, then 503",
+        flush=True,
+    )
     if fresh is not None:
         print(
             f"created organization {fresh.org!r} and its admin {fresh.admin!r}; "

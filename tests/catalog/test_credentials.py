@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from pathlib import Path
 
 import pytest
 
+from lakestow import server
 from lakestow.auth import keys
 from lakestow.auth.credentials import CredentialRefused, Refusal, TemporaryCredentials, Verifier
-from lakestow.errors import InvalidInput, NotFound
+from lakestow.errors import InvalidInput, NotFound, Unavailable
 from lakestow.services import Services
 
 
@@ -241,3 +243,58 @@ def test_the_session_token_does_not_show_the_secret(service: Services, alice: in
     raw = base64.urlsafe_b64decode(issued.session_token[4:] + "==")
     assert issued.secret_access_key.encode() not in raw
     assert issued.secret_access_key not in issued.session_token
+
+
+class _Outage:
+    """The catalog's real snapshot loader, failing as an unreachable catalog does while `down`."""
+
+    def __init__(self, service: Services) -> None:
+        self.load = service.snapshot.catalog_snapshot
+        self.down = False
+
+    def __call__(self):  # type: ignore[no-untyped-def]
+        if self.down:
+            raise ConnectionRefusedError("connection to 127.0.0.1:5432 refused")
+        return self.load()
+
+
+def test_an_outage_is_served_from_the_last_snapshot_for_a_bounded_time(
+    service: Services, alice: int
+) -> None:
+    issued = service.credentials.issue_credentials("alice")
+    catalog = _Outage(service)
+    verifier = Verifier(service.credentials.keyring, catalog, max_age=0.05, staleness=0.6)
+    verifier.verify(issued.access_key_id, issued.session_token)
+    catalog.down = True
+    time.sleep(0.1)  # past max_age: the reload fails, the last snapshot serves
+    verifier.verify(issued.access_key_id, issued.session_token)
+    assert verifier.health.failures >= 1 and "5432" in verifier.health.last_error
+    time.sleep(0.6)  # past the staleness bound: refused as unavailable, never a 500
+    with pytest.raises(Unavailable) as caught:
+        verifier.verify(issued.access_key_id, issued.session_token)
+    assert caught.value.status == 503 and caught.value.headers["Retry-After"] == "5"
+    catalog.down = False
+    service.credentials.revoke_key(issued.access_key_id)  # made once the catalog is back
+    time.sleep(1.0)  # the request path waits a second between reloads after a failure
+    assert _refusal(verifier, issued.access_key_id, issued.session_token) is Refusal.REVOKED
+    assert verifier.health.failures == 0 and verifier.health.last_success is not None
+
+
+def test_the_reload_loop_outlives_an_outage(service: Services, alice: int) -> None:
+    catalog = _Outage(service)
+    verifier = Verifier(service.credentials.keyring, catalog, max_age=3600)
+    verifier.refresh()
+    catalog.down = True
+
+    async def run() -> None:
+        loop = asyncio.create_task(server._refresh(verifier, 0.05))
+        await asyncio.sleep(0.3)
+        assert verifier.health.failures >= 2 and not loop.done()
+        catalog.down = False
+        await asyncio.sleep(0.3)
+        assert verifier.health.failures == 0 and not loop.done()
+        loop.cancel()
+
+    before = verifier.health.last_success
+    asyncio.run(run())
+    assert verifier.health.last_success is not None and verifier.health.last_success != before

@@ -3,7 +3,9 @@
 The session token is a sealed box (AES-256-GCM under the server keys) holding the secret, the
 member, the expiry and the scope, so verifying it needs no catalog lookup. What can change
 after issuing (revocations, disabled members) comes from a `CatalogSnapshot` snapshot that the
-verifier reloads from the catalog every few seconds.
+verifier reloads from the catalog every few seconds. While the catalog cannot be reached, the
+last snapshot keeps serving for a bounded time (`staleness`), then requests are refused with
+503 until a reload succeeds: a revocation made during an outage takes at most that long.
 """
 
 from __future__ import annotations
@@ -11,17 +13,22 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from lakestow.auth.keys import Keyring, Unsealable
 from lakestow.auth.policy import Principal
-from lakestow.errors import Unauthenticated
+from lakestow.errors import Unauthenticated, Unavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+S = TypeVar("S")
 
 ACCESS_KEY_PREFIX = "ASIA"  # temporary credentials, as AWS STS
 OPERATOR_KEY_PREFIX = "AKIA"  # long-lived operator keys, as AWS IAM users
@@ -201,6 +208,7 @@ class Verifier:
         load_state: Callable[[], CatalogSnapshot],
         *,
         max_age: float = 2.0,
+        staleness: float = 60.0,
         clock: Callable[[], float] = time.time,
         lookup_operator: Callable[[str], OperatorState | None] | None = None,
         lookup_member: Callable[[int], MemberState | None] | None = None,
@@ -210,16 +218,26 @@ class Verifier:
         self._keyring = keyring
         self._load_state = load_state
         self._max_age = max_age
+        self._staleness = staleness
         self._clock = clock
         self._state: CatalogSnapshot | None = None
         self._loaded_at = float("-inf")
+        self._retry_at = float("-inf")  # after a failed reload, the request path waits a second
+        self.health = ReloadHealth()
         self._operator_secrets: dict[str, str] = {}
         # A token's contents never change: opening it once per client, not per request, is enough.
         self._unsealed: dict[tuple[str, str | None], Grant] = {}
 
     def refresh(self) -> None:
-        self._state = self._load_state()
+        """Reload the snapshot; on failure, the error is raised and counted in `health`."""
+        try:
+            state = self._load_state()
+        except Exception as exc:
+            self.health.failed(exc)
+            raise
+        self._state = state
         self._loaded_at = time.monotonic()
+        self.health.succeeded()
 
     def verify(self, access_key_id: str, session_token: str | None) -> tuple[Principal, Grant]:
         grant = self._unsealed.get((access_key_id, session_token))
@@ -233,7 +251,7 @@ class Verifier:
         state = self._current()
         member = state.members.get(grant.member_id)
         if member is None and self._lookup_member is not None:
-            member = self._lookup_member(grant.member_id)  # created since the last reload?
+            member = self._lookup(self._lookup_member, grant.member_id)  # created since?
         if member is None or member.org_id != grant.org_id:
             raise CredentialRefused(Refusal.UNKNOWN, "the member of these credentials is gone")
         if member.disabled:
@@ -253,7 +271,7 @@ class Verifier:
         """The operator holding `access_key_id` and its secret, or a refusal."""
         state = self.snapshot().operators.get(access_key_id)
         if state is None and self._lookup_operator is not None:
-            state = self._lookup_operator(access_key_id)  # created since the last reload?
+            state = self._lookup(self._lookup_operator, access_key_id)  # created since?
         if state is None:
             raise CredentialRefused(Refusal.UNKNOWN, "the access key id does not exist")
         if state.disabled:
@@ -270,10 +288,61 @@ class Verifier:
         return self._current()
 
     def _current(self) -> CatalogSnapshot:
-        if self._state is None or time.monotonic() - self._loaded_at >= self._max_age:
-            self.refresh()
-        assert self._state is not None
-        return self._state
+        now = time.monotonic()
+        age = now - self._loaded_at
+        if self._state is not None and age < self._max_age:
+            return self._state
+        if now >= self._retry_at:
+            try:
+                self.refresh()
+            except Exception:  # any failure of the catalog; the last snapshot may still serve
+                self._retry_at = now + 1.0
+            else:
+                return self._state  # type: ignore[return-value]  # refresh() set it
+        if self._state is not None and age < self._staleness:
+            return self._state
+        raise _catalog_unavailable(
+            f"the last revocations loaded are more than {self._staleness:g} s old"
+        )
+
+    def _lookup(self, lookup: Callable[[T], S | None], key: T) -> S | None:
+        """A row created since the last reload, looked up in the catalog."""
+        try:
+            return lookup(key)
+        except Exception as exc:
+            raise _catalog_unavailable("a new member or operator cannot be looked up") from exc
+
+
+def _catalog_unavailable(why: str) -> Unavailable:
+    return Unavailable(
+        f"The catalog cannot be reached and {why}: try again in a few seconds."
+    ).with_headers({"Retry-After": "5"})
+
+
+@dataclass
+class ReloadHealth:
+    """How reloads of the catalog snapshot are going: what a readiness probe and the logs
+    report. An outage is logged once when it begins and once when it ends."""
+
+    last_success: float | None = None  # wall-clock time of the last successful reload
+    failures: int = 0  # consecutive failed reloads
+    last_error: str = ""
+
+    def succeeded(self) -> None:
+        if self.failures:
+            log.warning(
+                "catalog reachable again after %d failed reloads; revocations are current",
+                self.failures,
+            )
+        self.last_success = time.time()
+        self.failures = 0
+        self.last_error = ""
+
+    def failed(self, exc: BaseException) -> None:
+        self.last_error = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+        if not self.failures:
+            log.warning("catalog unreachable, serving from the last snapshot: %s", self.last_error)
+        self.failures += 1
 
 
 def _pack(grant: Grant) -> bytes:
