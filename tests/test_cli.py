@@ -259,3 +259,22 @@ def test_token_issue_prints_only_the_token(acme: Cli) -> None:
     assert acme.json("token", "list", "alice", "--json")[0]["revoked"] is True
     bad = acme("token", "issue", "alice", "--expires", "400d", ok=False)
     assert bad.exit_code == 1 and "invalid duration" in bad.stderr
+
+
+def test_an_unreachable_catalog_is_one_line_naming_where(data_dir: Path) -> None:
+    """Admin commands against a catalog that is down: one line on stderr naming the host and
+    port (never the password), exit 1 — as a new process, as an operator runs them."""
+    executable = Path(sys.executable).parent / "lakestow"
+    env = {
+        **os.environ,
+        "LAKESTOW_DATA_DIR": str(data_dir),
+        "LAKESTOW_CATALOG_URL": "postgresql+psycopg://lakestow:s3cret-pw@127.0.0.1:1/catalog",
+    }
+    for args in (("org", "list"), ("user", "create", "dave", "--org", "acme")):
+        result = subprocess.run(
+            [str(executable), *args], env=env, capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+        assert "catalog cannot be reached" in result.stderr
+        assert '"127.0.0.1", port 1' in result.stderr and "s3cret-pw" not in result.stderr

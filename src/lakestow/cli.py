@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import sqlalchemy.exc
 
 from lakestow import config, datadir
 from lakestow.auth import keys as server_keys
@@ -28,13 +29,18 @@ TOKEN_MAX_SECONDS = 366 * 86400
 
 
 class Group(click.Group):
-    """A click group that prints lakestow's own errors as one line and exits 1."""
+    """A click group that prints lakestow's own errors, and a catalog it cannot reach, as one
+    line on stderr and exits 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except LakestowError as exc:
             raise click.ClickException(exc.message) from exc
+        except sqlalchemy.exc.OperationalError as exc:
+            # the driver's first line names the host and port (never the password)
+            reason = (str(exc.orig).strip().splitlines() or ["no answer"])[0]
+            raise click.ClickException(f"the catalog cannot be reached: {reason}") from exc
 
 
 @click.group(cls=Group)
