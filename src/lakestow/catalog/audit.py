@@ -13,12 +13,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from lakestow.catalog.models import AuditEvent, utcnow
 
 _SECRET_WORDS = ("secret", "password", "token")
 logger = logging.getLogger(__name__)
+
+MAX_PENDING = 100_000
+"""Audit events kept in memory through a catalog outage, at most (the oldest go first)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,8 @@ class AuditWriter:
         self._sessions = sessions
         self._interval = interval
         self._queue: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self._pending: list[dict[str, Any]] = []  # not yet written (kept through an outage)
+        self._outage = False
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._thread.start()
 
@@ -92,18 +98,38 @@ class AuditWriter:
     def _run(self) -> None:
         running = True
         while running:
-            batch = [self._queue.get()]
+            try:  # events kept through an outage are tried again every second
+                batch = [self._queue.get(timeout=1.0 if self._pending else None)]
+            except queue.Empty:
+                batch = []
             time.sleep(self._interval)
             while not self._queue.empty():
                 batch.append(self._queue.get())
             running = None not in batch
-            events = [event for event in batch if event is not None]
-            if events:
-                self._write(events)
+            self._pending += [event for event in batch if event is not None]
+            if self._pending:
+                self._write()
+        if self._pending:
+            logger.error("audit log: %d events could not be written", len(self._pending))
 
-    def _write(self, events: list[dict[str, Any]]) -> None:
+    def _write(self) -> None:
+        events = self._pending
         try:
             with self._sessions() as session:  # a Core insert: the ORM's costs a third more
                 session.execute(insert(AuditEvent.metadata.tables["audit_log"]), events)
+        except OperationalError as exc:  # the catalog out of reach: kept, and tried again
+            if not self._outage:
+                reason = (str(exc.orig).strip().splitlines() or [""])[0]
+                logger.warning("audit log: the catalog cannot be reached, events kept: %s", reason)
+            self._outage = True
+            if len(events) > MAX_PENDING:
+                logger.error("audit log: %d events dropped", len(events) - MAX_PENDING)
+                del events[: len(events) - MAX_PENDING]
+            return
         except Exception:  # the log must not take the server down; say so loudly instead
             logger.exception("could not write %d audit events", len(events))
+        else:
+            if self._outage:
+                logger.warning("audit log: the catalog is back, %d events written", len(events))
+            self._outage = False
+        self._pending = []

@@ -12,9 +12,10 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from lakestow.errors import NotInitialized
+from lakestow.errors import NotInitialized, Unavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 UPGRADE_LOCK = 0x6C616B6573746F77  # "lakestow": the advisory lock held while migrating
@@ -114,3 +115,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+CATALOG_UNREACHABLE = OperationalError
+"""What the catalog's driver raises when it cannot be reached (refused, lost, timed out)."""
+
+
+def unreachable(exc: BaseException) -> Unavailable | None:
+    """The 503 (with Retry-After) a front door answers when `exc` is the catalog out of reach
+    (a connection refused, lost or timed out); None for any other error."""
+    if not isinstance(exc, OperationalError):
+        return None
+    return Unavailable(
+        "The catalog cannot be reached; this needs it (sign-in, credentials, administration). "
+        "Try again in a few seconds."
+    ).with_headers({"Retry-After": "5"})

@@ -20,6 +20,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lakestow.catalog.db import CATALOG_UNREACHABLE, unreachable
 from lakestow.console import (
     account,
     admin,
@@ -149,6 +150,10 @@ def _as_lakestow(exc: Exception) -> LakestowError:
     if isinstance(exc, HTTPException):
         code = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "BadRequest")
         return LakestowError(str(exc.detail), code=code)
+    unavailable = unreachable(exc)
+    if unavailable is not None:
+        logger.warning("catalog unreachable: %s", (str(exc).splitlines() or [""])[0])
+        return unavailable
     logger.error("internal error", exc_info=exc)
     return LakestowError("internal error: the console could not do this; try again")
 
@@ -158,11 +163,13 @@ async def render_error(request: Request, exc: Exception) -> Response:
     error = _as_lakestow(exc)
     if request.url.path.startswith("/api/"):
         body = {"error": error.code, "message": error.message}
-        return JSONResponse(body, status_code=error.status)
+        return JSONResponse(body, status_code=error.status, headers=dict(error.headers))
     if error.status == 401 and request.method == "GET":
         target = quote(request.url.path + ("?" + request.url.query if request.url.query else ""))
         return RedirectResponse(f"/?next={target}", status_code=303)
-    return pages.error_page(request, error)
+    page = pages.error_page(request, error)
+    page.headers.update(error.headers)
+    return page
 
 
 def create_console(runtime: Runtime, *, s3_url: str, secure_cookies: bool = False) -> Starlette:
@@ -187,6 +194,7 @@ def create_console(runtime: Runtime, *, s3_url: str, secure_cookies: bool = Fals
             LakestowError: render_error,
             HTTPException: render_error,
             ClientDisconnect: render_error,
+            CATALOG_UNREACHABLE: render_error,  # a 503, handled without a traceback logged
             Exception: render_error,
         },
     )

@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 from lakestow.auth import sigv2, sigv4
 from lakestow.auth.credentials import OPERATOR_KEY_PREFIX, Operator
 from lakestow.auth.policy import Principal
+from lakestow.catalog.db import unreachable
 from lakestow.errors import AccessDenied, InvalidRequest, LakestowError
 from lakestow.paths import validate_key
 from lakestow.runtime import Runtime
@@ -53,9 +54,14 @@ class S3App:
         except ClientDisconnect:  # the client went away mid-body: nothing was written
             logger.info("client disconnected during %s %s", http.method, http.raw_path)
             return
-        except Exception:
-            logger.exception("internal error on %s %s", http.method, http.raw_path)
-            error = LakestowError("We encountered an internal error. Please try again.")
+        except Exception as exc:
+            error = unreachable(exc) or LakestowError(
+                "We encountered an internal error. Please try again."
+            )
+            if error.status == 503:
+                logger.warning("catalog unreachable on %s %s", http.method, http.raw_path)
+            else:
+                logger.exception("internal error on %s %s", http.method, http.raw_path)
             response = error_response(error, http, request_id)
         response.headers["x-amz-request-id"] = request_id
         if http.method in ("PUT", "POST") and http.body_unread:
