@@ -134,6 +134,8 @@ def test_requests_ride_out_a_catalog_outage(
         home = _cli(env, "env", "alice").split("USER_S3_PATH=s3://lakestow/")[1].split()[0]
         key = f"{home}outage/file"
         client.put_object(Bucket=BUCKET, Key=key, Body=b"before")
+        console = f"http://127.0.0.1:{console_port}"
+        assert httpx.get(f"{console}/health/ready").json()["ready"] is True
 
         proxy.cut()
         cut_at = time.monotonic()
@@ -145,8 +147,10 @@ def test_requests_ride_out_a_catalog_outage(
                 _status(client.list_objects_v2, Prefix=home),
             ]
         assert statuses and set(statuses) == {200}, statuses
+        health = httpx.get(f"{console}/health/ready")  # ready: within the bound
+        assert health.status_code == 200 and health.json()["catalog_reload_failures"] > 0
         signin = httpx.post(
-            f"http://127.0.0.1:{console_port}/api/session",
+            f"{console}/api/session",
             json={"name": "alice", "password": "x"},
         )
         assert signin.status_code == 503 and signin.headers["retry-after"] == "5"
@@ -157,6 +161,9 @@ def test_requests_ride_out_a_catalog_outage(
         answer = caught.value.response
         assert answer["ResponseMetadata"]["HTTPStatusCode"] == 503
         assert answer["ResponseMetadata"]["HTTPHeaders"]["retry-after"] == "5"
+        health = httpx.get(f"{console}/health/ready")
+        assert health.status_code == 503 and health.json()["catalog"] == "unreachable"
+        assert httpx.get(f"{console}/health/live").status_code == 200
 
         proxy.restore()
         _cli(env, "credentials", "revoke", "--access-key-id", issued["AccessKeyId"])
@@ -167,6 +174,7 @@ def test_requests_ride_out_a_catalog_outage(
         fresh = _client(s3_port, json.loads(_cli(env, "credentials", "issue", "alice")))
         body = fresh.get_object(Bucket=BUCKET, Key=key)["Body"].read()
         assert body == b"during"  # what was acknowledged during the outage is there
+        assert httpx.get(f"{console}/health/ready").json()["ready"] is True
     finally:
         server.terminate()
         server.wait(timeout=30)

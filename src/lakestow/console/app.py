@@ -26,6 +26,7 @@ from lakestow.console import (
     admin,
     api,
     changes,
+    health,
     openapi,
     pages,
     signin,
@@ -175,6 +176,7 @@ async def render_error(request: Request, exc: Exception) -> Response:
 def create_console(runtime: Runtime, *, s3_url: str, secure_cookies: bool = False) -> Starlette:
     """The console over `runtime`; `s3_url` is the S3 endpoint as its users reach it."""
     routes = [
+        *health.ROUTES,
         *signin.ROUTES,
         *account.ROUTES,
         *tokens.ROUTES,
