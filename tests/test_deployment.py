@@ -210,7 +210,11 @@ def test_upstream_settings_are_refused_for_a_local_store(tmp_path: Path) -> None
             "LAKESTOW_STORE_REGION": "eu-west-1",
         },
     )
-    assert store_options(s3) == {"endpoint_url": "http://minio:9000", "region": "eu-west-1"}
+    assert store_options(s3) == {
+        "endpoint_url": "http://minio:9000",
+        "region": "eu-west-1",
+        "request_timeout": 30.0,
+    }
 
 
 def test_replicas_starting_together_migrate_one_at_a_time(

@@ -60,6 +60,11 @@ class Settings:
         secret=True,
     )
     store_region: str = _setting("", "Region of the s3 store's upstream; empty: AWS_REGION.")
+    store_request_timeout: float = _setting(
+        30.0,
+        "Seconds the s3 store's upstream has to connect, and to answer a request (retries "
+        "included; a body in transit only needs to keep moving): past it, 503.",
+    )
     key_file: str = _setting(
         DEFAULT_KEY_FILE,
         "Server key file (mode 0600), the same for every replica; relative paths are under "

@@ -96,15 +96,17 @@ async def open_runtime(opened: Opened) -> AsyncIterator[Runtime]:
         await store.aclose()
 
 
-def store_options(settings: Settings) -> dict[str, str]:
+def store_options(settings: Settings) -> dict[str, Any]:
     """The upstream's connection settings, for an s3 store; a local store takes none."""
-    options = settings.store_options
-    if options and not settings.resolved_store_url.startswith("s3://"):
-        raise InvalidInput(
-            f"store_endpoint_url, store_access_key_id, store_secret_access_key and store_region "
-            f"are for an s3:// store, not {settings.resolved_store_url}"
-        )
-    return options
+    options: dict[str, Any] = dict(settings.store_options)
+    if not settings.resolved_store_url.startswith("s3://"):
+        if options:
+            raise InvalidInput(
+                "store_endpoint_url, store_access_key_id, store_secret_access_key and "
+                f"store_region are for an s3:// store, not {settings.resolved_store_url}"
+            )
+        return options
+    return {**options, "request_timeout": settings.store_request_timeout}
 
 
 async def _refresh(verifier: Verifier, interval: float) -> None:

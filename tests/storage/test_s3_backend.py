@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import os
+import signal
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -414,6 +417,30 @@ async def test_bad_urls_and_upstreams(moto: Upstream) -> None:
     with pytest.raises(LakestowError, match="unreachable") as caught:
         await open_store(f"s3://{moto.bucket}", **options)
     assert caught.value.status == 503
+
+
+@pytest.mark.anyio
+async def test_a_stalled_upstream_answers_503_within_the_deadline() -> None:
+    """An upstream that accepts connections and then says nothing (SIGSTOP): every call ends
+    with 503 within its deadline (retries included), and works again once it answers."""
+    with moto_server(min_part_size=PART_SIZE) as upstream:
+        store = await open_store(f"s3://{upstream.bucket}", **upstream.options, request_timeout=1.5)
+        try:
+            await store.create_bucket("stall")
+            await store.put("stall", "k", chunks(b"x"))
+            os.kill(upstream.pid, signal.SIGSTOP)
+            try:
+                for call in (store.head("stall", "k"), store.list("stall")):
+                    started = time.monotonic()
+                    with pytest.raises(LakestowError, match="did not answer within") as caught:
+                        await call
+                    assert caught.value.status == 503
+                    assert time.monotonic() - started < 1.5 + 1.0
+            finally:
+                os.kill(upstream.pid, signal.SIGCONT)
+            assert (await store.head("stall", "k")).size == 1
+        finally:
+            await store.aclose()
 
 
 @pytest.mark.parametrize(

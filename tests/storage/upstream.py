@@ -43,6 +43,7 @@ class Upstream:
     bucket: str = BUCKET
     access_key_id: str = ACCESS_KEY
     secret_access_key: str = SECRET_KEY
+    pid: int = 0  # of the server process, to stop (SIGSTOP) and kill it
 
     @property
     def options(self) -> dict[str, str]:
@@ -97,7 +98,7 @@ def running(name: str, command: list[str], port: int, env: dict[str, str]) -> It
     )
     try:
         wait_for_port(port, process)
-        upstream = Upstream(name, f"http://127.0.0.1:{port}")
+        upstream = Upstream(name, f"http://127.0.0.1:{port}", pid=process.pid)
         upstream.client().create_bucket(Bucket=upstream.bucket)
         yield upstream
     finally:

@@ -114,7 +114,7 @@ class S3Store(S3Multipart):
             request_timeout=request_timeout,
         )
         store = cls(
-            Upstream(client),
+            Upstream(client, deadline=request_timeout),
             Layout.of(upstream_bucket, prefix),
             stack,
             part_size=part_size,

@@ -1,20 +1,22 @@
 """The upstream S3 client as the s3 backend uses it: every call raises lakestow's errors.
 
 `Upstream` wraps aiobotocore's client; each of its methods is the client's operation of the
-same name and arguments, run inside `_translated`, the one place where botocore's exceptions
-become lakestow's (`errors.lakestow_error` says which). No other code of the backend calls the
-client, so no call site translates by hand, and none can forget to. A GET's body is a stream
-the caller reads later; its errors are not translated here.
+same name and arguments, run inside `_call`, the one place where botocore's exceptions become
+lakestow's (`errors.lakestow_error` says which) and where each call gets its deadline. No other
+code of the backend calls the client, so no call site translates by hand, and none can forget
+to. A GET's body is a stream the caller reads later; its errors are not translated here.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lakestow.errors import Unavailable
 from lakestow.storage.s3.errors import lakestow_error
 
 if TYPE_CHECKING:
@@ -55,20 +57,29 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 
-@contextmanager
-def _translated() -> Iterator[None]:
-    """Raise the lakestow error for any botocore error raised inside the block."""
-    try:
-        yield
-    except (ClientError, BotoCoreError) as exc:
-        raise lakestow_error(exc) from exc
-
-
 class Upstream:
-    """An aiobotocore S3 client whose operations raise lakestow's errors, not botocore's."""
+    """An aiobotocore S3 client whose operations raise lakestow's errors, not botocore's, and
+    answer within `deadline` seconds, retries included (a stalled upstream: 503). A PUT or
+    part upload is bounded by the client's read timeout instead: its body comes at the pace
+    of the client that sends it, and only has to keep moving."""
 
-    def __init__(self, client: S3Client) -> None:
+    def __init__(self, client: S3Client, *, deadline: float | None = None) -> None:
         self._client = client
+        self._deadline = deadline
+
+    @asynccontextmanager
+    async def _call(self, *, bounded: bool = True) -> AsyncIterator[None]:
+        """Raise the lakestow error for any botocore error raised inside the block, and
+        ServiceUnavailable once the deadline passes."""
+        try:
+            async with asyncio.timeout(self._deadline if bounded else None):
+                yield
+        except (ClientError, BotoCoreError) as exc:
+            raise lakestow_error(exc) from exc
+        except TimeoutError as exc:
+            raise Unavailable(
+                f"The upstream store did not answer within {self._deadline:g} s."
+            ) from exc
 
     @property
     def meta(self) -> ClientMeta:
@@ -80,13 +91,13 @@ class Upstream:
     async def head_bucket(
         self, **request: Unpack[HeadBucketRequestTypeDef]
     ) -> HeadBucketOutputTypeDef:
-        with _translated():
+        async with self._call():
             return await self._client.head_bucket(**request)
 
     async def list_objects_v2(
         self, **request: Unpack[ListObjectsV2RequestTypeDef]
     ) -> ListObjectsV2OutputTypeDef:
-        with _translated():
+        async with self._call():
             return await self._client.list_objects_v2(**request)
 
     async def list_objects_v2_pages(
@@ -106,37 +117,37 @@ class Upstream:
     async def head_object(
         self, **request: Unpack[HeadObjectRequestTypeDef]
     ) -> HeadObjectOutputTypeDef:
-        with _translated():
+        async with self._call():
             return await self._client.head_object(**request)
 
     async def get_object(
         self, **request: Unpack[GetObjectRequestTypeDef]
     ) -> GetObjectOutputTypeDef:
-        with _translated():
+        async with self._call():
             return await self._client.get_object(**request)
 
     async def put_object(
         self, **request: Unpack[PutObjectRequestTypeDef]
     ) -> PutObjectOutputTypeDef:
-        with _translated():
+        async with self._call(bounded=False):
             return await self._client.put_object(**request)
 
     async def copy_object(
         self, **request: Unpack[CopyObjectRequestTypeDef]
     ) -> CopyObjectOutputTypeDef:
-        with _translated():
+        async with self._call():
             return await self._client.copy_object(**request)
 
     async def delete_object(
         self, **request: Unpack[DeleteObjectRequestTypeDef]
     ) -> DeleteObjectOutputTypeDef:
-        with _translated():
+        async with self._call():
             return await self._client.delete_object(**request)
 
     async def delete_objects(
         self, **request: Unpack[DeleteObjectsRequestTypeDef]
     ) -> DeleteObjectsOutputTypeDef:
-        with _translated():
+        async with self._call():
             return await self._client.delete_objects(**request)
 
     # Multipart uploads
@@ -144,41 +155,41 @@ class Upstream:
     async def create_multipart_upload(
         self, **request: Unpack[CreateMultipartUploadRequestTypeDef]
     ) -> CreateMultipartUploadOutputTypeDef:
-        with _translated():
+        async with self._call():
             return await self._client.create_multipart_upload(**request)
 
     async def upload_part(
         self, **request: Unpack[UploadPartRequestTypeDef]
     ) -> UploadPartOutputTypeDef:
-        with _translated():
+        async with self._call(bounded=False):
             return await self._client.upload_part(**request)
 
     async def upload_part_copy(
         self, **request: Unpack[UploadPartCopyRequestTypeDef]
     ) -> UploadPartCopyOutputTypeDef:
-        with _translated():
+        async with self._call():
             return await self._client.upload_part_copy(**request)
 
     async def complete_multipart_upload(
         self, **request: Unpack[CompleteMultipartUploadRequestTypeDef]
     ) -> CompleteMultipartUploadOutputTypeDef:
-        with _translated():
+        async with self._call():
             return await self._client.complete_multipart_upload(**request)
 
     async def abort_multipart_upload(
         self, **request: Unpack[AbortMultipartUploadRequestTypeDef]
     ) -> AbortMultipartUploadOutputTypeDef:
-        with _translated():
+        async with self._call():
             return await self._client.abort_multipart_upload(**request)
 
     async def list_parts(
         self, **request: Unpack[ListPartsRequestTypeDef]
     ) -> ListPartsOutputTypeDef:
-        with _translated():
+        async with self._call():
             return await self._client.list_parts(**request)
 
     async def list_multipart_uploads(
         self, **request: Unpack[ListMultipartUploadsRequestTypeDef]
     ) -> ListMultipartUploadsOutputTypeDef:
-        with _translated():
+        async with self._call():
             return await self._client.list_multipart_uploads(**request)
