@@ -32,7 +32,8 @@ async def ready(request: Request) -> JSONResponse:
     runtime = state_of(request).runtime
     health = runtime.verifier.health
     try:
-        runtime.verifier.snapshot()  # refused past the staleness bound
+        # refused past the staleness bound; in a thread, as it may try a reload
+        await anyio.to_thread.run_sync(runtime.verifier.snapshot)
         catalog = "ok"
     except LakestowError:
         catalog = "unreachable"
