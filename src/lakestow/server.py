@@ -76,6 +76,7 @@ async def open_runtime(opened: Opened) -> AsyncIterator[Runtime]:
         snapshot.catalog_snapshot,
         max_age=settings.revocation_refresh,  # `serve` also reloads it off the loop
         staleness=settings.catalog_staleness,
+        reloads_in_background=True,  # by _refresh: a request never waits on the catalog
         lookup_operator=snapshot.operator_state,
         lookup_member=snapshot.member_state,
     )

@@ -209,6 +209,7 @@ class Verifier:
         *,
         max_age: float = 2.0,
         staleness: float = 60.0,
+        reloads_in_background: bool = False,
         clock: Callable[[], float] = time.time,
         lookup_operator: Callable[[str], OperatorState | None] | None = None,
         lookup_member: Callable[[int], MemberState | None] | None = None,
@@ -219,6 +220,7 @@ class Verifier:
         self._load_state = load_state
         self._max_age = max_age
         self._staleness = staleness
+        self._background = reloads_in_background  # `serve`: requests never wait for a reload
         self._clock = clock
         self._state: CatalogSnapshot | None = None
         self._loaded_at = float("-inf")
@@ -290,8 +292,12 @@ class Verifier:
     def _current(self) -> CatalogSnapshot:
         now = time.monotonic()
         age = now - self._loaded_at
-        if self._state is not None and age < self._max_age:
-            return self._state
+        if self._state is not None and (age < self._max_age or self._background):
+            if age < self._max_age + self._staleness:
+                return self._state
+            raise _catalog_unavailable(
+                f"the last revocations loaded are more than {self._staleness:g} s old"
+            )
         if now >= self._retry_at:
             try:
                 self.refresh()
@@ -299,7 +305,7 @@ class Verifier:
                 self._retry_at = now + 1.0
             else:
                 return self._state  # type: ignore[return-value]  # refresh() set it
-        if self._state is not None and age < self._staleness:
+        if self._state is not None and age < self._max_age + self._staleness:
             return self._state
         raise _catalog_unavailable(
             f"the last revocations loaded are more than {self._staleness:g} s old"
