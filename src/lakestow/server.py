@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import anyio
 import uvicorn
 
@@ -110,6 +111,20 @@ def store_options(settings: Settings) -> dict[str, Any]:
     return {**options, "request_timeout": settings.store_request_timeout}
 
 
+def _loop_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """asyncio's handler of errors no task took, but one: aiohttp (the s3 store's upstream
+    client) sends a request body in a task of its own, whose error it never retrieves when the
+    upstream drops the connection. The request itself got its error (503); one line, not a
+    traceback per request."""
+    error = context.get("exception")
+    if context.get("message") == "Task exception was never retrieved" and isinstance(
+        error, aiohttp.ClientConnectionError
+    ):
+        logger.info("upstream connection lost while sending a request: %s", error)
+        return
+    loop.default_exception_handler(context)
+
+
 async def _refresh(verifier: Verifier, interval: float) -> None:
     """Reload revocations, disabled members and operators in a thread, a little more often
     than they expire, so requests never wait for the catalog. A failed reload (the catalog
@@ -190,6 +205,7 @@ async def _serve(opened: Opened, fresh: Bootstrap | None) -> bool:
             _Server(_config(console, settings.console_address, settings.trusted_proxies)),
         ]
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(_loop_errors)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, _stop, servers)
         _announce(settings, fresh)

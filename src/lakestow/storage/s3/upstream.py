@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
+import aiohttp
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lakestow.errors import Unavailable
@@ -76,6 +77,8 @@ class Upstream:
                 yield
         except (ClientError, BotoCoreError) as exc:
             raise lakestow_error(exc) from exc
+        except aiohttp.ClientError as exc:  # a connection lost mid-answer, which botocore lets by
+            raise Unavailable(f"The upstream store is unreachable: {exc}") from exc
         except TimeoutError as exc:
             raise Unavailable(
                 f"The upstream store did not answer within {self._deadline:g} s."
