@@ -84,6 +84,7 @@ def test_operators_do_not_share_buckets(ops: BaseClient, live: LiveServer) -> No
 def test_members_cannot_create_buckets(alice: BaseClient) -> None:
     assert _code(alice.create_bucket, Bucket="my-own-bucket") == "AccessDenied"
     assert _code(alice.delete_bucket, Bucket=BUCKET) == "AccessDenied"
+    assert _code(alice.delete_bucket, Bucket="my-own-bucket") == "NoSuchBucket"
 
 
 def test_the_operator_secret_is_sealed_at_rest(live: LiveServer) -> None:
