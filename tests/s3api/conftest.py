@@ -59,6 +59,7 @@ EDGE_ONLY = (
     "test_buckets.py::test_bucket_names_follow_the_aws_naming_rules[",
     "test_buckets.py::test_a_location_constraint_is_checked_as_aws_checks_it[",
     "test_buckets.py::test_list_buckets_refuses_bad_parameters[",
+    "test_env.py::",
 )
 """Tests of what lakestow decides before any store is asked (signatures, tokens, keys, XML,
 the catalog): they run on the local store only, to keep the suite's time in check. Every
