@@ -317,7 +317,7 @@ def _render_credentials(
                 "AWS_ACCESS_KEY_ID": c.access_key_id,
                 "AWS_SECRET_ACCESS_KEY": c.secret_access_key,
                 "AWS_SESSION_TOKEN": c.session_token,
-                "AWS_ENDPOINT_URL": settings.resolved_public_s3_url,
+                "AWS_ENDPOINT_URL": _s3_url(settings),
                 "AWS_DEFAULT_REGION": settings.region,
             },
             comment=f"expires {expires}",
@@ -460,7 +460,7 @@ def env(ctx: click.Context, name: str) -> None:
         member = service.orgs.get_member(name)
     exports = {
         **member.paths,
-        "AWS_ENDPOINT_URL": settings.resolved_public_s3_url,
+        "AWS_ENDPOINT_URL": _s3_url(settings),
         "AWS_DEFAULT_REGION": settings.region,
         "AWS_REGION": settings.region,
     }
@@ -476,6 +476,17 @@ def audit_log(ctx: click.Context, limit: int, as_json: bool) -> None:
     with _service(ctx) as service:
         rows = [entry.as_json() for entry in service.audit_log(limit)]
     _print_rows(rows, ["at", "actor", "action", "target", "outcome"], as_json)
+
+
+def _s3_url(settings: config.Settings) -> str:
+    """The S3 endpoint to give members: `public_s3_url` when set; else the address the server
+    running on this data directory listens on (`serve --s3-address` may have named one this
+    command cannot know); else the configured address."""
+    if settings.public_s3_url:
+        return settings.resolved_public_s3_url
+    served = datadir.served_urls(settings.data_dir) or {}
+    url = served.get("s3_url")
+    return url if isinstance(url, str) and url else settings.resolved_public_s3_url
 
 
 def _exports(values: dict[str, str], comment: str | None = None) -> str:

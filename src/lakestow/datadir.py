@@ -1,4 +1,5 @@
-"""The data directory: config file, server keys, catalog and local object store.
+"""The data directory: config file, server keys, catalog and local object store, and the
+record of the server running on it (`serving.json`).
 
 Creating it is idempotent: each missing piece is made, nothing that exists is overwritten.
 A replica configured entirely by its environment (a shared catalog, an upstream store and a
@@ -8,6 +9,9 @@ shared key file at an absolute path) has no data directory at all.
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
+import json
 import os
 import secrets
 from collections.abc import Iterator
@@ -30,6 +34,7 @@ from lakestow.services import Services
 
 KEY_CHECK = "key_check"
 KEY_CHECK_PURPOSE = b"lakestow catalog key check"
+SERVING_FILE = "serving.json"
 
 
 @dataclass
@@ -171,3 +176,57 @@ def _write_new(path: Path, text: str, mode: int) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)
+
+
+class ServingRecord:
+    """`serving.json`: the URLs a running server listens on, for the commands that print
+    them (`lakestow env`), which may not know the address `serve --s3-address` was given.
+
+    The server holds an exclusive lock on the file while it runs, so a record left behind by
+    a server that died (kill -9) is known stale: its lock went with the process.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / SERVING_FILE
+        self._fd: int | None = None
+
+    def write(self, s3_url: str, console_url: str) -> None:
+        """Record the URLs (written aside, locked, then renamed into place)."""
+        staged = self.path.with_name(f".{SERVING_FILE}.{os.getpid()}")
+        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        document = {"s3_url": s3_url, "console_url": console_url, "pid": os.getpid()}
+        os.write(fd, json.dumps(document).encode())
+        os.replace(staged, self.path)
+        self.close()
+        self._fd = fd
+
+    def close(self) -> None:
+        """Remove the record, if it is still this server's, and release it."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        with contextlib.suppress(OSError):
+            if os.stat(self.path).st_ino == os.fstat(fd).st_ino:
+                self.path.unlink()
+        os.close(fd)
+
+
+def served_urls(data_dir: Path) -> dict[str, str] | None:
+    """The URLs recorded by the server running on `data_dir` now, or None (no server runs,
+    or it has not started listening yet)."""
+    try:
+        fd = os.open(data_dir / SERVING_FILE, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:  # locked: its server is running
+            document = json.loads(os.read(fd, 65536) or b"null")
+            return document if isinstance(document, dict) else None
+        return None  # left behind by a server that is gone
+    except ValueError:
+        return None
+    finally:
+        os.close(fd)

@@ -35,6 +35,8 @@ STATUS: dict[str, int] = {
     "InvalidRequest": 400,
     "InvalidURI": 400,
     "InvalidBucketName": 400,
+    "InvalidLocationConstraint": 400,
+    "IllegalLocationConstraintException": 400,
     "KeyTooLongError": 400,
     "MetadataTooLarge": 400,
     "MalformedXML": 400,

@@ -17,19 +17,56 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 NAME_RULES = {
     "organization": (re.compile(r"[a-z0-9][a-z0-9-]{0,62}", re.ASCII), "1-63 of a-z, 0-9, -"),
     "member": (re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}", re.ASCII), "1-64 of a-z, 0-9, . _ @ -"),
-    "bucket": (
-        re.compile(r"(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", re.ASCII),
-        "3-63 of a-z, 0-9, . -, as S3 bucket names",
-    ),
 }
+# AWS's "General purpose bucket naming rules" (the S3 user guide), each checked on its own so
+# that a refusal names the rule broken.
+BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+_BUCKET_CHARS = re.compile(r"[a-z0-9.-]*", re.ASCII)
+_IP_ADDRESS = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+", re.ASCII)
 
 
 def check_name(kind: str, name: str) -> str:
     """`name` if it is a valid organization, member or bucket name, else InvalidInput."""
+    if kind == "bucket":
+        return validate_bucket(name)
     pattern, rule = NAME_RULES[kind]
     if not pattern.fullmatch(name):
         raise InvalidInput(f"invalid {kind} name {name!r}: use {rule}, starting with a-z or 0-9")
     return name
+
+
+def validate_bucket(name: str) -> str:
+    """`name` if it follows AWS's naming rules for general purpose buckets, else InvalidInput
+    (InvalidBucketName) saying which rule it breaks."""
+    broken = _bucket_rule_broken(name)
+    if broken:
+        raise InvalidInput(
+            f"The specified bucket is not valid: invalid bucket name {name!r}: bucket names "
+            f"{broken}.",
+            code="InvalidBucketName",
+        )
+    return name
+
+
+def _bucket_rule_broken(name: str) -> str | None:
+    if not 3 <= len(name) <= 63:
+        return "must be 3 to 63 characters long"
+    if not _BUCKET_CHARS.fullmatch(name):
+        return "must consist only of lowercase letters, numbers, periods (.) and hyphens (-)"
+    if not (name[0] + name[-1]).isalnum():
+        return "must begin and end with a letter or a number"
+    if ".." in name:
+        return "must not contain two adjacent periods"
+    if _IP_ADDRESS.fullmatch(name):
+        return "must not be formatted as an IP address"
+    for prefix in BUCKET_PREFIXES:
+        if name.startswith(prefix):
+            return f"must not start with the reserved prefix {prefix!r}"
+    for suffix in BUCKET_SUFFIXES:
+        if name.endswith(suffix):
+            return f"must not end with the reserved suffix {suffix!r}"
+    return None
 
 
 def validate_key(key: str) -> str:

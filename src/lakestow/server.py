@@ -14,6 +14,7 @@ import contextlib
 import logging
 import secrets
 import signal
+import socket
 from asyncio import FIRST_COMPLETED
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -132,11 +133,21 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 class _Server(uvicorn.Server):
-    """A uvicorn server that leaves signals to `_serve`, which stops both servers together."""
+    """A uvicorn server that leaves signals to `_serve`, which stops both servers together,
+    and tells when it listens."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.listening.set()
 
 
 def _config(app: Any, address: str, trusted_proxies: str) -> uvicorn.Config:
@@ -178,13 +189,40 @@ async def _serve(opened: Opened, fresh: Bootstrap | None) -> bool:
         refresher = asyncio.create_task(_refresh(runtime.verifier, settings.revocation_refresh))
         s3_task = asyncio.create_task(_run(servers[0], settings.s3_address))
         console_task = asyncio.create_task(_run(servers[1], settings.console_address))
+        record = datadir.ServingRecord(settings.data_dir)
+        recorder = asyncio.create_task(_record(servers, record, settings.uses_data_dir))
         try:
             done, _ = await asyncio.wait([s3_task, console_task], return_when=FIRST_COMPLETED)
         finally:
             _stop(servers)
             refresher.cancel()
-            await asyncio.gather(s3_task, console_task, refresher, return_exceptions=True)
+            recorder.cancel()
+            await asyncio.gather(s3_task, console_task, refresher, recorder, return_exceptions=True)
+            record.close()
         return not any(task.exception() for task in done)
+
+
+async def _record(servers: list[_Server], record: datadir.ServingRecord, enabled: bool) -> None:
+    """Once both servers listen, record where in the data directory (`lakestow env` prints
+    it): the addresses they are bound to, which `serve --s3-address` may have chosen. A
+    replica configured by its environment alone has no data directory to record them in."""
+    if not enabled:
+        return
+    for server in servers:
+        await server.listening.wait()
+    s3_url, console_url = (_bound_url(server) for server in servers)
+    try:
+        await anyio.to_thread.run_sync(record.write, s3_url, console_url)
+    except OSError as exc:  # serving matters more: `lakestow env` prints the configured URL
+        logger.warning("could not record the addresses served in %s: %s", record.path, exc)
+
+
+def _bound_url(server: _Server) -> str:
+    """http://HOST:PORT of the first socket `server` listens on; a wildcard address (every
+    interface) as the loopback one, which reaches it from this machine."""
+    host, port = server.servers[0].sockets[0].getsockname()[:2]
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 async def _run(server: _Server, address: str) -> None:

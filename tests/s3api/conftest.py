@@ -58,6 +58,15 @@ EDGE_ONLY = (
     "test_operator.py::test_the_operator_secret_is_sealed_at_rest[",
     "test_operator.py::test_a_disabled_operator_is_refused[",
     "test_http.py::",
+    "test_buckets.py::test_a_missing_bucket_is_no_such_bucket_for_every_operation[",
+    "test_buckets.py::test_an_operator_is_refused_another_s_bucket[",
+    "test_buckets.py::test_a_member_learns_nothing_of_buckets_beside_their_organization_s[",
+    "test_buckets.py::test_presigned_and_100_continue_requests_to_a_missing_bucket[",
+    "test_buckets.py::test_creating_a_bucket_you_own_answers_as_us_east_1_does[",
+    "test_buckets.py::test_bucket_names_follow_the_aws_naming_rules[",
+    "test_buckets.py::test_a_location_constraint_is_checked_as_aws_checks_it[",
+    "test_buckets.py::test_list_buckets_refuses_bad_parameters[",
+    "test_env.py::",
 )
 """Tests of what lakestow decides before any store is asked (signatures, tokens, keys, XML,
 the catalog): they run on the local store only, to keep the suite's time in check. Every

@@ -135,12 +135,35 @@ class TestBuckets(StoreSuite):
         await store.delete(bucket, "k")
         await store.delete_bucket(bucket)
 
-    async def test_not_empty_with_upload(self, store: ObjectStore, bucket: str) -> None:
+    async def test_delete_discards_unfinished_uploads(
+        self, store: ObjectStore, bucket: str
+    ) -> None:
+        """A bucket whose only content is unfinished multipart uploads is empty: S3 deletes
+        it, and the uploads (and their parts) with it."""
         upload_id = await store.create_multipart(bucket, "k")
-        with raises(AlreadyExists, "BucketNotEmpty"):
-            await store.delete_bucket(bucket)
-        await store.abort_multipart(bucket, "k", upload_id)
+        await store.upload_part(bucket, "k", upload_id, 1, chunks(b"part"))
+        await store.create_multipart(bucket, "other/k")
         await store.delete_bucket(bucket)
+        with raises(NotFound, "NoSuchBucket"):
+            await store.head_bucket(bucket)
+        await store.create_bucket(bucket)  # the name again: none of the uploads came back
+        assert (await store.list_multipart_uploads(bucket)).uploads == []
+        with raises(NotFound, "NoSuchUpload"):
+            await store.list_parts(bucket, "k", upload_id)
+        await store.delete_bucket(bucket)
+
+    async def test_location_is_kept(self, store: ObjectStore) -> None:
+        """The LocationConstraint given at create comes back from head and list; a bucket
+        created without one has none."""
+        placed, plain = f"t-{uuid.uuid4().hex[:12]}", f"t-{uuid.uuid4().hex[:12]}"
+        assert (await store.create_bucket(placed, location="eu-west-1")).location == "eu-west-1"
+        assert (await store.create_bucket(plain)).location is None
+        assert (await store.head_bucket(placed)).location == "eu-west-1"
+        assert (await store.head_bucket(plain)).location is None
+        listed = {b.name: b.location for b in await store.list_buckets()}
+        assert (listed[placed], listed[plain]) == ("eu-west-1", None)
+        await store.delete_bucket(placed)
+        await store.delete_bucket(plain)
 
     async def test_operations_on_missing_bucket(self, store: ObjectStore) -> None:
         name = "t-no-such-bucket"

@@ -128,6 +128,26 @@ class TestLocalStore:
             assert await fetch(reopened, bucket, "mp") == b"p1"
             assert reopened.orphans_removed == 0
 
+    async def test_an_index_of_schema_1_is_brought_up_to_date(self, tmp_path: Path) -> None:
+        """An index made before buckets kept their LocationConstraint (schema 1) gets the
+        column at the next open: its buckets and objects stay, with no location."""
+        async with await LocalStore.open(tmp_path, min_part_size=1) as store:
+            bucket = await new_bucket(store)
+            await store.put(bucket, "k", chunks(b"kept"))
+        with sqlite3.connect(tmp_path / "index.db") as conn:  # back to schema 1, as it was
+            conn.execute("CREATE TABLE old (name TEXT PRIMARY KEY, created REAL NOT NULL)")
+            conn.execute("INSERT INTO old SELECT name, created FROM buckets")
+            conn.execute("DROP TABLE buckets")
+            conn.execute("ALTER TABLE old RENAME TO buckets")
+            conn.execute("UPDATE meta SET value = '1' WHERE name = 'schema'")
+        async with await LocalStore.open(tmp_path, min_part_size=1) as store:
+            assert (await store.head_bucket(bucket)).location is None
+            assert await fetch(store, bucket, "k") == b"kept"
+            placed = await store.create_bucket("t-placed", location="EU")
+            assert (await store.head_bucket("t-placed")).location == placed.location == "EU"
+        with sqlite3.connect(tmp_path / "index.db") as conn:
+            assert conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone() == ("2",)
+
     @pytest.mark.parametrize(
         "ending", ["failed", "anyio-cancelled", "asyncio-cancelled", "cancelled-receiving"]
     )

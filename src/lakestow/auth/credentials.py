@@ -174,12 +174,14 @@ class Operator:
 @dataclass(frozen=True)
 class CatalogSnapshot:
     """What the verifier needs from the catalog, reloaded every few seconds: members'
-    states, revoked keys, operators by access key id and the buckets operators own."""
+    states, revoked keys, operators by access key id, the buckets operators own and the
+    buckets that hold organizations (which buckets exist, for the S3 endpoint)."""
 
     members: Mapping[int, MemberState] = field(default_factory=dict)
     revoked_keys: frozenset[str] = frozenset()
     operators: Mapping[str, OperatorState] = field(default_factory=dict)
     operator_buckets: Mapping[str, int] = field(default_factory=dict)
+    org_buckets: frozenset[str] = frozenset()
 
 
 def mint_operator(keyring: Keyring) -> tuple[str, str, str]:

@@ -1,7 +1,9 @@
 """The S3 endpoint as an ASGI app: authenticate, pick the operation from a table, render errors.
 
-    request -> SigV4 (auth.sigv4) -> credentials (auth.credentials) -> dispatch.ROUTES
-            -> a handler in buckets / listing / objects / multipart -> the store
+    request -> SigV4 (auth.sigv4) -> credentials (auth.credentials)
+            -> the bucket, which must exist for the caller (S3Request.require_bucket)
+            -> dispatch.ROUTES -> a handler in buckets / listing / objects / multipart
+            -> the store
 
 Every LakestowError becomes S3 XML here and nowhere else.
 """
@@ -24,7 +26,7 @@ from lakestow.paths import validate_key
 from lakestow.runtime import Runtime
 from lakestow.s3api import xml
 from lakestow.s3api.asgi import ClientDisconnect, Incoming, Response
-from lakestow.s3api.dispatch import route
+from lakestow.s3api.dispatch import names_existing_bucket, route
 from lakestow.s3api.request import MemberRequest, OperatorRequest, S3Request
 
 logger = logging.getLogger("lakestow.s3")
@@ -72,6 +74,8 @@ class S3App:
             validate_key(key)
         signed = sigv4.SignedRequest(http.method, http.raw_path, http.raw_query, headers)
         request = await self._authenticate(http, signed, bucket, key)
+        if names_existing_bucket(http.method, bucket, key, request.query):
+            request.require_bucket()  # before the body is read: a 100-continue gets no 100
         return await route(http.method, bucket, key, request.query, headers)(request)
 
     async def _authenticate(

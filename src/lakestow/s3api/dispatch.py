@@ -68,11 +68,18 @@ ROUTES: dict[tuple[str, str, str | None], Handler] = {
 }
 
 
+def names_existing_bucket(method: str, bucket: str, key: str, query: Mapping[str, str]) -> bool:
+    """Whether the request is about a bucket that must exist: any naming one but CreateBucket
+    (what is asked of a missing bucket, supported or not, is answered NoSuchBucket first)."""
+    creates = method == "PUT" and not key and _subresource(query) is None
+    return bool(bucket) and not creates
+
+
 def route(
     method: str, bucket: str, key: str, query: Mapping[str, str], headers: Mapping[str, str]
 ) -> Handler:
     target = "object" if key else "bucket" if bucket else "service"
-    subresource = next((name for name in SUBRESOURCES if name in query), None)
+    subresource = _subresource(query)
     handler = ROUTES.get((method, target, subresource))
     if handler is not None:
         return handler
@@ -80,3 +87,7 @@ def route(
         what = f"?{subresource}" if subresource else method
         raise Unsupported(f"lakestow does not implement {what} on a {target}")
     raise Unsupported(f"{method} is not allowed on a {target}", code="MethodNotAllowed")
+
+
+def _subresource(query: Mapping[str, str]) -> str | None:
+    return next((name for name in SUBRESOURCES if name in query), None)

@@ -106,7 +106,6 @@ async def list_object_versions(request: S3Request) -> Response:
 
 async def list_uploads(request: S3Request) -> Response:
     """The uploads in progress that the caller may complete or abort."""
-    request.require_bucket()
     q = request.query
     prefix, delimiter, max_uploads, encode = _common_params(request, "max-uploads")
     key_marker = q.get("key-marker") or None
@@ -162,7 +161,6 @@ async def list_page(
     request: S3Request, prefix: str, delimiter: str | None, start_after: str | None, max_keys: int
 ) -> ListPage:
     """One page of what the caller may see under `prefix`."""
-    request.require_bucket()
     if isinstance(request, MemberRequest):
         return await warehouse.list_page(
             request.runtime.store,

@@ -41,6 +41,7 @@ async def upload_part(request: S3Request) -> Response:
     source = request.headers.get("x-amz-copy-source")
     if source is not None:
         src_bucket, src_key = copy_source(source)
+        request.require_bucket(src_bucket)
         part = await objects.upload_part_copy(
             request.bucket,
             request.key,

@@ -159,6 +159,7 @@ async def put_object(request: S3Request) -> Response:
 async def copy_object(request: S3Request) -> Response:
     headers = request.headers
     src_bucket, src_key = copy_source(headers["x-amz-copy-source"])
+    request.require_bucket(src_bucket)
     directive = headers.get("x-amz-metadata-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise InvalidInput("Unknown metadata directive.")

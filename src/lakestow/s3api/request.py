@@ -1,4 +1,23 @@
-"""One authenticated S3 request: who sent it, where it points, and its body as a checked stream."""
+"""One authenticated S3 request: who sent it, where it points, and its body as a checked stream.
+
+Which buckets exist, for whom (`require_bucket`, asked of every request that names a bucket
+before anything else is decided, and of a copy's source bucket). S3 answers 404 NoSuchBucket
+for a bucket that does not exist and 403 AccessDenied for one that exists and is not yours.
+Lakestow follows it, from the caller's point of view:
+
+- An operator sees buckets as an AWS account does: its own buckets are there; a bucket of
+  another operator or one holding organizations exists and is not its (403); any other name
+  does not exist (404). Operators run the deployment's tooling and are told as much as AWS
+  tells anyone: which names are taken.
+- A member's world is their organization's bucket. Every other name answers NoSuchBucket,
+  whether a bucket of that name exists (another organization's, an operator's) or not. This is
+  the rule of the warehouse (DESIGN.md section 1) applied to buckets: a member gets the answer
+  they would get if what they may not see did not exist, so no answer depends on what lies
+  outside their organization, and nothing crosses organizations. (A 403 for the buckets that
+  exist would tell every member which names other organizations and operators use.)
+  Inside their organization's bucket the policy decides, path by path: another member's folder
+  answers exactly like a missing key outside one's permissions (403), as before.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +36,7 @@ from lakestow.errors import AccessDenied, InvalidRequest
 from lakestow.operations import ObjectOperations
 from lakestow.runtime import Runtime
 from lakestow.s3api.asgi import Incoming
+from lakestow.storage.common import no_such_bucket
 from lakestow.warehouse import MemberView
 
 
@@ -60,12 +80,13 @@ class S3Request:
         raise NotImplementedError
 
     def has_bucket(self, bucket: str) -> bool:
+        """Whether `bucket` is one of the caller's (an operator's own, a member's org's)."""
         raise NotImplementedError
 
-    def require_bucket(self) -> None:
-        """AccessDenied unless the request's bucket is one the caller may use at all."""
-        if not self.has_bucket(self.bucket):
-            raise AccessDenied("Access Denied: the bucket does not exist or is not yours")
+    def require_bucket(self, bucket: str | None = None) -> None:
+        """NoSuchBucket (404) for a bucket that does not exist as the caller sees it,
+        AccessDenied (403) for one that exists and is not theirs (the module docstring)."""
+        raise NotImplementedError
 
     def audit(self, action: str, key: str | None = None, **detail: object) -> None:
         key = self.key if key is None else key
@@ -138,6 +159,11 @@ class MemberRequest(S3Request):
     def has_bucket(self, bucket: str) -> bool:
         return bucket == self.org.bucket
 
+    def require_bucket(self, bucket: str | None = None) -> None:
+        bucket = self.bucket if bucket is None else bucket
+        if bucket != self.org.bucket:  # whether or not it exists: see the module docstring
+            raise no_such_bucket(bucket)
+
     def decide(self, action: Action, bucket: str, key: str) -> Decision:
         path = self.path_of(bucket, key)
         if path is None:
@@ -153,6 +179,20 @@ class OperatorRequest(S3Request):
 
     def has_bucket(self, bucket: str) -> bool:
         return self.runtime.verifier.snapshot().operator_buckets.get(bucket) == self.operator.id
+
+    def require_bucket(self, bucket: str | None = None) -> None:
+        bucket = self.bucket if bucket is None else bucket
+        snapshot = self.runtime.verifier.snapshot()
+        owner = snapshot.operator_buckets.get(bucket)
+        if owner == self.operator.id:
+            return
+        if owner is None and bucket not in snapshot.org_buckets:
+            raise no_such_bucket(bucket)
+        reason = "the bucket belongs to someone else"
+        self.runtime.audit.record(
+            self.actor, "s3.bucket", f"s3://{bucket}", "denied", reason=reason
+        )
+        raise AccessDenied(f"Access Denied: {reason}")
 
     def decide(self, action: Action, bucket: str, key: str) -> Decision:
         if self.has_bucket(bucket):

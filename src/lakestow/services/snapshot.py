@@ -13,7 +13,13 @@ from sqlalchemy import select
 
 from lakestow.auth import credentials
 from lakestow.catalog.db import Catalog
-from lakestow.catalog.models import IssuedCredential, Member, Operator, OperatorBucket
+from lakestow.catalog.models import (
+    IssuedCredential,
+    Member,
+    Operator,
+    OperatorBucket,
+    Organization,
+)
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,10 @@ class CatalogReadModel:
                 for o in session.scalars(select(Operator))
             }
             buckets = {b.name: b.operator_id for b in session.scalars(select(OperatorBucket))}
-            return credentials.CatalogSnapshot(members, frozenset(revoked), operators, buckets)
+            org_buckets = frozenset(session.scalars(select(Organization.bucket)))
+            return credentials.CatalogSnapshot(
+                members, frozenset(revoked), operators, buckets, org_buckets
+            )
 
     def member_state(self, member_id: int) -> credentials.MemberState | None:
         """One member's state (one primary-key query), for members newer than a snapshot."""

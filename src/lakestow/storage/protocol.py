@@ -139,10 +139,12 @@ class UploadsPage:
 
 @dataclass(frozen=True)
 class BucketInfo:
-    """A bucket and when it was created."""
+    """A bucket, when it was created, and the LocationConstraint it was created with (None:
+    none given; where it is then is the S3 layer's to say)."""
 
     name: str
     created: datetime
+    location: str | None = None
 
 
 class Get(Protocol):
@@ -325,11 +327,19 @@ class PartRanges(Protocol):
 class Buckets(Protocol):
     """Create, delete and list buckets."""
 
-    async def create_bucket(self, name: str) -> BucketInfo: ...
+    async def create_bucket(self, name: str, *, location: str | None = None) -> BucketInfo:
+        """A new bucket, keeping `location` (its LocationConstraint); BucketAlreadyOwnedByYou
+        when it exists."""
+        ...
 
-    async def delete_bucket(self, name: str) -> None: ...
+    async def delete_bucket(self, name: str) -> None:
+        """Delete an empty bucket, discarding its unfinished multipart uploads (as S3 does);
+        BucketNotEmpty while it holds an object."""
+        ...
 
-    async def list_buckets(self) -> list[BucketInfo]: ...
+    async def list_buckets(self) -> list[BucketInfo]:
+        """Every bucket, by name."""
+        ...
 
     async def head_bucket(self, name: str) -> BucketInfo: ...
 

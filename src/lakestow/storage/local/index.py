@@ -24,13 +24,15 @@ from typing import Any
 
 from lakestow.storage.protocol import BucketInfo, ObjectInfo, PartInfo, UploadInfo
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 Extent = tuple[str, int, int]
 """A blob id, an offset in that blob and a length."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS buckets (name TEXT PRIMARY KEY, created REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS buckets (
+    name TEXT PRIMARY KEY, created REAL NOT NULL, location TEXT
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS objects (
     bucket TEXT NOT NULL, key TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
     mtime REAL NOT NULL, content_type TEXT NOT NULL, metadata TEXT NOT NULL,
@@ -50,6 +52,13 @@ CREATE TABLE IF NOT EXISTS parts (
     PRIMARY KEY (upload_id, part_number)
 ) WITHOUT ROWID;
 """
+
+MIGRATIONS: dict[str, str] = {
+    "2": "ALTER TABLE buckets ADD COLUMN location TEXT",  # the LocationConstraint at create
+}
+"""For each version, in order: the statement that brings an index of the version before up
+to it, in the transaction that records the new version (a new index is made as `_SCHEMA`
+says, at `SCHEMA_VERSION`)."""
 
 OBJECT_COLUMNS = "key, size, etag, mtime, content_type, metadata, parts_count"
 
@@ -101,9 +110,22 @@ def connect(path: str) -> sqlite3.Connection:
 
 
 def init_schema(conn: sqlite3.Connection) -> None:
-    """Create the tables if needed and record the schema version."""
-    conn.executescript(_SCHEMA)
-    conn.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+    """Create the tables of a new index, or bring an older one up to `SCHEMA_VERSION`."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is None:
+        conn.executescript(_SCHEMA)
+        set_meta(conn, "schema", SCHEMA_VERSION)
+        return
+    version = int(get_meta(conn, "schema") or "1")
+    for target, statement in MIGRATIONS.items():
+        if version < int(target):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(statement)
+                set_meta(conn, "schema", target)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
 
 def get_meta(conn: sqlite3.Connection, name: str) -> str | None:
@@ -202,13 +224,13 @@ def read_inline(conn: sqlite3.Connection, blob_id: str) -> bytes:
 
 
 def read_bucket(conn: sqlite3.Connection, name: str) -> BucketInfo | None:
-    row = conn.execute("SELECT created FROM buckets WHERE name = ?", (name,)).fetchone()
-    return None if row is None else BucketInfo(name, utc(row[0]))
+    row = conn.execute("SELECT created, location FROM buckets WHERE name = ?", (name,)).fetchone()
+    return None if row is None else BucketInfo(name, utc(row[0]), row[1])
 
 
 def read_buckets(conn: sqlite3.Connection) -> list[BucketInfo]:
-    rows = conn.execute("SELECT name, created FROM buckets ORDER BY name").fetchall()
-    return [BucketInfo(name, utc(created)) for name, created in rows]
+    rows = conn.execute("SELECT name, created, location FROM buckets ORDER BY name").fetchall()
+    return [BucketInfo(name, utc(created), location) for name, created, location in rows]
 
 
 def read_upload(conn: sqlite3.Connection, upload_id: str) -> StoredUpload | None:

@@ -62,25 +62,30 @@ def require_bucket(conn: sqlite3.Connection, name: str) -> None:
         raise no_such_bucket(name)
 
 
-def create_bucket(txn: Txn, name: str) -> BucketInfo:
+def create_bucket(txn: Txn, name: str, location: str | None = None) -> BucketInfo:
     if read_bucket(txn.conn, name) is not None:
         raise AlreadyExists(
             f"Your previous request to create {name!r} succeeded and you already own it.",
             code="BucketAlreadyOwnedByYou",
         )
     now = time.time()
-    txn.conn.execute("INSERT INTO buckets (name, created) VALUES (?, ?)", (name, now))
-    return BucketInfo(name, utc(now))
+    txn.conn.execute(
+        "INSERT INTO buckets (name, created, location) VALUES (?, ?, ?)", (name, now, location)
+    )
+    return BucketInfo(name, utc(now), location)
 
 
 def delete_bucket(txn: Txn, name: str) -> None:
+    """Delete an empty bucket; its unfinished multipart uploads go with it."""
     conn = txn.conn
     require_bucket(conn, name)
-    for table in ("objects", "uploads"):
-        if conn.execute(f"SELECT 1 FROM {table} WHERE bucket = ? LIMIT 1", (name,)).fetchone():  # noqa: S608
-            raise AlreadyExists(
-                f"The bucket {name!r} you tried to delete is not empty.", code="BucketNotEmpty"
-            )
+    if conn.execute("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)).fetchone():
+        raise AlreadyExists(
+            f"The bucket {name!r} you tried to delete is not empty.", code="BucketNotEmpty"
+        )
+    uploads = conn.execute("SELECT upload_id FROM uploads WHERE bucket = ?", (name,)).fetchall()
+    for (upload_id,) in uploads:
+        _discard_upload(txn, upload_id)
     conn.execute("DELETE FROM buckets WHERE name = ?", (name,))
 
 
@@ -352,6 +357,10 @@ def _chosen_part(stored: dict[int, StoredPart], number: int, etag: str) -> Store
 
 def abort_upload(txn: Txn, bucket: str, key: str, upload_id: str) -> None:
     require_upload(txn.conn, bucket, key, upload_id)
+    _discard_upload(txn, upload_id)
+
+
+def _discard_upload(txn: Txn, upload_id: str) -> None:
     for part in read_parts(txn.conn, upload_id):
         _decref(txn, part.extents)
     txn.conn.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))

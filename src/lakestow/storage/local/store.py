@@ -115,13 +115,14 @@ class LocalStore(MultipartOps):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def create_bucket(self, name: str) -> BucketInfo:
-        info = await self._core.write(partial(ops.create_bucket, name=name))
+    async def create_bucket(self, name: str, *, location: str | None = None) -> BucketInfo:
+        info = await self._core.write(partial(ops.create_bucket, name=name, location=location))
         self._core.buckets.add(name)
         return info
 
     async def delete_bucket(self, name: str) -> None:
-        await self._core.write(partial(ops.delete_bucket, name=name))
+        # heavy: it may release the parts of many unfinished uploads
+        await self._core.write(partial(ops.delete_bucket, name=name), heavy=True)
         self._core.buckets.discard(name)
 
     async def list_buckets(self) -> list[BucketInfo]:

@@ -17,7 +17,7 @@ from lakestow.errors import NotFound, Unsupported
 from lakestow.storage.common import check_if_none_match, no_such_bucket
 from lakestow.storage.etags import clean_etag, parts_count, requoted
 from lakestow.storage.protocol import DEFAULT_CONTENT_TYPE, BucketInfo, ObjectInfo
-from lakestow.storage.s3.layout import Layout, lakestow_metadata
+from lakestow.storage.s3.layout import Layout, lakestow_metadata, registry_location
 from lakestow.storage.s3.upstream import Upstream
 
 
@@ -86,7 +86,8 @@ class S3Base:
             self._known.pop(name, None)
             raise no_such_bucket(name) from None
         self._known[name] = time.monotonic() + self._bucket_ttl
-        return BucketInfo(name, head["LastModified"].astimezone(UTC))
+        location = registry_location(head.get("Metadata"))
+        return BucketInfo(name, head["LastModified"].astimezone(UTC), location)
 
     async def _require_bucket(self, name: str) -> None:
         """NoSuchBucket unless `name` is a bucket (trusting a recent positive answer)."""

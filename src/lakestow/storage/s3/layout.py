@@ -3,7 +3,9 @@
 For a store URL `s3://UPSTREAM/some/prefix`, every key of the upstream bucket UPSTREAM that
 this store uses starts with `some/prefix/`:
 
-    some/prefix/.lakestow/buckets/B     the registry entry of lakestow bucket B (small JSON)
+    some/prefix/.lakestow/buckets/B     the registry entry of lakestow bucket B (small JSON;
+                                        its metadata `location` holds the bucket's
+                                        LocationConstraint, if one was given)
     some/prefix/B/K                     key K of lakestow bucket B
 
 Bucket names never start with a dot, so the registry cannot collide with a bucket's keys, and
@@ -40,6 +42,17 @@ _KEPT = _PLAIN | {"."}  # what every upstream keeps as it is
 _MARK = "lk--"
 _VALUE_MARK = "lkb--"  # the value is base64 (of its UTF-8)
 _ESCAPED = re.compile(rb"\.([0-9a-f]{2})")
+_LOCATION = "location"
+
+
+def registry_metadata(location: str | None) -> dict[str, str]:
+    """The metadata of a bucket's registry entry: its LocationConstraint, if one was given."""
+    return {} if location is None else {_LOCATION: location}
+
+
+def registry_location(metadata: Mapping[str, str] | None) -> str | None:
+    """The LocationConstraint a registry entry's metadata holds (None: none was given)."""
+    return (metadata or {}).get(_LOCATION)
 
 
 def upstream_metadata(metadata: Mapping[str, str]) -> dict[str, str]:

@@ -9,6 +9,7 @@ upstream's answer.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -233,9 +234,21 @@ class S3Multipart(S3Base):
             page.get("NextUploadIdMarker") if truncated else None,
         )
 
-    async def _uploads_exist(self, bucket: str) -> bool:
-        page = await self._list_uploads(Prefix=self._layout.bucket_root(bucket), MaxUploads=1)
-        return bool(page.get("Uploads"))
+    async def _abort_uploads(self, bucket: str) -> None:
+        """Abort every unfinished upload of `bucket` (it is being deleted)."""
+        prefix = self._layout.bucket_root(bucket)
+        aborted: set[str] = set()
+        while True:  # from the start again: what was aborted is gone (a page is 1,000)
+            listed = (await self._list_uploads(Prefix=prefix)).get("Uploads", [])
+            uploads = [u for u in listed if u["UploadId"] not in aborted]
+            if not uploads:
+                return
+            for upload in uploads:
+                aborted.add(upload["UploadId"])
+                with contextlib.suppress(NotFound):  # completed or aborted meanwhile
+                    await self._client.abort_multipart_upload(
+                        Bucket=self._up, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
 
     async def _list_uploads(self, **request: Any) -> Mapping[str, Any]:
         try:

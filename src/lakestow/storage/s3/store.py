@@ -18,6 +18,7 @@ conditions on CompleteMultipartUpload more widely than on CopyObject.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Sequence
@@ -25,6 +26,8 @@ from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+import anyio
 
 from lakestow.errors import (
     AlreadyExists,
@@ -50,7 +53,7 @@ from lakestow.storage.s3.base import object_info, write_conditions
 from lakestow.storage.s3.connect import open_client
 from lakestow.storage.s3.errors import from_code
 from lakestow.storage.s3.io import PartReader, md5_header, stream
-from lakestow.storage.s3.layout import Layout, upstream_metadata
+from lakestow.storage.s3.layout import Layout, registry_metadata, upstream_metadata
 from lakestow.storage.s3.listing import list_page
 from lakestow.storage.s3.multipart import S3Multipart
 from lakestow.storage.s3.transfer import (
@@ -141,7 +144,7 @@ class S3Store(S3Multipart):
 
     # Buckets
 
-    async def create_bucket(self, name: str) -> BucketInfo:
+    async def create_bucket(self, name: str, *, location: str | None = None) -> BucketInfo:
         exists = AlreadyExists(f"Bucket {name!r} already exists.", code="BucketAlreadyOwnedByYou")
         try:
             await self.head_bucket(name)
@@ -149,38 +152,53 @@ class S3Store(S3Multipart):
         except NotFound:
             pass
         created = datetime.now(UTC).replace(microsecond=0)
-        entry = json.dumps({"bucket": name, "created": created.isoformat()}).encode()
+        entry = {"bucket": name, "created": created.isoformat(), "location": location}
         try:
             await self._client.put_object(
                 Bucket=self._up,
                 Key=self._layout.registry_key(name),
-                Body=entry,
+                Body=json.dumps(entry).encode(),
                 ContentType="application/json",
+                Metadata=registry_metadata(location),  # what a HEAD of the entry tells
                 IfNoneMatch="*",
             )
         except PreconditionFailed:
             raise exists from None
-        return BucketInfo(name, created)
+        return BucketInfo(name, created, location)
 
     async def delete_bucket(self, name: str) -> None:
         await self.head_bucket(name)
         listed = await self._client.list_objects_v2(
             Bucket=self._up, Prefix=self._layout.bucket_root(name), MaxKeys=1
         )
-        if listed.get("Contents") or await self._uploads_exist(name):
+        if listed.get("Contents"):
             raise AlreadyExists(f"Bucket {name!r} is not empty.", code="BucketNotEmpty")
+        await self._abort_uploads(name)
         self._known.pop(name, None)
         await self._client.delete_object(Bucket=self._up, Key=self._layout.registry_key(name))
 
     async def list_buckets(self) -> list[BucketInfo]:
         root = self._layout.registry_root
-        found: list[BucketInfo] = []
+        names: list[str] = []
         async for page in self._client.list_objects_v2_pages(Bucket=self._up, Prefix=root):
             for item in page.get("Contents", []):
                 name = item["Key"][len(root) :]
                 if name and "/" not in name:
-                    found.append(BucketInfo(name, item["LastModified"].astimezone(UTC)))
-        return found
+                    names.append(name)
+        # A listing does not carry the entries' metadata (their locations): a HEAD each, a
+        # few at a time. A deployment holds a handful of buckets.
+        found: dict[str, BucketInfo] = {}
+        slots = anyio.Semaphore(BUCKET_HEADS)
+
+        async def head(name: str) -> None:
+            async with slots:
+                with contextlib.suppress(NotFound):  # deleted in the meantime
+                    found[name] = await self.head_bucket(name)
+
+        async with anyio.create_task_group() as heads:
+            for name in names:
+                heads.start_soon(head, name)
+        return [found[name] for name in sorted(found)]
 
     # Objects
 
@@ -355,6 +373,8 @@ class S3Store(S3Multipart):
         return ObjectInfo(*_fields(target, source.size, result["ETag"], modified.astimezone(UTC)))
 
 
+BUCKET_HEADS = 8
+"""Registry entries a bucket listing reads at once."""
 COPY_LIMIT = 5 * 1024**3
 """The largest object S3's CopyObject copies; larger ones are copied part by part."""
 
