@@ -67,6 +67,8 @@ EDGE_ONLY = (
     "test_buckets.py::test_a_location_constraint_is_checked_as_aws_checks_it[",
     "test_buckets.py::test_list_buckets_refuses_bad_parameters[",
     "test_env.py::",
+    "test_checksums.py::test_checksum_headers_s3_refuses[",
+    "test_checksums.py::test_create_multipart_upload_checks_algorithm_and_type[",
 )
 """Tests of what lakestow decides before any store is asked (signatures, tokens, keys, XML,
 the catalog): they run on the local store only, to keep the suite's time in check. Every

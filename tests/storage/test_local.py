@@ -30,12 +30,14 @@ from lakestow.errors import InvalidInput, LakestowError, NotFound
 from lakestow.storage import ListPage, ObjectStore, open_store, registry
 from lakestow.storage.local import LocalStore
 from lakestow.storage.local.blobs import BlobWriter
-from lakestow.storage.local.index import init_schema
+from lakestow.storage.local.index import SCHEMA_VERSION, init_schema
 from lakestow.storage.local.listing import RUN, list_page
 from lakestow.storage.local.writer import CommitUncertain, GroupCommitWriter, Txn
+from lakestow.storage.protocol import BodyChecksum
 from storage.conformance import (
     MiB,
     TestBuckets,
+    TestChecksums,
     TestConditional,
     TestCopy,
     TestListing,
@@ -45,6 +47,7 @@ from storage.conformance import (
     TestRanges,
     TestSnapshot,
     blob,
+    checked,
     chunks,
     fetch,
     list_all,
@@ -56,8 +59,10 @@ from storage.conformance import (
 
 PART_SIZE = 5 * 1024
 
+
 __all__ = [
     "TestBuckets",
+    "TestChecksums",
     "TestConditional",
     "TestCopy",
     "TestListing",
@@ -67,6 +72,12 @@ __all__ = [
     "TestRanges",
     "TestSnapshot",
 ]
+
+
+def _drop_checksums(conn: sqlite3.Connection) -> None:
+    """Take an index's checksum columns (schema 3) away, as an older index had none."""
+    for table in ("objects", "parts", "uploads"):
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN checksum")
 
 
 @pytest.fixture(params=["inline", "files"])
@@ -139,6 +150,7 @@ class TestLocalStore:
             conn.execute("INSERT INTO old SELECT name, created FROM buckets")
             conn.execute("DROP TABLE buckets")
             conn.execute("ALTER TABLE old RENAME TO buckets")
+            _drop_checksums(conn)
             conn.execute("UPDATE meta SET value = '1' WHERE name = 'schema'")
         async with await LocalStore.open(tmp_path, min_part_size=1) as store:
             assert (await store.head_bucket(bucket)).location is None
@@ -146,7 +158,33 @@ class TestLocalStore:
             placed = await store.create_bucket("t-placed", location="EU")
             assert (await store.head_bucket("t-placed")).location == placed.location == "EU"
         with sqlite3.connect(tmp_path / "index.db") as conn:
-            assert conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone() == ("2",)
+            schema = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+            assert schema == (SCHEMA_VERSION,)
+
+    async def test_an_index_of_schema_2_gains_checksums(self, tmp_path: Path) -> None:
+        """An index made before lakestow kept checksums (schema 2) gets their columns at the
+        next open: its objects, uploads and parts stay, with no checksum (as an object S3
+        stored without one), and new ones keep theirs."""
+        async with await LocalStore.open(tmp_path, min_part_size=1) as store:
+            bucket = await new_bucket(store)
+            await store.put(bucket, "k", chunks(b"kept"))
+            upload_id = await store.create_multipart(bucket, "mp")
+            part = await store.upload_part(bucket, "mp", upload_id, 1, chunks(b"part"))
+        with sqlite3.connect(tmp_path / "index.db") as conn:  # back to schema 2, as it was
+            _drop_checksums(conn)
+            conn.execute("UPDATE meta SET value = '2' WHERE name = 'schema'")
+        async with await LocalStore.open(tmp_path, min_part_size=1) as store:
+            assert (await store.head(bucket, "k")).checksum is None
+            assert await fetch(store, bucket, "k") == b"kept"
+            done = await store.complete_multipart(bucket, "mp", upload_id, [(1, part.etag)])
+            assert done.checksum is None
+            assert await fetch(store, bucket, "mp") == b"part"
+            sent = BodyChecksum("crc32")
+            await store.put(bucket, "new", checked(b"new", sent), checksum=sent)
+            assert (await store.head(bucket, "new")).checksum == sent.result()
+        with sqlite3.connect(tmp_path / "index.db") as conn:
+            schema = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+            assert schema == (SCHEMA_VERSION,)
 
     @pytest.mark.parametrize(
         "ending", ["failed", "anyio-cancelled", "asyncio-cancelled", "cancelled-receiving"]
@@ -537,7 +575,7 @@ def fill_index(root: Path) -> None:
     empty = ("d41d8cd98f00b204e9800998ecf8427e", 0.0, "binary/octet-stream", "{}", None, "[]")
     with sqlite3.connect(root / "index.db") as conn:
         conn.executemany(
-            "INSERT INTO objects VALUES ('big', ?, 0, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO objects VALUES ('big', ?, 0, ?, ?, ?, ?, ?, ?, NULL)",
             ((key, *empty) for key in [*keys, *folders, "f/a", "f/z"]),
         )
 
@@ -599,7 +637,7 @@ def test_delimited_listing_hands_over_from_scan_to_walk(tmp_path: Path) -> None:
     keys = [f"p/{n}/{i}" for n in range(1, RUN + 3) for i in range(n)]
     keys += [f"p/{n}-loose" for n in range(1, RUN + 3)] + ["p/", "q/outside"]
     conn.executemany(
-        "INSERT INTO objects VALUES ('b', ?, 0, 'e', 0.0, 't', '{}', NULL, '[]')",
+        "INSERT INTO objects VALUES ('b', ?, 0, 'e', 0.0, 't', '{}', NULL, '[]', NULL)",
         [(key,) for key in keys],
     )
     conn.commit()

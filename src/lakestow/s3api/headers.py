@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from lakestow.auth.checksums import ALGORITHMS, HEADER_PREFIX
 from lakestow.errors import (
     InvalidInput,
     InvalidRequest,
@@ -16,10 +17,12 @@ from lakestow.errors import (
     NotModified,
     PreconditionFailed,
 )
+from lakestow.s3api import xml
+from lakestow.storage.checksums import shown
 from lakestow.storage.etags import etag_matches
 from lakestow.storage.etags import quoted as quoted
 from lakestow.storage.etags import unquoted as unquoted
-from lakestow.storage.protocol import ObjectInfo
+from lakestow.storage.protocol import Checksum, ObjectInfo
 
 META = "x-amz-meta-"
 # System headers kept with the object, stored among its metadata under names that no HTTP
@@ -188,3 +191,52 @@ def _since(headers: Mapping[str, str], name: str, info: ObjectInfo, *, after: bo
         return False  # S3 ignores a date it cannot read
     modified = info.last_modified.replace(microsecond=0)
     return modified > moment if after else modified <= moment
+
+
+def checksum_headers(checksum: Checksum | None, parts_count: int | None) -> dict[str, str]:
+    """x-amz-checksum-<algorithm> and x-amz-checksum-type of a stored checksum, as PUT, GET
+    and HEAD answer them (a COMPOSITE one followed by `-<parts count>`)."""
+    if checksum is None:
+        return {}
+    return {
+        HEADER_PREFIX + checksum.algorithm: shown(checksum, parts_count),
+        "x-amz-checksum-type": checksum.type,
+    }
+
+
+def checksum_elements(checksum: Checksum | None, parts_count: int | None) -> list[str]:
+    """`<ChecksumCRC32>...</ChecksumCRC32><ChecksumType>...</ChecksumType>` of a checksum, as
+    S3's XML answers carry it: Complete and Copy with a COMPOSITE one's `-<parts count>`
+    (`parts_count`), GetObjectAttributes without (None)."""
+    if checksum is None:
+        return []
+    return [
+        xml.tag(checksum_element(checksum.algorithm), shown(checksum, parts_count)),
+        xml.tag("ChecksumType", checksum.type),
+    ]
+
+
+def checksum_element(algorithm: str) -> str:
+    """The XML element of a checksum of `algorithm`: ChecksumCRC32, ChecksumSHA256, ..."""
+    return "Checksum" + algorithm.upper()
+
+
+def wants_checksum(headers: Mapping[str, str]) -> bool:
+    """Whether a GET or HEAD asks for the object's checksum (x-amz-checksum-mode: ENABLED)."""
+    return headers.get("x-amz-checksum-mode", "").strip().upper() == "ENABLED"
+
+
+def checksum_algorithm(headers: Mapping[str, str]) -> str | None:
+    """The x-amz-checksum-algorithm of a CreateMultipartUpload or CopyObject (lower case);
+    InvalidRequest for one lakestow does not compute."""
+    value = headers.get("x-amz-checksum-algorithm")
+    if value is None:
+        return None
+    algorithm = value.strip().lower()
+    if algorithm not in ALGORITHMS:
+        valid = ", ".join(name.upper() for name in ALGORITHMS)
+        raise InvalidRequest(
+            "Checksum algorithm provided is unsupported. Please try again with any of the "
+            f"valid types: [{valid}]"
+        )
+    return algorithm

@@ -26,6 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 import anyio
 
+from lakestow.auth.checksums import Checksummer
 from lakestow.errors import InvalidInput, LakestowError
 from lakestow.storage.common import clean_metadata, no_such_bucket
 from lakestow.storage.local import ops
@@ -35,6 +36,7 @@ from lakestow.storage.local.index import read_bucket, read_buckets
 from lakestow.storage.local.listing import list_page
 from lakestow.storage.local.multipart import MultipartOps
 from lakestow.storage.local.read import (
+    checksum_of,
     load_info,
     load_object,
     open_snapshot,
@@ -47,6 +49,7 @@ from lakestow.storage.protocol import (
     DEFAULT_CONTENT_TYPE,
     MIN_PART_SIZE,
     Body,
+    BodyChecksum,
     BucketInfo,
     GetResult,
     ListPage,
@@ -145,6 +148,7 @@ class LocalStore(MultipartOps):
         if_match: str | None = None,
         if_none_match: str | None = None,
         content_md5: bytes | None = None,
+        checksum: BodyChecksum | None = None,
     ) -> ObjectInfo:
         self._core.check_bucket(bucket)
         draft = ObjectInfo(
@@ -159,7 +163,12 @@ class LocalStore(MultipartOps):
         cond = ops.Conditions(if_match, if_none_match)
 
         def make_op(blob: BlobWriter) -> Callable[[Txn], ObjectInfo]:
-            info = replace(draft, size=blob.size, etag=blob.digest().hex())
+            info = replace(
+                draft,
+                size=blob.size,
+                etag=blob.digest().hex(),
+                checksum=None if checksum is None else checksum.result(),
+            )
             return partial(
                 ops.put_object, info=info, extents=blob.extents, cond=cond, inline=blob.inline
             )
@@ -231,7 +240,10 @@ class LocalStore(MultipartOps):
         replace_metadata: bool = False,
         if_match: str | None = None,
         if_none_match: str | None = None,
+        checksum_algorithm: str | None = None,
     ) -> ObjectInfo:
+        if checksum_algorithm is not None:
+            Checksummer(checksum_algorithm)  # InvalidRequest for one lakestow does not know
         target = ObjectInfo(
             dst_bucket,
             dst_key,
@@ -241,15 +253,26 @@ class LocalStore(MultipartOps):
             content_type or DEFAULT_CONTENT_TYPE,
             clean_metadata(metadata),
         )
-        op = partial(
-            ops.copy_object,
-            src_bucket=src_bucket,
-            src_key=src_key,
-            target=target,
-            replace_meta=replace_metadata,
-            cond=ops.Conditions(if_match, if_none_match),
-        )
-        return await self._core.write(op)
+        while True:
+            new_checksum = None
+            if checksum_algorithm is not None:  # read the source: a file read, in a thread
+                computed = await self._core.run(
+                    partial(checksum_of, self._core, src_bucket, src_key, checksum_algorithm)
+                )
+                new_checksum = ops.NewChecksum(*computed)
+            op = partial(
+                ops.copy_object,
+                src_bucket=src_bucket,
+                src_key=src_key,
+                target=target,
+                replace_meta=replace_metadata,
+                cond=ops.Conditions(if_match, if_none_match),
+                new_checksum=new_checksum,
+            )
+            try:
+                return await self._core.write(op)
+            except ops.SourceChanged:
+                continue  # overwritten while it was read: read the new one
 
 
 async def open_url(url: str, **options: Any) -> ObjectStore:

@@ -26,6 +26,8 @@ from lakestow.storage.etags import clean_etag, completed_etag, quoted, requoted
 from lakestow.storage.protocol import (
     DEFAULT_CONTENT_TYPE,
     Body,
+    BodyChecksum,
+    CompleteChecks,
     ObjectInfo,
     PartInfo,
     PartsPage,
@@ -47,6 +49,8 @@ class S3Multipart(S3Base):
         *,
         content_type: str | None = None,
         metadata: dict[str, str] | None = None,
+        checksum_algorithm: str | None = None,
+        checksum_type: str | None = None,
     ) -> str:
         await self._require_bucket(bucket)
         created = await self._client.create_multipart_upload(
@@ -66,6 +70,7 @@ class S3Multipart(S3Base):
         body: Body,
         *,
         content_md5: bytes | None = None,
+        checksum: BodyChecksum | None = None,
     ) -> PartInfo:
         check_part_number(part_number)
         spool = await Spool.fill(body, self._part_size)
@@ -125,6 +130,7 @@ class S3Multipart(S3Base):
         *,
         if_match: str | None = None,
         if_none_match: str | None = None,
+        checks: CompleteChecks | None = None,
     ) -> ObjectInfo:
         check_part_list(parts)
         listed = [{"PartNumber": number, "ETag": requoted(etag)} for number, etag in parts]

@@ -42,6 +42,7 @@ from lakestow.storage.etags import clean_etag, parts_count, quoted, requoted
 from lakestow.storage.protocol import (
     DEFAULT_CONTENT_TYPE,
     Body,
+    BodyChecksum,
     BucketInfo,
     GetResult,
     ListPage,
@@ -213,6 +214,7 @@ class S3Store(S3Multipart):
         if_match: str | None = None,
         if_none_match: str | None = None,
         content_md5: bytes | None = None,
+        checksum: BodyChecksum | None = None,
     ) -> ObjectInfo:
         conditions = write_conditions(if_match, if_none_match)
         await self._require_bucket(bucket)
@@ -340,6 +342,7 @@ class S3Store(S3Multipart):
         replace_metadata: bool = False,
         if_match: str | None = None,
         if_none_match: str | None = None,
+        checksum_algorithm: str | None = None,
     ) -> ObjectInfo:
         conditions = write_conditions(if_match, if_none_match)
         source = await self._head(src_bucket, src_key)
