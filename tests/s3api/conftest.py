@@ -84,6 +84,20 @@ UPSTREAM_XFAIL = {
             "moto answers a Complete of a finished upload whose object was deleted with a 500 "
             "(a KeyError in moto), which the s3 backend can only pass on as InternalError"
         ),
+        "test_checksums.py::test_a_part_is_read_with_its_own_checksum[": (
+            "moto does not tell where the parts of an object lie (HEAD ?partNumber=N): 501"
+        ),
+        "test_checksums.py::test_list_parts_shows_the_checksums[": (
+            "moto's ListParts carries no checksums"
+        ),
+        "test_checksums.py::test_a_complete_whose_checksums_do_not_hold_is_refused[": (
+            "moto checks none of the checksums, type or size a Complete asserts; the s3 "
+            "backend passes them on for the upstream to check"
+        ),
+        "test_checksums.py::test_a_part_must_fit_its_upload[": (
+            "moto does not check a part's checksum against its upload's algorithm; the s3 "
+            "backend passes it on for the upstream to check"
+        ),
     },
 }
 """Per upstream: tests that fail for a reason of the upstream itself, and the reason."""

@@ -100,9 +100,29 @@ def test_boto3_defaults_verify_uploads_and_downloads_end_to_end(
     )
     alice.download_file(BUCKET, home + "big", str(tmp_path / "back"))
     assert (tmp_path / "back").read_bytes() == big.read_bytes()
-    second = alice.get_object(Bucket=BUCKET, Key=home + "big", PartNumber=2)
+
+
+def test_a_part_is_read_with_its_own_checksum(live: LiveServer, home: str) -> None:
+    """GET ?partNumber=N of a multipart object answers with the part's checksum (the S3 User
+    Guide: "you can retrieve the checksum value for individual parts by using GetObject or
+    HeadObject"), which botocore checks the part's bytes against; of a single-part object,
+    part 1 is all of it, with the object's checksum."""
+    alice = live.client("alice")
+    key = home + "parts"
+    parts = [os.urandom(5 * MiB), b"the second part"]
+    uid, listed = _upload(alice, key, parts, "CRC32")
+    alice.complete_multipart_upload(
+        Bucket=BUCKET, Key=key, UploadId=uid, MultipartUpload={"Parts": listed}
+    )
+    second = alice.get_object(Bucket=BUCKET, Key=key, PartNumber=2)
     assert second["Body"].read() == parts[1]
     assert (second["ChecksumCRC32"], validated(second)) == (b64sum("CRC32", parts[1]), "crc32")
+    assert second["ChecksumType"] == "COMPOSITE"
+    head = alice.head_object(Bucket=BUCKET, Key=key, PartNumber=1, ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32"] == b64sum("CRC32", parts[0])
+    alice.put_object(Bucket=BUCKET, Key=key + "-single", Body=b"single")
+    whole = alice.get_object(Bucket=BUCKET, Key=key + "-single", PartNumber=1)
+    assert (whole["ChecksumCRC32"], validated(whole)) == (b64sum("CRC32", b"single"), "crc32")
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
@@ -127,7 +147,7 @@ def test_every_algorithm_is_kept_and_returned(alice: BaseClient, home: str, algo
     assert copied["CopyObjectResult"][f"Checksum{algorithm}"] == expected
     head = alice.head_object(Bucket=BUCKET, Key=key + "-copy", ChecksumMode="ENABLED")
     assert head[f"Checksum{algorithm}"] == expected
-    other = "SHA256" if algorithm != "SHA256" else "CRC32C"
+    other = "SHA256" if algorithm != "SHA256" else "CRC64NVME"
     changed = alice.copy_object(
         Bucket=BUCKET, Key=key + "-other", CopySource=source, ChecksumAlgorithm=other
     )
@@ -180,17 +200,24 @@ def _upload(
     return uid, listed
 
 
+def test_list_parts_shows_the_checksums(alice: BaseClient, home: str) -> None:
+    """ListParts: each part's checksum, and the upload's ChecksumAlgorithm and ChecksumType
+    ("the checksum type that was specified in CreateMultipartUpload request")."""
+    key = home + "listed"
+    uid, listed = _upload(alice, key, [b"one", b"two"], "CRC32C", "FULL_OBJECT")
+    page = alice.list_parts(Bucket=BUCKET, Key=key, UploadId=uid)
+    assert (page["ChecksumAlgorithm"], page["ChecksumType"]) == ("CRC32C", "FULL_OBJECT")
+    assert [p["ChecksumCRC32C"] for p in page["Parts"]] == [p["ChecksumCRC32C"] for p in listed]
+    alice.abort_multipart_upload(Bucket=BUCKET, Key=key, UploadId=uid)
+
+
 def test_a_composite_multipart_checksum(alice: BaseClient, home: str) -> None:
     """CreateMultipartUpload with x-amz-checksum-algorithm SHA256 (COMPOSITE, the only type
-    SHA-256 has): each part's checksum is kept (ListParts shows them, and the upload's
-    ChecksumAlgorithm and ChecksumType), and the object's is the checksum of the parts'
-    checksums, "-2" in the Complete answer, GET and HEAD."""
+    SHA-256 has): the object's checksum is the checksum of the parts' checksums, "-2" in the
+    Complete answer, GET and HEAD."""
     key = home + "composite"
     parts = [os.urandom(5 * MiB), b"tail"]
     uid, listed = _upload(alice, key, parts, "SHA256")
-    page = alice.list_parts(Bucket=BUCKET, Key=key, UploadId=uid)
-    assert (page["ChecksumAlgorithm"], page["ChecksumType"]) == ("SHA256", "COMPOSITE")
-    assert [p["ChecksumSHA256"] for p in page["Parts"]] == [p["ChecksumSHA256"] for p in listed]
     done = alice.complete_multipart_upload(
         Bucket=BUCKET, Key=key, UploadId=uid, MultipartUpload={"Parts": listed}
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from urllib.parse import unquote
 
 from lakestow.auth.policy import Action
@@ -99,10 +98,9 @@ async def _part_range(request: S3Request, number: int) -> PartRange:
 def _checksum_of(info: ObjectInfo, checksum: Checksum | None, number: int | None) -> dict[str, str]:
     """The checksum headers of a GET or HEAD that asked for them: of the object, or with
     ?partNumber=N of the part (the S3 User Guide: a part's checksum is retrieved with GetObject
-    or HeadObject and PartNumber), whose value is the part's own, never `-N`."""
-    if number is None or checksum is None or info.checksum is None:
-        return h.checksum_headers(checksum, info.parts_count)
-    return h.checksum_headers(replace(checksum, type=info.checksum.type), None)
+    or HeadObject and PartNumber), whose value is the part's own, never `-N`, and whose type
+    is the object's."""
+    return h.checksum_headers(checksum, info.parts_count if number is None else None)
 
 
 async def _get_part(request: S3Request, number: int) -> tuple[GetResult, Checksum | None]:

@@ -124,8 +124,9 @@ class GetResult:
 @dataclass(frozen=True)
 class PartRange:
     """Where part `part_number` of an object lies: bytes `start`..`end` (inclusive), and the
-    part's own checksum if the store keeps one (a multipart object's part of an upload made
-    with a checksum algorithm; any object's part 1 when it is all of it)."""
+    part's own checksum, with the object's checksum type, if the store keeps one (a multipart
+    object's part of an upload made with a checksum algorithm; any object's part 1 when it
+    is all of it)."""
 
     info: ObjectInfo
     part_number: int

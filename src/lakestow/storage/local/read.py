@@ -77,7 +77,8 @@ def part_range_of(stored: StoredObject, part_number: int) -> PartRange:
     end = start + sizes[part_number - 1] - 1
     checksum = info.checksum if not info.parts_count else None
     if info.checksum is not None and stored.part_checksums is not None:
-        checksum = Checksum(info.checksum.algorithm, stored.part_checksums[part_number - 1])
+        value = stored.part_checksums[part_number - 1]
+        checksum = Checksum(info.checksum.algorithm, value, info.checksum.type)
     return PartRange(info, part_number, start, end, checksum)
 
 

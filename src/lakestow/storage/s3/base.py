@@ -13,10 +13,18 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from lakestow.auth.checksums import ALGORITHMS
 from lakestow.errors import NotFound, Unsupported
 from lakestow.storage.common import check_if_none_match, no_such_bucket
 from lakestow.storage.etags import clean_etag, parts_count, requoted
-from lakestow.storage.protocol import DEFAULT_CONTENT_TYPE, BucketInfo, ObjectInfo
+from lakestow.storage.protocol import (
+    COMPOSITE,
+    DEFAULT_CONTENT_TYPE,
+    FULL_OBJECT,
+    BucketInfo,
+    Checksum,
+    ObjectInfo,
+)
 from lakestow.storage.s3.layout import Layout, lakestow_metadata, registry_location
 from lakestow.storage.s3.upstream import Upstream
 
@@ -33,7 +41,8 @@ def write_conditions(if_match: str | None, if_none_match: str | None) -> dict[st
 
 
 def object_info(bucket: str, key: str, response: Mapping[str, Any], size: int) -> ObjectInfo:
-    """An `ObjectInfo` from a HEAD / GET / listing response."""
+    """An `ObjectInfo` from a HEAD / GET / listing response (with its checksum when it was
+    asked for with ChecksumMode ENABLED and the upstream keeps one)."""
     etag = clean_etag(str(response["ETag"]))
     modified = response.get("LastModified") or datetime.now(UTC)
     return ObjectInfo(
@@ -45,7 +54,25 @@ def object_info(bucket: str, key: str, response: Mapping[str, Any], size: int) -
         response.get("ContentType") or DEFAULT_CONTENT_TYPE,
         lakestow_metadata(response.get("Metadata")),
         parts_count(etag),
+        checksum_of(response),
     )
+
+
+def checksum_param(algorithm: str) -> str:
+    """The request and response member of a checksum: ChecksumCRC32, ChecksumSHA256, ..."""
+    return "Checksum" + algorithm.upper()
+
+
+def checksum_of(response: Mapping[str, Any]) -> Checksum | None:
+    """The checksum an upstream answer carries (Checksum<ALGORITHM>, ChecksumType), if any;
+    a COMPOSITE one is shown `value-N` on GET and HEAD, kept here as its value alone."""
+    for algorithm in ALGORITHMS:
+        shown = response.get(checksum_param(algorithm))
+        if shown:
+            value, dash, _ = str(shown).partition("-")
+            kind = response.get("ChecksumType") or (COMPOSITE if dash else FULL_OBJECT)
+            return Checksum(algorithm, value, str(kind))
+    return None
 
 
 def copied_etag(result: Mapping[str, Any]) -> str:
@@ -104,7 +131,7 @@ class S3Base:
     async def _head(self, bucket: str, key: str) -> ObjectInfo:
         try:
             head = await self._client.head_object(
-                Bucket=self._up, Key=self._layout.key(bucket, key)
+                Bucket=self._up, Key=self._layout.key(bucket, key), ChecksumMode="ENABLED"
             )
         except NotFound as exc:
             raise await self._missing(bucket, exc) from None
