@@ -79,7 +79,7 @@ def parse(request: SignedRequest, query: Mapping[str, str] | None = None) -> Sig
     if query is None:
         query = dict(parse_qsl(request.raw_query, keep_blank_values=True))
     headers = request.headers
-    if "AWSAccessKeyId" in query:
+    if "AWSAccessKeyId" in query or "Signature" in query:
         try:
             expires = int(query["Expires"])
             return SigV2Auth(

@@ -133,16 +133,12 @@ def parse(request: SignedRequest) -> SigV4Auth | None:
         return _parse_header(request, header)
     if presigned:
         return _parse_query(request, _query_params(request.raw_query))
-    if "AWSAccessKeyId" in names or "Signature" in names:
-        raise _sigv2_not_supported()
     return None
 
 
 def _parse_header(request: SignedRequest, header: str) -> SigV4Auth:
     algorithm, _, rest = header.strip().partition(" ")
-    if algorithm != ALGORITHM:
-        if algorithm == "AWS":
-            raise _sigv2_not_supported()
+    if algorithm != ALGORITHM:  # SigV2 ("AWS ...") is auth.sigv2's, asked first
         raise InvalidRequest("Unsupported Authorization Type", code="InvalidArgument")
     fields = _header_fields(rest)
     access_key_id, date, region, service = _credential(fields["Credential"], presigned=False)
@@ -342,13 +338,6 @@ def _malformed(detail: str, *, presigned: bool) -> InvalidRequest:
         return InvalidRequest(detail, code="AuthorizationQueryParametersError")
     return InvalidRequest(
         f"The authorization header is malformed; {detail}", code="AuthorizationHeaderMalformed"
-    )
-
-
-def _sigv2_not_supported() -> InvalidRequest:
-    return InvalidRequest(
-        "Signature Version 2 is not supported; please sign requests with AWS4-HMAC-SHA256 "
-        "(Signature Version 4)."
     )
 
 
