@@ -110,6 +110,7 @@ class ObjectOperations:
         if_none_match: str | None = None,
         content_md5: bytes | None = None,
         checksum: BodyChecksum | None = None,
+        tags: dict[str, str] | None = None,
     ) -> Written:
         """Store `body` at `key`; an empty marker of a fixed folder is written as nothing."""
         if length == 0 and self.always_exists(bucket, key):
@@ -125,6 +126,7 @@ class ObjectOperations:
             if_none_match=if_none_match,
             content_md5=content_md5,
             checksum=checksum,
+            tags=tags,
         )
         self.record("put", bucket, key, size=info.size, etag=info.etag)
         return Written(info, decision.warning)
@@ -155,9 +157,11 @@ class ObjectOperations:
         if_match: str | None = None,
         if_none_match: str | None = None,
         checksum_algorithm: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> ObjectInfo:
         """Copy after READ of the source and WRITE of the target; `check_source` sees the
-        source's head first (the x-amz-copy-source-if-* conditions)."""
+        source's head first (the x-amz-copy-source-if-* conditions). `tags` replace the
+        source's (which a copy otherwise keeps)."""
         self.authorize(Action.READ, src_bucket, src_key)
         self.authorize(Action.WRITE, bucket, key)
         if check_source is not None:
@@ -173,9 +177,22 @@ class ObjectOperations:
             if_match=if_match,
             if_none_match=if_none_match,
             checksum_algorithm=checksum_algorithm,
+            tags=tags,
         )
         self.record("copy", bucket, key, source=_uri(src_bucket, src_key), size=info.size)
         return info
+
+    async def get_tags(self, bucket: str, key: str) -> dict[str, str]:
+        """An object's tags, after READ: they are read as the object is."""
+        self.authorize(Action.READ, bucket, key)
+        return await self.store.get_tagging(bucket, key)
+
+    async def put_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:
+        """Replace an object's tags (none: remove them), after WRITE: a member may tag only
+        what they may write. Audited as `tag`."""
+        self.authorize(Action.WRITE, bucket, key)
+        await self.store.put_tagging(bucket, key, tags)
+        self.record("tag", bucket, key, tags=len(tags))
 
     async def move(self, bucket: str, old: str, new: str) -> None:
         """Copy `old` to `new` (never over an existing key), then delete `old`. Not audited
@@ -230,6 +247,7 @@ class ObjectOperations:
         metadata: dict[str, str] | None = None,
         checksum_algorithm: str | None = None,
         checksum_type: str | None = None,
+        tags: dict[str, str] | None = None,
         **detail: object,
     ) -> str:
         """A new multipart upload to `key`; its id. `detail` goes to the audit entry."""
@@ -241,6 +259,7 @@ class ObjectOperations:
             metadata=metadata,
             checksum_algorithm=checksum_algorithm,
             checksum_type=checksum_type,
+            tags=tags,
         )
         self.record("upload.start", bucket, key, upload_id=upload_id, **detail)
         return upload_id

@@ -69,6 +69,8 @@ EDGE_ONLY = (
     "test_env.py::",
     "test_checksums.py::test_checksum_headers_s3_refuses[",
     "test_checksums.py::test_create_multipart_upload_checks_algorithm_and_type[",
+    "test_tagging.py::test_tag_sets_s3_refuses[",
+    "test_tagging.py::test_tags_are_read_and_changed_as_their_object[",
 )
 """Tests of what lakestow decides before any store is asked (signatures, tokens, keys, XML,
 the catalog): they run on the local store only, to keep the suite's time in check. Every

@@ -1070,3 +1070,61 @@ class TestChecksums(StoreSuite):
         assert whole.checksum == Checksum("crc32c", b64sum("crc32c", data))
         piece = await store.upload_part_copy(bucket, "mp", upload_id, 2, bucket, "small", (0, 4))
         assert piece.checksum == Checksum("crc32c", b64sum("crc32c", b"small"))
+
+
+@pytest.mark.anyio
+class TestTagging(StoreSuite):
+    """Object tags (the S3 User Guide, "Categorizing your storage using tags"): set at PUT,
+    Create or by PutObjectTagging, which "Replaces tags on an object"; "If you send this
+    request with an empty tag set, Amazon S3 deletes the existing tag set on the object".
+    A copy keeps its source's, or takes others (x-amz-tagging-directive REPLACE)."""
+
+    async def test_tags_at_put_and_after(self, store: ObjectStore, bucket: str) -> None:
+        tags = {"project": "blue", "classification": "confidential ünïcode"}
+        info = await store.put(bucket, "k", chunks(b"tagged"), tags=tags)
+        assert info.tag_count == 2
+        assert await store.get_tagging(bucket, "k") == tags
+        head = await store.head(bucket, "k")
+        assert head.tag_count == 2
+        await store.put_tagging(bucket, "k", {"project": "red"})
+        assert await store.get_tagging(bucket, "k") == {"project": "red"}
+        after = await store.head(bucket, "k")
+        assert (after.etag, after.last_modified, after.tag_count) == (
+            head.etag,
+            head.last_modified,
+            1,
+        )
+        async with await store.get(bucket, "k") as got:
+            assert got.info.tag_count == 1
+        await store.put_tagging(bucket, "k", {})
+        assert await store.get_tagging(bucket, "k") == {}
+        assert (await store.head(bucket, "k")).tag_count == 0
+        await store.put(bucket, "k", chunks(b"overwritten"))  # a new object: no tags
+        assert await store.get_tagging(bucket, "k") == {}
+        with raises(NotFound, "NoSuchKey"):
+            await store.get_tagging(bucket, "missing")
+        with raises(NotFound, "NoSuchKey"):
+            await store.put_tagging(bucket, "missing", {"a": "b"})
+
+    async def test_a_copy_keeps_or_replaces_the_tags(self, store: ObjectStore, bucket: str) -> None:
+        await store.put(bucket, "src", chunks(b"source"), tags={"a": "1", "b": "2"})
+        kept = await store.copy(bucket, "src", bucket, "kept")
+        assert kept.tag_count == 2
+        assert await store.get_tagging(bucket, "kept") == {"a": "1", "b": "2"}
+        other = await store.copy(bucket, "src", bucket, "other", tags={"c": "3"})
+        assert other.tag_count == 1
+        assert await store.get_tagging(bucket, "other") == {"c": "3"}
+        await store.copy(bucket, "src", bucket, "none", tags={})
+        assert await store.get_tagging(bucket, "none") == {}
+        moved = await store.copy(bucket, "src", bucket, "guarded", if_none_match="*")
+        assert (moved.tag_count, await store.get_tagging(bucket, "guarded")) == (
+            2,
+            {"a": "1", "b": "2"},
+        )
+
+    async def test_an_upload_s_tags(self, store: ObjectStore, bucket: str) -> None:
+        upload_id = await store.create_multipart(bucket, "mp", tags={"stage": "raw"})
+        part = await store.upload_part(bucket, "mp", upload_id, 1, chunks(b"only part"))
+        info = await store.complete_multipart(bucket, "mp", upload_id, [(1, part.etag)])
+        assert info.tag_count == 1
+        assert await store.get_tagging(bucket, "mp") == {"stage": "raw"}

@@ -46,6 +46,7 @@ from storage.conformance import (
     TestObjects,
     TestRanges,
     TestSnapshot,
+    TestTagging,
     blob,
     checked,
     chunks,
@@ -71,13 +72,20 @@ __all__ = [
     "TestObjects",
     "TestRanges",
     "TestSnapshot",
+    "TestTagging",
 ]
 
 
-def _drop_checksums(conn: sqlite3.Connection) -> None:
-    """Take an index's checksum columns (schema 3) away, as an older index had none."""
-    for table in ("objects", "parts", "uploads"):
-        conn.execute(f"ALTER TABLE {table} DROP COLUMN checksum")
+def _back_to(conn: sqlite3.Connection, version: int) -> None:
+    """Take away an index's columns added after schema `version` (checksums in 3, tags in
+    4), as an index of that version had none, and say it is of that version."""
+    if version < 4:
+        for table in ("objects", "uploads"):
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN tags")
+    if version < 3:
+        for table in ("objects", "parts", "uploads"):
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN checksum")
+    conn.execute("UPDATE meta SET value = ? WHERE name = 'schema'", (str(version),))
 
 
 @pytest.fixture(params=["inline", "files"])
@@ -150,8 +158,7 @@ class TestLocalStore:
             conn.execute("INSERT INTO old SELECT name, created FROM buckets")
             conn.execute("DROP TABLE buckets")
             conn.execute("ALTER TABLE old RENAME TO buckets")
-            _drop_checksums(conn)
-            conn.execute("UPDATE meta SET value = '1' WHERE name = 'schema'")
+            _back_to(conn, 1)
         async with await LocalStore.open(tmp_path, min_part_size=1) as store:
             assert (await store.head_bucket(bucket)).location is None
             assert await fetch(store, bucket, "k") == b"kept"
@@ -171,8 +178,7 @@ class TestLocalStore:
             upload_id = await store.create_multipart(bucket, "mp")
             part = await store.upload_part(bucket, "mp", upload_id, 1, chunks(b"part"))
         with sqlite3.connect(tmp_path / "index.db") as conn:  # back to schema 2, as it was
-            _drop_checksums(conn)
-            conn.execute("UPDATE meta SET value = '2' WHERE name = 'schema'")
+            _back_to(conn, 2)
         async with await LocalStore.open(tmp_path, min_part_size=1) as store:
             assert (await store.head(bucket, "k")).checksum is None
             assert await fetch(store, bucket, "k") == b"kept"
@@ -182,6 +188,27 @@ class TestLocalStore:
             sent = BodyChecksum("crc32")
             await store.put(bucket, "new", checked(b"new", sent), checksum=sent)
             assert (await store.head(bucket, "new")).checksum == sent.result()
+        with sqlite3.connect(tmp_path / "index.db") as conn:
+            schema = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+            assert schema == (SCHEMA_VERSION,)
+
+    async def test_an_index_of_schema_3_gains_tags(self, tmp_path: Path) -> None:
+        """An index made before lakestow kept tags (schema 3) gets their columns at the next
+        open: its objects and uploads stay, untagged, and can be tagged."""
+        async with await LocalStore.open(tmp_path, min_part_size=1) as store:
+            bucket = await new_bucket(store)
+            await store.put(bucket, "k", chunks(b"kept"))
+            upload_id = await store.create_multipart(bucket, "mp")
+            part = await store.upload_part(bucket, "mp", upload_id, 1, chunks(b"part"))
+        with sqlite3.connect(tmp_path / "index.db") as conn:
+            _back_to(conn, 3)
+        async with await LocalStore.open(tmp_path, min_part_size=1) as store:
+            assert (await store.head(bucket, "k")).tag_count == 0
+            assert await store.get_tagging(bucket, "k") == {}
+            await store.put_tagging(bucket, "k", {"a": "1"})
+            assert (await store.head(bucket, "k")).tag_count == 1
+            done = await store.complete_multipart(bucket, "mp", upload_id, [(1, part.etag)])
+            assert done.tag_count == 0
         with sqlite3.connect(tmp_path / "index.db") as conn:
             schema = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
             assert schema == (SCHEMA_VERSION,)
@@ -575,7 +602,7 @@ def fill_index(root: Path) -> None:
     empty = ("d41d8cd98f00b204e9800998ecf8427e", 0.0, "binary/octet-stream", "{}", None, "[]")
     with sqlite3.connect(root / "index.db") as conn:
         conn.executemany(
-            "INSERT INTO objects VALUES ('big', ?, 0, ?, ?, ?, ?, ?, ?, NULL)",
+            "INSERT INTO objects VALUES ('big', ?, 0, ?, ?, ?, ?, ?, ?, NULL, NULL)",
             ((key, *empty) for key in [*keys, *folders, "f/a", "f/z"]),
         )
 
@@ -637,7 +664,7 @@ def test_delimited_listing_hands_over_from_scan_to_walk(tmp_path: Path) -> None:
     keys = [f"p/{n}/{i}" for n in range(1, RUN + 3) for i in range(n)]
     keys += [f"p/{n}-loose" for n in range(1, RUN + 3)] + ["p/", "q/outside"]
     conn.executemany(
-        "INSERT INTO objects VALUES ('b', ?, 0, 'e', 0.0, 't', '{}', NULL, '[]', NULL)",
+        "INSERT INTO objects VALUES ('b', ?, 0, 'e', 0.0, 't', '{}', NULL, '[]', NULL, NULL)",
         [(key,) for key in keys],
     )
     conn.commit()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 
 from lakestow.errors import Unsupported
-from lakestow.s3api import buckets, listing, multipart, objects
+from lakestow.s3api import buckets, listing, multipart, objects, tagging
 from lakestow.s3api.asgi import Response
 from lakestow.s3api.request import S3Request
 
@@ -65,6 +65,9 @@ ROUTES: dict[tuple[str, str, str | None], Handler] = {
     ("POST", "object", "uploadId"): multipart.complete_upload,
     ("DELETE", "object", "uploadId"): multipart.abort_upload,
     ("GET", "object", "uploadId"): multipart.list_parts,
+    ("GET", "object", "tagging"): tagging.get_object_tagging,
+    ("PUT", "object", "tagging"): tagging.put_object_tagging,
+    ("DELETE", "object", "tagging"): tagging.delete_object_tagging,
 }
 
 

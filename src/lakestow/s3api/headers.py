@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from urllib.parse import parse_qsl
 
 from lakestow.auth.checksums import ALGORITHMS, HEADER_PREFIX
 from lakestow.errors import (
@@ -19,6 +20,7 @@ from lakestow.errors import (
 )
 from lakestow.s3api import xml
 from lakestow.storage.checksums import shown
+from lakestow.storage.common import check_tags
 from lakestow.storage.etags import etag_matches
 from lakestow.storage.etags import quoted as quoted
 from lakestow.storage.etags import unquoted as unquoted
@@ -96,6 +98,8 @@ def object_headers(info: ObjectInfo, overrides: Mapping[str, str] | None = None)
         headers[name[1:] if name.startswith(":") else META + name] = value
     if info.parts_count:
         headers["x-amz-mp-parts-count"] = str(info.parts_count)
+    if info.tag_count:
+        headers["x-amz-tagging-count"] = str(info.tag_count)
     for name, value in (overrides or {}).items():
         headers[name] = value
     # last: nothing stored can take them away
@@ -240,3 +244,30 @@ def checksum_algorithm(headers: Mapping[str, str]) -> str | None:
             f"valid types: [{valid}]"
         )
     return algorithm
+
+
+def tags_from(headers: Mapping[str, str]) -> dict[str, str] | None:
+    """The tag set of x-amz-tagging ("encoded as URL Query parameters", Key1=Value1&Key2=...),
+    None without the header; InvalidTag for one S3 refuses."""
+    value = headers.get("x-amz-tagging")
+    if value is None:
+        return None
+    try:
+        pairs = parse_qsl(
+            value, keep_blank_values=True, strict_parsing=bool(value), errors="strict"
+        )
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest(
+            "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query "
+            "parameters without tag name duplicates.",
+            code="InvalidTag",
+        ) from None
+    return check_tags(pairs)
+
+
+def tagging_directive(headers: Mapping[str, str]) -> str:
+    """A copy's x-amz-tagging-directive: COPY (the default) or REPLACE."""
+    directive = headers.get("x-amz-tagging-directive", "COPY").strip().upper()
+    if directive not in ("COPY", "REPLACE"):
+        raise InvalidInput("Unknown tagging directive.")
+    return directive

@@ -29,6 +29,7 @@ async def create_upload(request: S3Request) -> Response:
         metadata=h.metadata_from(headers),
         checksum_algorithm=algorithm,
         checksum_type=checksum_type,
+        tags=h.tags_from(headers),
     )
     body = xml.document(
         "InitiateMultipartUploadResult",

@@ -165,6 +165,7 @@ async def put_object(request: S3Request) -> Response:
     if checksum_type != FULL_OBJECT:  # PutObject: "the checksum type is always FULL_OBJECT"
         raise InvalidRequest(f"A PUT's checksum is of the full object, not {checksum_type}.")
     request.body_checksum  # noqa: B018 (refuse checksum headers S3 refuses, before anything)
+    tags = h.tags_from(headers)
     length = headers.get("x-amz-decoded-content-length", headers.get("content-length", "0"))
     written = await request.objects.put(
         request.bucket,
@@ -177,6 +178,7 @@ async def put_object(request: S3Request) -> Response:
         if_none_match=headers.get("if-none-match"),
         content_md5=h.content_md5(headers),
         checksum=request.body_checksum,
+        tags=tags,
     )
     if written.info is None:  # the marker of a fixed folder (pyarrow, rclone mkdir): it exists
         return Response(status_code=200, headers={"etag": h.quoted(EMPTY_MD5)})
@@ -198,6 +200,10 @@ async def copy_object(request: S3Request) -> Response:
     # the new object by default", unless x-amz-checksum-algorithm names one (which may be
     # how an object's checksum is changed in place).
     algorithm = h.checksum_algorithm(headers)
+    # CopyObject: "x-amz-tagging-directive: Specifies whether the object tag-set is copied
+    # from the source object or replaced with the tag-set that's provided in the request."
+    replace_tags = h.tagging_directive(headers) == "REPLACE"
+    tags = (h.tags_from(headers) or {}) if replace_tags else None
     changes = directive == "REPLACE" or algorithm is not None
     if not changes and (src_bucket, src_key) == (request.bucket, request.key):
         raise InvalidRequest(
@@ -219,6 +225,7 @@ async def copy_object(request: S3Request) -> Response:
         if_match=_condition(headers.get("if-match")),
         if_none_match=headers.get("if-none-match"),
         checksum_algorithm=algorithm,
+        tags=tags,
     )
     body = xml.document(
         "CopyObjectResult",

@@ -86,6 +86,7 @@ class ObjectInfo:
     metadata: dict[str, str] = field(default_factory=dict)
     parts_count: int | None = None
     checksum: Checksum | None = None
+    tag_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -248,10 +249,12 @@ class Put(Protocol):
         if_none_match: str | None = None,
         content_md5: bytes | None = None,
         checksum: BodyChecksum | None = None,
+        tags: dict[str, str] | None = None,
     ) -> ObjectInfo:
         """If `body` raises, nothing is written and the error propagates. `if_none_match`
         accepts only "*". `if_match` on a missing key raises NotFound NoSuchKey (as S3).
-        `checksum`, the body's (checked by the caller as it streams), is kept with it."""
+        `checksum`, the body's (checked by the caller as it streams), and `tags` (checked by
+        the caller: `common.check_tags`) are kept with it."""
         ...
 
 
@@ -301,12 +304,14 @@ class Copy(Protocol):
         if_match: str | None = None,
         if_none_match: str | None = None,
         checksum_algorithm: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> ObjectInfo:
         """Without `replace_metadata` the source's metadata and content type are kept and
         `metadata` / `content_type` are ignored. `if_match` / `if_none_match` are conditions
         on the destination, as for `put`; copy-source conditions belong to the caller.
         The copy keeps the source's checksum; with `checksum_algorithm`, it gets a full-object
-        checksum of that algorithm instead (the source's if it is one, else computed)."""
+        checksum of that algorithm instead (the source's if it is one, else computed). It
+        keeps the source's tags, or gets `tags` instead when they are given (even empty)."""
         ...
 
 
@@ -322,9 +327,11 @@ class Multipart(Protocol):
         metadata: dict[str, str] | None = None,
         checksum_algorithm: str | None = None,
         checksum_type: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> str:
         """A new upload; with `checksum_algorithm`, its object gets a checksum of that
-        algorithm and `checksum_type` (checked by the caller: `checksums.upload_type`)."""
+        algorithm and `checksum_type` (checked by the caller: `checksums.upload_type`), and
+        it gets `tags`."""
         ...
 
     async def upload_part(
@@ -404,6 +411,19 @@ class PartRanges(Protocol):
         ...
 
 
+class Tagging(Protocol):
+    """An object's tag set (S3's object tagging)."""
+
+    async def get_tagging(self, bucket: str, key: str) -> dict[str, str]:
+        """The object's tags; NoSuchKey for a missing object."""
+        ...
+
+    async def put_tagging(self, bucket: str, key: str, tags: dict[str, str]) -> None:
+        """Replace the object's tags (none: remove them), changing nothing else of it (not
+        its ETag, not its Last-Modified); NoSuchKey for a missing object."""
+        ...
+
+
 class Buckets(Protocol):
     """Create, delete and list buckets."""
 
@@ -425,7 +445,7 @@ class Buckets(Protocol):
 
 
 @runtime_checkable
-class ObjectStore(Get, Head, Put, Delete, List, Copy, Multipart, Buckets, Protocol):
+class ObjectStore(Get, Head, Put, Delete, List, Copy, Multipart, Tagging, Buckets, Protocol):
     """Every operation, plus closing the store."""
 
     async def aclose(self) -> None: ...

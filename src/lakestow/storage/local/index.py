@@ -7,7 +7,8 @@ object completed from parts, `{"extents": [...], "parts": [size, ...]}` (for GET
 with `"checksums": [value, ...]` when its upload had a checksum algorithm (each part's, of the
 object's algorithm). The `checksum` columns (schema 3) hold a JSON object: an object's
 `{"algorithm", "value", "type"}`, a part's `{"algorithm", "value"}`, an upload's
-`{"algorithm", "type"}`; NULL for none (every row older than schema 3).
+`{"algorithm", "type"}`; NULL for none (every row older than schema 3). The `tags` columns
+(schema 4) of objects and uploads hold an object's tag set, a JSON object; NULL for none.
 `blobs` counts how many extents reference each blob file, so copies share bytes and a blob is
 unlinked when its count drops to zero. Small
 blobs are rows of `inline_blobs` instead of files (ids starting with `~`). `completed_uploads`
@@ -28,7 +29,7 @@ from typing import Any
 
 from lakestow.storage.protocol import BucketInfo, Checksum, ObjectInfo, PartInfo, UploadInfo
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 Extent = tuple[str, int, int]
 """A blob id, an offset in that blob and a length."""
 
@@ -40,14 +41,15 @@ CREATE TABLE IF NOT EXISTS buckets (
 CREATE TABLE IF NOT EXISTS objects (
     bucket TEXT NOT NULL, key TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
     mtime REAL NOT NULL, content_type TEXT NOT NULL, metadata TEXT NOT NULL,
-    parts_count INTEGER, extents TEXT NOT NULL, checksum TEXT,
+    parts_count INTEGER, extents TEXT NOT NULL, checksum TEXT, tags TEXT,
     PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS blobs (id TEXT PRIMARY KEY, refs INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS inline_blobs (id TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS uploads (
     upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL,
-    initiated REAL NOT NULL, content_type TEXT NOT NULL, metadata TEXT NOT NULL, checksum TEXT
+    initiated REAL NOT NULL, content_type TEXT NOT NULL, metadata TEXT NOT NULL, checksum TEXT,
+    tags TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads (bucket, key, upload_id);
 CREATE TABLE IF NOT EXISTS parts (
@@ -64,12 +66,16 @@ MIGRATIONS: dict[str, str | tuple[str, ...]] = {
         "ALTER TABLE parts ADD COLUMN checksum TEXT",
         "ALTER TABLE uploads ADD COLUMN checksum TEXT",
     ),
+    "4": (  # tag sets: of objects, and of uploads for the objects they make
+        "ALTER TABLE objects ADD COLUMN tags TEXT",
+        "ALTER TABLE uploads ADD COLUMN tags TEXT",
+    ),
 }
 """For each version, in order: the statement(s) that bring an index of the version before up
 to it, in the transaction that records the new version (a new index is made as `_SCHEMA`
 says, at `SCHEMA_VERSION`)."""
 
-OBJECT_COLUMNS = "key, size, etag, mtime, content_type, metadata, parts_count, checksum"
+OBJECT_COLUMNS = "key, size, etag, mtime, content_type, metadata, parts_count, checksum, tags"
 ROW_WIDTH = len(OBJECT_COLUMNS.split(","))
 """Where the columns a query selects after OBJECT_COLUMNS begin."""
 
@@ -103,6 +109,7 @@ class StoredUpload:
     metadata: dict[str, str]
     checksum_algorithm: str | None = None
     checksum_type: str | None = None
+    tags: dict[str, str] | None = None
 
 
 def connect(path: str) -> sqlite3.Connection:
@@ -212,7 +219,7 @@ def load_extents(text: str) -> tuple[Extent, ...]:
 
 def object_info(bucket: str, row: Sequence[Any]) -> ObjectInfo:
     """An ObjectInfo from a row of OBJECT_COLUMNS."""
-    key, size, etag, mtime, content_type, metadata, parts_count, checksum = row[:ROW_WIDTH]
+    key, size, etag, mtime, content_type, metadata, parts_count, checksum, tags = row[:ROW_WIDTH]
     return ObjectInfo(
         bucket=bucket,
         key=key,
@@ -223,7 +230,17 @@ def object_info(bucket: str, row: Sequence[Any]) -> ObjectInfo:
         metadata=json.loads(metadata) if metadata != "{}" else {},
         parts_count=parts_count,
         checksum=None if checksum is None else load_checksum(checksum),
+        tag_count=0 if tags is None else len(json.loads(tags)),
     )
+
+
+def dump_tags(tags: dict[str, str] | None) -> str | None:
+    """A `tags` cell: NULL for none."""
+    return json.dumps(tags, separators=(",", ":")) if tags else None
+
+
+def load_tags(text: str | None) -> dict[str, str]:
+    return {} if text is None else dict(json.loads(text))
 
 
 def dump_checksum(checksum: Checksum | None, *, with_type: bool = True) -> str | None:
@@ -281,15 +298,30 @@ def read_buckets(conn: sqlite3.Connection) -> list[BucketInfo]:
 
 def read_upload(conn: sqlite3.Connection, upload_id: str) -> StoredUpload | None:
     row = conn.execute(
-        "SELECT bucket, key, content_type, metadata, checksum FROM uploads WHERE upload_id = ?",
+        "SELECT bucket, key, content_type, metadata, checksum, tags FROM uploads "
+        "WHERE upload_id = ?",
         (upload_id,),
     ).fetchone()
     if row is None:
         return None
     checksum = json.loads(row[4]) if row[4] is not None else {}
     return StoredUpload(
-        row[0], row[1], row[2], json.loads(row[3]), checksum.get("algorithm"), checksum.get("type")
+        row[0],
+        row[1],
+        row[2],
+        json.loads(row[3]),
+        checksum.get("algorithm"),
+        checksum.get("type"),
+        load_tags(row[5]) or None,
     )
+
+
+def read_tags(conn: sqlite3.Connection, bucket: str, key: str) -> dict[str, str] | None:
+    """An object's tags; None when there is no such object."""
+    row = conn.execute(
+        "SELECT tags FROM objects WHERE bucket = ? AND key = ?", (bucket, key)
+    ).fetchone()
+    return None if row is None else load_tags(row[0])
 
 
 def read_parts(

@@ -51,6 +51,7 @@ class MultipartOps:
         metadata: dict[str, str] | None = None,
         checksum_algorithm: str | None = None,
         checksum_type: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> str:
         checksum_type = upload_type(checksum_algorithm, checksum_type)
         return await self._core.write(
@@ -62,6 +63,7 @@ class MultipartOps:
                 metadata=clean_metadata(metadata),
                 checksum_algorithm=checksum_algorithm,
                 checksum_type=checksum_type,
+                tags=tags,
             )
         )
 

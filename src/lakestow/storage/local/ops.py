@@ -31,11 +31,13 @@ from lakestow.storage.local.index import (
     StoredUpload,
     dump_checksum,
     dump_extents,
+    dump_tags,
     load_extents,
     read_bucket,
     read_info,
     read_object,
     read_parts,
+    read_tags,
     read_upload,
     utc,
 )
@@ -121,13 +123,16 @@ def _write_object(
     old: StoredObject | None,
     part_sizes: Sequence[int] | None = None,
     part_checksums: Sequence[str] | None = None,
+    tags: dict[str, str] | None = None,
 ) -> None:
-    """Store `info` (whose extents' references are already counted), releasing `old`."""
+    """Store `info` (whose extents' references are already counted) and its `tags`,
+    releasing `old`."""
     if old is not None:
         _decref(txn, old.extents)
     txn.conn.execute(
         "INSERT OR REPLACE INTO objects (bucket, key, size, etag, mtime, content_type, "
-        "metadata, parts_count, extents, checksum) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "metadata, parts_count, extents, checksum, tags) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             info.bucket,
             info.key,
@@ -139,6 +144,7 @@ def _write_object(
             info.parts_count,
             dump_extents(extents, part_sizes, part_checksums),
             dump_checksum(info.checksum),
+            dump_tags(tags),
         ),
     )
 
@@ -156,17 +162,28 @@ def put_object(
     extents: Sequence[Extent],
     cond: Conditions,
     inline: bytes | None = None,
+    tags: dict[str, str] | None = None,
 ) -> ObjectInfo:
     """Commit a new object whose blob is durable already, or is `inline` (stored here)."""
     old = _current(txn, info.bucket, info.key, cond)
-    info = replace(info, last_modified=utc(time.time()))
+    info = replace(info, last_modified=utc(time.time()), tag_count=len(tags or {}))
     if inline is not None:
         txn.conn.execute(
             "INSERT INTO inline_blobs (id, data) VALUES (?, ?)", (extents[0][0], inline)
         )
     _incref(txn.conn, extents)
-    _write_object(txn, info, extents, old)
+    _write_object(txn, info, extents, old, tags=tags)
     return info
+
+
+def put_tags(txn: Txn, bucket: str, key: str, tags: dict[str, str]) -> None:
+    """Replace an object's tags, nothing else of its row."""
+    changed = txn.conn.execute(
+        "UPDATE objects SET tags = ? WHERE bucket = ? AND key = ?", (dump_tags(tags), bucket, key)
+    ).rowcount
+    if not changed:
+        require_bucket(txn.conn, bucket)
+        raise no_such_key(key)
 
 
 def delete_object_if(txn: Txn, bucket: str, key: str, if_match: str) -> None:
@@ -206,6 +223,7 @@ def copy_object(
     replace_meta: bool,
     cond: Conditions,
     new_checksum: NewChecksum | None = None,
+    tags: dict[str, str] | None = None,
 ) -> ObjectInfo:
     """Copy by reference: the new row shares the source's blobs, and keeps its checksums
     unless `new_checksum` is given: then only if the source still has the bytes it was
@@ -220,6 +238,8 @@ def copy_object(
         if (was.etag, was.last_modified) != (src.info.etag, src.info.last_modified):
             raise SourceChanged
         checksum, part_checksums = new_checksum.checksum, None
+    if tags is None:  # the source's (x-amz-tagging-directive COPY)
+        tags = read_tags(txn.conn, src_bucket, src_key)
     old = _current(txn, target.bucket, target.key, cond)
     meta = target if replace_meta else src.info
     info = replace(
@@ -230,9 +250,10 @@ def copy_object(
         metadata=meta.metadata,
         last_modified=utc(time.time()),
         checksum=checksum,
+        tag_count=len(tags or {}),
     )
     _incref(txn.conn, src.extents)
-    _write_object(txn, info, src.extents, old, src.part_sizes, part_checksums)
+    _write_object(txn, info, src.extents, old, src.part_sizes, part_checksums, tags)
     return info
 
 
@@ -244,6 +265,7 @@ def create_upload(
     metadata: dict[str, str],
     checksum_algorithm: str | None = None,
     checksum_type: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> str:
     require_bucket(txn.conn, bucket)
     now = time.time()
@@ -253,8 +275,17 @@ def create_upload(
         checksum = json.dumps({"algorithm": checksum_algorithm, "type": checksum_type})
     txn.conn.execute(
         "INSERT INTO uploads (upload_id, bucket, key, initiated, content_type, metadata, "
-        "checksum) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (upload_id, bucket, key, now, content_type, json.dumps(metadata), checksum),
+        "checksum, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            upload_id,
+            bucket,
+            key,
+            now,
+            content_type,
+            json.dumps(metadata),
+            checksum,
+            dump_tags(tags),
+        ),
     )
     return upload_id
 
@@ -356,12 +387,14 @@ def complete_upload(
         metadata=upload.metadata,
         parts_count=len(chosen),
         checksum=checksum,
+        tag_count=len(upload.tags or {}),
     )
     extents = [e for p in chosen for e in p.extents]
     part_checksums = None
     if checksum is not None:  # of_parts saw that every part has one, of its algorithm
         part_checksums = [p.info.checksum.value for p in chosen if p.info.checksum]
-    _write_object(txn, info, extents, old, [p.info.size for p in chosen], part_checksums)
+    sizes = [p.info.size for p in chosen]
+    _write_object(txn, info, extents, old, sizes, part_checksums, upload.tags)
     now = info.last_modified.timestamp()
     conn.execute("DELETE FROM completed_uploads WHERE completed < ?", (now - COMPLETED_MEMORY,))
     conn.execute(

@@ -28,11 +28,11 @@ import anyio
 
 from lakestow.auth.checksums import Checksummer
 from lakestow.errors import InvalidInput, LakestowError
-from lakestow.storage.common import clean_metadata, no_such_bucket
+from lakestow.storage.common import clean_metadata, no_such_bucket, no_such_key
 from lakestow.storage.local import ops
 from lakestow.storage.local.blobs import CHUNK, BlobWriter
 from lakestow.storage.local.core import HEAVY_ITEMS, Core
-from lakestow.storage.local.index import read_bucket, read_buckets
+from lakestow.storage.local.index import read_bucket, read_buckets, read_tags
 from lakestow.storage.local.listing import list_page
 from lakestow.storage.local.multipart import MultipartOps
 from lakestow.storage.local.read import (
@@ -149,6 +149,7 @@ class LocalStore(MultipartOps):
         if_none_match: str | None = None,
         content_md5: bytes | None = None,
         checksum: BodyChecksum | None = None,
+        tags: dict[str, str] | None = None,
     ) -> ObjectInfo:
         self._core.check_bucket(bucket)
         draft = ObjectInfo(
@@ -170,7 +171,12 @@ class LocalStore(MultipartOps):
                 checksum=None if checksum is None else checksum.result(),
             )
             return partial(
-                ops.put_object, info=info, extents=blob.extents, cond=cond, inline=blob.inline
+                ops.put_object,
+                info=info,
+                extents=blob.extents,
+                cond=cond,
+                inline=blob.inline,
+                tags=tags,
             )
 
         return await self._core.store_blob(body, content_md5, make_op, inline=True)
@@ -195,6 +201,19 @@ class LocalStore(MultipartOps):
     async def part_range(self, bucket: str, key: str, part_number: int) -> PartRange:
         stored = await self._core.read(partial(load_object, bucket=bucket, key=key), False)
         return part_range_of(stored, part_number)
+
+    async def get_tagging(self, bucket: str, key: str) -> dict[str, str]:
+        def query(conn: sqlite3.Connection) -> dict[str, str]:
+            tags = read_tags(conn, bucket, key)
+            if tags is None:
+                ops.require_bucket(conn, bucket)
+                raise no_such_key(key)
+            return tags
+
+        return await self._core.read(query, snapshot=False)
+
+    async def put_tagging(self, bucket: str, key: str, tags: dict[str, str]) -> None:
+        await self._core.write(partial(ops.put_tags, bucket=bucket, key=key, tags=tags))
 
     async def delete(self, bucket: str, key: str, *, if_match: str | None = None) -> None:
         if if_match is not None:
@@ -241,6 +260,7 @@ class LocalStore(MultipartOps):
         if_match: str | None = None,
         if_none_match: str | None = None,
         checksum_algorithm: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> ObjectInfo:
         if checksum_algorithm is not None:
             Checksummer(checksum_algorithm)  # InvalidRequest for one lakestow does not know
@@ -268,6 +288,7 @@ class LocalStore(MultipartOps):
                 replace_meta=replace_metadata,
                 cond=ops.Conditions(if_match, if_none_match),
                 new_checksum=new_checksum,
+                tags=tags,
             )
             try:
                 return await self._core.write(op)

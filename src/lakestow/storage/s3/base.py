@@ -11,7 +11,8 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from lakestow.auth.checksums import ALGORITHMS
 from lakestow.errors import NotFound, Unsupported
@@ -27,6 +28,9 @@ from lakestow.storage.protocol import (
 )
 from lakestow.storage.s3.layout import Layout, lakestow_metadata, registry_location
 from lakestow.storage.s3.upstream import Upstream
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3.type_defs import TagTypeDef
 
 
 def write_conditions(if_match: str | None, if_none_match: str | None) -> dict[str, str]:
@@ -55,7 +59,14 @@ def object_info(bucket: str, key: str, response: Mapping[str, Any], size: int) -
         lakestow_metadata(response.get("Metadata")),
         parts_count(etag),
         checksum_of(response),
+        int(response.get("TagCount") or 0),
     )
+
+
+def tagging_header(tags: dict[str, str] | None) -> dict[str, Any]:
+    """The Tagging argument (x-amz-tagging, "encoded as URL Query parameters") of a write
+    that gives its object `tags`; none for none."""
+    return {"Tagging": urlencode(tags)} if tags else {}
 
 
 def checksum_param(algorithm: str) -> str:
@@ -127,6 +138,30 @@ class S3Base:
         self._known.pop(bucket, None)
         await self._require_bucket(bucket)
         return error
+
+    async def get_tagging(self, bucket: str, key: str) -> dict[str, str]:
+        try:
+            answer = await self._client.get_object_tagging(
+                Bucket=self._up, Key=self._layout.key(bucket, key)
+            )
+        except NotFound as exc:
+            raise await self._missing(bucket, exc) from None
+        return {tag["Key"]: tag["Value"] for tag in answer.get("TagSet", [])}
+
+    async def put_tagging(self, bucket: str, key: str, tags: dict[str, str]) -> None:
+        upstream_key = self._layout.key(bucket, key)
+        try:
+            if tags:
+                tag_set: list[TagTypeDef] = [
+                    {"Key": name, "Value": value} for name, value in tags.items()
+                ]
+                await self._client.put_object_tagging(
+                    Bucket=self._up, Key=upstream_key, Tagging={"TagSet": tag_set}
+                )
+            else:
+                await self._client.delete_object_tagging(Bucket=self._up, Key=upstream_key)
+        except NotFound as exc:
+            raise await self._missing(bucket, exc) from None
 
     async def _head(self, bucket: str, key: str) -> ObjectInfo:
         try:

@@ -40,6 +40,7 @@ from lakestow.storage.s3.base import (
     checksum_of,
     checksum_param,
     copied_etag,
+    tagging_header,
     write_conditions,
 )
 from lakestow.storage.s3.io import Spool, md5_header
@@ -71,6 +72,7 @@ class S3Multipart(S3Base):
         metadata: dict[str, str] | None = None,
         checksum_algorithm: str | None = None,
         checksum_type: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> str:
         checksum_type = upload_type(checksum_algorithm, checksum_type)
         await self._require_bucket(bucket)
@@ -83,6 +85,7 @@ class S3Multipart(S3Base):
             ContentType=content_type or DEFAULT_CONTENT_TYPE,
             Metadata=upstream_metadata(clean_metadata(metadata)),
             **extra,
+            **tagging_header(tags),
         )
         return created["UploadId"]
 

@@ -23,6 +23,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -52,7 +53,13 @@ from lakestow.storage.protocol import (
     ObjectStore,
     PartRange,
 )
-from lakestow.storage.s3.base import checksum_of, checksum_param, object_info, write_conditions
+from lakestow.storage.s3.base import (
+    checksum_of,
+    checksum_param,
+    object_info,
+    tagging_header,
+    write_conditions,
+)
 from lakestow.storage.s3.connect import open_client
 from lakestow.storage.s3.errors import from_code
 from lakestow.storage.s3.io import PartReader, Spool, md5_header, stream
@@ -217,6 +224,7 @@ class S3Store(S3Multipart):
         if_none_match: str | None = None,
         content_md5: bytes | None = None,
         checksum: BodyChecksum | None = None,
+        tags: dict[str, str] | None = None,
     ) -> ObjectInfo:
         conditions = write_conditions(if_match, if_none_match)
         await self._require_bucket(bucket)
@@ -243,10 +251,11 @@ class S3Store(S3Multipart):
                 conditions,
                 content_md5,
                 checksum,
+                tags,
             )
         if reader.more:  # a checksum no upstream makes of parts: the body goes up whole
             return await self._put_spooled(
-                upstream_key, draft, reader, first, conditions, content_md5, checksum
+                upstream_key, draft, reader, first, conditions, content_md5, checksum, tags
             )
         digest = (
             reader.md5.digest()
@@ -264,8 +273,10 @@ class S3Store(S3Multipart):
             Metadata=upstream_metadata(draft.metadata),
             **conditions,  # type: ignore[arg-type]
             **checksum_args(checksum),
+            **tagging_header(tags),
         )
-        return _written(draft, len(first), done["ETag"], checksum=kept(done, checksum))
+        written = _written(draft, len(first), done["ETag"], checksum=kept(done, checksum))
+        return replace(written, tag_count=len(tags or {}))
 
     async def _put_spooled(
         self,
@@ -276,6 +287,7 @@ class S3Store(S3Multipart):
         conditions: dict[str, str],
         content_md5: bytes | None,
         checksum: BodyChecksum | None,
+        tags: dict[str, str] | None,
     ) -> ObjectInfo:
         """A body larger than a part, with a checksum (SHA-1, SHA-256, ...) that upstreams
         make only of a body sent whole (a multipart upload's would be COMPOSITE, of its
@@ -300,10 +312,12 @@ class S3Store(S3Multipart):
                 Metadata=upstream_metadata(draft.metadata),
                 **conditions,  # type: ignore[arg-type]
                 **checksum_args(checksum),
+                **tagging_header(tags),
             )
         finally:
             spool.close()
-        return _written(draft, spool.size, done["ETag"], checksum=kept(done, checksum))
+        written = _written(draft, spool.size, done["ETag"], checksum=kept(done, checksum))
+        return replace(written, tag_count=len(tags or {}))
 
     async def get(
         self,
@@ -399,6 +413,7 @@ class S3Store(S3Multipart):
         if_match: str | None = None,
         if_none_match: str | None = None,
         checksum_algorithm: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> ObjectInfo:
         conditions = write_conditions(if_match, if_none_match)
         source = await self._head(src_bucket, src_key)
@@ -414,9 +429,13 @@ class S3Store(S3Multipart):
         )
         src = {"Bucket": self._up, "Key": self._layout.key(src_bucket, src_key)}
         dst = self._layout.key(dst_bucket, dst_key)
+        extra: dict[str, Any] = {}
         if checksum_algorithm is not None:
             Checksummer(checksum_algorithm)  # InvalidRequest for one lakestow does not know
+            extra["ChecksumAlgorithm"] = checksum_algorithm.upper()
         if conditions or source.size > COPY_LIMIT:
+            if tags is None and source.tag_count:  # a new upload has none: the source's
+                tags = await self.get_tagging(src_bucket, src_key)
             return await copy_in_parts(
                 self._client,
                 src,
@@ -426,8 +445,11 @@ class S3Store(S3Multipart):
                 conditions,
                 checksum_algorithm,
                 source.checksum,
+                tags,
             )
-        extra = {} if checksum_algorithm is None else {"ChecksumAlgorithm": checksum_algorithm}
+        if tags is not None:  # x-amz-tagging-directive REPLACE; S3's default is COPY
+            extra["TaggingDirective"] = "REPLACE"
+            extra.update(tagging_header(tags))
         done = await self._client.copy_object(
             Bucket=self._up,
             Key=dst,
@@ -436,14 +458,15 @@ class S3Store(S3Multipart):
             MetadataDirective="REPLACE",
             ContentType=target.content_type,
             Metadata=upstream_metadata(target.metadata),
-            **{name: value.upper() for name, value in extra.items()},  # type: ignore[arg-type]
+            **extra,
         )
         result = done.get("CopyObjectResult", {})
         if "ETag" not in result:  # rclone answers without a result: ask what was written
             return await self._head(dst_bucket, dst_key)
         modified = result.get("LastModified") or datetime.now(UTC)
         modified = modified.astimezone(UTC)
-        return _written(target, source.size, result["ETag"], modified, checksum_of(result))
+        written = _written(target, source.size, result["ETag"], modified, checksum_of(result))
+        return replace(written, tag_count=source.tag_count if tags is None else len(tags))
 
 
 def checksum_args(checksum: BodyChecksum | None) -> dict[str, Any]:

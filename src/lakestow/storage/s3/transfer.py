@@ -30,7 +30,13 @@ from lakestow.storage.protocol import (
     ObjectInfo,
     PartRange,
 )
-from lakestow.storage.s3.base import checksum_of, checksum_param, copied_etag, object_info
+from lakestow.storage.s3.base import (
+    checksum_of,
+    checksum_param,
+    copied_etag,
+    object_info,
+    tagging_header,
+)
 from lakestow.storage.s3.io import PartReader, md5_header
 from lakestow.storage.s3.layout import upstream_metadata
 from lakestow.storage.s3.upstream import Upstream
@@ -79,9 +85,11 @@ class _Upload:
         info: ObjectInfo,
         algorithm: str | None = None,
         checksum_type: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> None:
         self.client, self.bucket, self.key, self.info = client, bucket, key, info
         self.algorithm, self.checksum_type = algorithm, checksum_type
+        self.tags = tags
         self.upload_id = ""
         self.parts: list[dict[str, Any]] = []
         self.keeps_checksum = False
@@ -99,6 +107,7 @@ class _Upload:
             ContentType=self.info.content_type,
             Metadata=upstream_metadata(self.info.metadata),
             **extra,
+            **tagging_header(self.tags),
         )
         self.upload_id = created["UploadId"]
         # an upstream that keeps checksums says which it will make (moto: only here)
@@ -183,6 +192,7 @@ class _Upload:
             i.metadata,
             parts_count(etag),
             checksum,
+            len(self.tags or {}),
         )
 
 
@@ -196,13 +206,14 @@ async def put_in_parts(
     conditions: dict[str, str],
     content_md5: bytes | None,
     checksum: BodyChecksum | None = None,
+    tags: dict[str, str] | None = None,
 ) -> ObjectInfo:
     """Upload `first` and the rest of `reader` as parts, then complete on `conditions`. A
     `checksum` (a CRC: `CRCS`) is the whole body's: the upload is made FULL_OBJECT of its
     algorithm, so that the upstream combines the parts' CRCs into it and keeps it."""
     algorithm = None if checksum is None else checksum.algorithm
     kind = None if checksum is None else FULL_OBJECT
-    async with _Upload(client, bucket, key, draft, algorithm, kind) as upload:
+    async with _Upload(client, bucket, key, draft, algorithm, kind, tags) as upload:
         try:
             async with anyio.create_task_group() as parts:
                 await _send_parts(parts, upload, reader, first)
@@ -249,6 +260,7 @@ async def copy_in_parts(
     conditions: dict[str, str],
     checksum_algorithm: str | None = None,
     source_checksum: Checksum | None = None,
+    tags: dict[str, str] | None = None,
 ) -> ObjectInfo:
     """Copy `source` (of ETag `etag`, `target.size` bytes) to `key` with UploadPartCopy.
 
@@ -266,7 +278,7 @@ async def copy_in_parts(
         FULL_OBJECT,
     ):
         whole = source_checksum.value if source_checksum.type == FULL_OBJECT else None
-    async with _Upload(client, source["Bucket"], key, target, algorithm, kind) as upload:
+    async with _Upload(client, source["Bucket"], key, target, algorithm, kind, tags) as upload:
         if target.size == 0:
             await upload.put_part(1, b"")
         for first in range(0, target.size, COPY_PART):

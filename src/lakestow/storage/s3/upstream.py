@@ -33,8 +33,12 @@ if TYPE_CHECKING:
         DeleteObjectRequestTypeDef,
         DeleteObjectsOutputTypeDef,
         DeleteObjectsRequestTypeDef,
+        DeleteObjectTaggingOutputTypeDef,
+        DeleteObjectTaggingRequestTypeDef,
         GetObjectOutputTypeDef,
         GetObjectRequestTypeDef,
+        GetObjectTaggingOutputTypeDef,
+        GetObjectTaggingRequestTypeDef,
         HeadBucketOutputTypeDef,
         HeadBucketRequestTypeDef,
         HeadObjectOutputTypeDef,
@@ -47,6 +51,8 @@ if TYPE_CHECKING:
         ListPartsRequestTypeDef,
         PutObjectOutputTypeDef,
         PutObjectRequestTypeDef,
+        PutObjectTaggingOutputTypeDef,
+        PutObjectTaggingRequestTypeDef,
         UploadPartCopyOutputTypeDef,
         UploadPartCopyRequestTypeDef,
         UploadPartOutputTypeDef,
@@ -138,6 +144,24 @@ class Upstream:
     ) -> DeleteObjectsOutputTypeDef:
         with _translated():
             return await self._client.delete_objects(**request)
+
+    async def get_object_tagging(
+        self, **request: Unpack[GetObjectTaggingRequestTypeDef]
+    ) -> GetObjectTaggingOutputTypeDef:
+        with _translated():
+            return await self._client.get_object_tagging(**request)
+
+    async def put_object_tagging(
+        self, **request: Unpack[PutObjectTaggingRequestTypeDef]
+    ) -> PutObjectTaggingOutputTypeDef:
+        with _translated():
+            return await self._client.put_object_tagging(**request)
+
+    async def delete_object_tagging(
+        self, **request: Unpack[DeleteObjectTaggingRequestTypeDef]
+    ) -> DeleteObjectTaggingOutputTypeDef:
+        with _translated():
+            return await self._client.delete_object_tagging(**request)
 
     # Multipart uploads
 
