@@ -980,6 +980,33 @@ class TestChecksums(StoreSuite):
         whole = await store.part_range(bucket, "single", 1)
         assert whole.checksum == Checksum("crc32c", b64sum("crc32c", b"single"))
 
+    async def test_the_parts_of_an_object(
+        self, store: ObjectStore, bucket: str, part_size: int
+    ) -> None:
+        """GetObjectAttributes' ObjectParts: the parts a multipart object was made of, each
+        with its size and checksum, in pages; none for an object not made of parts."""
+        parts = [blob(part_size, 12), blob(part_size, 13), b"last"]
+        upload_id, listed, sums = await self._upload(store, bucket, "mp", parts, "sha256")
+        await store.complete_multipart(
+            bucket, "mp", upload_id, listed, checks=CompleteChecks(parts=sent(sums))
+        )
+        page = await store.object_parts(bucket, "mp")
+        assert page.info.parts_count == 3
+        assert [(p.part_number, p.size, p.checksum and p.checksum.value) for p in page.parts] == [
+            (n, len(parts[n - 1]), sums[n].value) for n in (1, 2, 3)
+        ]
+        assert (page.is_truncated, page.next_part_number_marker) == (False, None)
+        first = await store.object_parts(bucket, "mp", max_parts=1)
+        assert ([p.part_number for p in first.parts], first.is_truncated) == ([1], True)
+        assert first.next_part_number_marker == 1
+        rest = await store.object_parts(bucket, "mp", part_number_marker=1)
+        assert [p.part_number for p in rest.parts] == [2, 3]
+        await self._put(store, bucket, "single", b"single", "crc32")
+        single = await store.object_parts(bucket, "single")
+        assert (single.info.parts_count, single.parts) == (None, [])
+        with raises(NotFound, "NoSuchKey"):
+            await store.object_parts(bucket, "missing")
+
     async def test_list_parts_shows_the_checksums(self, store: ObjectStore, bucket: str) -> None:
         """ListParts: each part's checksum, and the upload's ChecksumAlgorithm and
         ChecksumType ("the checksum type that was specified in CreateMultipartUpload")."""

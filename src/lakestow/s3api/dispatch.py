@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 
 from lakestow.errors import Unsupported
-from lakestow.s3api import buckets, listing, multipart, objects, tagging
+from lakestow.s3api import attributes, buckets, listing, multipart, objects, tagging
 from lakestow.s3api.asgi import Response
 from lakestow.s3api.request import S3Request
 
@@ -68,6 +68,7 @@ ROUTES: dict[tuple[str, str, str | None], Handler] = {
     ("GET", "object", "tagging"): tagging.get_object_tagging,
     ("PUT", "object", "tagging"): tagging.put_object_tagging,
     ("DELETE", "object", "tagging"): tagging.delete_object_tagging,
+    ("GET", "object", "attributes"): attributes.get_object_attributes,
 }
 
 

@@ -170,6 +170,27 @@ class PartsPage:
 
 
 @dataclass(frozen=True)
+class ObjectPart:
+    """One part of a multipart object, as GetObjectAttributes tells it."""
+
+    part_number: int
+    size: int
+    checksum: Checksum | None = None
+
+
+@dataclass(frozen=True)
+class ObjectPartsPage:
+    """A page of a multipart object's parts (`info.parts_count` in all), in part-number
+    order; `parts` is empty when the store does not know them one by one (S3 lists them only
+    for an object uploaded with a checksum algorithm)."""
+
+    info: ObjectInfo
+    parts: list[ObjectPart]
+    is_truncated: bool
+    next_part_number_marker: int | None
+
+
+@dataclass(frozen=True)
 class CompleteChecks:
     """What a CompleteMultipartUpload may assert beyond the parts' ETags: each part's
     checksums (`parts`: by part number, each value by algorithm), the whole object's checksum
@@ -411,6 +432,17 @@ class PartRanges(Protocol):
         ...
 
 
+class ObjectParts(Protocol):
+    """The parts a multipart object was made of (GetObjectAttributes' ObjectParts)."""
+
+    async def object_parts(
+        self, bucket: str, key: str, *, part_number_marker: int = 0, max_parts: int = 1000
+    ) -> ObjectPartsPage:
+        """The object and its parts numbered above `part_number_marker`, at most
+        `max_parts` of them (none for an object not made of parts); NoSuchKey if missing."""
+        ...
+
+
 class Tagging(Protocol):
     """An object's tag set (S3's object tagging)."""
 
@@ -445,7 +477,9 @@ class Buckets(Protocol):
 
 
 @runtime_checkable
-class ObjectStore(Get, Head, Put, Delete, List, Copy, Multipart, Tagging, Buckets, Protocol):
+class ObjectStore(
+    Get, Head, Put, Delete, List, Copy, Multipart, ObjectParts, Tagging, Buckets, Protocol
+):
     """Every operation, plus closing the store."""
 
     async def aclose(self) -> None: ...

@@ -41,7 +41,15 @@ from lakestow.storage.local.index import (
     slice_extents,
 )
 from lakestow.storage.local.ops import require_bucket
-from lakestow.storage.protocol import FULL_OBJECT, Checksum, GetResult, ObjectInfo, PartRange
+from lakestow.storage.protocol import (
+    FULL_OBJECT,
+    Checksum,
+    GetResult,
+    ObjectInfo,
+    ObjectPart,
+    ObjectPartsPage,
+    PartRange,
+)
 
 
 def load_info(conn: sqlite3.Connection, bucket: str, key: str) -> ObjectInfo:
@@ -80,6 +88,29 @@ def part_range_of(stored: StoredObject, part_number: int) -> PartRange:
         value = stored.part_checksums[part_number - 1]
         checksum = Checksum(info.checksum.algorithm, value, info.checksum.type)
     return PartRange(info, part_number, start, end, checksum)
+
+
+def parts_page(stored: StoredObject, marker: int, max_parts: int) -> ObjectPartsPage:
+    """The parts of `stored` numbered above `marker`, at most `max_parts` (none for an object
+    not made of parts, or completed before lakestow kept its parts' sizes)."""
+    info = stored.info
+    sizes = stored.part_sizes if info.parts_count else None
+    if sizes is None:
+        return ObjectPartsPage(info, [], False, None)
+    sums = stored.part_checksums if info.checksum is not None else None
+    algorithm = info.checksum.algorithm if info.checksum is not None else ""
+    numbers = range(max(marker, 0) + 1, len(sizes) + 1)
+    shown = list(numbers)[: max(max_parts, 0)]
+    parts = [
+        ObjectPart(
+            number,
+            sizes[number - 1],
+            None if sums is None else Checksum(algorithm, sums[number - 1]),
+        )
+        for number in shown
+    ]
+    truncated = len(shown) < len(numbers)
+    return ObjectPartsPage(info, parts, truncated, shown[-1] if truncated and shown else None)
 
 
 class _Bytes(AsyncIterator[bytes]):

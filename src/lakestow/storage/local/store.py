@@ -41,6 +41,7 @@ from lakestow.storage.local.read import (
     load_object,
     open_snapshot,
     part_range_of,
+    parts_page,
     read_pinned,
     snapshot,
 )
@@ -54,6 +55,7 @@ from lakestow.storage.protocol import (
     GetResult,
     ListPage,
     ObjectInfo,
+    ObjectPartsPage,
     ObjectStore,
     PartRange,
 )
@@ -201,6 +203,12 @@ class LocalStore(MultipartOps):
     async def part_range(self, bucket: str, key: str, part_number: int) -> PartRange:
         stored = await self._core.read(partial(load_object, bucket=bucket, key=key), False)
         return part_range_of(stored, part_number)
+
+    async def object_parts(
+        self, bucket: str, key: str, *, part_number_marker: int = 0, max_parts: int = 1000
+    ) -> ObjectPartsPage:
+        stored = await self._core.read(partial(load_object, bucket=bucket, key=key), False)
+        return parts_page(stored, part_number_marker, max_parts)
 
     async def get_tagging(self, bucket: str, key: str) -> dict[str, str]:
         def query(conn: sqlite3.Connection) -> dict[str, str]:

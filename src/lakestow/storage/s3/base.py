@@ -25,6 +25,8 @@ from lakestow.storage.protocol import (
     BucketInfo,
     Checksum,
     ObjectInfo,
+    ObjectPart,
+    ObjectPartsPage,
 )
 from lakestow.storage.s3.layout import Layout, lakestow_metadata, registry_location
 from lakestow.storage.s3.upstream import Upstream
@@ -138,6 +140,36 @@ class S3Base:
         self._known.pop(bucket, None)
         await self._require_bucket(bucket)
         return error
+
+    async def object_parts(
+        self, bucket: str, key: str, *, part_number_marker: int = 0, max_parts: int = 1000
+    ) -> ObjectPartsPage:
+        """The upstream's GetObjectAttributes ObjectParts, for a multipart object; an
+        upstream that does not list them (moto) gives the count alone."""
+        info = await self._head(bucket, key)
+        if not info.parts_count or max_parts <= 0:
+            return ObjectPartsPage(info, [], False, None)
+        try:
+            answer = await self._client.get_object_attributes(
+                Bucket=self._up,
+                Key=self._layout.key(bucket, key),
+                ObjectAttributes=["ObjectParts"],
+                MaxParts=max_parts,
+                PartNumberMarker=part_number_marker,
+            )
+        except NotFound as exc:
+            raise await self._missing(bucket, exc) from None
+        listed = answer.get("ObjectParts", {})
+        kind = info.checksum.type if info.checksum else FULL_OBJECT
+        parts = []
+        for part in listed.get("Parts", []):
+            checksum = checksum_of(part)
+            if checksum is not None:
+                checksum = Checksum(checksum.algorithm, checksum.value, kind)
+            parts.append(ObjectPart(int(part["PartNumber"]), int(part["Size"]), checksum))
+        truncated = bool(listed.get("IsTruncated"))
+        marker = listed.get("NextPartNumberMarker") if truncated else None
+        return ObjectPartsPage(info, parts, truncated, int(marker) if marker else None)
 
     async def get_tagging(self, bucket: str, key: str) -> dict[str, str]:
         try:

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
         DeleteObjectsRequestTypeDef,
         DeleteObjectTaggingOutputTypeDef,
         DeleteObjectTaggingRequestTypeDef,
+        GetObjectAttributesOutputTypeDef,
+        GetObjectAttributesRequestTypeDef,
         GetObjectOutputTypeDef,
         GetObjectRequestTypeDef,
         GetObjectTaggingOutputTypeDef,
@@ -144,6 +146,12 @@ class Upstream:
     ) -> DeleteObjectsOutputTypeDef:
         with _translated():
             return await self._client.delete_objects(**request)
+
+    async def get_object_attributes(
+        self, **request: Unpack[GetObjectAttributesRequestTypeDef]
+    ) -> GetObjectAttributesOutputTypeDef:
+        with _translated():
+            return await self._client.get_object_attributes(**request)
 
     async def get_object_tagging(
         self, **request: Unpack[GetObjectTaggingRequestTypeDef]
