@@ -49,6 +49,7 @@ STATUS: dict[str, int] = {
     "InvalidPart": 400,
     "InvalidPartOrder": 400,
     "InvalidTag": 400,
+    "InvalidStorageClass": 400,
     "EntityTooSmall": 400,
     "EntityTooLarge": 400,
     "AuthorizationHeaderMalformed": 400,

@@ -72,6 +72,7 @@ EDGE_ONLY = (
     "test_tagging.py::test_tag_sets_s3_refuses[",
     "test_tagging.py::test_tags_are_read_and_changed_as_their_object[",
     "test_attributes.py::test_attributes_are_read_as_the_object[",
+    "test_storage_class_and_encryption.py::",
 )
 """Tests of what lakestow decides before any store is asked (signatures, tokens, keys, XML,
 the catalog): they run on the local store only, to keep the suite's time in check. Every

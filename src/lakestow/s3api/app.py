@@ -27,6 +27,7 @@ from lakestow.runtime import Runtime
 from lakestow.s3api import xml
 from lakestow.s3api.asgi import ClientDisconnect, Incoming, Response
 from lakestow.s3api.dispatch import names_existing_bucket, route
+from lakestow.s3api.headers import refuse_what_cannot_be_honoured
 from lakestow.s3api.request import MemberRequest, OperatorRequest, S3Request
 
 logger = logging.getLogger("lakestow.s3")
@@ -76,7 +77,10 @@ class S3App:
         request = await self._authenticate(http, signed, bucket, key)
         if names_existing_bucket(http.method, bucket, key, request.query):
             request.require_bucket()  # before the body is read: a 100-continue gets no 100
-        return await route(http.method, bucket, key, request.query, headers)(request)
+        handler = route(http.method, bucket, key, request.query, headers)
+        if key:  # nothing accepted that would then be dropped: storage classes, encryption
+            refuse_what_cannot_be_honoured(http.method, headers)
+        return await handler(request)
 
     async def _authenticate(
         self, http: Incoming, signed: sigv4.SignedRequest, bucket: str, key: str

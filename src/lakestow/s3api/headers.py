@@ -17,6 +17,7 @@ from lakestow.errors import (
     LakestowError,
     NotModified,
     PreconditionFailed,
+    Unsupported,
 )
 from lakestow.s3api import xml
 from lakestow.storage.checksums import shown
@@ -271,3 +272,67 @@ def tagging_directive(headers: Mapping[str, str]) -> str:
     if directive not in ("COPY", "REPLACE"):
         raise InvalidInput("Unknown tagging directive.")
     return directive
+
+
+STORAGE_CLASS = "STANDARD"
+"""The one storage class lakestow keeps objects in. S3 answers x-amz-storage-class on GET and
+HEAD "for all objects except for S3 Standard storage class objects": lakestow never does."""
+STORAGE_CLASSES = frozenset(
+    {
+        "STANDARD",
+        "REDUCED_REDUNDANCY",
+        "STANDARD_IA",
+        "ONEZONE_IA",
+        "INTELLIGENT_TIERING",
+        "GLACIER",
+        "DEEP_ARCHIVE",
+        "OUTPOSTS",
+        "GLACIER_IR",
+        "SNOW",
+        "EXPRESS_ONEZONE",
+        "FSX_OPENZFS",
+        "FSX_ONTAP",
+    }
+)
+"""S3's storage classes (the API reference's StorageClass values)."""
+_SSE_C = "server-side-encryption-customer-"
+
+
+def refuse_what_cannot_be_honoured(method: str, headers: Mapping[str, str]) -> None:
+    """Refuse, before anything is read or written, the object headers lakestow would otherwise
+    accept and drop:
+
+    - x-amz-storage-class other than STANDARD (400 InvalidStorageClass): every object is kept
+      alike, and an archive class (GLACIER, ...) would tell clients to restore before reading;
+    - x-amz-server-side-encryption (AES256, aws:kms, aws:kms:dsse) and its KMS companions on a
+      write (501 NotImplemented): lakestow does not encrypt objects at rest, and saying it did
+      would be false;
+    - SSE-C, customer-provided keys (x-amz-server-side-encryption-customer-*, also of a copy
+      source), on any request (501 NotImplemented): lakestow neither keeps nor uses such keys.
+    """
+    for name in headers:
+        if _SSE_C in name and name.startswith(("x-amz-server-side", "x-amz-copy-source-server")):
+            raise Unsupported(
+                "lakestow does not implement server-side encryption with customer-provided keys "
+                f"(SSE-C): {name} cannot be honoured."
+            )
+    if method not in ("PUT", "POST"):
+        return
+    sse = [name for name in headers if name.startswith("x-amz-server-side-encryption")]
+    if sse:
+        raise Unsupported(
+            "lakestow does not encrypt objects at rest: server-side encryption "
+            f"({', '.join(sorted(sse))}) cannot be honoured. Send the object without it."
+        )
+    storage_class = headers.get("x-amz-storage-class")
+    if storage_class is None or storage_class.strip() == STORAGE_CLASS:
+        return
+    if storage_class.strip() not in STORAGE_CLASSES:
+        raise InvalidRequest(
+            "The storage class you specified is not valid.", code="InvalidStorageClass"
+        )
+    raise InvalidRequest(
+        f"lakestow keeps every object in the {STORAGE_CLASS} storage class; "
+        f"{storage_class.strip()} is not offered.",
+        code="InvalidStorageClass",
+    )
