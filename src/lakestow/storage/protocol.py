@@ -138,7 +138,9 @@ class PartRange:
 
 @dataclass(frozen=True)
 class ListPage:
-    """One page of a listing: objects and rolled-up common prefixes, both in key order."""
+    """One page of a listing: objects and rolled-up common prefixes, both in key order. A
+    listing's objects need not carry their checksums or tag counts (S3's listings show no
+    checksum value and no tags)."""
 
     objects: list[ObjectInfo]
     common_prefixes: list[str]
