@@ -24,7 +24,7 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from s3api.conftest import BUCKET, LiveServer
-from s3api.signing import signed, url_of
+from s3api.signing import chunked_put, signed, url_of
 
 MiB = 1024 * 1024
 ALGORITHMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
@@ -123,6 +123,22 @@ def test_a_part_is_read_with_its_own_checksum(live: LiveServer, home: str) -> No
     alice.put_object(Bucket=BUCKET, Key=key + "-single", Body=b"single")
     whole = alice.get_object(Bucket=BUCKET, Key=key + "-single", PartNumber=1)
     assert (whole["ChecksumCRC32"], validated(whole)) == (b64sum("CRC32", b"single"), "crc32")
+
+
+def test_a_checksum_sent_as_a_trailer_is_kept(live: LiveServer, home: str) -> None:
+    """What SDKs send by default over TLS: an aws-chunked body whose CRC32 comes after it, in
+    a trailer (x-amz-trailer), known only once the body has arrived. It is checked, then kept
+    as if it had come in a header, and the PUT answers with it."""
+    creds = live.credentials("alice")
+    alice = live.client("alice")
+    data = os.urandom(200_000)
+    url = url_of(live.endpoint, BUCKET, home + "trailed")
+    with httpx.Client() as http:
+        put = http.send(chunked_put(creds, url, data, {"Content-Encoding": "aws-chunked"}))
+        assert put.status_code == 200, put.text
+        assert put.headers["x-amz-checksum-crc32"] == b64sum("CRC32", data)
+    head = alice.head_object(Bucket=BUCKET, Key=home + "trailed", ChecksumMode="ENABLED")
+    assert (head["ChecksumCRC32"], head["ChecksumType"]) == (b64sum("CRC32", data), "FULL_OBJECT")
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
