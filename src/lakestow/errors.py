@@ -48,6 +48,8 @@ STATUS: dict[str, int] = {
     "IncompleteBody": 400,
     "InvalidPart": 400,
     "InvalidPartOrder": 400,
+    "InvalidTag": 400,
+    "InvalidStorageClass": 400,
     "EntityTooSmall": 400,
     "EntityTooLarge": 400,
     "AuthorizationHeaderMalformed": 400,

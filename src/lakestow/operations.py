@@ -22,7 +22,15 @@ from typing import Protocol
 from lakestow.auth.policy import Action, Decision, is_fixed_folder
 from lakestow.catalog.audit import AuditWriter
 from lakestow.errors import AccessDenied, AlreadyExists, LakestowError, PreconditionFailed
-from lakestow.storage.protocol import Body, ObjectInfo, ObjectStore, PartInfo, PartsPage
+from lakestow.storage.protocol import (
+    Body,
+    BodyChecksum,
+    CompleteChecks,
+    ObjectInfo,
+    ObjectStore,
+    PartInfo,
+    PartsPage,
+)
 from lakestow.warehouse import MemberView
 
 BATCH = 1000
@@ -101,6 +109,8 @@ class ObjectOperations:
         if_match: str | None = None,
         if_none_match: str | None = None,
         content_md5: bytes | None = None,
+        checksum: BodyChecksum | None = None,
+        tags: dict[str, str] | None = None,
     ) -> Written:
         """Store `body` at `key`; an empty marker of a fixed folder is written as nothing."""
         if length == 0 and self.always_exists(bucket, key):
@@ -115,6 +125,8 @@ class ObjectOperations:
             if_match=if_match,
             if_none_match=if_none_match,
             content_md5=content_md5,
+            checksum=checksum,
+            tags=tags,
         )
         self.record("put", bucket, key, size=info.size, etag=info.etag)
         return Written(info, decision.warning)
@@ -144,9 +156,12 @@ class ObjectOperations:
         replace_metadata: bool = False,
         if_match: str | None = None,
         if_none_match: str | None = None,
+        checksum_algorithm: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> ObjectInfo:
         """Copy after READ of the source and WRITE of the target; `check_source` sees the
-        source's head first (the x-amz-copy-source-if-* conditions)."""
+        source's head first (the x-amz-copy-source-if-* conditions). `tags` replace the
+        source's (which a copy otherwise keeps)."""
         self.authorize(Action.READ, src_bucket, src_key)
         self.authorize(Action.WRITE, bucket, key)
         if check_source is not None:
@@ -161,9 +176,23 @@ class ObjectOperations:
             replace_metadata=replace_metadata,
             if_match=if_match,
             if_none_match=if_none_match,
+            checksum_algorithm=checksum_algorithm,
+            tags=tags,
         )
         self.record("copy", bucket, key, source=_uri(src_bucket, src_key), size=info.size)
         return info
+
+    async def get_tags(self, bucket: str, key: str) -> dict[str, str]:
+        """An object's tags, after READ: they are read as the object is."""
+        self.authorize(Action.READ, bucket, key)
+        return await self.store.get_tagging(bucket, key)
+
+    async def put_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:
+        """Replace an object's tags (none: remove them), after WRITE: a member may tag only
+        what they may write. Audited as `tag`."""
+        self.authorize(Action.WRITE, bucket, key)
+        await self.store.put_tagging(bucket, key, tags)
+        self.record("tag", bucket, key, tags=len(tags))
 
     async def move(self, bucket: str, old: str, new: str) -> None:
         """Copy `old` to `new` (never over an existing key), then delete `old`. Not audited
@@ -216,12 +245,21 @@ class ObjectOperations:
         *,
         content_type: str | None = None,
         metadata: dict[str, str] | None = None,
+        checksum_algorithm: str | None = None,
+        checksum_type: str | None = None,
+        tags: dict[str, str] | None = None,
         **detail: object,
     ) -> str:
         """A new multipart upload to `key`; its id. `detail` goes to the audit entry."""
         self.authorize(Action.WRITE, bucket, key)
         upload_id = await self.store.create_multipart(
-            bucket, key, content_type=content_type, metadata=metadata
+            bucket,
+            key,
+            content_type=content_type,
+            metadata=metadata,
+            checksum_algorithm=checksum_algorithm,
+            checksum_type=checksum_type,
+            tags=tags,
         )
         self.record("upload.start", bucket, key, upload_id=upload_id, **detail)
         return upload_id
@@ -235,10 +273,11 @@ class ObjectOperations:
         body: Body,
         *,
         content_md5: bytes | None = None,
+        checksum: BodyChecksum | None = None,
     ) -> PartInfo:
         self.authorize(Action.WRITE, bucket, key)
         return await self.store.upload_part(
-            bucket, key, upload_id, number, body, content_md5=content_md5
+            bucket, key, upload_id, number, body, content_md5=content_md5, checksum=checksum
         )
 
     async def upload_part_copy(
@@ -280,11 +319,18 @@ class ObjectOperations:
         *,
         if_match: str | None = None,
         if_none_match: str | None = None,
+        checks: CompleteChecks | None = None,
     ) -> ObjectInfo:
         """The object made of `parts` (number, ETag), audited as a put."""
         self.authorize(Action.WRITE, bucket, key)
         info = await self.store.complete_multipart(
-            bucket, key, upload_id, parts, if_match=if_match, if_none_match=if_none_match
+            bucket,
+            key,
+            upload_id,
+            parts,
+            if_match=if_match,
+            if_none_match=if_none_match,
+            checks=checks,
         )
         self.record("put", bucket, key, size=info.size, etag=info.etag, parts=len(parts))
         return info

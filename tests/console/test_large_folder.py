@@ -11,7 +11,16 @@ import pytest
 from console.console_support import As, Console
 
 KEYS = 100_000
-EMPTY = ("d41d8cd98f00b204e9800998ecf8427e", 0.0, "binary/octet-stream", "{}", None, "[]")
+EMPTY = (
+    "d41d8cd98f00b204e9800998ecf8427e",
+    0.0,
+    "binary/octet-stream",
+    "{}",
+    None,
+    "[]",
+    None,
+    None,
+)
 
 
 def fill(console: Console, folder: str) -> None:
@@ -19,7 +28,9 @@ def fill(console: Console, folder: str) -> None:
     index = console.opened.settings.data_dir / "objects" / "index.db"
     rows = ((f"acme/{folder}f{i:06d}.csv", 1000 + i, *EMPTY) for i in range(KEYS))
     with sqlite3.connect(index) as conn:
-        conn.executemany("INSERT INTO objects VALUES ('lakestow', ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.executemany(
+            "INSERT INTO objects VALUES ('lakestow', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+        )
 
 
 def timed(member: As, url: str, **params: str) -> tuple[float, dict[str, object]]:

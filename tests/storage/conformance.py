@@ -11,6 +11,7 @@ prefix / delimiter / start_after / pagination against a brute-force model of S3 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import random
 import uuid
@@ -19,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import anyio
 import pytest
+from botocore import httpchecksum
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,7 +32,15 @@ from lakestow.errors import (
     NotFound,
     PreconditionFailed,
 )
-from lakestow.storage import DEFAULT_CONTENT_TYPE, GetResult, ObjectStore
+from lakestow.storage import DEFAULT_CONTENT_TYPE, GetResult, ObjectInfo, ObjectStore
+from lakestow.storage.protocol import (
+    COMPOSITE,
+    FULL_OBJECT,
+    BodyChecksum,
+    Checksum,
+    CompleteChecks,
+    PartRanges,
+)
 
 MiB = 1024 * 1024
 
@@ -46,6 +56,23 @@ def md5(data: bytes) -> str:
 async def chunks(data: bytes, size: int = 256 * 1024) -> AsyncIterator[bytes]:
     for at in range(0, len(data), size):
         yield data[at : at + size]
+
+
+async def checked(
+    data: bytes, checksum: BodyChecksum, size: int = 256 * 1024
+) -> AsyncIterator[bytes]:
+    """`data` as the S3 layer hands a body with a checksum to a store: the checksum's value
+    is set once the last piece has been read (here computed by botocore, as clients do)."""
+    async for piece in chunks(data, size):
+        yield piece
+    checksum.value = b64sum(checksum.algorithm, data)
+
+
+def b64sum(algorithm: str, data: bytes) -> str:
+    """The checksum of `data` as botocore computes it (base64)."""
+    running = httpchecksum._CHECKSUM_CLS[algorithm]()
+    running.update(data)
+    return base64.b64encode(running.digest()).decode()
 
 
 async def read(result: GetResult) -> bytes:
@@ -827,3 +854,304 @@ class TestMultipart(StoreSuite):
                 bucket, "mp", upload_id, 1, chunks(b"x"), content_md5=hashlib.md5(b"y").digest()
             )
         assert (await store.list_parts(bucket, "mp", upload_id)).parts == []
+
+
+CHECKSUMS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
+"""The algorithms of S3's x-amz-checksum-* that the S3 User Guide lists for every upload."""
+
+
+def sent(sums: dict[int, Checksum]) -> dict[int, dict[str, str]]:
+    """Parts' checksums as a Complete names them: by part number, by algorithm."""
+    return {number: {checksum.algorithm: checksum.value} for number, checksum in sums.items()}
+
+
+@pytest.mark.anyio
+class TestChecksums(StoreSuite):
+    """Checksums are kept with what they check, as S3 keeps them (the S3 User Guide,
+    "Checking object integrity": "S3 stores both the checksum value as object metadata and
+    the object itself"); a multipart object's is made of its parts' at Complete."""
+
+    async def _put(
+        self, store: ObjectStore, bucket: str, key: str, data: bytes, algorithm: str
+    ) -> ObjectInfo:
+        sent = BodyChecksum(algorithm)
+        return await store.put(bucket, key, checked(data, sent), checksum=sent)
+
+    async def test_a_put_keeps_its_checksum(self, store: ObjectStore, bucket: str) -> None:
+        """PutObject: "For PutObject uploads, the checksum type is always FULL_OBJECT"."""
+        data = blob(70_000, 1)  # beyond what the local store keeps in its index
+        for algorithm in CHECKSUMS:
+            expected = Checksum(algorithm, b64sum(algorithm, data), FULL_OBJECT)
+            info = await self._put(store, bucket, algorithm, data, algorithm)
+            assert info.checksum == expected
+            assert (await store.head(bucket, algorithm)).checksum == expected
+            async with await store.get(bucket, algorithm) as got:
+                assert got.info.checksum == expected
+        await self._put(store, bucket, "small", b"small", "crc32")
+        assert (await store.head(bucket, "small")).checksum == Checksum(
+            "crc32", b64sum("crc32", b"small")
+        )
+        await store.put(bucket, "none", chunks(b"no checksum sent"))
+        assert (await store.head(bucket, "none")).checksum is None
+        await self._put(store, bucket, "none", b"now one", "sha1")  # an overwrite: its own
+        assert (await store.head(bucket, "none")).checksum == Checksum(
+            "sha1", b64sum("sha1", b"now one")
+        )
+
+    async def test_a_copy_keeps_the_checksum_or_gets_a_new_one(
+        self, store: ObjectStore, bucket: str
+    ) -> None:
+        """CopyObject: "if the source object has a checksum, that checksum value will be
+        copied to the new object by default. If the CopyObject request does not include this
+        x-amz-checksum-algorithm header, the checksum algorithm will be copied from the source
+        object to the destination object"; with the header, the copy gets one of that
+        algorithm."""
+        data = blob(70_000, 2)
+        await self._put(store, bucket, "src", data, "crc32c")
+        kept = await store.copy(bucket, "src", bucket, "kept")
+        assert kept.checksum == Checksum("crc32c", b64sum("crc32c", data))
+        assert (await store.head(bucket, "kept")).checksum == kept.checksum
+        new = await store.copy(bucket, "src", bucket, "new", checksum_algorithm="sha256")
+        assert new.checksum == Checksum("sha256", b64sum("sha256", data))
+        assert (await store.head(bucket, "new")).checksum == new.checksum
+        await store.put(bucket, "plain", chunks(b"plain"))
+        assert (await store.copy(bucket, "plain", bucket, "plain-copy")).checksum is None
+        same = await store.copy(bucket, "plain", bucket, "plain", checksum_algorithm="crc32")
+        assert same.checksum == Checksum("crc32", b64sum("crc32", b"plain"))
+        assert await fetch(store, bucket, "plain") == b"plain"
+
+    async def _upload(
+        self,
+        store: ObjectStore,
+        bucket: str,
+        key: str,
+        parts: list[bytes],
+        algorithm: str,
+        checksum_type: str | None = None,
+        *,
+        send: bool = True,
+    ) -> tuple[str, list[tuple[int, str]], dict[int, Checksum]]:
+        upload_id = await store.create_multipart(
+            bucket, key, checksum_algorithm=algorithm, checksum_type=checksum_type
+        )
+        listed, sums = [], {}
+        for number, data in enumerate(parts, 1):
+            sent = BodyChecksum(algorithm) if send else None
+            body = checked(data, sent) if sent else chunks(data)
+            part = await store.upload_part(bucket, key, upload_id, number, body, checksum=sent)
+            assert part.checksum == Checksum(algorithm, b64sum(algorithm, data))
+            listed.append((number, part.etag))
+            sums[number] = part.checksum
+        return upload_id, listed, sums
+
+    async def test_a_composite_checksum(
+        self, store: ObjectStore, bucket: str, part_size: int
+    ) -> None:
+        """The S3 User Guide: a COMPOSITE checksum is "calculated based on the individual
+        checksums of each part": the checksum of the parts' checksums concatenated, and the
+        default type of every algorithm but CRC64NVME. ListParts shows each part's."""
+        parts = [blob(part_size, 3), blob(40, 4)]
+        for algorithm in ("crc32", "sha256"):
+            key = f"mp-{algorithm}"
+            upload_id, listed, sums = await self._upload(store, bucket, key, parts, algorithm)
+            checks = CompleteChecks(parts=sent(sums))
+            info = await store.complete_multipart(bucket, key, upload_id, listed, checks=checks)
+            digests = b"".join(base64.b64decode(sums[n].value) for n in (1, 2))
+            expected = Checksum(algorithm, b64sum(algorithm, digests), COMPOSITE)
+            assert (info.checksum, info.parts_count) == (expected, 2)
+            assert (await store.head(bucket, key)).checksum == expected
+
+    async def test_a_part_s_checksum_by_part_number(
+        self, store: ObjectStore, bucket: str, part_size: int
+    ) -> None:
+        """GET or HEAD ?partNumber=N answers with the part's own checksum (the S3 User Guide:
+        "you can retrieve the checksum value for individual parts by using GetObject or
+        HeadObject"), with the object's checksum type."""
+        if not isinstance(store, PartRanges):
+            pytest.skip("the store does not find parts by number")
+        parts = [blob(part_size, 10), blob(30, 11)]
+        upload_id, listed, sums = await self._upload(store, bucket, "mp", parts, "crc32c")
+        await store.complete_multipart(
+            bucket, "mp", upload_id, listed, checks=CompleteChecks(parts=sent(sums))
+        )
+        part = await store.part_range(bucket, "mp", 2)
+        assert part.checksum == Checksum("crc32c", sums[2].value, COMPOSITE)
+        await self._put(store, bucket, "single", b"single", "crc32c")
+        whole = await store.part_range(bucket, "single", 1)
+        assert whole.checksum == Checksum("crc32c", b64sum("crc32c", b"single"))
+
+    async def test_the_parts_of_an_object(
+        self, store: ObjectStore, bucket: str, part_size: int
+    ) -> None:
+        """GetObjectAttributes' ObjectParts: the parts a multipart object was made of, each
+        with its size and checksum, in pages; none for an object not made of parts."""
+        parts = [blob(part_size, 12), blob(part_size, 13), b"last"]
+        upload_id, listed, sums = await self._upload(store, bucket, "mp", parts, "sha256")
+        await store.complete_multipart(
+            bucket, "mp", upload_id, listed, checks=CompleteChecks(parts=sent(sums))
+        )
+        page = await store.object_parts(bucket, "mp")
+        assert page.info.parts_count == 3
+        assert [(p.part_number, p.size, p.checksum and p.checksum.value) for p in page.parts] == [
+            (n, len(parts[n - 1]), sums[n].value) for n in (1, 2, 3)
+        ]
+        assert (page.is_truncated, page.next_part_number_marker) == (False, None)
+        first = await store.object_parts(bucket, "mp", max_parts=1)
+        assert ([p.part_number for p in first.parts], first.is_truncated) == ([1], True)
+        assert first.next_part_number_marker == 1
+        rest = await store.object_parts(bucket, "mp", part_number_marker=1)
+        assert [p.part_number for p in rest.parts] == [2, 3]
+        await self._put(store, bucket, "single", b"single", "crc32")
+        single = await store.object_parts(bucket, "single")
+        assert (single.info.parts_count, single.parts) == (None, [])
+        with raises(NotFound, "NoSuchKey"):
+            await store.object_parts(bucket, "missing")
+
+    async def test_list_parts_shows_the_checksums(self, store: ObjectStore, bucket: str) -> None:
+        """ListParts: each part's checksum, and the upload's ChecksumAlgorithm and
+        ChecksumType ("the checksum type that was specified in CreateMultipartUpload")."""
+        upload_id, _, sums = await self._upload(store, bucket, "mp", [b"one", b"two"], "sha1")
+        page = await store.list_parts(bucket, "mp", upload_id)
+        assert (page.checksum_algorithm, page.checksum_type) == ("sha1", COMPOSITE)
+        assert [p.checksum for p in page.parts] == [sums[1], sums[2]]
+        await store.abort_multipart(bucket, "mp", upload_id)
+
+    async def test_a_full_object_checksum(
+        self, store: ObjectStore, bucket: str, part_size: int
+    ) -> None:
+        """FULL_OBJECT: "calculated based on all of the content of a multipart upload", of
+        CRC32, CRC32C or CRC64NVME (whose only type it is), the parts' CRCs combined; its
+        parts may come without a checksum ("the store computes it")."""
+        parts = [blob(part_size, 5), blob(part_size + 1, 6), blob(3, 7)]
+        data = b"".join(parts)
+        for algorithm, send in (("crc64nvme", False), ("crc32c", True)):
+            key = f"mp-{algorithm}"
+            kind = None if algorithm == "crc64nvme" else FULL_OBJECT
+            upload_id, listed, _ = await self._upload(
+                store, bucket, key, parts, algorithm, kind, send=send
+            )
+            expected = Checksum(algorithm, b64sum(algorithm, data), FULL_OBJECT)
+            checks = CompleteChecks(checksum=expected, checksum_type=FULL_OBJECT)
+            info = await store.complete_multipart(bucket, key, upload_id, listed, checks=checks)
+            assert info.checksum == expected
+            assert (await store.head(bucket, key)).checksum == expected
+            assert await fetch(store, bucket, key) == data
+
+    async def test_parts_that_do_not_fit_the_upload_are_refused(
+        self, store: ObjectStore, bucket: str
+    ) -> None:
+        """UploadPart: "This checksum algorithm must be the same for all parts and it match
+        the checksum value supplied in the CreateMultipartUpload request"; S3 answers
+        "Checksum Type mismatch occurred". Nothing is stored."""
+        upload_id = await store.create_multipart(bucket, "mp", checksum_algorithm="crc32")
+        sha = BodyChecksum("sha256")
+        with raises(InvalidRequest, "InvalidRequest"):
+            await store.upload_part(bucket, "mp", upload_id, 1, checked(b"x", sha), checksum=sha)
+        with raises(InvalidRequest, "InvalidRequest"):  # a COMPOSITE upload's part needs one
+            await store.upload_part(bucket, "mp", upload_id, 1, chunks(b"x"))
+        assert (await store.list_parts(bucket, "mp", upload_id)).parts == []
+
+    async def test_a_complete_whose_checksums_do_not_hold_changes_nothing(
+        self, store: ObjectStore, bucket: str, part_size: int
+    ) -> None:
+        """CompleteMultipartUpload refuses, and completes nothing, when a part's checksum is
+        missing (a COMPOSITE upload's) or wrong, or the object's checksum, checksum type
+        ("it'll result in a BadDigest error") or size (x-amz-mp-object-size: "an HTTP 400
+        InvalidRequest error") is not what the parts make."""
+        parts = [blob(part_size, 8), b"tail"]
+        upload_id, listed, sums = await self._upload(store, bucket, "mp", parts, "crc32")
+        wrong = Checksum("crc32", b64sum("crc32", b"wrong"))
+        refused = [
+            (CompleteChecks(parts=sent({1: sums[1]})), "InvalidRequest"),
+            (CompleteChecks(parts=sent({1: sums[1], 2: wrong})), "InvalidPart"),
+            (CompleteChecks(parts=sent(sums), checksum=wrong), "BadDigest"),
+            (CompleteChecks(parts=sent(sums), checksum_type=FULL_OBJECT), "BadDigest"),
+            (CompleteChecks(parts=sent(sums), object_size=1), "InvalidRequest"),
+        ]
+        for checks, code in refused:
+            with raises(InvalidRequest, code):
+                await store.complete_multipart(bucket, "mp", upload_id, listed, checks=checks)
+        with raises(NotFound, "NoSuchKey"):
+            await store.head(bucket, "mp")
+        assert len((await store.list_parts(bucket, "mp", upload_id)).parts) == 2
+        digests = b"".join(base64.b64decode(sums[n].value) for n in (1, 2))
+        composite = b64sum("crc32", digests)
+        checks = CompleteChecks(
+            parts=sent(sums),
+            checksum=Checksum("crc32", f"{composite}-2"),  # as GET shows it: fine too
+            checksum_type=COMPOSITE,
+            object_size=part_size + 4,
+        )
+        info = await store.complete_multipart(bucket, "mp", upload_id, listed, checks=checks)
+        assert info.checksum == Checksum("crc32", composite, COMPOSITE)
+
+    async def test_a_copied_part_gets_the_upload_s_checksum(
+        self, store: ObjectStore, bucket: str
+    ) -> None:
+        """UploadPartCopy into an upload with a checksum algorithm: the part gets one."""
+        data = blob(70_000, 9)
+        await self._put(store, bucket, "src", data, "sha1")
+        await store.put(bucket, "small", chunks(b"small source"))
+        upload_id = await store.create_multipart(bucket, "mp", checksum_algorithm="crc32c")
+        whole = await store.upload_part_copy(bucket, "mp", upload_id, 1, bucket, "src")
+        assert whole.checksum == Checksum("crc32c", b64sum("crc32c", data))
+        piece = await store.upload_part_copy(bucket, "mp", upload_id, 2, bucket, "small", (0, 4))
+        assert piece.checksum == Checksum("crc32c", b64sum("crc32c", b"small"))
+
+
+@pytest.mark.anyio
+class TestTagging(StoreSuite):
+    """Object tags (the S3 User Guide, "Categorizing your storage using tags"): set at PUT,
+    Create or by PutObjectTagging, which "Replaces tags on an object"; "If you send this
+    request with an empty tag set, Amazon S3 deletes the existing tag set on the object".
+    A copy keeps its source's, or takes others (x-amz-tagging-directive REPLACE)."""
+
+    async def test_tags_at_put_and_after(self, store: ObjectStore, bucket: str) -> None:
+        tags = {"project": "blue", "classification": "confidential ünïcode"}
+        info = await store.put(bucket, "k", chunks(b"tagged"), tags=tags)
+        assert info.tag_count == 2
+        assert await store.get_tagging(bucket, "k") == tags
+        head = await store.head(bucket, "k")
+        assert head.tag_count == 2
+        await store.put_tagging(bucket, "k", {"project": "red"})
+        assert await store.get_tagging(bucket, "k") == {"project": "red"}
+        after = await store.head(bucket, "k")
+        assert (after.etag, after.last_modified, after.tag_count) == (
+            head.etag,
+            head.last_modified,
+            1,
+        )
+        async with await store.get(bucket, "k") as got:
+            assert got.info.tag_count == 1
+        await store.put_tagging(bucket, "k", {})
+        assert await store.get_tagging(bucket, "k") == {}
+        assert (await store.head(bucket, "k")).tag_count == 0
+        await store.put(bucket, "k", chunks(b"overwritten"))  # a new object: no tags
+        assert await store.get_tagging(bucket, "k") == {}
+        with raises(NotFound, "NoSuchKey"):
+            await store.get_tagging(bucket, "missing")
+        with raises(NotFound, "NoSuchKey"):
+            await store.put_tagging(bucket, "missing", {"a": "b"})
+
+    async def test_a_copy_keeps_or_replaces_the_tags(self, store: ObjectStore, bucket: str) -> None:
+        await store.put(bucket, "src", chunks(b"source"), tags={"a": "1", "b": "2"})
+        kept = await store.copy(bucket, "src", bucket, "kept")
+        assert kept.tag_count == 2
+        assert await store.get_tagging(bucket, "kept") == {"a": "1", "b": "2"}
+        other = await store.copy(bucket, "src", bucket, "other", tags={"c": "3"})
+        assert other.tag_count == 1
+        assert await store.get_tagging(bucket, "other") == {"c": "3"}
+        await store.copy(bucket, "src", bucket, "none", tags={})
+        assert await store.get_tagging(bucket, "none") == {}
+        moved = await store.copy(bucket, "src", bucket, "guarded", if_none_match="*")
+        assert (moved.tag_count, await store.get_tagging(bucket, "guarded")) == (
+            2,
+            {"a": "1", "b": "2"},
+        )
+
+    async def test_an_upload_s_tags(self, store: ObjectStore, bucket: str) -> None:
+        upload_id = await store.create_multipart(bucket, "mp", tags={"stage": "raw"})
+        part = await store.upload_part(bucket, "mp", upload_id, 1, chunks(b"only part"))
+        info = await store.complete_multipart(bucket, "mp", upload_id, [(1, part.etag)])
+        assert info.tag_count == 1
+        assert await store.get_tagging(bucket, "mp") == {"stage": "raw"}

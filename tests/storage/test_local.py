@@ -30,12 +30,14 @@ from lakestow.errors import InvalidInput, LakestowError, NotFound
 from lakestow.storage import ListPage, ObjectStore, open_store, registry
 from lakestow.storage.local import LocalStore
 from lakestow.storage.local.blobs import BlobWriter
-from lakestow.storage.local.index import init_schema
+from lakestow.storage.local.index import SCHEMA_VERSION, init_schema
 from lakestow.storage.local.listing import RUN, list_page
 from lakestow.storage.local.writer import CommitUncertain, GroupCommitWriter, Txn
+from lakestow.storage.protocol import BodyChecksum
 from storage.conformance import (
     MiB,
     TestBuckets,
+    TestChecksums,
     TestConditional,
     TestCopy,
     TestListing,
@@ -44,7 +46,9 @@ from storage.conformance import (
     TestObjects,
     TestRanges,
     TestSnapshot,
+    TestTagging,
     blob,
+    checked,
     chunks,
     fetch,
     list_all,
@@ -56,8 +60,10 @@ from storage.conformance import (
 
 PART_SIZE = 5 * 1024
 
+
 __all__ = [
     "TestBuckets",
+    "TestChecksums",
     "TestConditional",
     "TestCopy",
     "TestListing",
@@ -66,7 +72,20 @@ __all__ = [
     "TestObjects",
     "TestRanges",
     "TestSnapshot",
+    "TestTagging",
 ]
+
+
+def _back_to(conn: sqlite3.Connection, version: int) -> None:
+    """Take away an index's columns added after schema `version` (checksums in 3, tags in
+    4), as an index of that version had none, and say it is of that version."""
+    if version < 4:
+        for table in ("objects", "uploads"):
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN tags")
+    if version < 3:
+        for table in ("objects", "parts", "uploads"):
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN checksum")
+    conn.execute("UPDATE meta SET value = ? WHERE name = 'schema'", (str(version),))
 
 
 @pytest.fixture(params=["inline", "files"])
@@ -139,14 +158,60 @@ class TestLocalStore:
             conn.execute("INSERT INTO old SELECT name, created FROM buckets")
             conn.execute("DROP TABLE buckets")
             conn.execute("ALTER TABLE old RENAME TO buckets")
-            conn.execute("UPDATE meta SET value = '1' WHERE name = 'schema'")
+            _back_to(conn, 1)
         async with await LocalStore.open(tmp_path, min_part_size=1) as store:
             assert (await store.head_bucket(bucket)).location is None
             assert await fetch(store, bucket, "k") == b"kept"
             placed = await store.create_bucket("t-placed", location="EU")
             assert (await store.head_bucket("t-placed")).location == placed.location == "EU"
         with sqlite3.connect(tmp_path / "index.db") as conn:
-            assert conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone() == ("2",)
+            schema = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+            assert schema == (SCHEMA_VERSION,)
+
+    async def test_an_index_of_schema_2_gains_checksums(self, tmp_path: Path) -> None:
+        """An index made before lakestow kept checksums (schema 2) gets their columns at the
+        next open: its objects, uploads and parts stay, with no checksum (as an object S3
+        stored without one), and new ones keep theirs."""
+        async with await LocalStore.open(tmp_path, min_part_size=1) as store:
+            bucket = await new_bucket(store)
+            await store.put(bucket, "k", chunks(b"kept"))
+            upload_id = await store.create_multipart(bucket, "mp")
+            part = await store.upload_part(bucket, "mp", upload_id, 1, chunks(b"part"))
+        with sqlite3.connect(tmp_path / "index.db") as conn:  # back to schema 2, as it was
+            _back_to(conn, 2)
+        async with await LocalStore.open(tmp_path, min_part_size=1) as store:
+            assert (await store.head(bucket, "k")).checksum is None
+            assert await fetch(store, bucket, "k") == b"kept"
+            done = await store.complete_multipart(bucket, "mp", upload_id, [(1, part.etag)])
+            assert done.checksum is None
+            assert await fetch(store, bucket, "mp") == b"part"
+            sent = BodyChecksum("crc32")
+            await store.put(bucket, "new", checked(b"new", sent), checksum=sent)
+            assert (await store.head(bucket, "new")).checksum == sent.result()
+        with sqlite3.connect(tmp_path / "index.db") as conn:
+            schema = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+            assert schema == (SCHEMA_VERSION,)
+
+    async def test_an_index_of_schema_3_gains_tags(self, tmp_path: Path) -> None:
+        """An index made before lakestow kept tags (schema 3) gets their columns at the next
+        open: its objects and uploads stay, untagged, and can be tagged."""
+        async with await LocalStore.open(tmp_path, min_part_size=1) as store:
+            bucket = await new_bucket(store)
+            await store.put(bucket, "k", chunks(b"kept"))
+            upload_id = await store.create_multipart(bucket, "mp")
+            part = await store.upload_part(bucket, "mp", upload_id, 1, chunks(b"part"))
+        with sqlite3.connect(tmp_path / "index.db") as conn:
+            _back_to(conn, 3)
+        async with await LocalStore.open(tmp_path, min_part_size=1) as store:
+            assert (await store.head(bucket, "k")).tag_count == 0
+            assert await store.get_tagging(bucket, "k") == {}
+            await store.put_tagging(bucket, "k", {"a": "1"})
+            assert (await store.head(bucket, "k")).tag_count == 1
+            done = await store.complete_multipart(bucket, "mp", upload_id, [(1, part.etag)])
+            assert done.tag_count == 0
+        with sqlite3.connect(tmp_path / "index.db") as conn:
+            schema = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+            assert schema == (SCHEMA_VERSION,)
 
     @pytest.mark.parametrize(
         "ending", ["failed", "anyio-cancelled", "asyncio-cancelled", "cancelled-receiving"]
@@ -537,7 +602,7 @@ def fill_index(root: Path) -> None:
     empty = ("d41d8cd98f00b204e9800998ecf8427e", 0.0, "binary/octet-stream", "{}", None, "[]")
     with sqlite3.connect(root / "index.db") as conn:
         conn.executemany(
-            "INSERT INTO objects VALUES ('big', ?, 0, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO objects VALUES ('big', ?, 0, ?, ?, ?, ?, ?, ?, NULL, NULL)",
             ((key, *empty) for key in [*keys, *folders, "f/a", "f/z"]),
         )
 
@@ -599,7 +664,7 @@ def test_delimited_listing_hands_over_from_scan_to_walk(tmp_path: Path) -> None:
     keys = [f"p/{n}/{i}" for n in range(1, RUN + 3) for i in range(n)]
     keys += [f"p/{n}-loose" for n in range(1, RUN + 3)] + ["p/", "q/outside"]
     conn.executemany(
-        "INSERT INTO objects VALUES ('b', ?, 0, 'e', 0.0, 't', '{}', NULL, '[]')",
+        "INSERT INTO objects VALUES ('b', ?, 0, 'e', 0.0, 't', '{}', NULL, '[]', NULL, NULL)",
         [(key,) for key in keys],
     )
     conn.commit()

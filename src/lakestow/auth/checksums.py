@@ -4,6 +4,8 @@ CRC32, SHA-1, SHA-256 and SHA-512 come from the standard library. CRC32C, CRC64N
 xxHash family come from awscrt, the AWS Common Runtime: it is what botocore itself computes
 them with (botocore.httpchecksum), so our values agree with the clients' by construction. It
 is imported on first use; without it those algorithms answer 501 NotImplemented, naming it.
+awscrt also combines CRCs (`combine`): the CRC of pieces laid end to end from each piece's
+CRC and length, which is how S3 makes the FULL_OBJECT checksum of a multipart upload.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import binascii
 import hashlib
 import importlib
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -78,6 +80,10 @@ _ALGORITHMS: dict[str, Callable[[], _Hash]] = {
     "xxhash128": lambda: _XXHash(_crt().XXHash.new_xxhash3_128()),
 }
 ALGORITHMS = tuple(_ALGORITHMS)
+CRCS = ("crc32", "crc32c", "crc64nvme")
+"""The algorithms whose checksums of pieces combine into the checksum of the whole."""
+_SIZES = {"crc32": 4, "crc32c": 4, "crc64nvme": 8}
+_COMBINE = {"crc32": "combine_crc32", "crc32c": "combine_crc32c", "crc64nvme": "combine_crc64nvme"}
 
 
 def algorithm_of_header(name: str) -> str | None:
@@ -133,3 +139,38 @@ class Checksummer:
                 "checksum.",
                 code="BadDigest",
             )
+
+
+def decode(value: str) -> bytes | None:
+    """The digest a base64 checksum value carries; None if it is not base64."""
+    try:
+        return base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def encode(digest: bytes) -> str:
+    """A digest as S3 headers carry it: base64."""
+    return base64.b64encode(digest).decode()
+
+
+def combine(algorithm: str, pieces: Iterable[tuple[bytes, int]]) -> bytes:
+    """The CRC digest (`algorithm` one of `CRCS`) of data made of pieces laid end to end,
+    from each piece's CRC digest and length, without reading the data again."""
+    size = _SIZES[algorithm]
+    join = getattr(_crt(), _COMBINE[algorithm])
+    total: int | None = None
+    for digest, length in pieces:
+        value = int.from_bytes(digest, "big")
+        total = value if total is None else int(join(total, value, length))
+    if total is None:  # no data at all: the CRC of nothing
+        return Checksummer(algorithm).digest()
+    return total.to_bytes(size, "big")
+
+
+def composite(algorithm: str, digests: Iterable[bytes]) -> bytes:
+    """The checksum of checksums: `algorithm` over the parts' digests concatenated."""
+    checksum = Checksummer(algorithm)
+    for digest in digests:
+        checksum.update(digest)
+    return checksum.digest()

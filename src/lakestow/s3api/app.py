@@ -28,6 +28,7 @@ from lakestow.runtime import Runtime
 from lakestow.s3api import acl, xml
 from lakestow.s3api.asgi import ClientDisconnect, Incoming, Response
 from lakestow.s3api.dispatch import names_existing_bucket, route
+from lakestow.s3api.headers import refuse_what_cannot_be_honoured
 from lakestow.s3api.request import MemberRequest, OperatorRequest, S3Request
 
 logger = logging.getLogger("lakestow.s3")
@@ -85,6 +86,8 @@ class S3App:
         handler = route(http.method, bucket, key, request.query, headers)
         if http.method in ("PUT", "POST"):
             acl.check_headers(headers)  # a write that grants beyond the owner changes nothing
+        if key:  # nothing accepted that would then be dropped: storage classes, encryption
+            refuse_what_cannot_be_honoured(http.method, headers)
         return await handler(request)
 
     async def _authenticate(

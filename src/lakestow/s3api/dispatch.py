@@ -9,7 +9,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 
 from lakestow.errors import Unsupported
-from lakestow.s3api import acl, bucket_config, buckets, listing, multipart, objects
+from lakestow.s3api import (
+    acl,
+    attributes,
+    bucket_config,
+    buckets,
+    listing,
+    multipart,
+    objects,
+    tagging,
+)
 from lakestow.s3api.asgi import Response
 from lakestow.s3api.request import S3Request
 
@@ -65,6 +74,10 @@ ROUTES: dict[tuple[str, str, str | None], Handler] = {
     ("POST", "object", "uploadId"): multipart.complete_upload,
     ("DELETE", "object", "uploadId"): multipart.abort_upload,
     ("GET", "object", "uploadId"): multipart.list_parts,
+    ("GET", "object", "tagging"): tagging.get_object_tagging,
+    ("PUT", "object", "tagging"): tagging.put_object_tagging,
+    ("DELETE", "object", "tagging"): tagging.delete_object_tagging,
+    ("GET", "object", "attributes"): attributes.get_object_attributes,
     ("GET", "bucket", "acl"): acl.get_bucket_acl,
     ("PUT", "bucket", "acl"): acl.put_bucket_acl,
     ("GET", "object", "acl"): acl.get_object_acl,

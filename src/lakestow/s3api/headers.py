@@ -8,18 +8,24 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from urllib.parse import parse_qsl
 
+from lakestow.auth.checksums import ALGORITHMS, HEADER_PREFIX
 from lakestow.errors import (
     InvalidInput,
     InvalidRequest,
     LakestowError,
     NotModified,
     PreconditionFailed,
+    Unsupported,
 )
+from lakestow.s3api import xml
+from lakestow.storage.checksums import shown
+from lakestow.storage.common import check_tags
 from lakestow.storage.etags import etag_matches
 from lakestow.storage.etags import quoted as quoted
 from lakestow.storage.etags import unquoted as unquoted
-from lakestow.storage.protocol import ObjectInfo
+from lakestow.storage.protocol import Checksum, ObjectInfo
 
 META = "x-amz-meta-"
 # System headers kept with the object, stored among its metadata under names that no HTTP
@@ -93,6 +99,8 @@ def object_headers(info: ObjectInfo, overrides: Mapping[str, str] | None = None)
         headers[name[1:] if name.startswith(":") else META + name] = value
     if info.parts_count:
         headers["x-amz-mp-parts-count"] = str(info.parts_count)
+    if info.tag_count:
+        headers["x-amz-tagging-count"] = str(info.tag_count)
     for name, value in (overrides or {}).items():
         headers[name] = value
     # last: nothing stored can take them away
@@ -188,3 +196,143 @@ def _since(headers: Mapping[str, str], name: str, info: ObjectInfo, *, after: bo
         return False  # S3 ignores a date it cannot read
     modified = info.last_modified.replace(microsecond=0)
     return modified > moment if after else modified <= moment
+
+
+def checksum_headers(checksum: Checksum | None, parts_count: int | None) -> dict[str, str]:
+    """x-amz-checksum-<algorithm> and x-amz-checksum-type of a stored checksum, as PUT, GET
+    and HEAD answer them (a COMPOSITE one followed by `-<parts count>`)."""
+    if checksum is None:
+        return {}
+    return {
+        HEADER_PREFIX + checksum.algorithm: shown(checksum, parts_count),
+        "x-amz-checksum-type": checksum.type,
+    }
+
+
+def checksum_elements(checksum: Checksum | None, parts_count: int | None) -> list[str]:
+    """`<ChecksumCRC32>...</ChecksumCRC32><ChecksumType>...</ChecksumType>` of a checksum, as
+    S3's XML answers carry it: Complete and Copy with a COMPOSITE one's `-<parts count>`
+    (`parts_count`), GetObjectAttributes without (None)."""
+    if checksum is None:
+        return []
+    return [
+        xml.tag(checksum_element(checksum.algorithm), shown(checksum, parts_count)),
+        xml.tag("ChecksumType", checksum.type),
+    ]
+
+
+def checksum_element(algorithm: str) -> str:
+    """The XML element of a checksum of `algorithm`: ChecksumCRC32, ChecksumSHA256, ..."""
+    return "Checksum" + algorithm.upper()
+
+
+def wants_checksum(headers: Mapping[str, str]) -> bool:
+    """Whether a GET or HEAD asks for the object's checksum (x-amz-checksum-mode: ENABLED)."""
+    return headers.get("x-amz-checksum-mode", "").strip().upper() == "ENABLED"
+
+
+def checksum_algorithm(headers: Mapping[str, str]) -> str | None:
+    """The x-amz-checksum-algorithm of a CreateMultipartUpload or CopyObject (lower case);
+    InvalidRequest for one lakestow does not compute."""
+    value = headers.get("x-amz-checksum-algorithm")
+    if value is None:
+        return None
+    algorithm = value.strip().lower()
+    if algorithm not in ALGORITHMS:
+        valid = ", ".join(name.upper() for name in ALGORITHMS)
+        raise InvalidRequest(
+            "Checksum algorithm provided is unsupported. Please try again with any of the "
+            f"valid types: [{valid}]"
+        )
+    return algorithm
+
+
+def tags_from(headers: Mapping[str, str]) -> dict[str, str] | None:
+    """The tag set of x-amz-tagging ("encoded as URL Query parameters", Key1=Value1&Key2=...),
+    None without the header; InvalidTag for one S3 refuses."""
+    value = headers.get("x-amz-tagging")
+    if value is None:
+        return None
+    try:
+        pairs = parse_qsl(
+            value, keep_blank_values=True, strict_parsing=bool(value), errors="strict"
+        )
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest(
+            "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query "
+            "parameters without tag name duplicates.",
+            code="InvalidTag",
+        ) from None
+    return check_tags(pairs)
+
+
+def tagging_directive(headers: Mapping[str, str]) -> str:
+    """A copy's x-amz-tagging-directive: COPY (the default) or REPLACE."""
+    directive = headers.get("x-amz-tagging-directive", "COPY").strip().upper()
+    if directive not in ("COPY", "REPLACE"):
+        raise InvalidInput("Unknown tagging directive.")
+    return directive
+
+
+STORAGE_CLASS = "STANDARD"
+"""The one storage class lakestow keeps objects in. S3 answers x-amz-storage-class on GET and
+HEAD "for all objects except for S3 Standard storage class objects": lakestow never does."""
+STORAGE_CLASSES = frozenset(
+    {
+        "STANDARD",
+        "REDUCED_REDUNDANCY",
+        "STANDARD_IA",
+        "ONEZONE_IA",
+        "INTELLIGENT_TIERING",
+        "GLACIER",
+        "DEEP_ARCHIVE",
+        "OUTPOSTS",
+        "GLACIER_IR",
+        "SNOW",
+        "EXPRESS_ONEZONE",
+        "FSX_OPENZFS",
+        "FSX_ONTAP",
+    }
+)
+"""S3's storage classes (the API reference's StorageClass values)."""
+_SSE_C = "server-side-encryption-customer-"
+
+
+def refuse_what_cannot_be_honoured(method: str, headers: Mapping[str, str]) -> None:
+    """Refuse, before anything is read or written, the object headers lakestow would otherwise
+    accept and drop:
+
+    - x-amz-storage-class other than STANDARD (400 InvalidStorageClass): every object is kept
+      alike, and an archive class (GLACIER, ...) would tell clients to restore before reading;
+    - x-amz-server-side-encryption (AES256, aws:kms, aws:kms:dsse) and its KMS companions on a
+      write (501 NotImplemented): lakestow does not encrypt objects at rest, and saying it did
+      would be false;
+    - SSE-C, customer-provided keys (x-amz-server-side-encryption-customer-*, also of a copy
+      source), on any request (501 NotImplemented): lakestow neither keeps nor uses such keys.
+    """
+    for name in headers:
+        if _SSE_C in name and name.startswith(("x-amz-server-side", "x-amz-copy-source-server")):
+            raise Unsupported(
+                "lakestow does not implement server-side encryption with customer-provided keys "
+                f"(SSE-C): {name} cannot be honoured."
+            )
+    if method not in ("PUT", "POST"):
+        return
+    sse = [name for name in headers if name.startswith("x-amz-server-side-encryption")]
+    if sse:
+        raise Unsupported(
+            "lakestow does not encrypt objects at rest: server-side encryption "
+            f"({', '.join(sorted(sse))}) cannot be honoured. Send the object without it."
+        )
+    storage_class = headers.get("x-amz-storage-class")
+    if storage_class is None or storage_class.strip() == STORAGE_CLASS:
+        return
+    if storage_class.strip() not in STORAGE_CLASSES:
+        raise InvalidRequest(
+            "The storage class you specified is not valid.", code="InvalidStorageClass"
+        )
+    raise InvalidRequest(
+        f"lakestow keeps every object in the {STORAGE_CLASS} storage class; "
+        f"{storage_class.strip()} is not offered.",
+        code="InvalidStorageClass",
+    )

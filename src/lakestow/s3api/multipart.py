@@ -4,24 +4,32 @@ from __future__ import annotations
 
 import re
 
+from lakestow.auth.checksums import ALGORITHMS, HEADER_PREFIX
 from lakestow.errors import InvalidInput, InvalidRequest
 from lakestow.s3api import headers as h
 from lakestow.s3api import xml
 from lakestow.s3api.asgi import Response
 from lakestow.s3api.objects import copy_source
 from lakestow.s3api.request import S3Request
-from lakestow.storage.protocol import MAX_PART_NUMBER
+from lakestow.storage.checksums import upload_type
+from lakestow.storage.protocol import MAX_PART_NUMBER, Checksum, CompleteChecks
 
 _COPY_RANGE = re.compile(r"bytes=(\d+)-(\d+)", re.ASCII)
 
 
 async def create_upload(request: S3Request) -> Response:
     headers = request.headers
+    algorithm = h.checksum_algorithm(headers)
+    checksum_type = headers.get("x-amz-checksum-type")
+    checksum_type = upload_type(algorithm, checksum_type and checksum_type.strip().upper())
     upload_id = await request.objects.start_upload(
         request.bucket,
         request.key,
         content_type=headers.get("content-type"),
         metadata=h.metadata_from(headers),
+        checksum_algorithm=algorithm,
+        checksum_type=checksum_type,
+        tags=h.tags_from(headers),
     )
     body = xml.document(
         "InitiateMultipartUploadResult",
@@ -31,7 +39,10 @@ async def create_upload(request: S3Request) -> Response:
             xml.tag("UploadId", upload_id),
         ],
     )
-    return Response(body, media_type="application/xml")
+    out = {}
+    if algorithm is not None and checksum_type is not None:
+        out = {"x-amz-checksum-algorithm": algorithm.upper(), "x-amz-checksum-type": checksum_type}
+    return Response(body, media_type="application/xml", headers=out)
 
 
 async def upload_part(request: S3Request) -> Response:
@@ -54,14 +65,12 @@ async def upload_part(request: S3Request) -> Response:
                 request.headers, info, "x-amz-copy-source-"
             ),
         )
-        body = xml.document(
-            "CopyPartResult",
-            [
-                xml.tag("LastModified", part.last_modified),
-                xml.tag("ETag", h.quoted(part.etag)),
-            ],
-        )
+        copied = [xml.tag("LastModified", part.last_modified), xml.tag("ETag", h.quoted(part.etag))]
+        if part.checksum is not None:
+            copied.append(xml.tag(h.checksum_element(part.checksum.algorithm), part.checksum.value))
+        body = xml.document("CopyPartResult", copied)
         return Response(body, media_type="application/xml")
+    checksum = request.body_checksum
     part = await objects.upload_part(
         request.bucket,
         request.key,
@@ -69,16 +78,30 @@ async def upload_part(request: S3Request) -> Response:
         number,
         request.body(),
         content_md5=h.content_md5(request.headers),
+        checksum=checksum,
     )
-    return Response(status_code=200, headers={"etag": h.quoted(part.etag)})
+    out = {"etag": h.quoted(part.etag)}
+    if part.checksum is not None:  # "present if the checksum was provided in the request"
+        out[HEADER_PREFIX + part.checksum.algorithm] = part.checksum.value
+    return Response(status_code=200, headers=out)
 
 
 async def complete_upload(request: S3Request) -> Response:
-    root = xml.parse(await request.read_body(xml.MAX_BODY), "CompleteMultipartUpload")
-    parts = [
-        (_part_number(xml.text(node, "PartNumber")), h.unquoted(xml.text(node, "ETag")))
-        for node in root.findall("Part")
-    ]
+    # Its x-amz-checksum-* headers are the object's, not the part list's.
+    body = await request.read_body(xml.MAX_BODY, checksum=False)
+    root = xml.parse(body, "CompleteMultipartUpload")
+    parts: list[tuple[int, str]] = []
+    checks = _complete_checks(request.headers)
+    for node in root.findall("Part"):
+        number = _part_number(xml.text(node, "PartNumber"))
+        parts.append((number, h.unquoted(xml.text(node, "ETag"))))
+        sent = {
+            algorithm: text
+            for algorithm in ALGORITHMS
+            if (text := xml.text(node, h.checksum_element(algorithm), "").strip())
+        }
+        if sent:
+            checks.parts[number] = sent
     if not parts:
         raise InvalidRequest("You must specify at least one part", code="MalformedXML")
     headers = request.headers
@@ -90,6 +113,7 @@ async def complete_upload(request: S3Request) -> Response:
         parts,
         if_match=h.unquoted(if_match) if if_match else None,
         if_none_match=headers.get("if-none-match"),
+        checks=checks,
     )
     location = f"{request.http.base_url}{request.bucket}/{request.key}"
     body = xml.document(
@@ -99,9 +123,33 @@ async def complete_upload(request: S3Request) -> Response:
             xml.tag("Bucket", request.bucket),
             xml.tag("Key", request.key),
             xml.tag("ETag", h.quoted(info.etag)),
+            *h.checksum_elements(info.checksum, info.parts_count),
         ],
     )
     return Response(body, media_type="application/xml")
+
+
+def _complete_checks(headers: dict[str, str]) -> CompleteChecks:
+    """What a Complete's headers assert: the object's checksum (x-amz-checksum-<algorithm>),
+    its type (x-amz-checksum-type) and its size (x-amz-mp-object-size)."""
+    sent = [
+        Checksum(algorithm, headers[HEADER_PREFIX + algorithm].strip())
+        for algorithm in ALGORITHMS
+        if HEADER_PREFIX + algorithm in headers
+    ]
+    if len(sent) > 1:
+        raise InvalidRequest(
+            "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
+        )
+    checksum_type = headers.get("x-amz-checksum-type")
+    size = headers.get("x-amz-mp-object-size")
+    if size is not None and not size.strip().isdigit():
+        raise InvalidInput("x-amz-mp-object-size must be a non-negative integer")
+    return CompleteChecks(
+        checksum=sent[0] if sent else None,
+        checksum_type=checksum_type.strip().upper() if checksum_type else None,
+        object_size=int(size) if size is not None else None,
+    )
 
 
 async def abort_upload(request: S3Request) -> Response:
@@ -125,20 +173,22 @@ async def list_parts(request: S3Request) -> Response:
         xml.tag("IsTruncated", page.is_truncated),
         xml.tag("StorageClass", "STANDARD"),
     ]
+    if page.checksum_algorithm is not None:
+        parts.append(xml.tag("ChecksumAlgorithm", page.checksum_algorithm.upper()))
+    if page.checksum_type is not None:
+        parts.append(xml.tag("ChecksumType", page.checksum_type))
     if page.next_part_number_marker is not None:
         parts.append(xml.tag("NextPartNumberMarker", page.next_part_number_marker))
     for part in page.parts:
-        parts.append(
-            xml.group(
-                "Part",
-                [
-                    xml.tag("PartNumber", part.part_number),
-                    xml.tag("LastModified", part.last_modified),
-                    xml.tag("ETag", h.quoted(part.etag)),
-                    xml.tag("Size", part.size),
-                ],
-            )
-        )
+        fields = [
+            xml.tag("PartNumber", part.part_number),
+            xml.tag("LastModified", part.last_modified),
+            xml.tag("ETag", h.quoted(part.etag)),
+            xml.tag("Size", part.size),
+        ]
+        if part.checksum is not None:
+            fields.append(xml.tag(h.checksum_element(part.checksum.algorithm), part.checksum.value))
+        parts.append(xml.group("Part", fields))
     return Response(xml.document("ListPartsResult", parts), media_type="application/xml")
 
 

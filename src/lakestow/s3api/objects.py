@@ -13,7 +13,15 @@ from lakestow.s3api import xml
 from lakestow.s3api.asgi import Response, StreamingResponse
 from lakestow.s3api.request import S3Request
 from lakestow.storage.common import part_unsatisfiable
-from lakestow.storage.protocol import MAX_PART_NUMBER, GetResult, PartRange, PartRanges
+from lakestow.storage.protocol import (
+    FULL_OBJECT,
+    MAX_PART_NUMBER,
+    Checksum,
+    GetResult,
+    ObjectInfo,
+    PartRange,
+    PartRanges,
+)
 
 MAX_DELETE_KEYS = 1000
 EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
@@ -32,8 +40,11 @@ async def get_object(request: S3Request) -> Response:
         result = await request.runtime.store.get(
             request.bucket, request.key, byte_range=byte_range, suffix_length=suffix
         )
+        # The object's checksum is of all of it: a range has none (botocore would check the
+        # range's bytes against it).
+        checksum = result.info.checksum if byte_range is None and suffix is None else None
     else:
-        result = await _get_part(request, number)
+        result, checksum = await _get_part(request, number)
         byte_range = (result.start, result.end) if result.info.size else None
     try:
         h.check_conditions(headers, result.info)
@@ -42,6 +53,8 @@ async def get_object(request: S3Request) -> Response:
         raise
     out = h.object_headers(result.info, h.response_overrides(request.query))
     out["content-length"] = str(result.length)
+    if h.wants_checksum(headers):
+        out.update(_checksum_of(result.info, checksum, number))
     status = 200
     if byte_range is not None or suffix is not None:
         status = 206
@@ -79,12 +92,20 @@ async def _part_range(request: S3Request, number: int) -> PartRange:
         raise part_unsatisfiable()
     if info.parts_count:
         raise Unsupported("This storage backend cannot read a multipart object by part number")
-    return PartRange(info, 1, 0, info.size - 1)
+    return PartRange(info, 1, 0, info.size - 1, info.checksum)
 
 
-async def _get_part(request: S3Request, number: int) -> GetResult:
+def _checksum_of(info: ObjectInfo, checksum: Checksum | None, number: int | None) -> dict[str, str]:
+    """The checksum headers of a GET or HEAD that asked for them: of the object, or with
+    ?partNumber=N of the part (the S3 User Guide: a part's checksum is retrieved with GetObject
+    or HeadObject and PartNumber), whose value is the part's own, never `-N`, and whose type
+    is the object's."""
+    return h.checksum_headers(checksum, info.parts_count if number is None else None)
+
+
+async def _get_part(request: S3Request, number: int) -> tuple[GetResult, Checksum | None]:
     """GET ?partNumber=N: the part's bytes, of the object as it was when the part was found
-    (an overwrite in between makes it look again)."""
+    (an overwrite in between makes it look again), and the part's checksum."""
     store = request.runtime.store
     for _ in range(3):
         part = await _part_range(request, number)
@@ -93,13 +114,13 @@ async def _get_part(request: S3Request, number: int) -> GetResult:
             if whole.info.size != 0:
                 await whole.aclose()
                 continue
-            return whole
+            return whole, whole.info.checksum
         result = await store.get(request.bucket, request.key, byte_range=(part.start, part.end))
         if (result.info.etag, result.info.last_modified) == (
             part.info.etag,
             part.info.last_modified,
         ):
-            return result
+            return result, part.checksum
         await result.aclose()
     raise Unavailable("The object changed while its part was being read. Please try again.")
 
@@ -120,12 +141,16 @@ async def head_object(request: S3Request) -> Response:
         h.check_conditions(request.headers, info)
         out = h.object_headers(info, h.response_overrides(request.query))
         out["content-length"] = str(info.size)
+        if h.wants_checksum(request.headers):
+            out.update(_checksum_of(info, info.checksum, None))
         return Response(status_code=200, headers=out)
     part = await _part_range(request, number)
     info = part.info
     h.check_conditions(request.headers, info)
     out = h.object_headers(info, h.response_overrides(request.query))
     out["content-length"] = str(part.end - part.start + 1)
+    if h.wants_checksum(request.headers):
+        out.update(_checksum_of(info, part.checksum, number))
     if info.size == 0:
         return Response(status_code=200, headers=out)
     out["content-range"] = f"bytes {part.start}-{part.end}/{info.size}"
@@ -136,6 +161,11 @@ async def put_object(request: S3Request) -> Response:
     if "x-amz-copy-source" in request.headers:
         return await copy_object(request)
     headers = request.headers
+    checksum_type = headers.get("x-amz-checksum-type", FULL_OBJECT).strip().upper()
+    if checksum_type != FULL_OBJECT:  # PutObject: "the checksum type is always FULL_OBJECT"
+        raise InvalidRequest(f"A PUT's checksum is of the full object, not {checksum_type}.")
+    request.body_checksum  # noqa: B018 (refuse checksum headers S3 refuses, before anything)
+    tags = h.tags_from(headers)
     length = headers.get("x-amz-decoded-content-length", headers.get("content-length", "0"))
     written = await request.objects.put(
         request.bucket,
@@ -147,10 +177,13 @@ async def put_object(request: S3Request) -> Response:
         if_match=_condition(headers.get("if-match")),
         if_none_match=headers.get("if-none-match"),
         content_md5=h.content_md5(headers),
+        checksum=request.body_checksum,
+        tags=tags,
     )
     if written.info is None:  # the marker of a fixed folder (pyarrow, rclone mkdir): it exists
         return Response(status_code=200, headers={"etag": h.quoted(EMPTY_MD5)})
     out = {"etag": h.quoted(written.info.etag)}
+    out.update(h.checksum_headers(written.info.checksum, written.info.parts_count))
     if written.warning:
         out["x-lakestow-warning"] = written.warning
     return Response(status_code=200, headers=out)
@@ -163,7 +196,16 @@ async def copy_object(request: S3Request) -> Response:
     directive = headers.get("x-amz-metadata-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise InvalidInput("Unknown metadata directive.")
-    if directive == "COPY" and (src_bucket, src_key) == (request.bucket, request.key):
+    # CopyObject: "if the source object has a checksum, that checksum value will be copied to
+    # the new object by default", unless x-amz-checksum-algorithm names one (which may be
+    # how an object's checksum is changed in place).
+    algorithm = h.checksum_algorithm(headers)
+    # CopyObject: "x-amz-tagging-directive: Specifies whether the object tag-set is copied
+    # from the source object or replaced with the tag-set that's provided in the request."
+    replace_tags = h.tagging_directive(headers) == "REPLACE"
+    tags = (h.tags_from(headers) or {}) if replace_tags else None
+    changes = directive == "REPLACE" or algorithm is not None
+    if not changes and (src_bucket, src_key) == (request.bucket, request.key):
         raise InvalidRequest(
             "This copy request is illegal because it is trying to copy an object to itself "
             "without changing the object's metadata, storage class, website redirect location "
@@ -182,10 +224,16 @@ async def copy_object(request: S3Request) -> Response:
         replace_metadata=directive == "REPLACE",
         if_match=_condition(headers.get("if-match")),
         if_none_match=headers.get("if-none-match"),
+        checksum_algorithm=algorithm,
+        tags=tags,
     )
     body = xml.document(
         "CopyObjectResult",
-        [xml.tag("LastModified", info.last_modified), xml.tag("ETag", h.quoted(info.etag))],
+        [
+            xml.tag("LastModified", info.last_modified),
+            xml.tag("ETag", h.quoted(info.etag)),
+            *h.checksum_elements(info.checksum, info.parts_count),
+        ],
     )
     return Response(body, media_type="application/xml")
 

@@ -25,9 +25,10 @@ import hashlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
+from functools import cached_property
 
 from lakestow.auth import sigv4
-from lakestow.auth.checksums import Checksummer, algorithm_of_header
+from lakestow.auth.checksums import HEADER_PREFIX, Checksummer, algorithm_of_header
 from lakestow.auth.chunked import MAX_CHUNK_SIZE, AwsChunkedDecoder
 from lakestow.auth.credentials import Operator
 from lakestow.auth.policy import Action, Decision, Principal, Target, decide
@@ -37,6 +38,7 @@ from lakestow.operations import ObjectOperations
 from lakestow.runtime import Runtime
 from lakestow.s3api.asgi import Incoming
 from lakestow.storage.common import no_such_bucket
+from lakestow.storage.protocol import BodyChecksum
 from lakestow.warehouse import MemberView
 
 
@@ -92,10 +94,22 @@ class S3Request:
         key = self.key if key is None else key
         self.runtime.audit.record(self.actor, action, f"s3://{self.bucket}/{key}", "ok", **detail)
 
-    def body(self, *, max_chunk_size: int = MAX_CHUNK_SIZE) -> AsyncGenerator[bytes, None]:
+    @cached_property
+    def body_checksum(self) -> BodyChecksum | None:
+        """The x-amz-checksum-* the body comes with (in a header, or announced in x-amz-trailer),
+        which `body` checks as it streams and sets the value of at its end; None without one.
+        InvalidRequest for checksum headers S3 refuses (several, an unknown algorithm, an
+        x-amz-sdk-checksum-algorithm with no checksum)."""
+        return _body_checksum(self.headers)
+
+    def body(
+        self, *, max_chunk_size: int = MAX_CHUNK_SIZE, checksum: bool = True
+    ) -> AsyncGenerator[bytes, None]:
         """The request body, decoded and verified as it streams: a failed check raises at the end,
         before the store commits anything. A signed aws-chunked chunk is held whole until its
-        signature is checked, so none may be larger than `max_chunk_size`."""
+        signature is checked, so none may be larger than `max_chunk_size`. Without `checksum`,
+        x-amz-checksum-* headers are not about the body (CompleteMultipartUpload's are the
+        object's): only a trailer is checked."""
         headers = self.headers
         stream: AsyncIterator[bytes] = self.http.stream()
         decoder: AwsChunkedDecoder | None = None
@@ -112,9 +126,15 @@ class S3Request:
             stream = aiter(decoder)
         elif sigv4.payload_is_sha256(mode):
             stream = _sha256_checked(stream, mode)
-        return _checksum_checked(stream, headers, decoder)
+        trailer = headers.get("x-amz-trailer", "").strip().lower()
+        if trailer and decoder is None:
+            raise InvalidRequest("x-amz-trailer needs an aws-chunked STREAMING-*-TRAILER body")
+        if checksum:
+            return _checksum_checked(stream, self.body_checksum, headers, decoder)
+        announced = BodyChecksum(_trailer_algorithm(trailer)) if trailer else None
+        return _checksum_checked(stream, announced, {}, decoder)
 
-    async def read_body(self, limit: int) -> bytes:
+    async def read_body(self, limit: int, *, checksum: bool = True) -> bytes:
         """The whole body, for a document such as XML, never more than `limit` bytes of it in
         memory: refused from its declared length before anything is read, or else as soon as
         the bytes decoded so far pass `limit` (chunked and aws-chunked bodies)."""
@@ -127,7 +147,8 @@ class S3Request:
             raise _too_large(limit)
         pieces: list[bytes] = []
         size = 0
-        async with aclosing(self.body(max_chunk_size=min(limit, MAX_CHUNK_SIZE))) as body:
+        chunk = min(limit, MAX_CHUNK_SIZE)
+        async with aclosing(self.body(max_chunk_size=chunk, checksum=checksum)) as body:
             async for piece in body:
                 size += len(piece)
                 if size > limit:
@@ -215,27 +236,76 @@ async def _sha256_checked(stream: AsyncIterator[bytes], expected: str) -> AsyncI
     sigv4.check_payload_sha256(expected, digest.digest())
 
 
-async def _checksum_checked(
-    stream: AsyncIterator[bytes], headers: dict[str, str], decoder: AwsChunkedDecoder | None
-) -> AsyncGenerator[bytes, None]:
-    in_header = [(name, value) for name, value in headers.items() if algorithm_of_header(name)]
+_NOT_ALGORITHMS = ("type", "mode", "algorithm")
+"""x-amz-checksum-* headers that name no algorithm: CreateMultipartUpload's and Complete's
+type, GET's mode, CreateMultipartUpload's and CopyObject's algorithm."""
+
+
+def _body_checksum(headers: dict[str, str]) -> BodyChecksum | None:
+    """What `S3Request.body_checksum` says, from the request's headers."""
+    named = [
+        name.removeprefix(HEADER_PREFIX)
+        for name in headers
+        if name.startswith(HEADER_PREFIX)
+        and name.removeprefix(HEADER_PREFIX) not in _NOT_ALGORITHMS
+    ]
     trailer = headers.get("x-amz-trailer", "").strip().lower()
-    if trailer and decoder is None:
-        raise InvalidRequest("x-amz-trailer needs an aws-chunked STREAMING-*-TRAILER body")
-    algorithm = algorithm_of_header(in_header[0][0] if in_header else trailer)
+    if trailer:
+        named.append(_trailer_algorithm(trailer))
+    if len(named) > 1:
+        raise InvalidRequest(
+            "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
+        )
+    sdk = headers.get("x-amz-sdk-checksum-algorithm", "").strip().lower()
+    if not named:
+        if sdk:
+            raise InvalidRequest(
+                "x-amz-sdk-checksum-algorithm specified, but no corresponding x-amz-checksum-* "
+                "or x-amz-trailer headers were found."
+            )
+        return None
+    algorithm = named[0]
+    if algorithm_of_header(HEADER_PREFIX + algorithm) is None:
+        raise InvalidRequest(f"The checksum algorithm {algorithm!r} is not supported.")
+    if sdk and sdk != algorithm:
+        raise InvalidRequest(
+            f"x-amz-sdk-checksum-algorithm names {sdk}, but the checksum sent is {algorithm}.",
+            code="BadDigest",
+        )
+    return BodyChecksum(algorithm)
+
+
+def _trailer_algorithm(trailer: str) -> str:
+    """The algorithm of the checksum an x-amz-trailer announces (the only trailer S3 takes)."""
+    algorithm = algorithm_of_header(trailer)
     if algorithm is None:
-        if trailer:
-            raise InvalidRequest(f"unsupported trailer {trailer!r}")
+        raise InvalidRequest(f"unsupported trailer {trailer!r}")
+    return algorithm
+
+
+async def _checksum_checked(
+    stream: AsyncIterator[bytes],
+    checksum: BodyChecksum | None,
+    headers: dict[str, str],
+    decoder: AwsChunkedDecoder | None,
+) -> AsyncGenerator[bytes, None]:
+    """`stream`, checked against `checksum` (sent in its header, or else in the trailer) and
+    its value set, once the last piece has been read."""
+    if checksum is None:
         async for piece in stream:
             yield piece
         return
-    checksum = Checksummer(algorithm)
+    running = Checksummer(checksum.algorithm)
     async for piece in stream:
-        checksum.update(piece)
+        running.update(piece)
         yield piece
-    expected = in_header[0][1] if in_header else (decoder.trailers if decoder else {}).get(trailer)
+    header = running.header
+    expected = headers.get(header)
+    if expected is None:
+        expected = (decoder.trailers if decoder else {}).get(header)
     if expected is None:
         raise InvalidRequest(
-            f"the trailer {trailer} was announced but not sent", code="IncompleteBody"
+            f"the trailer {header} was announced but not sent", code="IncompleteBody"
         )
-    checksum.check(expected)
+    running.check(expected)
+    checksum.value = running.b64digest()

@@ -8,6 +8,7 @@ Key order is S3's: UTF-8 bytes, which for valid strings is Python's code-point o
 from __future__ import annotations
 
 import itertools
+import unicodedata
 from collections.abc import Iterable, Sequence
 
 from lakestow.errors import InvalidInput, InvalidRequest, NotFound, PreconditionFailed, Unsupported
@@ -158,3 +159,54 @@ def check_part_sizes(sizes: Iterable[tuple[int, int]], minimum: int) -> None:
                 f"{minimum} bytes.",
                 code="EntityTooSmall",
             )
+
+
+MAX_TAGS = 10
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
+
+
+def check_tags(tags: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """An object's tag set, as the S3 User Guide limits it ("up to 10 tags ... unique tag
+    keys ... A tag key can be up to 128 Unicode characters in length, and tag values can be
+    up to 256"; user-defined tags may not begin with `aws:`, and hold letters, numbers,
+    spaces and `_.:/=+-@`, AWS's tag restrictions); InvalidTag otherwise."""
+    if len(tags) > MAX_TAGS:
+        raise InvalidRequest(
+            f"Object tags cannot be greater than {MAX_TAGS}: {len(tags)} were given.",
+            code="InvalidTag",
+        )
+    found: dict[str, str] = {}
+    for key, value in tags:
+        if not 1 <= len(key) <= MAX_TAG_KEY:
+            raise InvalidRequest(
+                f"The TagKey you have provided is invalid: a key has 1 to {MAX_TAG_KEY} "
+                f"characters, not {len(key)}.",
+                code="InvalidTag",
+            )
+        if len(value) > MAX_TAG_VALUE:
+            raise InvalidRequest(
+                f"The TagValue you have provided is invalid: a value has at most "
+                f"{MAX_TAG_VALUE} characters, not {len(value)}.",
+                code="InvalidTag",
+            )
+        if key.lower().startswith("aws:"):
+            raise InvalidRequest("Your TagKey cannot be prefixed with aws:", code="InvalidTag")
+        odd = next((c for c in key + value if not _tag_character(c)), None)
+        if odd is not None:
+            raise InvalidRequest(
+                f"A tag may hold letters, numbers, spaces and _ . : / = + - @ only, not {odd!r}.",
+                code="InvalidTag",
+            )
+        if key in found:
+            raise InvalidRequest(
+                f"Cannot provide multiple Tags with the same key: {key!r}.", code="InvalidTag"
+            )
+        found[key] = value
+    return found
+
+
+def _tag_character(char: str) -> bool:
+    """Whether a tag may hold `char`: AWS's pattern for tags, ^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$
+    (a Unicode letter, separator or number, or one of `_.:/=+-@`)."""
+    return unicodedata.category(char)[0] in "LZN" or char in "_.:/=+-@"

@@ -14,6 +14,13 @@ Callers depend on the operations they use (`Get`, `Put`, `List`, ...); a backend
 
 Keys are opaque strings validated at the edge; a backend never maps them to file paths.
 ETags are stored and returned without quotes: the S3 layer adds them.
+
+Checksums (S3's x-amz-checksum-*, "Checking object integrity" in the S3 User Guide) are kept
+with what they check: an object's (`ObjectInfo.checksum`), a part's (`PartInfo.checksum`),
+an upload's algorithm and type. The S3 layer checks a body's checksum as it streams in and
+hands the store a `BodyChecksum` whose value is set once the body has been read; a store
+keeps it, and a multipart object's checksum is made of its parts' at Complete, as S3 makes
+it (`storage.checksums`).
 """
 
 from __future__ import annotations
@@ -31,6 +38,40 @@ MAX_PART_NUMBER = 10_000
 
 Body = AsyncIterable[bytes]
 
+FULL_OBJECT = "FULL_OBJECT"
+COMPOSITE = "COMPOSITE"
+
+
+@dataclass(frozen=True)
+class Checksum:
+    """A checksum S3 keeps: `algorithm` as in x-amz-checksum-<algorithm> (lower case: crc32,
+    crc32c, crc64nvme, sha1, sha256, ...), `value` the base64 of its big-endian digest.
+
+    `type` FULL_OBJECT: of all the bytes (every PUT, and a multipart upload whose parts' CRCs
+    are combined). COMPOSITE: of a multipart object, the checksum of its parts' checksums
+    (their digests concatenated), which S3 shows followed by `-<parts count>` on GET, HEAD and
+    Complete, and without it in GetObjectAttributes. A part's checksum is FULL_OBJECT."""
+
+    algorithm: str
+    value: str
+    type: str = FULL_OBJECT
+
+
+@dataclass
+class BodyChecksum:
+    """The checksum a body comes with, checked while it streams: its `algorithm` is known
+    from the start, its `value` (base64) is set when the last byte has been read and checked,
+    before the end of the body is signalled, so a store that read it all may keep it."""
+
+    algorithm: str
+    value: str | None = None
+
+    def result(self) -> Checksum:
+        """The checksum of the whole body; only once it was read to its end."""
+        if self.value is None:
+            raise RuntimeError("the body's checksum is known only once it was read to its end")
+        return Checksum(self.algorithm, self.value)
+
 
 @dataclass(frozen=True)
 class ObjectInfo:
@@ -44,6 +85,8 @@ class ObjectInfo:
     content_type: str = DEFAULT_CONTENT_TYPE
     metadata: dict[str, str] = field(default_factory=dict)
     parts_count: int | None = None
+    checksum: Checksum | None = None
+    tag_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -81,17 +124,23 @@ class GetResult:
 
 @dataclass(frozen=True)
 class PartRange:
-    """Where part `part_number` of an object lies: bytes `start`..`end` (inclusive)."""
+    """Where part `part_number` of an object lies: bytes `start`..`end` (inclusive), and the
+    part's own checksum, with the object's checksum type, if the store keeps one (a multipart
+    object's part of an upload made with a checksum algorithm; any object's part 1 when it
+    is all of it)."""
 
     info: ObjectInfo
     part_number: int
     start: int
     end: int
+    checksum: Checksum | None = None
 
 
 @dataclass(frozen=True)
 class ListPage:
-    """One page of a listing: objects and rolled-up common prefixes, both in key order."""
+    """One page of a listing: objects and rolled-up common prefixes, both in key order. A
+    listing's objects need not carry their checksums or tag counts (S3's listings show no
+    checksum value and no tags)."""
 
     objects: list[ObjectInfo]
     common_prefixes: list[str]
@@ -107,15 +156,54 @@ class PartInfo:
     etag: str
     size: int
     last_modified: datetime
+    checksum: Checksum | None = None
 
 
 @dataclass(frozen=True)
 class PartsPage:
-    """A page of `list_parts`, in part-number order."""
+    """A page of `list_parts`, in part-number order, with the upload's checksum algorithm
+    and type (None: it was created without one)."""
 
     parts: list[PartInfo]
     is_truncated: bool
     next_part_number_marker: int | None
+    checksum_algorithm: str | None = None
+    checksum_type: str | None = None
+
+
+@dataclass(frozen=True)
+class ObjectPart:
+    """One part of a multipart object, as GetObjectAttributes tells it."""
+
+    part_number: int
+    size: int
+    checksum: Checksum | None = None
+
+
+@dataclass(frozen=True)
+class ObjectPartsPage:
+    """A page of a multipart object's parts (`info.parts_count` in all), in part-number
+    order; `parts` is empty when the store does not know them one by one (S3 lists them only
+    for an object uploaded with a checksum algorithm)."""
+
+    info: ObjectInfo
+    parts: list[ObjectPart]
+    is_truncated: bool
+    next_part_number_marker: int | None
+
+
+@dataclass(frozen=True)
+class CompleteChecks:
+    """What a CompleteMultipartUpload may assert beyond the parts' ETags: each part's
+    checksums (`parts`: by part number, each value by algorithm), the whole object's checksum
+    and checksum type, and its size (x-amz-mp-object-size). A store refuses the Complete when
+    one does not hold; a part's checksums of other algorithms than the upload's are no
+    concern of it."""
+
+    parts: dict[int, dict[str, str]] = field(default_factory=dict)
+    checksum: Checksum | None = None
+    checksum_type: str | None = None
+    object_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -183,9 +271,13 @@ class Put(Protocol):
         if_match: str | None = None,
         if_none_match: str | None = None,
         content_md5: bytes | None = None,
+        checksum: BodyChecksum | None = None,
+        tags: dict[str, str] | None = None,
     ) -> ObjectInfo:
         """If `body` raises, nothing is written and the error propagates. `if_none_match`
-        accepts only "*". `if_match` on a missing key raises NotFound NoSuchKey (as S3)."""
+        accepts only "*". `if_match` on a missing key raises NotFound NoSuchKey (as S3).
+        `checksum`, the body's (checked by the caller as it streams), and `tags` (checked by
+        the caller: `common.check_tags`) are kept with it."""
         ...
 
 
@@ -234,10 +326,15 @@ class Copy(Protocol):
         replace_metadata: bool = False,
         if_match: str | None = None,
         if_none_match: str | None = None,
+        checksum_algorithm: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> ObjectInfo:
         """Without `replace_metadata` the source's metadata and content type are kept and
         `metadata` / `content_type` are ignored. `if_match` / `if_none_match` are conditions
-        on the destination, as for `put`; copy-source conditions belong to the caller."""
+        on the destination, as for `put`; copy-source conditions belong to the caller.
+        The copy keeps the source's checksum; with `checksum_algorithm`, it gets a full-object
+        checksum of that algorithm instead (the source's if it is one, else computed). It
+        keeps the source's tags, or gets `tags` instead when they are given (even empty)."""
         ...
 
 
@@ -251,7 +348,14 @@ class Multipart(Protocol):
         *,
         content_type: str | None = None,
         metadata: dict[str, str] | None = None,
-    ) -> str: ...
+        checksum_algorithm: str | None = None,
+        checksum_type: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> str:
+        """A new upload; with `checksum_algorithm`, its object gets a checksum of that
+        algorithm and `checksum_type` (checked by the caller: `checksums.upload_type`), and
+        it gets `tags`."""
+        ...
 
     async def upload_part(
         self,
@@ -262,7 +366,12 @@ class Multipart(Protocol):
         body: Body,
         *,
         content_md5: bytes | None = None,
-    ) -> PartInfo: ...
+        checksum: BodyChecksum | None = None,
+    ) -> PartInfo:
+        """A part and its checksum. Of an upload with a checksum algorithm, a part must come
+        with a checksum of that algorithm (InvalidRequest, before anything is read), but for
+        a FULL_OBJECT upload, whose store computes the part's when it comes without."""
+        ...
 
     async def upload_part_copy(
         self,
@@ -284,10 +393,11 @@ class Multipart(Protocol):
         *,
         if_match: str | None = None,
         if_none_match: str | None = None,
+        checks: CompleteChecks | None = None,
     ) -> ObjectInfo:
         """The object made of `parts`. The same Complete again, after it succeeded (a retry
         whose answer was lost), returns that object while it is still there; NoSuchUpload
-        once it is gone or for other parts."""
+        once it is gone or for other parts. `checks` are asserted as `CompleteChecks` says."""
         ...
 
     async def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None: ...
@@ -324,6 +434,30 @@ class PartRanges(Protocol):
         ...
 
 
+class ObjectParts(Protocol):
+    """The parts a multipart object was made of (GetObjectAttributes' ObjectParts)."""
+
+    async def object_parts(
+        self, bucket: str, key: str, *, part_number_marker: int = 0, max_parts: int = 1000
+    ) -> ObjectPartsPage:
+        """The object and its parts numbered above `part_number_marker`, at most
+        `max_parts` of them (none for an object not made of parts); NoSuchKey if missing."""
+        ...
+
+
+class Tagging(Protocol):
+    """An object's tag set (S3's object tagging)."""
+
+    async def get_tagging(self, bucket: str, key: str) -> dict[str, str]:
+        """The object's tags; NoSuchKey for a missing object."""
+        ...
+
+    async def put_tagging(self, bucket: str, key: str, tags: dict[str, str]) -> None:
+        """Replace the object's tags (none: remove them), changing nothing else of it (not
+        its ETag, not its Last-Modified); NoSuchKey for a missing object."""
+        ...
+
+
 class Buckets(Protocol):
     """Create, delete and list buckets."""
 
@@ -345,7 +479,9 @@ class Buckets(Protocol):
 
 
 @runtime_checkable
-class ObjectStore(Get, Head, Put, Delete, List, Copy, Multipart, Buckets, Protocol):
+class ObjectStore(
+    Get, Head, Put, Delete, List, Copy, Multipart, ObjectParts, Tagging, Buckets, Protocol
+):
     """Every operation, plus closing the store."""
 
     async def aclose(self) -> None: ...

@@ -3,7 +3,12 @@
 One database per store (`index.db`, WAL). Keys live only here: an object row holds its
 metadata and its *extents*, the (blob id, offset, length) pieces of immutable blob files whose
 concatenation is the object's content. The `extents` column is a JSON list of them, or, for an
-object completed from parts, `{"extents": [...], "parts": [size, ...]}` (for GET ?partNumber).
+object completed from parts, `{"extents": [...], "parts": [size, ...]}` (for GET ?partNumber),
+with `"checksums": [value, ...]` when its upload had a checksum algorithm (each part's, of the
+object's algorithm). The `checksum` columns (schema 3) hold an object's `algorithm type
+value`, a part's `algorithm value` (`dump_checksum`), an upload's JSON `{"algorithm",
+"type"}`; NULL for none (every row older than schema 3). The `tags` columns
+(schema 4) of objects and uploads hold an object's tag set, a JSON object; NULL for none.
 `blobs` counts how many extents reference each blob file, so copies share bytes and a blob is
 unlinked when its count drops to zero. Small
 blobs are rows of `inline_blobs` instead of files (ids starting with `~`). `completed_uploads`
@@ -22,9 +27,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from lakestow.storage.protocol import BucketInfo, ObjectInfo, PartInfo, UploadInfo
+from lakestow.storage.protocol import BucketInfo, Checksum, ObjectInfo, PartInfo, UploadInfo
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "4"
 Extent = tuple[str, int, int]
 """A blob id, an offset in that blob and a length."""
 
@@ -36,31 +41,46 @@ CREATE TABLE IF NOT EXISTS buckets (
 CREATE TABLE IF NOT EXISTS objects (
     bucket TEXT NOT NULL, key TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
     mtime REAL NOT NULL, content_type TEXT NOT NULL, metadata TEXT NOT NULL,
-    parts_count INTEGER, extents TEXT NOT NULL,
+    parts_count INTEGER, extents TEXT NOT NULL, checksum TEXT, tags TEXT,
     PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS blobs (id TEXT PRIMARY KEY, refs INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS inline_blobs (id TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS uploads (
     upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL,
-    initiated REAL NOT NULL, content_type TEXT NOT NULL, metadata TEXT NOT NULL
+    initiated REAL NOT NULL, content_type TEXT NOT NULL, metadata TEXT NOT NULL, checksum TEXT,
+    tags TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads (bucket, key, upload_id);
 CREATE TABLE IF NOT EXISTS parts (
     upload_id TEXT NOT NULL, part_number INTEGER NOT NULL, size INTEGER NOT NULL,
-    etag TEXT NOT NULL, mtime REAL NOT NULL, extents TEXT NOT NULL,
+    etag TEXT NOT NULL, mtime REAL NOT NULL, extents TEXT NOT NULL, checksum TEXT,
     PRIMARY KEY (upload_id, part_number)
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: dict[str, str] = {
+MIGRATIONS: dict[str, str | tuple[str, ...]] = {
     "2": "ALTER TABLE buckets ADD COLUMN location TEXT",  # the LocationConstraint at create
+    "3": (  # checksums: of objects, parts, and the algorithm and type of uploads
+        "ALTER TABLE objects ADD COLUMN checksum TEXT",
+        "ALTER TABLE parts ADD COLUMN checksum TEXT",
+        "ALTER TABLE uploads ADD COLUMN checksum TEXT",
+    ),
+    "4": (  # tag sets: of objects, and of uploads for the objects they make
+        "ALTER TABLE objects ADD COLUMN tags TEXT",
+        "ALTER TABLE uploads ADD COLUMN tags TEXT",
+    ),
 }
-"""For each version, in order: the statement that brings an index of the version before up
+"""For each version, in order: the statement(s) that bring an index of the version before up
 to it, in the transaction that records the new version (a new index is made as `_SCHEMA`
 says, at `SCHEMA_VERSION`)."""
 
-OBJECT_COLUMNS = "key, size, etag, mtime, content_type, metadata, parts_count"
+OBJECT_COLUMNS = "key, size, etag, mtime, content_type, metadata, parts_count, checksum, tags"
+ROW_WIDTH = len(OBJECT_COLUMNS.split(","))
+"""Where the columns a query selects after OBJECT_COLUMNS begin."""
+LISTED_COLUMNS = OBJECT_COLUMNS.replace("checksum, tags", "NULL, NULL")
+"""OBJECT_COLUMNS as a listing selects them: a listing shows neither checksums nor tags, and
+reading them would cost each listed object a third more."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +91,7 @@ class StoredObject:
     info: ObjectInfo
     extents: tuple[Extent, ...]
     part_sizes: tuple[int, ...] | None = None
+    part_checksums: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +110,9 @@ class StoredUpload:
     key: str
     content_type: str
     metadata: dict[str, str]
+    checksum_algorithm: str | None = None
+    checksum_type: str | None = None
+    tags: dict[str, str] | None = None
 
 
 def connect(path: str) -> sqlite3.Connection:
@@ -116,11 +140,12 @@ def init_schema(conn: sqlite3.Connection) -> None:
         set_meta(conn, "schema", SCHEMA_VERSION)
         return
     version = int(get_meta(conn, "schema") or "1")
-    for target, statement in MIGRATIONS.items():
+    for target, statements in MIGRATIONS.items():
         if version < int(target):
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.execute(statement)
+                for statement in (statements,) if isinstance(statements, str) else statements:
+                    conn.execute(statement)
                 set_meta(conn, "schema", target)
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -161,21 +186,34 @@ def utc(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, UTC)
 
 
-def dump_extents(extents: Sequence[Extent], part_sizes: Sequence[int] | None = None) -> str:
+def dump_extents(
+    extents: Sequence[Extent],
+    part_sizes: Sequence[int] | None = None,
+    part_checksums: Sequence[str] | None = None,
+) -> str:
     if part_sizes is None:
         return json.dumps(extents, separators=(",", ":"))
-    layout = {"extents": extents, "parts": part_sizes}
+    layout: dict[str, object] = {"extents": extents, "parts": part_sizes}
+    if part_checksums is not None:
+        layout["checksums"] = part_checksums
     return json.dumps(layout, separators=(",", ":"))
 
 
-def load_layout(text: str) -> tuple[tuple[Extent, ...], tuple[int, ...] | None]:
-    """The extents and the part sizes (None: not completed from parts) of an `extents` cell."""
+Layout = tuple[tuple[Extent, ...], tuple[int, ...] | None, tuple[str, ...] | None]
+"""The extents, the part sizes and the part checksums (None: not completed from parts, or
+from parts without checksums) of an `extents` cell."""
+
+
+def load_layout(text: str) -> Layout:
     document = json.loads(text)
+    sums = None
     if isinstance(document, dict):
         extents, sizes = document["extents"], tuple(int(n) for n in document["parts"])
+        if "checksums" in document:
+            sums = tuple(str(value) for value in document["checksums"])
     else:
         extents, sizes = document, None
-    return tuple((str(b), int(o), int(n)) for b, o, n in extents), sizes
+    return tuple((str(b), int(o), int(n)) for b, o, n in extents), sizes, sums
 
 
 def load_extents(text: str) -> tuple[Extent, ...]:
@@ -184,7 +222,7 @@ def load_extents(text: str) -> tuple[Extent, ...]:
 
 def object_info(bucket: str, row: Sequence[Any]) -> ObjectInfo:
     """An ObjectInfo from a row of OBJECT_COLUMNS."""
-    key, size, etag, mtime, content_type, metadata, parts_count = row[:7]
+    key, size, etag, mtime, content_type, metadata, parts_count, checksum, tags = row[:ROW_WIDTH]
     return ObjectInfo(
         bucket=bucket,
         key=key,
@@ -194,7 +232,36 @@ def object_info(bucket: str, row: Sequence[Any]) -> ObjectInfo:
         content_type=content_type,
         metadata=json.loads(metadata) if metadata != "{}" else {},
         parts_count=parts_count,
+        checksum=None if checksum is None else load_checksum(checksum),
+        tag_count=0 if tags is None else len(json.loads(tags)),
     )
+
+
+def dump_tags(tags: dict[str, str] | None) -> str | None:
+    """A `tags` cell: NULL for none."""
+    return json.dumps(tags, separators=(",", ":")) if tags else None
+
+
+def load_tags(text: str | None) -> dict[str, str]:
+    return {} if text is None else dict(json.loads(text))
+
+
+def dump_checksum(checksum: Checksum | None, *, with_type: bool = True) -> str | None:
+    """A `checksum` cell of an object, `algorithm type value`, or of a part, `algorithm
+    value`: words, since no algorithm, type or base64 value holds a space, and a listing
+    reads one per object (a split costs a tenth of a JSON parse)."""
+    if checksum is None:
+        return None
+    if with_type:
+        return f"{checksum.algorithm} {checksum.type} {checksum.value}"
+    return f"{checksum.algorithm} {checksum.value}"
+
+
+def load_checksum(text: str) -> Checksum:
+    words = text.split(" ")
+    if len(words) == 3:
+        return Checksum(words[0], words[2], words[1])
+    return Checksum(words[0], words[1])
 
 
 def read_info(conn: sqlite3.Connection, bucket: str, key: str) -> ObjectInfo | None:
@@ -213,7 +280,7 @@ def read_object(conn: sqlite3.Connection, bucket: str, key: str) -> StoredObject
     ).fetchone()
     if row is None:
         return None
-    return StoredObject(object_info(bucket, row), *load_layout(row[7]))
+    return StoredObject(object_info(bucket, row), *load_layout(row[ROW_WIDTH]))
 
 
 def read_inline(conn: sqlite3.Connection, blob_id: str) -> bytes:
@@ -235,12 +302,30 @@ def read_buckets(conn: sqlite3.Connection) -> list[BucketInfo]:
 
 def read_upload(conn: sqlite3.Connection, upload_id: str) -> StoredUpload | None:
     row = conn.execute(
-        "SELECT bucket, key, content_type, metadata FROM uploads WHERE upload_id = ?",
+        "SELECT bucket, key, content_type, metadata, checksum, tags FROM uploads "
+        "WHERE upload_id = ?",
         (upload_id,),
     ).fetchone()
     if row is None:
         return None
-    return StoredUpload(row[0], row[1], row[2], json.loads(row[3]))
+    checksum = json.loads(row[4]) if row[4] is not None else {}
+    return StoredUpload(
+        row[0],
+        row[1],
+        row[2],
+        json.loads(row[3]),
+        checksum.get("algorithm"),
+        checksum.get("type"),
+        load_tags(row[5]) or None,
+    )
+
+
+def read_tags(conn: sqlite3.Connection, bucket: str, key: str) -> dict[str, str] | None:
+    """An object's tags; None when there is no such object."""
+    row = conn.execute(
+        "SELECT tags FROM objects WHERE bucket = ? AND key = ?", (bucket, key)
+    ).fetchone()
+    return None if row is None else load_tags(row[0])
 
 
 def read_parts(
@@ -248,13 +333,22 @@ def read_parts(
 ) -> list[StoredPart]:
     """Parts numbered above `after`, in order; `limit` -1 means all."""
     rows = conn.execute(
-        "SELECT part_number, etag, size, mtime, extents FROM parts "
+        "SELECT part_number, etag, size, mtime, extents, checksum FROM parts "
         "WHERE upload_id = ? AND part_number > ? ORDER BY part_number LIMIT ?",
         (upload_id, after, limit),
     )
     return [
-        StoredPart(PartInfo(number, etag, size, utc(mtime)), load_extents(extents))
-        for number, etag, size, mtime, extents in rows
+        StoredPart(
+            PartInfo(
+                number,
+                etag,
+                size,
+                utc(mtime),
+                None if checksum is None else load_checksum(checksum),
+            ),
+            load_extents(extents),
+        )
+        for number, etag, size, mtime, extents, checksum in rows
     ]
 
 

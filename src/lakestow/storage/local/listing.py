@@ -17,11 +17,14 @@ from operator import itemgetter
 from typing import Any
 
 from lakestow.storage.common import common_prefix, successor
-from lakestow.storage.local.index import OBJECT_COLUMNS, object_info
+from lakestow.storage.local.index import LISTED_COLUMNS, object_info
 from lakestow.storage.protocol import ListPage, ObjectInfo
 
 RUN = 3  # keys of one common prefix read in a row before seeking past the rest
-_ROW_COLUMNS = ", ".join(f"o.{name.strip()}" for name in OBJECT_COLUMNS.split(",")[1:])
+_ROW_COLUMNS = ", ".join(
+    name if name == "NULL" else f"o.{name}"
+    for name in (column.strip() for column in LISTED_COLUMNS.split(",")[1:])
+)
 
 # walk: the first key in range, then after each key the next one: the next key for an
 # object, the first key past every key under it for a common prefix (which is the key's
@@ -135,7 +138,7 @@ def _fill_objects(
     first and the last of them that does not roll up is one of them."""
     first, last = found[objects[0]], found[objects[-1]]
     rows = conn.execute(
-        f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key >= ? AND key <= ? "  # noqa: S608
+        f"SELECT {LISTED_COLUMNS} FROM objects WHERE bucket = ? AND key >= ? AND key <= ? "  # noqa: S608
         "AND instr(substr(key, ?), ?) = 0 ORDER BY key",
         (bucket, first, last, start + 1, delimiter),
     ).fetchall()
@@ -228,7 +231,7 @@ def _query(
     inclusive: bool,
     upper: str | None,
     limit: int,
-    columns: str = OBJECT_COLUMNS,
+    columns: str = LISTED_COLUMNS,
 ) -> tuple[str, tuple[object, ...]]:
     compare = ">=" if inclusive else ">"
     sql = f"SELECT {columns} FROM objects WHERE bucket = ? AND key {compare} ?"  # noqa: S608

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
 
+from lakestow.storage.checksums import body_with, upload_type
 from lakestow.storage.common import (
     check_part_list,
     check_part_number,
@@ -19,12 +20,14 @@ from lakestow.storage.common import (
 from lakestow.storage.local import ops
 from lakestow.storage.local.blobs import BlobWriter
 from lakestow.storage.local.core import HEAVY_ITEMS, Core
-from lakestow.storage.local.index import StoredPart, read_parts, read_uploads
+from lakestow.storage.local.index import StoredPart, read_parts, read_upload, read_uploads
 from lakestow.storage.local.read import hash_range
 from lakestow.storage.local.writer import Txn
 from lakestow.storage.protocol import (
     DEFAULT_CONTENT_TYPE,
     Body,
+    BodyChecksum,
+    CompleteChecks,
     ObjectInfo,
     PartInfo,
     PartsPage,
@@ -46,7 +49,11 @@ class MultipartOps:
         *,
         content_type: str | None = None,
         metadata: dict[str, str] | None = None,
+        checksum_algorithm: str | None = None,
+        checksum_type: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> str:
+        checksum_type = upload_type(checksum_algorithm, checksum_type)
         return await self._core.write(
             partial(
                 ops.create_upload,
@@ -54,6 +61,9 @@ class MultipartOps:
                 key=key,
                 content_type=content_type or DEFAULT_CONTENT_TYPE,
                 metadata=clean_metadata(metadata),
+                checksum_algorithm=checksum_algorithm,
+                checksum_type=checksum_type,
+                tags=tags,
             )
         )
 
@@ -66,14 +76,22 @@ class MultipartOps:
         body: Body,
         *,
         content_md5: bytes | None = None,
+        checksum: BodyChecksum | None = None,
     ) -> PartInfo:
         check_part_number(part_number)
-        await self._core.read(
+        upload = await self._core.read(
             partial(ops.require_upload, bucket=bucket, key=key, upload_id=upload_id)
         )
+        body, checksum = body_with(body, upload.checksum_algorithm, upload.checksum_type, checksum)
 
         def make_op(blob: BlobWriter) -> Callable[[Txn], PartInfo]:
-            info = PartInfo(part_number, blob.digest().hex(), blob.size, _EPOCH)
+            info = PartInfo(
+                part_number,
+                blob.digest().hex(),
+                blob.size,
+                _EPOCH,
+                None if checksum is None else checksum.result(),
+            )
             part = StoredPart(info, tuple(blob.extents))
             return partial(_put_part, bucket, key, upload_id, part, False)
 
@@ -90,15 +108,20 @@ class MultipartOps:
         byte_range: tuple[int, int] | None = None,
     ) -> PartInfo:
         check_part_number(part_number)
+        # (a missing upload is found missing when the part is stored, after the source)
+        upload = await self._core.read(partial(read_upload, upload_id=upload_id))
+        algorithm = upload.checksum_algorithm if upload else None  # computed, as on S3
         while True:
             source = await self._core.run(
-                partial(hash_range, self._core, src_bucket, src_key, byte_range)
+                partial(hash_range, self._core, src_bucket, src_key, byte_range, algorithm)
             )
+            checksum = source.checksum
             if source.data is not None:  # parts are always files: write the bytes out
+                sent = None if checksum is None else BodyChecksum(algorithm or "", checksum.value)
                 return await self.upload_part(
-                    bucket, key, upload_id, part_number, _body(source.data)
+                    bucket, key, upload_id, part_number, _body(source.data), checksum=sent
                 )
-            info = PartInfo(part_number, source.etag, source.size, _EPOCH)
+            info = PartInfo(part_number, source.etag, source.size, _EPOCH, checksum)
             op = partial(
                 _put_part, bucket, key, upload_id, StoredPart(info, tuple(source.pieces)), True
             )
@@ -116,6 +139,7 @@ class MultipartOps:
         *,
         if_match: str | None = None,
         if_none_match: str | None = None,
+        checks: CompleteChecks | None = None,
     ) -> ObjectInfo:
         check_part_list(parts)
         return await self._core.write(
@@ -127,6 +151,7 @@ class MultipartOps:
                 parts=list(parts),
                 min_part_size=self._core.min_part_size,
                 cond=ops.Conditions(if_match, if_none_match),
+                checks=checks,
             ),
             heavy=len(parts) > HEAVY_ITEMS,
         )
@@ -145,12 +170,13 @@ class MultipartOps:
         max_parts: int = 1000,
     ) -> PartsPage:
         def query(conn: sqlite3.Connection) -> PartsPage:
-            ops.require_upload(conn, bucket, key, upload_id)
+            upload = ops.require_upload(conn, bucket, key, upload_id)
             found = read_parts(conn, upload_id, part_number_marker, max(max_parts, 0) + 1)
             parts = [p.info for p in found[:max_parts]]
+            algorithm, checksum_type = upload.checksum_algorithm, upload.checksum_type
             if len(found) <= max_parts or not parts:
-                return PartsPage(parts, False, None)
-            return PartsPage(parts, True, parts[-1].part_number)
+                return PartsPage(parts, False, None, algorithm, checksum_type)
+            return PartsPage(parts, True, parts[-1].part_number, algorithm, checksum_type)
 
         return await self._core.read(query)
 

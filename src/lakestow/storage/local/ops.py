@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from lakestow.errors import AlreadyExists, InvalidRequest, NotFound
+from lakestow.storage.checksums import of_parts
 from lakestow.storage.common import (
     check_part_sizes,
     check_write_conditions,
@@ -28,17 +29,20 @@ from lakestow.storage.local.index import (
     StoredObject,
     StoredPart,
     StoredUpload,
+    dump_checksum,
     dump_extents,
+    dump_tags,
     load_extents,
     read_bucket,
     read_info,
     read_object,
     read_parts,
+    read_tags,
     read_upload,
     utc,
 )
 from lakestow.storage.local.writer import Txn
-from lakestow.storage.protocol import BucketInfo, ObjectInfo, PartInfo
+from lakestow.storage.protocol import BucketInfo, Checksum, CompleteChecks, ObjectInfo, PartInfo
 
 COMPLETED_MEMORY = 24 * 3600.0
 """How long (seconds) a completed upload is remembered, so that a Complete retried after its
@@ -54,7 +58,8 @@ class Conditions:
 
 
 class SourceChanged(Exception):
-    """The blobs a part copy hashed were released before it committed: read again."""
+    """The source a copy read (a part copy's blobs, the object a copy's new checksum was
+    computed over) changed before the copy committed: read it again."""
 
 
 def require_bucket(conn: sqlite3.Connection, name: str) -> None:
@@ -117,13 +122,17 @@ def _write_object(
     extents: Sequence[Extent],
     old: StoredObject | None,
     part_sizes: Sequence[int] | None = None,
+    part_checksums: Sequence[str] | None = None,
+    tags: dict[str, str] | None = None,
 ) -> None:
-    """Store `info` (whose extents' references are already counted), releasing `old`."""
+    """Store `info` (whose extents' references are already counted) and its `tags`,
+    releasing `old`."""
     if old is not None:
         _decref(txn, old.extents)
     txn.conn.execute(
         "INSERT OR REPLACE INTO objects (bucket, key, size, etag, mtime, content_type, "
-        "metadata, parts_count, extents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "metadata, parts_count, extents, checksum, tags) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             info.bucket,
             info.key,
@@ -133,7 +142,9 @@ def _write_object(
             info.content_type,
             json.dumps(info.metadata),
             info.parts_count,
-            dump_extents(extents, part_sizes),
+            dump_extents(extents, part_sizes, part_checksums),
+            dump_checksum(info.checksum),
+            dump_tags(tags),
         ),
     )
 
@@ -151,17 +162,28 @@ def put_object(
     extents: Sequence[Extent],
     cond: Conditions,
     inline: bytes | None = None,
+    tags: dict[str, str] | None = None,
 ) -> ObjectInfo:
     """Commit a new object whose blob is durable already, or is `inline` (stored here)."""
     old = _current(txn, info.bucket, info.key, cond)
-    info = replace(info, last_modified=utc(time.time()))
+    info = replace(info, last_modified=utc(time.time()), tag_count=len(tags or {}))
     if inline is not None:
         txn.conn.execute(
             "INSERT INTO inline_blobs (id, data) VALUES (?, ?)", (extents[0][0], inline)
         )
     _incref(txn.conn, extents)
-    _write_object(txn, info, extents, old)
+    _write_object(txn, info, extents, old, tags=tags)
     return info
+
+
+def put_tags(txn: Txn, bucket: str, key: str, tags: dict[str, str]) -> None:
+    """Replace an object's tags, nothing else of its row."""
+    changed = txn.conn.execute(
+        "UPDATE objects SET tags = ? WHERE bucket = ? AND key = ?", (dump_tags(tags), bucket, key)
+    ).rowcount
+    if not changed:
+        require_bucket(txn.conn, bucket)
+        raise no_such_key(key)
 
 
 def delete_object_if(txn: Txn, bucket: str, key: str, if_match: str) -> None:
@@ -184,6 +206,15 @@ def delete_objects(txn: Txn, bucket: str, keys: Sequence[str]) -> None:
         require_bucket(txn.conn, bucket)
 
 
+@dataclass(frozen=True)
+class NewChecksum:
+    """The checksum a copy gets instead of its source's, computed over the object `source`
+    describes (its ETag and modification time name one version of it)."""
+
+    checksum: Checksum
+    source: ObjectInfo
+
+
 def copy_object(
     txn: Txn,
     src_bucket: str,
@@ -191,12 +222,24 @@ def copy_object(
     target: ObjectInfo,
     replace_meta: bool,
     cond: Conditions,
+    new_checksum: NewChecksum | None = None,
+    tags: dict[str, str] | None = None,
 ) -> ObjectInfo:
-    """Copy by reference: the new row shares the source's blobs."""
+    """Copy by reference: the new row shares the source's blobs, and keeps its checksums
+    unless `new_checksum` is given: then only if the source still has the bytes it was
+    computed over (else SourceChanged: compute it again)."""
     require_bucket(txn.conn, src_bucket)
     src = read_object(txn.conn, src_bucket, src_key)
     if src is None:
         raise no_such_key(src_key)
+    checksum, part_checksums = src.info.checksum, src.part_checksums
+    if new_checksum is not None:
+        was = new_checksum.source
+        if (was.etag, was.last_modified) != (src.info.etag, src.info.last_modified):
+            raise SourceChanged
+        checksum, part_checksums = new_checksum.checksum, None
+    if tags is None:  # the source's (x-amz-tagging-directive COPY)
+        tags = read_tags(txn.conn, src_bucket, src_key)
     old = _current(txn, target.bucket, target.key, cond)
     meta = target if replace_meta else src.info
     info = replace(
@@ -206,22 +249,43 @@ def copy_object(
         content_type=meta.content_type,
         metadata=meta.metadata,
         last_modified=utc(time.time()),
+        checksum=checksum,
+        tag_count=len(tags or {}),
     )
     _incref(txn.conn, src.extents)
-    _write_object(txn, info, src.extents, old, src.part_sizes)
+    _write_object(txn, info, src.extents, old, src.part_sizes, part_checksums, tags)
     return info
 
 
 def create_upload(
-    txn: Txn, bucket: str, key: str, content_type: str, metadata: dict[str, str]
+    txn: Txn,
+    bucket: str,
+    key: str,
+    content_type: str,
+    metadata: dict[str, str],
+    checksum_algorithm: str | None = None,
+    checksum_type: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> str:
     require_bucket(txn.conn, bucket)
     now = time.time()
     upload_id = f"{time.time_ns():016x}{secrets.token_hex(8)}"
+    checksum = None
+    if checksum_algorithm is not None:
+        checksum = json.dumps({"algorithm": checksum_algorithm, "type": checksum_type})
     txn.conn.execute(
-        "INSERT INTO uploads (upload_id, bucket, key, initiated, content_type, metadata) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (upload_id, bucket, key, now, content_type, json.dumps(metadata)),
+        "INSERT INTO uploads (upload_id, bucket, key, initiated, content_type, metadata, "
+        "checksum, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            upload_id,
+            bucket,
+            key,
+            now,
+            content_type,
+            json.dumps(metadata),
+            checksum,
+            dump_tags(tags),
+        ),
     )
     return upload_id
 
@@ -255,8 +319,8 @@ def put_part(
     if old is not None:
         _decref(txn, load_extents(old[0]))
     conn.execute(
-        "INSERT OR REPLACE INTO parts (upload_id, part_number, size, etag, mtime, extents) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO parts (upload_id, part_number, size, etag, mtime, extents, "
+        "checksum) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (
             upload_id,
             info.part_number,
@@ -264,6 +328,7 @@ def put_part(
             info.etag,
             info.last_modified.timestamp(),
             dump_extents(part.extents),
+            dump_checksum(info.checksum, with_type=False),
         ),
     )
     return info
@@ -284,8 +349,10 @@ def complete_upload(
     parts: Sequence[tuple[int, str]],
     min_part_size: int,
     cond: Conditions,
+    checks: CompleteChecks | None = None,
 ) -> ObjectInfo:
     """Assemble the object from its parts' extents: a metadata change, no bytes copied.
+    Its checksum is made of its parts' (`checksums.of_parts`), after the `checks`.
 
     The same Complete again (a retry whose first answer was lost) answers as the first did,
     while the object it made is still there: S3 documents that a Complete may have to be
@@ -299,6 +366,12 @@ def complete_upload(
     stored = {p.info.part_number: p for p in read_parts(conn, upload_id)}
     chosen = [_chosen_part(stored, number, etag) for number, etag in parts]
     check_part_sizes(((p.info.part_number, p.info.size) for p in chosen), min_part_size)
+    checksum = of_parts(
+        upload.checksum_algorithm,
+        upload.checksum_type,
+        [(p.info.part_number, p.info.size, p.info.checksum) for p in chosen],
+        checks,
+    )
     old = _current(txn, bucket, key, cond)
     for number in stored.keys() - {p.info.part_number for p in chosen}:
         _decref(txn, stored[number].extents)
@@ -313,9 +386,15 @@ def complete_upload(
         content_type=upload.content_type,
         metadata=upload.metadata,
         parts_count=len(chosen),
+        checksum=checksum,
+        tag_count=len(upload.tags or {}),
     )
     extents = [e for p in chosen for e in p.extents]
-    _write_object(txn, info, extents, old, [p.info.size for p in chosen])
+    part_checksums = None
+    if checksum is not None:  # of_parts saw that every part has one, of its algorithm
+        part_checksums = [p.info.checksum.value for p in chosen if p.info.checksum]
+    sizes = [p.info.size for p in chosen]
+    _write_object(txn, info, extents, old, sizes, part_checksums, upload.tags)
     now = info.last_modified.timestamp()
     conn.execute("DELETE FROM completed_uploads WHERE completed < ?", (now - COMPLETED_MEMORY,))
     conn.execute(

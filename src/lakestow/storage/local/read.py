@@ -18,6 +18,7 @@ from functools import partial
 
 import anyio
 
+from lakestow.auth.checksums import Checksummer
 from lakestow.errors import LakestowError, Unsupported
 from lakestow.storage.common import (
     check_copy_range,
@@ -29,6 +30,7 @@ from lakestow.storage.local.blobs import CHUNK, is_inline
 from lakestow.storage.local.core import Core
 from lakestow.storage.local.index import (
     OBJECT_COLUMNS,
+    ROW_WIDTH,
     Extent,
     StoredObject,
     load_layout,
@@ -39,7 +41,15 @@ from lakestow.storage.local.index import (
     slice_extents,
 )
 from lakestow.storage.local.ops import require_bucket
-from lakestow.storage.protocol import GetResult, ObjectInfo, PartRange
+from lakestow.storage.protocol import (
+    FULL_OBJECT,
+    Checksum,
+    GetResult,
+    ObjectInfo,
+    ObjectPart,
+    ObjectPartsPage,
+    PartRange,
+)
 
 
 def load_info(conn: sqlite3.Connection, bucket: str, key: str) -> ObjectInfo:
@@ -72,7 +82,35 @@ def part_range_of(stored: StoredObject, part_number: int) -> PartRange:
     if not 1 <= part_number <= len(sizes):
         raise part_unsatisfiable()
     start = sum(sizes[: part_number - 1])
-    return PartRange(info, part_number, start, start + sizes[part_number - 1] - 1)
+    end = start + sizes[part_number - 1] - 1
+    checksum = info.checksum if not info.parts_count else None
+    if info.checksum is not None and stored.part_checksums is not None:
+        value = stored.part_checksums[part_number - 1]
+        checksum = Checksum(info.checksum.algorithm, value, info.checksum.type)
+    return PartRange(info, part_number, start, end, checksum)
+
+
+def parts_page(stored: StoredObject, marker: int, max_parts: int) -> ObjectPartsPage:
+    """The parts of `stored` numbered above `marker`, at most `max_parts` (none for an object
+    not made of parts, or completed before lakestow kept its parts' sizes)."""
+    info = stored.info
+    sizes = stored.part_sizes if info.parts_count else None
+    if sizes is None:
+        return ObjectPartsPage(info, [], False, None)
+    sums = stored.part_checksums if info.checksum is not None else None
+    algorithm = info.checksum.algorithm if info.checksum is not None else ""
+    numbers = range(max(marker, 0) + 1, len(sizes) + 1)
+    shown = list(numbers)[: max(max_parts, 0)]
+    parts = [
+        ObjectPart(
+            number,
+            sizes[number - 1],
+            None if sums is None else Checksum(algorithm, sums[number - 1]),
+        )
+        for number in shown
+    ]
+    truncated = len(shown) < len(numbers)
+    return ObjectPartsPage(info, parts, truncated, shown[-1] if truncated and shown else None)
 
 
 class _Bytes(AsyncIterator[bytes]):
@@ -155,9 +193,9 @@ def _load(conn: sqlite3.Connection, bucket: str, key: str) -> _Loaded | None:
         require_bucket(conn, bucket)
         raise no_such_key(key)
     info = object_info(bucket, row)
-    if row[8] is not None:  # kept in the index: one extent, the whole object
-        return info, (), bytes(row[8])
-    extents = load_layout(row[7])[0]
+    if row[ROW_WIDTH + 1] is not None:  # kept in the index: one extent, the whole object
+        return info, (), bytes(row[ROW_WIDTH + 1])
+    extents = load_layout(row[ROW_WIDTH])[0]
     if any(is_inline(blob_id) for blob_id, _, _ in extents):
         return None
     return info, extents, None
@@ -236,30 +274,72 @@ def read_pinned(core: Core, snap: _Snapshot) -> GetResult:
 @dataclass(frozen=True)
 class SourceRange:
     """What UploadPartCopy needs of its source: extents to share (or bytes, for a source
-    kept in the index), their MD5 and their size."""
+    kept in the index), their MD5, their size and, if asked for, their checksum."""
 
     pieces: list[Extent]
     data: bytes | None
     etag: str
     size: int
+    info: ObjectInfo
+    checksum: Checksum | None = None
 
 
 def hash_range(
-    core: Core, bucket: str, key: str, byte_range: tuple[int, int] | None
+    core: Core,
+    bucket: str,
+    key: str,
+    byte_range: tuple[int, int] | None,
+    algorithm: str | None = None,
+    *,
+    with_md5: bool = True,
 ) -> SourceRange:
-    """The extents (or bytes), MD5 and size of a range of an object."""
+    """The extents (or bytes), MD5 (unless not `with_md5`: the ETag then), size and
+    `algorithm` checksum of a range of an object (the whole object without `byte_range`);
+    bytes are read only for what is not known already (a whole single-part object's MD5 is
+    its ETag, and it may have the checksum)."""
     snap = _snapshot(core, bucket, key, byte_range, None, exact=True)
+    info = snap.info
     size = snap.end - snap.start + 1
+    whole = size == info.size
+    known = info.checksum if whole and info.checksum is not None else None
+    if known is not None and (known.algorithm != algorithm or known.type != FULL_OBJECT):
+        known = None
+    need_sum = algorithm is not None and known is None
+    checksum = Checksummer(algorithm) if need_sum and algorithm is not None else None
     if snap.data is not None:
+        if checksum is not None:
+            checksum.update(snap.data)
         etag = hashlib.md5(snap.data, usedforsecurity=False).hexdigest()
-        return SourceRange([], snap.data, etag, size)
+        return SourceRange([], snap.data, etag, size, info, _result(checksum, known, algorithm))
     try:
-        if size == snap.info.size and snap.info.parts_count is None:
-            return SourceRange(snap.pieces, None, snap.info.etag, size)
-        md5 = hashlib.md5(usedforsecurity=False)
-        for blob_id, offset, length in snap.pieces:
-            for at in range(0, length, CHUNK):
-                md5.update(core.blobs.read(blob_id, offset + at, min(CHUNK, length - at)))
-        return SourceRange(snap.pieces, None, md5.hexdigest(), size)
+        need_md5 = with_md5 and not (whole and info.parts_count is None)
+        md5 = hashlib.md5(usedforsecurity=False) if need_md5 else None
+        if md5 is not None or checksum is not None:
+            for blob_id, offset, length in snap.pieces:
+                for at in range(0, length, CHUNK):
+                    data = core.blobs.read(blob_id, offset + at, min(CHUNK, length - at))
+                    if md5 is not None:
+                        md5.update(data)
+                    if checksum is not None:
+                        checksum.update(data)
+        etag = info.etag if md5 is None else md5.hexdigest()
+        return SourceRange(snap.pieces, None, etag, size, info, _result(checksum, known, algorithm))
     finally:
         core.pins.unpin(blob_id for blob_id, _, _ in snap.pieces)
+
+
+def _result(
+    running: Checksummer | None, known: Checksum | None, algorithm: str | None
+) -> Checksum | None:
+    if running is not None and algorithm is not None:
+        return Checksum(algorithm, running.b64digest())
+    return known
+
+
+def checksum_of(core: Core, bucket: str, key: str, algorithm: str) -> tuple[Checksum, ObjectInfo]:
+    """A FULL_OBJECT `algorithm` checksum of an object (its own if it has one, else computed
+    from its bytes), and the object it is of."""
+    source = hash_range(core, bucket, key, None, algorithm, with_md5=False)
+    if source.checksum is None:
+        raise RuntimeError("hash_range computes the checksum it is asked for")
+    return source.checksum, source.info

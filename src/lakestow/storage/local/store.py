@@ -26,19 +26,22 @@ from urllib.parse import unquote, urlsplit
 
 import anyio
 
+from lakestow.auth.checksums import Checksummer
 from lakestow.errors import InvalidInput, LakestowError
-from lakestow.storage.common import clean_metadata, no_such_bucket
+from lakestow.storage.common import clean_metadata, no_such_bucket, no_such_key
 from lakestow.storage.local import ops
 from lakestow.storage.local.blobs import CHUNK, BlobWriter
 from lakestow.storage.local.core import HEAVY_ITEMS, Core
-from lakestow.storage.local.index import read_bucket, read_buckets
+from lakestow.storage.local.index import read_bucket, read_buckets, read_tags
 from lakestow.storage.local.listing import list_page
 from lakestow.storage.local.multipart import MultipartOps
 from lakestow.storage.local.read import (
+    checksum_of,
     load_info,
     load_object,
     open_snapshot,
     part_range_of,
+    parts_page,
     read_pinned,
     snapshot,
 )
@@ -47,10 +50,12 @@ from lakestow.storage.protocol import (
     DEFAULT_CONTENT_TYPE,
     MIN_PART_SIZE,
     Body,
+    BodyChecksum,
     BucketInfo,
     GetResult,
     ListPage,
     ObjectInfo,
+    ObjectPartsPage,
     ObjectStore,
     PartRange,
 )
@@ -145,6 +150,8 @@ class LocalStore(MultipartOps):
         if_match: str | None = None,
         if_none_match: str | None = None,
         content_md5: bytes | None = None,
+        checksum: BodyChecksum | None = None,
+        tags: dict[str, str] | None = None,
     ) -> ObjectInfo:
         self._core.check_bucket(bucket)
         draft = ObjectInfo(
@@ -159,9 +166,19 @@ class LocalStore(MultipartOps):
         cond = ops.Conditions(if_match, if_none_match)
 
         def make_op(blob: BlobWriter) -> Callable[[Txn], ObjectInfo]:
-            info = replace(draft, size=blob.size, etag=blob.digest().hex())
+            info = replace(
+                draft,
+                size=blob.size,
+                etag=blob.digest().hex(),
+                checksum=None if checksum is None else checksum.result(),
+            )
             return partial(
-                ops.put_object, info=info, extents=blob.extents, cond=cond, inline=blob.inline
+                ops.put_object,
+                info=info,
+                extents=blob.extents,
+                cond=cond,
+                inline=blob.inline,
+                tags=tags,
             )
 
         return await self._core.store_blob(body, content_md5, make_op, inline=True)
@@ -186,6 +203,25 @@ class LocalStore(MultipartOps):
     async def part_range(self, bucket: str, key: str, part_number: int) -> PartRange:
         stored = await self._core.read(partial(load_object, bucket=bucket, key=key), False)
         return part_range_of(stored, part_number)
+
+    async def object_parts(
+        self, bucket: str, key: str, *, part_number_marker: int = 0, max_parts: int = 1000
+    ) -> ObjectPartsPage:
+        stored = await self._core.read(partial(load_object, bucket=bucket, key=key), False)
+        return parts_page(stored, part_number_marker, max_parts)
+
+    async def get_tagging(self, bucket: str, key: str) -> dict[str, str]:
+        def query(conn: sqlite3.Connection) -> dict[str, str]:
+            tags = read_tags(conn, bucket, key)
+            if tags is None:
+                ops.require_bucket(conn, bucket)
+                raise no_such_key(key)
+            return tags
+
+        return await self._core.read(query, snapshot=False)
+
+    async def put_tagging(self, bucket: str, key: str, tags: dict[str, str]) -> None:
+        await self._core.write(partial(ops.put_tags, bucket=bucket, key=key, tags=tags))
 
     async def delete(self, bucket: str, key: str, *, if_match: str | None = None) -> None:
         if if_match is not None:
@@ -231,7 +267,11 @@ class LocalStore(MultipartOps):
         replace_metadata: bool = False,
         if_match: str | None = None,
         if_none_match: str | None = None,
+        checksum_algorithm: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> ObjectInfo:
+        if checksum_algorithm is not None:
+            Checksummer(checksum_algorithm)  # InvalidRequest for one lakestow does not know
         target = ObjectInfo(
             dst_bucket,
             dst_key,
@@ -241,15 +281,27 @@ class LocalStore(MultipartOps):
             content_type or DEFAULT_CONTENT_TYPE,
             clean_metadata(metadata),
         )
-        op = partial(
-            ops.copy_object,
-            src_bucket=src_bucket,
-            src_key=src_key,
-            target=target,
-            replace_meta=replace_metadata,
-            cond=ops.Conditions(if_match, if_none_match),
-        )
-        return await self._core.write(op)
+        while True:
+            new_checksum = None
+            if checksum_algorithm is not None:  # read the source: a file read, in a thread
+                computed = await self._core.run(
+                    partial(checksum_of, self._core, src_bucket, src_key, checksum_algorithm)
+                )
+                new_checksum = ops.NewChecksum(*computed)
+            op = partial(
+                ops.copy_object,
+                src_bucket=src_bucket,
+                src_key=src_key,
+                target=target,
+                replace_meta=replace_metadata,
+                cond=ops.Conditions(if_match, if_none_match),
+                new_checksum=new_checksum,
+                tags=tags,
+            )
+            try:
+                return await self._core.write(op)
+            except ops.SourceChanged:
+                continue  # overwritten while it was read: read the new one
 
 
 async def open_url(url: str, **options: Any) -> ObjectStore:

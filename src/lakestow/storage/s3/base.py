@@ -11,14 +11,28 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
+from lakestow.auth.checksums import ALGORITHMS
 from lakestow.errors import NotFound, Unsupported
 from lakestow.storage.common import check_if_none_match, no_such_bucket
 from lakestow.storage.etags import clean_etag, parts_count, requoted
-from lakestow.storage.protocol import DEFAULT_CONTENT_TYPE, BucketInfo, ObjectInfo
+from lakestow.storage.protocol import (
+    COMPOSITE,
+    DEFAULT_CONTENT_TYPE,
+    FULL_OBJECT,
+    BucketInfo,
+    Checksum,
+    ObjectInfo,
+    ObjectPart,
+    ObjectPartsPage,
+)
 from lakestow.storage.s3.layout import Layout, lakestow_metadata, registry_location
 from lakestow.storage.s3.upstream import Upstream
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3.type_defs import TagTypeDef
 
 
 def write_conditions(if_match: str | None, if_none_match: str | None) -> dict[str, str]:
@@ -33,7 +47,8 @@ def write_conditions(if_match: str | None, if_none_match: str | None) -> dict[st
 
 
 def object_info(bucket: str, key: str, response: Mapping[str, Any], size: int) -> ObjectInfo:
-    """An `ObjectInfo` from a HEAD / GET / listing response."""
+    """An `ObjectInfo` from a HEAD / GET / listing response (with its checksum when it was
+    asked for with ChecksumMode ENABLED and the upstream keeps one)."""
     etag = clean_etag(str(response["ETag"]))
     modified = response.get("LastModified") or datetime.now(UTC)
     return ObjectInfo(
@@ -45,7 +60,32 @@ def object_info(bucket: str, key: str, response: Mapping[str, Any], size: int) -
         response.get("ContentType") or DEFAULT_CONTENT_TYPE,
         lakestow_metadata(response.get("Metadata")),
         parts_count(etag),
+        checksum_of(response),
+        int(response.get("TagCount") or 0),
     )
+
+
+def tagging_header(tags: dict[str, str] | None) -> dict[str, Any]:
+    """The Tagging argument (x-amz-tagging, "encoded as URL Query parameters") of a write
+    that gives its object `tags`; none for none."""
+    return {"Tagging": urlencode(tags)} if tags else {}
+
+
+def checksum_param(algorithm: str) -> str:
+    """The request and response member of a checksum: ChecksumCRC32, ChecksumSHA256, ..."""
+    return "Checksum" + algorithm.upper()
+
+
+def checksum_of(response: Mapping[str, Any]) -> Checksum | None:
+    """The checksum an upstream answer carries (Checksum<ALGORITHM>, ChecksumType), if any;
+    a COMPOSITE one is shown `value-N` on GET and HEAD, kept here as its value alone."""
+    for algorithm in ALGORITHMS:
+        shown = response.get(checksum_param(algorithm))
+        if shown:
+            value, dash, _ = str(shown).partition("-")
+            kind = response.get("ChecksumType") or (COMPOSITE if dash else FULL_OBJECT)
+            return Checksum(algorithm, value, str(kind))
+    return None
 
 
 def copied_etag(result: Mapping[str, Any]) -> str:
@@ -101,10 +141,64 @@ class S3Base:
         await self._require_bucket(bucket)
         return error
 
+    async def object_parts(
+        self, bucket: str, key: str, *, part_number_marker: int = 0, max_parts: int = 1000
+    ) -> ObjectPartsPage:
+        """The upstream's GetObjectAttributes ObjectParts, for a multipart object; an
+        upstream that does not list them (moto) gives the count alone."""
+        info = await self._head(bucket, key)
+        if not info.parts_count or max_parts <= 0:
+            return ObjectPartsPage(info, [], False, None)
+        try:
+            answer = await self._client.get_object_attributes(
+                Bucket=self._up,
+                Key=self._layout.key(bucket, key),
+                ObjectAttributes=["ObjectParts"],
+                MaxParts=max_parts,
+                PartNumberMarker=part_number_marker,
+            )
+        except NotFound as exc:
+            raise await self._missing(bucket, exc) from None
+        listed = answer.get("ObjectParts", {})
+        kind = info.checksum.type if info.checksum else FULL_OBJECT
+        parts = []
+        for part in listed.get("Parts", []):
+            checksum = checksum_of(part)
+            if checksum is not None:
+                checksum = Checksum(checksum.algorithm, checksum.value, kind)
+            parts.append(ObjectPart(int(part["PartNumber"]), int(part["Size"]), checksum))
+        truncated = bool(listed.get("IsTruncated"))
+        marker = listed.get("NextPartNumberMarker") if truncated else None
+        return ObjectPartsPage(info, parts, truncated, int(marker) if marker else None)
+
+    async def get_tagging(self, bucket: str, key: str) -> dict[str, str]:
+        try:
+            answer = await self._client.get_object_tagging(
+                Bucket=self._up, Key=self._layout.key(bucket, key)
+            )
+        except NotFound as exc:
+            raise await self._missing(bucket, exc) from None
+        return {tag["Key"]: tag["Value"] for tag in answer.get("TagSet", [])}
+
+    async def put_tagging(self, bucket: str, key: str, tags: dict[str, str]) -> None:
+        upstream_key = self._layout.key(bucket, key)
+        try:
+            if tags:
+                tag_set: list[TagTypeDef] = [
+                    {"Key": name, "Value": value} for name, value in tags.items()
+                ]
+                await self._client.put_object_tagging(
+                    Bucket=self._up, Key=upstream_key, Tagging={"TagSet": tag_set}
+                )
+            else:
+                await self._client.delete_object_tagging(Bucket=self._up, Key=upstream_key)
+        except NotFound as exc:
+            raise await self._missing(bucket, exc) from None
+
     async def _head(self, bucket: str, key: str) -> ObjectInfo:
         try:
             head = await self._client.head_object(
-                Bucket=self._up, Key=self._layout.key(bucket, key)
+                Bucket=self._up, Key=self._layout.key(bucket, key), ChecksumMode="ENABLED"
             )
         except NotFound as exc:
             raise await self._missing(bucket, exc) from None

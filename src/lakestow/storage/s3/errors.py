@@ -43,6 +43,7 @@ _BY_CODE: dict[str, tuple[type[LakestowError], str]] = {
     "BadDigest": (InvalidRequest, "BadDigest"),
     "InvalidDigest": (InvalidRequest, "InvalidDigest"),
     "MalformedXML": (InvalidRequest, "MalformedXML"),
+    "InvalidTag": (InvalidRequest, "InvalidTag"),
     "InvalidRequest": (InvalidRequest, "InvalidRequest"),
     "InvalidArgument": (InvalidInput, "InvalidArgument"),
     "KeyTooLongError": (InvalidKey, "KeyTooLongError"),

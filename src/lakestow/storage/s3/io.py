@@ -89,11 +89,18 @@ class Spool:
         self.size = 0
 
     @classmethod
-    async def fill(cls, body: Body, max_memory: int) -> Spool:
+    async def fill(cls, body: Body, max_memory: int, limit: int | None = None) -> Spool:
+        """The whole of `body`; EntityTooLarge as soon as it passes `limit` bytes."""
         spool = cls(max_memory)
         try:
             async for chunk in body:
                 await spool._write(chunk)
+                if limit is not None and spool.size > limit:
+                    raise InvalidRequest(
+                        f"Your proposed upload exceeds the maximum allowed size ({limit:,} "
+                        "bytes in one request).",
+                        code="EntityTooLarge",
+                    )
         except BaseException:
             spool.close()
             raise

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lakestow.errors import NotFound
+from lakestow.storage.checksums import upload_type
 from lakestow.storage.common import (
     check_copy_range,
     check_part_list,
@@ -26,15 +27,37 @@ from lakestow.storage.etags import clean_etag, completed_etag, quoted, requoted
 from lakestow.storage.protocol import (
     DEFAULT_CONTENT_TYPE,
     Body,
+    BodyChecksum,
+    CompleteChecks,
     ObjectInfo,
     PartInfo,
     PartsPage,
     UploadInfo,
     UploadsPage,
 )
-from lakestow.storage.s3.base import S3Base, copied_etag, write_conditions
+from lakestow.storage.s3.base import (
+    S3Base,
+    checksum_of,
+    checksum_param,
+    copied_etag,
+    tagging_header,
+    write_conditions,
+)
 from lakestow.storage.s3.io import Spool, md5_header
 from lakestow.storage.s3.layout import upstream_metadata
+
+
+def complete_args(checks: CompleteChecks) -> dict[str, Any]:
+    """The upstream Complete's arguments that pass what a client's Complete asserts on (the
+    object's checksum, its type, its size), for the upstream to check."""
+    args: dict[str, Any] = {}
+    if checks.checksum is not None:
+        args[checksum_param(checks.checksum.algorithm)] = checks.checksum.value
+    if checks.checksum_type is not None:
+        args["ChecksumType"] = checks.checksum_type
+    if checks.object_size is not None:
+        args["MpuObjectSize"] = checks.object_size
+    return args
 
 
 class S3Multipart(S3Base):
@@ -47,13 +70,22 @@ class S3Multipart(S3Base):
         *,
         content_type: str | None = None,
         metadata: dict[str, str] | None = None,
+        checksum_algorithm: str | None = None,
+        checksum_type: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> str:
+        checksum_type = upload_type(checksum_algorithm, checksum_type)
         await self._require_bucket(bucket)
+        extra: dict[str, Any] = {}
+        if checksum_algorithm is not None:
+            extra = {"ChecksumAlgorithm": checksum_algorithm.upper(), "ChecksumType": checksum_type}
         created = await self._client.create_multipart_upload(
             Bucket=self._up,
             Key=self._layout.key(bucket, key),
             ContentType=content_type or DEFAULT_CONTENT_TYPE,
             Metadata=upstream_metadata(clean_metadata(metadata)),
+            **extra,
+            **tagging_header(tags),
         )
         return created["UploadId"]
 
@@ -66,9 +98,14 @@ class S3Multipart(S3Base):
         body: Body,
         *,
         content_md5: bytes | None = None,
+        checksum: BodyChecksum | None = None,
     ) -> PartInfo:
         check_part_number(part_number)
         spool = await Spool.fill(body, self._part_size)
+        extra: dict[str, Any] = {}
+        if checksum is not None:  # the upstream checks it against its upload's algorithm
+            extra[checksum_param(checksum.algorithm)] = checksum.result().value
+            extra["ChecksumAlgorithm"] = checksum.algorithm.upper()
         try:
             spool.check(content_md5)
             done = await self._client.upload_part(
@@ -79,10 +116,17 @@ class S3Multipart(S3Base):
                 Body=spool.body(),
                 ContentLength=spool.size,
                 ContentMD5=md5_header(spool.md5.digest()),
+                **extra,
             )
         finally:
             spool.close()
-        return PartInfo(part_number, clean_etag(done["ETag"]), spool.size, datetime.now(UTC))
+        return PartInfo(
+            part_number,
+            clean_etag(done["ETag"]),
+            spool.size,
+            datetime.now(UTC),
+            checksum_of(done) or (checksum.result() if checksum is not None else None),
+        )
 
     async def upload_part_copy(
         self,
@@ -113,7 +157,11 @@ class S3Multipart(S3Base):
         result = done.get("CopyPartResult", {})
         modified = result.get("LastModified") or datetime.now(UTC)
         return PartInfo(
-            part_number, copied_etag(result), last - first + 1, modified.astimezone(UTC)
+            part_number,
+            copied_etag(result),
+            last - first + 1,
+            modified.astimezone(UTC),
+            checksum_of(result),
         )
 
     async def complete_multipart(
@@ -125,9 +173,21 @@ class S3Multipart(S3Base):
         *,
         if_match: str | None = None,
         if_none_match: str | None = None,
+        checks: CompleteChecks | None = None,
     ) -> ObjectInfo:
         check_part_list(parts)
-        listed = [{"PartNumber": number, "ETag": requoted(etag)} for number, etag in parts]
+        checks = checks or CompleteChecks()
+        listed = [
+            {
+                "PartNumber": number,
+                "ETag": requoted(etag),
+                **{
+                    checksum_param(algorithm): value
+                    for algorithm, value in checks.parts.get(number, {}).items()
+                },
+            }
+            for number, etag in parts
+        ]
         try:
             done = await self._client.complete_multipart_upload(
                 Bucket=self._up,
@@ -135,6 +195,7 @@ class S3Multipart(S3Base):
                 UploadId=upload_id,
                 MultipartUpload={"Parts": listed},  # type: ignore[typeddict-item]
                 **write_conditions(if_match, if_none_match),  # type: ignore[arg-type]
+                **complete_args(checks),
             )
         except NotFound as exc:
             if exc.code == "NoSuchUpload":
@@ -144,7 +205,13 @@ class S3Multipart(S3Base):
         etag = clean_etag(done["ETag"])
         if info.etag != etag:  # overwritten since; report what this upload made
             return ObjectInfo(
-                bucket, key, info.size, etag, info.last_modified, parts_count=len(parts)
+                bucket,
+                key,
+                info.size,
+                etag,
+                info.last_modified,
+                parts_count=len(parts),
+                checksum=checksum_of(done),
             )
         return info
 
@@ -186,13 +253,24 @@ class S3Multipart(S3Base):
         )
         parts = [
             PartInfo(
-                p["PartNumber"], clean_etag(p["ETag"]), p["Size"], p["LastModified"].astimezone(UTC)
+                p["PartNumber"],
+                clean_etag(p["ETag"]),
+                p["Size"],
+                p["LastModified"].astimezone(UTC),
+                checksum_of(p),
             )
             for p in page.get("Parts", [])
         ]
         truncated = bool(page.get("IsTruncated"))
         marker = int(page.get("NextPartNumberMarker") or 0) if truncated else None
-        return PartsPage(parts, truncated, marker or (parts[-1].part_number if truncated else None))
+        algorithm = page.get("ChecksumAlgorithm")
+        return PartsPage(
+            parts,
+            truncated,
+            marker or (parts[-1].part_number if truncated else None),
+            algorithm.lower() if algorithm else None,
+            page.get("ChecksumType") if algorithm else None,
+        )
 
     async def list_multipart_uploads(
         self,

@@ -21,14 +21,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import anyio
 
+from lakestow.auth.checksums import CRCS, Checksummer
 from lakestow.errors import (
     AlreadyExists,
     InvalidInput,
@@ -42,17 +44,25 @@ from lakestow.storage.etags import clean_etag, parts_count, quoted, requoted
 from lakestow.storage.protocol import (
     DEFAULT_CONTENT_TYPE,
     Body,
+    BodyChecksum,
     BucketInfo,
+    Checksum,
     GetResult,
     ListPage,
     ObjectInfo,
     ObjectStore,
     PartRange,
 )
-from lakestow.storage.s3.base import object_info, write_conditions
+from lakestow.storage.s3.base import (
+    checksum_of,
+    checksum_param,
+    object_info,
+    tagging_header,
+    write_conditions,
+)
 from lakestow.storage.s3.connect import open_client
 from lakestow.storage.s3.errors import from_code
-from lakestow.storage.s3.io import PartReader, md5_header, stream
+from lakestow.storage.s3.io import PartReader, Spool, md5_header, stream
 from lakestow.storage.s3.layout import Layout, registry_metadata, upstream_metadata
 from lakestow.storage.s3.listing import list_page
 from lakestow.storage.s3.multipart import S3Multipart
@@ -213,6 +223,8 @@ class S3Store(S3Multipart):
         if_match: str | None = None,
         if_none_match: str | None = None,
         content_md5: bytes | None = None,
+        checksum: BodyChecksum | None = None,
+        tags: dict[str, str] | None = None,
     ) -> ObjectInfo:
         conditions = write_conditions(if_match, if_none_match)
         await self._require_bucket(bucket)
@@ -227,10 +239,23 @@ class S3Store(S3Multipart):
         )
         reader = PartReader(body, self._part_size, whole_md5=content_md5 is not None)
         first = await reader.next_part()
-        if reader.more:
-            upstream_key = self._layout.key(bucket, key)
+        upstream_key = self._layout.key(bucket, key)
+        if reader.more and (checksum is None or checksum.algorithm in CRCS):
             return await put_in_parts(
-                self._client, self._up, upstream_key, draft, reader, first, conditions, content_md5
+                self._client,
+                self._up,
+                upstream_key,
+                draft,
+                reader,
+                first,
+                conditions,
+                content_md5,
+                checksum,
+                tags,
+            )
+        if reader.more:  # a checksum no upstream makes of parts: the body goes up whole
+            return await self._put_spooled(
+                upstream_key, draft, reader, first, conditions, content_md5, checksum, tags
             )
         digest = (
             reader.md5.digest()
@@ -240,15 +265,59 @@ class S3Store(S3Multipart):
         check_md5(digest, content_md5)
         done = await self._client.put_object(
             Bucket=self._up,
-            Key=self._layout.key(bucket, key),
+            Key=upstream_key,
             Body=first,
             ContentLength=len(first),
             ContentMD5=md5_header(digest),
             ContentType=draft.content_type,
             Metadata=upstream_metadata(draft.metadata),
             **conditions,  # type: ignore[arg-type]
+            **checksum_args(checksum),
+            **tagging_header(tags),
         )
-        return ObjectInfo(*_fields(draft, len(first), done["ETag"]))
+        written = _written(draft, len(first), done["ETag"], checksum=kept(done, checksum))
+        return replace(written, tag_count=len(tags or {}))
+
+    async def _put_spooled(
+        self,
+        upstream_key: str,
+        draft: ObjectInfo,
+        reader: PartReader,
+        first: bytes,
+        conditions: dict[str, str],
+        content_md5: bytes | None,
+        checksum: BodyChecksum | None,
+        tags: dict[str, str] | None,
+    ) -> ObjectInfo:
+        """A body larger than a part, with a checksum (SHA-1, SHA-256, ...) that upstreams
+        make only of a body sent whole (a multipart upload's would be COMPOSITE, of its
+        parts): spooled (memory, then a temporary file) and sent in one request, at most
+        S3's 5 GiB."""
+
+        async def rest() -> AsyncIterator[bytes]:
+            yield first
+            while reader.more:
+                yield await reader.next_part()
+
+        spool = await Spool.fill(rest(), self._part_size, limit=MAX_PUT)
+        try:
+            spool.check(content_md5)
+            done = await self._client.put_object(
+                Bucket=self._up,
+                Key=upstream_key,
+                Body=spool.body(),
+                ContentLength=spool.size,
+                ContentMD5=md5_header(spool.md5.digest()),
+                ContentType=draft.content_type,
+                Metadata=upstream_metadata(draft.metadata),
+                **conditions,  # type: ignore[arg-type]
+                **checksum_args(checksum),
+                **tagging_header(tags),
+            )
+        finally:
+            spool.close()
+        written = _written(draft, spool.size, done["ETag"], checksum=kept(done, checksum))
+        return replace(written, tag_count=len(tags or {}))
 
     async def get(
         self,
@@ -260,9 +329,9 @@ class S3Store(S3Multipart):
     ) -> GetResult:
         header = range_header(byte_range, suffix_length)
         extra: dict[str, Any] = {"Range": header} if header else {}
-        try:
+        try:  # (the checksum asked for is the whole object's: botocore checks the body)
             response = await self._client.get_object(
-                Bucket=self._up, Key=self._layout.key(bucket, key), **extra
+                Bucket=self._up, Key=self._layout.key(bucket, key), ChecksumMode="ENABLED", **extra
             )
         except NotFound as exc:
             raise await self._missing(bucket, exc) from None
@@ -277,7 +346,10 @@ class S3Store(S3Multipart):
         """Where the upstream says part `part_number` lies (HEAD ?partNumber=N)."""
         try:
             head = await self._client.head_object(
-                Bucket=self._up, Key=self._layout.key(bucket, key), PartNumber=part_number
+                Bucket=self._up,
+                Key=self._layout.key(bucket, key),
+                PartNumber=part_number,
+                ChecksumMode="ENABLED",
             )
         except NotFound as exc:
             raise await self._missing(bucket, exc) from None
@@ -340,6 +412,8 @@ class S3Store(S3Multipart):
         replace_metadata: bool = False,
         if_match: str | None = None,
         if_none_match: str | None = None,
+        checksum_algorithm: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> ObjectInfo:
         conditions = write_conditions(if_match, if_none_match)
         source = await self._head(src_bucket, src_key)
@@ -355,8 +429,27 @@ class S3Store(S3Multipart):
         )
         src = {"Bucket": self._up, "Key": self._layout.key(src_bucket, src_key)}
         dst = self._layout.key(dst_bucket, dst_key)
+        extra: dict[str, Any] = {}
+        if checksum_algorithm is not None:
+            Checksummer(checksum_algorithm)  # InvalidRequest for one lakestow does not know
+            extra["ChecksumAlgorithm"] = checksum_algorithm.upper()
         if conditions or source.size > COPY_LIMIT:
-            return await copy_in_parts(self._client, src, dst, source.etag, target, conditions)
+            if tags is None and source.tag_count:  # a new upload has none: the source's
+                tags = await self.get_tagging(src_bucket, src_key)
+            return await copy_in_parts(
+                self._client,
+                src,
+                dst,
+                source.etag,
+                target,
+                conditions,
+                checksum_algorithm,
+                source.checksum,
+                tags,
+            )
+        if tags is not None:  # x-amz-tagging-directive REPLACE; S3's default is COPY
+            extra["TaggingDirective"] = "REPLACE"
+            extra.update(tagging_header(tags))
         done = await self._client.copy_object(
             Bucket=self._up,
             Key=dst,
@@ -365,24 +458,53 @@ class S3Store(S3Multipart):
             MetadataDirective="REPLACE",
             ContentType=target.content_type,
             Metadata=upstream_metadata(target.metadata),
+            **extra,
         )
         result = done.get("CopyObjectResult", {})
         if "ETag" not in result:  # rclone answers without a result: ask what was written
             return await self._head(dst_bucket, dst_key)
         modified = result.get("LastModified") or datetime.now(UTC)
-        return ObjectInfo(*_fields(target, source.size, result["ETag"], modified.astimezone(UTC)))
+        modified = modified.astimezone(UTC)
+        written = _written(target, source.size, result["ETag"], modified, checksum_of(result))
+        return replace(written, tag_count=source.tag_count if tags is None else len(tags))
+
+
+def checksum_args(checksum: BodyChecksum | None) -> dict[str, Any]:
+    """The upstream PUT's arguments that pass a body's checksum on, for it to check and keep
+    (ChecksumAlgorithm is sent as x-amz-sdk-checksum-algorithm, which some upstreams, moto
+    among them, keep the checksum by)."""
+    if checksum is None:
+        return {}
+    kept = checksum.result()
+    return {"ChecksumAlgorithm": kept.algorithm.upper(), checksum_param(kept.algorithm): kept.value}
+
+
+def kept(answer: Mapping[str, Any], checksum: BodyChecksum | None) -> Checksum | None:
+    """The checksum an upstream kept of a PUT: the one passed on, if its answer says so
+    (an upstream that keeps none answers without)."""
+    if checksum is None:
+        return None
+    sent = checksum.result()
+    return sent if answer.get(checksum_param(sent.algorithm)) == sent.value else None
 
 
 BUCKET_HEADS = 8
 """Registry entries a bucket listing reads at once."""
 COPY_LIMIT = 5 * 1024**3
 """The largest object S3's CopyObject copies; larger ones are copied part by part."""
+MAX_PUT = 5 * 1024**3
+"""The largest object S3's PutObject takes."""
 
 
-def _fields(
-    draft: ObjectInfo, size: int, etag: str, modified: datetime | None = None
-) -> tuple[Any, ...]:
-    return (
+def _written(
+    draft: ObjectInfo,
+    size: int,
+    etag: str,
+    modified: datetime | None = None,
+    checksum: Checksum | None = None,
+) -> ObjectInfo:
+    """What a write made of `draft`, as the upstream answered it."""
+    return ObjectInfo(
         draft.bucket,
         draft.key,
         size,
@@ -391,6 +513,7 @@ def _fields(
         draft.content_type,
         draft.metadata,
         parts_count(etag),
+        checksum,
     )
 
 

@@ -12,16 +12,31 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
 
+from lakestow.auth.checksums import CRCS, Checksummer
 from lakestow.errors import Unsupported
 from lakestow.storage.common import check_md5, check_range, part_unsatisfiable
 from lakestow.storage.etags import clean_etag, parts_count, quoted
-from lakestow.storage.protocol import ObjectInfo, PartRange
-from lakestow.storage.s3.base import copied_etag, object_info
+from lakestow.storage.protocol import (
+    COMPOSITE,
+    FULL_OBJECT,
+    BodyChecksum,
+    Checksum,
+    ObjectInfo,
+    PartRange,
+)
+from lakestow.storage.s3.base import (
+    checksum_of,
+    checksum_param,
+    copied_etag,
+    object_info,
+    tagging_header,
+)
 from lakestow.storage.s3.io import PartReader, md5_header
 from lakestow.storage.s3.layout import upstream_metadata
 from lakestow.storage.s3.upstream import Upstream
@@ -41,33 +56,62 @@ _THREAD_HASH = 1024 * 1024
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 
 
-async def md5_of(data: bytes) -> bytes:
-    """The MD5 of `data`, off the event loop when large, so that parts hash in parallel."""
+def _digests(data: bytes, algorithm: str | None) -> tuple[bytes, str | None]:
+    """The MD5 of `data`, and its `algorithm` checksum (base64) if one is asked for."""
+    md5 = hashlib.md5(data, usedforsecurity=False).digest()
+    if algorithm is None:
+        return md5, None
+    checksum = Checksummer(algorithm)
+    checksum.update(data)
+    return md5, checksum.b64digest()
+
+
+async def digests_of(data: bytes, algorithm: str | None = None) -> tuple[bytes, str | None]:
+    """`_digests`, off the event loop when large, so that parts hash in parallel."""
     if len(data) < _THREAD_HASH:
-        return hashlib.md5(data, usedforsecurity=False).digest()
-    return await anyio.to_thread.run_sync(_md5, data)
-
-
-def _md5(data: bytes) -> bytes:
-    return hashlib.md5(data, usedforsecurity=False).digest()
+        return _digests(data, algorithm)
+    return await anyio.to_thread.run_sync(_digests, data, algorithm)
 
 
 class _Upload:
-    """One upstream multipart upload, aborted unless completed."""
+    """One upstream multipart upload, aborted unless completed. With `algorithm`, the upload
+    has a checksum of that algorithm and `checksum_type`, and every part carries its own."""
 
-    def __init__(self, client: Upstream, bucket: str, key: str, info: ObjectInfo) -> None:
+    def __init__(
+        self,
+        client: Upstream,
+        bucket: str,
+        key: str,
+        info: ObjectInfo,
+        algorithm: str | None = None,
+        checksum_type: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
         self.client, self.bucket, self.key, self.info = client, bucket, key, info
+        self.algorithm, self.checksum_type = algorithm, checksum_type
+        self.tags = tags
         self.upload_id = ""
         self.parts: list[dict[str, Any]] = []
+        self.keeps_checksum = False
 
     async def __aenter__(self) -> _Upload:
+        extra: dict[str, Any] = {}
+        if self.algorithm is not None:
+            extra = {
+                "ChecksumAlgorithm": self.algorithm.upper(),
+                "ChecksumType": self.checksum_type,
+            }
         created = await self.client.create_multipart_upload(
             Bucket=self.bucket,
             Key=self.key,
             ContentType=self.info.content_type,
             Metadata=upstream_metadata(self.info.metadata),
+            **extra,
+            **tagging_header(self.tags),
         )
         self.upload_id = created["UploadId"]
+        # an upstream that keeps checksums says which it will make (moto: only here)
+        self.keeps_checksum = bool(self.algorithm) and bool(created.get("ChecksumAlgorithm"))
         return self
 
     async def __aexit__(self, exc_type: object, *_: object) -> None:
@@ -78,7 +122,12 @@ class _Upload:
                 )
 
     async def put_part(self, number: int, data: bytes) -> None:
-        digest = await md5_of(data)
+        digest, checksum = await digests_of(data, self.algorithm)
+        extra: dict[str, Any] = {}
+        sent: dict[str, Any] = {}
+        if self.algorithm is not None:
+            extra = {checksum_param(self.algorithm): checksum}
+            sent = {**extra, "ChecksumAlgorithm": self.algorithm.upper()}
         done = await self.client.upload_part(
             Bucket=self.bucket,
             Key=self.key,
@@ -87,8 +136,9 @@ class _Upload:
             Body=data,
             ContentLength=len(data),
             ContentMD5=md5_header(digest),
+            **sent,
         )
-        self.parts.append({"PartNumber": number, "ETag": done["ETag"]})
+        self.parts.append({"PartNumber": number, "ETag": done["ETag"], **extra})
 
     async def copy_part(self, source: dict[str, str], etag: str, first: int, last: int) -> None:
         number = len(self.parts) + 1
@@ -101,19 +151,36 @@ class _Upload:
             CopySourceIfMatch=quoted(etag),
             CopySourceRange=f"bytes={first}-{last}",
         )
-        etag = copied_etag(done.get("CopyPartResult", {}))
-        self.parts.append({"PartNumber": number, "ETag": quoted(etag)})
+        result = done.get("CopyPartResult", {})
+        etag = copied_etag(result)
+        part = {"PartNumber": number, "ETag": quoted(etag)}
+        checksum = checksum_of(result)
+        if checksum is not None:
+            part[checksum_param(checksum.algorithm)] = checksum.value
+        self.parts.append(part)
 
-    async def complete(self, conditions: dict[str, str], size: int) -> ObjectInfo:
+    async def complete(
+        self, conditions: dict[str, str], size: int, whole: str | None = None
+    ) -> ObjectInfo:
+        """The object the parts make, on `conditions`; `whole`: its checksum, if known."""
         self.parts.sort(key=lambda part: int(part["PartNumber"]))  # they finish in any order
+        extra: dict[str, Any] = {}
+        if self.algorithm is not None:
+            extra["ChecksumType"] = self.checksum_type
+            if whole is not None:
+                extra[checksum_param(self.algorithm)] = whole
         done = await self.client.complete_multipart_upload(
             Bucket=self.bucket,
             Key=self.key,
             UploadId=self.upload_id,
             MultipartUpload={"Parts": self.parts},  # type: ignore[typeddict-item]
             **conditions,  # type: ignore[arg-type]
+            **extra,
         )
         etag = clean_etag(done["ETag"])
+        checksum = checksum_of(done)
+        if checksum is None and self.keeps_checksum and whole is not None and self.algorithm:
+            checksum = Checksum(self.algorithm, whole, self.checksum_type or FULL_OBJECT)
         i = self.info
         return ObjectInfo(
             i.bucket,
@@ -124,6 +191,8 @@ class _Upload:
             i.content_type,
             i.metadata,
             parts_count(etag),
+            checksum,
+            len(self.tags or {}),
         )
 
 
@@ -136,9 +205,15 @@ async def put_in_parts(
     first: bytes,
     conditions: dict[str, str],
     content_md5: bytes | None,
+    checksum: BodyChecksum | None = None,
+    tags: dict[str, str] | None = None,
 ) -> ObjectInfo:
-    """Upload `first` and the rest of `reader` as parts, then complete on `conditions`."""
-    async with _Upload(client, bucket, key, draft) as upload:
+    """Upload `first` and the rest of `reader` as parts, then complete on `conditions`. A
+    `checksum` (a CRC: `CRCS`) is the whole body's: the upload is made FULL_OBJECT of its
+    algorithm, so that the upstream combines the parts' CRCs into it and keeps it."""
+    algorithm = None if checksum is None else checksum.algorithm
+    kind = None if checksum is None else FULL_OBJECT
+    async with _Upload(client, bucket, key, draft, algorithm, kind, tags) as upload:
         try:
             async with anyio.create_task_group() as parts:
                 await _send_parts(parts, upload, reader, first)
@@ -146,7 +221,8 @@ async def put_in_parts(
             raise _sole(group) from None
         if reader.md5 is not None:  # tracked whenever the client sent a Content-MD5
             check_md5(reader.md5.digest(), content_md5)
-        return await upload.complete(conditions, reader.size)
+        whole = None if checksum is None else checksum.result().value
+        return await upload.complete(conditions, reader.size, whole)
 
 
 async def _send_parts(parts: TaskGroup, upload: _Upload, reader: PartReader, first: bytes) -> None:
@@ -182,14 +258,32 @@ async def copy_in_parts(
     etag: str,
     target: ObjectInfo,
     conditions: dict[str, str],
+    checksum_algorithm: str | None = None,
+    source_checksum: Checksum | None = None,
+    tags: dict[str, str] | None = None,
 ) -> ObjectInfo:
-    """Copy `source` (of ETag `etag`, `target.size` bytes) to `key` with UploadPartCopy."""
-    async with _Upload(client, source["Bucket"], key, target) as upload:
+    """Copy `source` (of ETag `etag`, `target.size` bytes) to `key` with UploadPartCopy.
+
+    The copy gets a checksum of `checksum_algorithm`, else of its source's algorithm when it
+    is of the whole object: a CRC is made FULL_OBJECT (the source's value then carries over),
+    another algorithm COMPOSITE of the copy's own parts. A source's COMPOSITE checksum is of
+    its parts, which a copy does not keep: such a copy gets none."""
+    algorithm = checksum_algorithm
+    if algorithm is None and source_checksum is not None and source_checksum.type == FULL_OBJECT:
+        algorithm = source_checksum.algorithm
+    kind = None if algorithm is None else FULL_OBJECT if algorithm in CRCS else COMPOSITE
+    whole = None
+    if source_checksum is not None and (source_checksum.algorithm, kind) == (
+        algorithm,
+        FULL_OBJECT,
+    ):
+        whole = source_checksum.value if source_checksum.type == FULL_OBJECT else None
+    async with _Upload(client, source["Bucket"], key, target, algorithm, kind, tags) as upload:
         if target.size == 0:
             await upload.put_part(1, b"")
         for first in range(0, target.size, COPY_PART):
             await upload.copy_part(source, etag, first, min(first + COPY_PART, target.size) - 1)
-        return await upload.complete(conditions, target.size)
+        return await upload.complete(conditions, target.size, whole)
 
 
 def range_header(byte_range: tuple[int, int | None] | None, suffix_length: int | None) -> str:
@@ -214,13 +308,17 @@ def part_span(bucket: str, key: str, number: int, head: Mapping[str, Any]) -> Pa
     match = _CONTENT_RANGE.fullmatch(str(head.get("ContentRange") or ""))
     if match:
         start, end, size = (int(g) for g in match.groups())
-        return PartRange(object_info(bucket, key, head, size), number, start, end)
+        info = object_info(bucket, key, head, size)
+        # a part's answer carries the part's checksum (with the object's type), not the object's
+        whole = start == 0 and end == size - 1 and not info.parts_count
+        part = replace(info, checksum=None) if not whole else info
+        return PartRange(part, number, start, end, info.checksum)
     info = object_info(bucket, key, head, int(head["ContentLength"]))
     if info.parts_count or head.get("PartsCount"):
         raise Unsupported("The upstream store does not tell where the parts of an object lie.")
     if number != 1:  # an upstream that ignored the part number of a single-part object
         raise part_unsatisfiable()
-    return PartRange(info, number, 0, info.size - 1)
+    return PartRange(info, number, 0, info.size - 1, info.checksum)
 
 
 def response_span(response: Mapping[str, Any]) -> tuple[int, int, int]:

@@ -36,8 +36,14 @@ if TYPE_CHECKING:
         DeleteObjectRequestTypeDef,
         DeleteObjectsOutputTypeDef,
         DeleteObjectsRequestTypeDef,
+        DeleteObjectTaggingOutputTypeDef,
+        DeleteObjectTaggingRequestTypeDef,
+        GetObjectAttributesOutputTypeDef,
+        GetObjectAttributesRequestTypeDef,
         GetObjectOutputTypeDef,
         GetObjectRequestTypeDef,
+        GetObjectTaggingOutputTypeDef,
+        GetObjectTaggingRequestTypeDef,
         HeadBucketOutputTypeDef,
         HeadBucketRequestTypeDef,
         HeadObjectOutputTypeDef,
@@ -50,6 +56,8 @@ if TYPE_CHECKING:
         ListPartsRequestTypeDef,
         PutObjectOutputTypeDef,
         PutObjectRequestTypeDef,
+        PutObjectTaggingOutputTypeDef,
+        PutObjectTaggingRequestTypeDef,
         UploadPartCopyOutputTypeDef,
         UploadPartCopyRequestTypeDef,
         UploadPartOutputTypeDef,
@@ -152,6 +160,30 @@ class Upstream:
     ) -> DeleteObjectsOutputTypeDef:
         async with self._call():
             return await self._client.delete_objects(**request)
+
+    async def get_object_attributes(
+        self, **request: Unpack[GetObjectAttributesRequestTypeDef]
+    ) -> GetObjectAttributesOutputTypeDef:
+        async with self._call():
+            return await self._client.get_object_attributes(**request)
+
+    async def get_object_tagging(
+        self, **request: Unpack[GetObjectTaggingRequestTypeDef]
+    ) -> GetObjectTaggingOutputTypeDef:
+        async with self._call():
+            return await self._client.get_object_tagging(**request)
+
+    async def put_object_tagging(
+        self, **request: Unpack[PutObjectTaggingRequestTypeDef]
+    ) -> PutObjectTaggingOutputTypeDef:
+        async with self._call():
+            return await self._client.put_object_tagging(**request)
+
+    async def delete_object_tagging(
+        self, **request: Unpack[DeleteObjectTaggingRequestTypeDef]
+    ) -> DeleteObjectTaggingOutputTypeDef:
+        async with self._call():
+            return await self._client.delete_object_tagging(**request)
 
     # Multipart uploads
 

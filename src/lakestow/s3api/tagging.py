@@ -1,0 +1,39 @@
+"""Object tagging: GetObjectTagging, PutObjectTagging, DeleteObjectTagging.
+
+An object's tags are read as the object is (READ) and changed as it is (WRITE): a member may
+tag only what they may write. A tag set is limited as the S3 User Guide limits it
+(`storage.common.check_tags`); changing it changes nothing else of the object.
+"""
+
+from __future__ import annotations
+
+from lakestow.errors import InvalidRequest
+from lakestow.s3api import xml
+from lakestow.s3api.asgi import Response
+from lakestow.s3api.request import S3Request
+from lakestow.storage.common import check_tags
+
+
+async def get_object_tagging(request: S3Request) -> Response:
+    tags = await request.objects.get_tags(request.bucket, request.key)
+    tag_set = [
+        xml.group("Tag", [xml.tag("Key", key), xml.tag("Value", value)])
+        for key, value in tags.items()
+    ]
+    body = xml.document("Tagging", [xml.group("TagSet", tag_set)])
+    return Response(body, media_type="application/xml")
+
+
+async def put_object_tagging(request: S3Request) -> Response:
+    root = xml.parse(await request.read_body(xml.MAX_BODY), "Tagging")
+    tag_set = root.find("TagSet")
+    if tag_set is None:
+        raise InvalidRequest("<Tagging> lacks <TagSet>", code="MalformedXML")
+    pairs = [(xml.text(tag, "Key"), xml.text(tag, "Value")) for tag in tag_set.findall("Tag")]
+    await request.objects.put_tags(request.bucket, request.key, check_tags(pairs))
+    return Response(status_code=200)
+
+
+async def delete_object_tagging(request: S3Request) -> Response:
+    await request.objects.put_tags(request.bucket, request.key, {})
+    return Response(status_code=204)
