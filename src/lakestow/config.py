@@ -63,7 +63,7 @@ class Settings:
     store_request_timeout: float = _setting(
         30.0,
         "Seconds the s3 store's upstream has to connect, and to answer a request (retries "
-        "included; a body in transit only needs to keep moving): past it, 503.",
+        "included; a request carrying a body gets a second more per MiB): past it, 503.",
     )
     key_file: str = _setting(
         DEFAULT_KEY_FILE,

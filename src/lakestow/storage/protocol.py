@@ -121,6 +121,27 @@ class GetResult:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    @classmethod
+    def of_bytes(cls, info: ObjectInfo, start: int, end: int, data: bytes) -> GetResult:
+        """A read whose bytes are all in memory already."""
+        return cls(info, start, end, _Bytes(data), data=data)
+
+
+class _Bytes(AsyncIterator[bytes]):
+    """A body already in memory (at most one chunk)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data: bytes | None = data or None
+
+    async def __anext__(self) -> bytes:
+        data, self._data = self._data, None
+        if data is None:
+            raise StopAsyncIteration
+        return data
+
+    async def aclose(self) -> None:
+        self._data = None
+
 
 @dataclass(frozen=True)
 class PartRange:
@@ -476,6 +497,11 @@ class Buckets(Protocol):
         ...
 
     async def head_bucket(self, name: str) -> BucketInfo: ...
+
+    async def ping(self) -> None:
+        """Return when the store answers (one cheap round trip, whatever it holds); raise
+        otherwise. What a readiness probe asks."""
+        ...
 
 
 @runtime_checkable

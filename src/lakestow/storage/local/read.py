@@ -113,22 +113,6 @@ def parts_page(stored: StoredObject, marker: int, max_parts: int) -> ObjectParts
     return ObjectPartsPage(info, parts, truncated, shown[-1] if truncated and shown else None)
 
 
-class _Bytes(AsyncIterator[bytes]):
-    """A body already in memory (at most one chunk)."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data: bytes | None = data or None
-
-    async def __anext__(self) -> bytes:
-        data, self._data = self._data, None
-        if data is None:
-            raise StopAsyncIteration
-        return data
-
-    async def aclose(self) -> None:
-        self._data = None
-
-
 class BlobStream(AsyncIterator[bytes]):
     """Pinned extents read in chunks of at most 1 MiB; unpinned when done or closed."""
 
@@ -258,7 +242,7 @@ def snapshot(
 def open_snapshot(core: Core, snap: _Snapshot) -> GetResult:
     """A GET of bytes already in memory, or a large range streamed from pinned blobs."""
     if snap.data is not None:
-        return GetResult(snap.info, snap.start, snap.end, _Bytes(snap.data), data=snap.data)
+        return GetResult.of_bytes(snap.info, snap.start, snap.end, snap.data)
     return GetResult(snap.info, snap.start, snap.end, BlobStream(core, snap.pieces))
 
 
@@ -268,7 +252,7 @@ def read_pinned(core: Core, snap: _Snapshot) -> GetResult:
         data = b"".join(core.blobs.read(*piece) for piece in snap.pieces)
     finally:
         core.pins.unpin(blob_id for blob_id, _, _ in snap.pieces)
-    return GetResult(snap.info, snap.start, snap.end, _Bytes(data), data=data)
+    return GetResult.of_bytes(snap.info, snap.start, snap.end, data)
 
 
 @dataclass(frozen=True)

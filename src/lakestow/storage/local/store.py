@@ -133,6 +133,9 @@ class LocalStore(MultipartOps):
     async def list_buckets(self) -> list[BucketInfo]:
         return await self._core.read(read_buckets)
 
+    async def ping(self) -> None:
+        await self._core.read(read_buckets)  # the index answers through the reader pool
+
     async def head_bucket(self, name: str) -> BucketInfo:
         info = await self._core.read(partial(read_bucket, name=name))
         if info is None:

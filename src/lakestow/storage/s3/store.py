@@ -210,6 +210,9 @@ class S3Store(S3Multipart):
                 heads.start_soon(head, name)
         return [found[name] for name in sorted(found)]
 
+    async def ping(self) -> None:
+        await self._client.head_bucket(Bucket=self._up)
+
     # Objects
 
     async def put(
@@ -330,13 +333,18 @@ class S3Store(S3Multipart):
         header = range_header(byte_range, suffix_length)
         extra: dict[str, Any] = {"Range": header} if header else {}
         try:  # (the checksum asked for is the whole object's: botocore checks the body)
-            response = await self._client.get_object(
-                Bucket=self._up, Key=self._layout.key(bucket, key), ChecksumMode="ENABLED", **extra
+            response, data = await self._client.get_small_object(
+                Bucket=self._up,
+                Key=self._layout.key(bucket, key),
+                ChecksumMode="ENABLED",
+                **extra,
             )
         except NotFound as exc:
             raise await self._missing(bucket, exc) from None
         start, end, size = response_span(response)
         info = object_info(bucket, key, response, size)
+        if data is not None:
+            return GetResult.of_bytes(info, start, end, data)
         return GetResult(info, start, end, stream(response["Body"]))
 
     async def head(self, bucket: str, key: str) -> ObjectInfo:

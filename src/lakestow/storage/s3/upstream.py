@@ -66,31 +66,41 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 
+SLOWEST_UPLOAD = 1024 * 1024
+"""Bytes per second an upstream is expected to take a body at, at the least: a PUT or part
+upload gets a second more than the deadline per MiB it carries (its body is already here,
+in memory or spooled, so only the upstream sets its pace)."""
+
+
+SMALL_GET = 64 * 1024
+"""A GET of at most this many bytes is read whole within its call's deadline: the S3 endpoint
+answers such a body in one piece anyway, so its client waits for all of it, and a stalled
+upstream gets a 503 in time. Larger bodies stream, each read bounded by the read timeout."""
+
+
 class Upstream:
     """An aiobotocore S3 client whose operations raise lakestow's errors, not botocore's, and
-    answer within `deadline` seconds, retries included (a stalled upstream: 503). A PUT or
-    part upload is bounded by the client's read timeout instead: its body comes at the pace
-    of the client that sends it, and only has to keep moving."""
+    answer within `deadline` seconds, retries included (a stalled upstream: 503); a request
+    with a body, within that plus the body's time at `SLOWEST_UPLOAD`."""
 
     def __init__(self, client: S3Client, *, deadline: float | None = None) -> None:
         self._client = client
         self._deadline = deadline
 
     @asynccontextmanager
-    async def _call(self, *, bounded: bool = True) -> AsyncIterator[None]:
+    async def _call(self, *, sending: int = 0) -> AsyncIterator[None]:
         """Raise the lakestow error for any botocore error raised inside the block, and
-        ServiceUnavailable once the deadline passes."""
+        ServiceUnavailable once the deadline (for a body of `sending` bytes) passes."""
+        deadline = None if self._deadline is None else self._deadline + sending / SLOWEST_UPLOAD
         try:
-            async with asyncio.timeout(self._deadline if bounded else None):
+            async with asyncio.timeout(deadline):
                 yield
         except (ClientError, BotoCoreError) as exc:
             raise lakestow_error(exc) from exc
         except aiohttp.ClientError as exc:  # a connection lost mid-answer, which botocore lets by
             raise Unavailable(f"The upstream store is unreachable: {exc}") from exc
         except TimeoutError as exc:
-            raise Unavailable(
-                f"The upstream store did not answer within {self._deadline:g} s."
-            ) from exc
+            raise Unavailable(f"The upstream store did not answer within {deadline:g} s.") from exc
 
     @property
     def meta(self) -> ClientMeta:
@@ -137,10 +147,24 @@ class Upstream:
         async with self._call():
             return await self._client.get_object(**request)
 
+    async def get_small_object(
+        self, **request: Unpack[GetObjectRequestTypeDef]
+    ) -> tuple[GetObjectOutputTypeDef, bytes | None]:
+        """get_object, with its body read whole within the same deadline when it holds at
+        most `SMALL_GET` bytes (else None: the body is the caller's to stream)."""
+        async with self._call():
+            response = await self._client.get_object(**request)
+            if response["ContentLength"] > SMALL_GET:
+                return response, None
+            try:
+                return response, await response["Body"].read()
+            finally:
+                response["Body"].close()
+
     async def put_object(
         self, **request: Unpack[PutObjectRequestTypeDef]
     ) -> PutObjectOutputTypeDef:
-        async with self._call(bounded=False):
+        async with self._call(sending=request.get("ContentLength", 0)):
             return await self._client.put_object(**request)
 
     async def copy_object(
@@ -196,7 +220,7 @@ class Upstream:
     async def upload_part(
         self, **request: Unpack[UploadPartRequestTypeDef]
     ) -> UploadPartOutputTypeDef:
-        async with self._call(bounded=False):
+        async with self._call(sending=request.get("ContentLength", 0)):
             return await self._client.upload_part(**request)
 
     async def upload_part_copy(
