@@ -11,7 +11,15 @@ import pytest
 
 from lakestow import server
 from lakestow.auth import keys
-from lakestow.auth.credentials import CredentialRefused, Refusal, TemporaryCredentials, Verifier
+from lakestow.auth.credentials import (
+    CredentialRefused,
+    LookupNeeded,
+    MemberState,
+    Refusal,
+    TemporaryCredentials,
+    Verifier,
+    mint,
+)
 from lakestow.errors import InvalidInput, NotFound, Unavailable
 from lakestow.services import Services
 
@@ -298,3 +306,64 @@ def test_the_reload_loop_outlives_an_outage(service: Services, alice: int) -> No
     before = verifier.health.last_success
     asyncio.run(run())
     assert verifier.health.last_success is not None and verifier.health.last_success != before
+
+
+def test_a_member_newer_than_the_snapshot_is_looked_up_once_off_the_request(
+    service: Services, alice: int
+) -> None:
+    """`verify` never queries the catalog itself: a member the snapshot does not hold asks
+    the caller to look it up (in a thread, for a server); what it finds, or that nothing is
+    there, is kept until the next reload."""
+    lookups: list[int] = []
+
+    def member_state(member_id: int) -> MemberState | None:
+        lookups.append(member_id)
+        return service.snapshot.member_state(member_id)
+
+    verifier = Verifier(
+        service.credentials.keyring,
+        service.snapshot.catalog_snapshot,
+        max_age=3600,
+        lookup_member=member_state,
+    )
+    verifier.refresh()
+    dave = service.orgs.create_member("dave", "acme").id  # after the snapshot
+    issued = service.credentials.issue_credentials("dave")
+    with pytest.raises(LookupNeeded) as needed:
+        verifier.verify(issued.access_key_id, issued.session_token)
+    needed.value.look_up()
+    for _ in range(3):
+        principal, _grant = verifier.verify(issued.access_key_id, issued.session_token)
+        assert principal.member_id == dave
+    assert lookups == [dave]
+
+    # A member the catalog does not hold (a token of the server's key naming a member id
+    # that is not there): looked up once, then refused from memory until the next reload.
+    ghost, _grant = mint(service.credentials.keyring, member_id=9999, org_id=1, seconds=60)
+    with pytest.raises(LookupNeeded) as needed:
+        verifier.verify(ghost.access_key_id, ghost.session_token)
+    needed.value.look_up()
+    for _ in range(3):
+        assert _refusal(verifier, ghost.access_key_id, ghost.session_token) is Refusal.UNKNOWN
+    assert lookups == [dave, 9999]
+    verifier.refresh()  # the snapshot now holds dave; the ghost is looked for again
+    verifier.verify(issued.access_key_id, issued.session_token)
+    with pytest.raises(LookupNeeded):
+        verifier.verify(ghost.access_key_id, ghost.session_token)
+    assert lookups == [dave, 9999]
+
+
+def test_a_lookup_while_the_catalog_is_down_is_a_503(service: Services, alice: int) -> None:
+    def unreachable(member_id: int) -> MemberState | None:
+        raise ConnectionRefusedError("connection to 127.0.0.1:5432 refused")
+
+    keyring = service.credentials.keyring
+    verifier = Verifier(keyring, service.snapshot.catalog_snapshot, lookup_member=unreachable)
+    verifier.refresh()
+    service.orgs.create_member("erin", "acme")
+    issued = service.credentials.issue_credentials("erin")
+    with pytest.raises(LookupNeeded) as needed:
+        verifier.verify(issued.access_key_id, issued.session_token)
+    with pytest.raises(Unavailable) as caught:
+        needed.value.look_up()
+    assert caught.value.status == 503 and caught.value.headers["Retry-After"] == "5"

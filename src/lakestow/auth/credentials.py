@@ -36,6 +36,7 @@ _OPERATOR_PURPOSE = b"lakestow operator secret v1"
 TOKEN_PREFIX = "LKS1"  # noqa: S105 (a marker, not a secret)
 _PURPOSE = b"lakestow session token v1"
 UNSEALED_CACHE_SIZE = 4096
+LOOKED_UP_CACHE_SIZE = 4096  # members and operators newer than the snapshot, or absent
 _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
 
@@ -199,8 +200,21 @@ def mint_operator(keyring: Keyring) -> tuple[str, str, str]:
     return access_key_id, secret, sealed
 
 
+class LookupNeeded(Exception):
+    """`verify` met a member or operator the last snapshot does not hold (created since, or
+    gone): the caller runs `look_up` (a catalog query: blocking, so in a thread) and verifies
+    again. What it finds, absence too, is kept until the next reload."""
+
+    def __init__(self, look_up: Callable[[], None]) -> None:
+        super().__init__("a catalog lookup is needed")
+        self.look_up = look_up
+
+
 class Verifier:
-    """Turns (access key id, session token) into the principal and grant, or refuses."""
+    """Turns (access key id, session token) into the principal and grant, or refuses.
+
+    Never touches the catalog itself except through `refresh` and a `LookupNeeded`'s
+    `look_up`, both of which block: a server runs them off its event loop."""
 
     def __init__(
         self,
@@ -229,6 +243,9 @@ class Verifier:
         self._operator_secrets: dict[str, str] = {}
         # A token's contents never change: opening it once per client, not per request, is enough.
         self._unsealed: dict[tuple[str, str | None], Grant] = {}
+        # Rows looked up since the last reload (None: not in the catalog either).
+        self._members: dict[int, MemberState | None] = {}
+        self._operators: dict[str, OperatorState | None] = {}
 
     def refresh(self) -> None:
         """Reload the snapshot; on failure, the error is raised and counted in `health`."""
@@ -239,6 +256,7 @@ class Verifier:
             raise
         self._state = state
         self._loaded_at = time.monotonic()
+        self._members, self._operators = {}, {}  # the snapshot now holds what they held
         self.health.succeeded()
 
     def verify(self, access_key_id: str, session_token: str | None) -> tuple[Principal, Grant]:
@@ -252,8 +270,8 @@ class Verifier:
             raise CredentialRefused(Refusal.EXPIRED, "the session token has expired")
         state = self._current()
         member = state.members.get(grant.member_id)
-        if member is None and self._lookup_member is not None:
-            member = self._lookup(self._lookup_member, grant.member_id)  # created since?
+        if member is None and self._lookup_member is not None:  # created since?
+            member = self._looked_up(self._members, self._lookup_member, grant.member_id)
         if member is None or member.org_id != grant.org_id:
             raise CredentialRefused(Refusal.UNKNOWN, "the member of these credentials is gone")
         if member.disabled:
@@ -272,8 +290,8 @@ class Verifier:
     def verify_operator(self, access_key_id: str) -> tuple[Operator, str]:
         """The operator holding `access_key_id` and its secret, or a refusal."""
         state = self.snapshot().operators.get(access_key_id)
-        if state is None and self._lookup_operator is not None:
-            state = self._lookup(self._lookup_operator, access_key_id)  # created since?
+        if state is None and self._lookup_operator is not None:  # created since?
+            state = self._looked_up(self._operators, self._lookup_operator, access_key_id)
         if state is None:
             raise CredentialRefused(Refusal.UNKNOWN, "the access key id does not exist")
         if state.disabled:
@@ -311,12 +329,23 @@ class Verifier:
             f"the last revocations loaded are more than {self._staleness:g} s old"
         )
 
-    def _lookup(self, lookup: Callable[[T], S | None], key: T) -> S | None:
-        """A row created since the last reload, looked up in the catalog."""
-        try:
-            return lookup(key)
-        except Exception as exc:
-            raise _catalog_unavailable("a new member or operator cannot be looked up") from exc
+    @staticmethod
+    def _looked_up(found: dict[T, S | None], lookup: Callable[[T], S | None], key: T) -> S | None:
+        """The row `lookup` found for `key` since the last reload; LookupNeeded if none was
+        looked for yet."""
+        if key in found:
+            return found[key]
+
+        def look_up() -> None:
+            try:
+                row = lookup(key)
+            except Exception as exc:
+                raise _catalog_unavailable("a new member or operator cannot be looked up") from exc
+            if len(found) >= LOOKED_UP_CACHE_SIZE:
+                found.clear()
+            found[key] = row
+
+        raise LookupNeeded(look_up)
 
 
 def _catalog_unavailable(why: str) -> Unavailable:

@@ -16,13 +16,14 @@ import secrets
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, unquote
 
+import anyio
 from starlette.types import Receive, Scope, Send
 
 from lakestow.auth import sigv2, sigv4
-from lakestow.auth.credentials import OPERATOR_KEY_PREFIX, Operator
+from lakestow.auth.credentials import OPERATOR_KEY_PREFIX, LookupNeeded, Operator
 from lakestow.auth.policy import Principal
 from lakestow.catalog.db import unreachable
-from lakestow.errors import AccessDenied, InvalidRequest, LakestowError
+from lakestow.errors import AccessDenied, InvalidRequest, LakestowError, Unavailable
 from lakestow.paths import validate_key
 from lakestow.runtime import Runtime
 from lakestow.s3api import acl, xml
@@ -100,11 +101,11 @@ class S3App:
         legacy = sigv2.parse(signed, query)
         auth = sigv4.parse(signed) if legacy is None else None
         if auth is not None:
-            who, secret = self._principal(auth.access_key_id, auth.session_token)
+            who, secret = await self._principal(auth.access_key_id, auth.session_token)
             signer = sigv4.verify(signed, auth, secret, region=self.runtime.region, now=now)
             mode: str = auth.payload_hash
         elif legacy is not None:
-            who, secret = self._principal(legacy.access_key_id, legacy.session_token)
+            who, secret = await self._principal(legacy.access_key_id, legacy.session_token)
             sigv2.verify(signed, legacy, secret, now=now)
             mode, signer = sigv4.UNSIGNED_PAYLOAD, None
         else:
@@ -116,12 +117,20 @@ class S3App:
         actor = f"member:{who.member_id}"
         return MemberRequest(http, self.runtime, bucket, key, query, actor, mode, signer, who, org)
 
-    def _principal(self, access_key_id: str, token: str | None) -> tuple[Principal | Operator, str]:
+    async def _principal(
+        self, access_key_id: str, token: str | None
+    ) -> tuple[Principal | Operator, str]:
         verifier = self.runtime.verifier
-        if access_key_id.startswith(OPERATOR_KEY_PREFIX) and token is None:
-            return verifier.verify_operator(access_key_id)
-        principal, grant = verifier.verify(access_key_id, token)
-        return principal, grant.secret_access_key
+        for _ in range(3):  # a lookup of a member or operator newer than the snapshot, or two
+            try:
+                if access_key_id.startswith(OPERATOR_KEY_PREFIX) and token is None:
+                    return verifier.verify_operator(access_key_id)
+                principal, grant = verifier.verify(access_key_id, token)
+                return principal, grant.secret_access_key
+            except LookupNeeded as needed:
+                await anyio.to_thread.run_sync(needed.look_up)  # a catalog query: off the loop
+        # (a reload between a lookup and the check clears what the lookup found: again)
+        raise Unavailable("The catalog changed while this request was checked: try again.")
 
 
 def split_path(raw_path: str) -> tuple[str, str]:
