@@ -129,7 +129,9 @@ async def _refresh(verifier: Verifier, interval: float) -> None:
     """Reload revocations, disabled members and operators in a thread, a little more often
     than they expire, so requests never wait for the catalog. A failed reload (the catalog
     down) is counted and logged by `verifier.health` and tried again; nothing ends the loop
-    but its cancellation."""
+    but its cancellation. It does not back off further than its interval: a try is one
+    connection attempt every couple of seconds per replica, and a longer pause would only
+    lengthen the 503s past the staleness bound once the catalog is back."""
     while True:
         with contextlib.suppress(Exception):  # logged once per outage by verifier.health
             await anyio.to_thread.run_sync(verifier.refresh)
