@@ -77,6 +77,7 @@ STATUS: dict[str, int] = {
     "NoSuchKey": 404,
     "NoSuchBucket": 404,
     "NoSuchUpload": 404,
+    "NoSuchVersion": 404,
     "NotFound": 404,
     "NoSuchBucketPolicy": 404,
     "NoSuchCORSConfiguration": 404,

@@ -12,6 +12,19 @@ Callers depend on the operations they use (`Get`, `Put`, `List`, ...); a backend
     InvalidInput        InvalidArgument (a part number outside 1..10000, a part copy's
                         range not inside its source)
 
+Versions (S3 versioning, "Retaining multiple versions of objects" in the S3 User Guide): a
+bucket's versioning is never set (None), "Enabled" or "Suspended" (`Versioning`). Once set,
+every object and delete marker has a version id: a new one for each write while Enabled,
+"null" (`NULL_VERSION`) for what was written while never set or Suspended. An overwrite or a
+delete keeps what it replaces as a noncurrent version; a delete without a version id makes a
+delete marker, with one removes that version for good. Reads without a version id see the
+latest version; when that is a delete marker, NoSuchKey carries `x-amz-delete-marker` and
+`x-amz-version-id` headers. `ObjectInfo.version_id` is None only in a bucket whose
+versioning was never set.
+
+    NotFound            NoSuchVersion (a version id that names nothing)
+    Unsupported         MethodNotAllowed (405: a GET or HEAD of a delete marker's version)
+
 Keys are opaque strings validated at the edge; a backend never maps them to file paths.
 ETags are stored and returned without quotes: the S3 layer adds them.
 
@@ -33,6 +46,10 @@ from typing import Protocol, runtime_checkable
 from lakestow.errors import LakestowError
 
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
+NULL_VERSION = "null"
+"""The version id of what was written while a bucket's versioning was never set or Suspended."""
+ENABLED, SUSPENDED = "Enabled", "Suspended"
+"""A bucket's versioning status (S3's VersioningConfiguration Status)."""
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10_000
 
@@ -87,6 +104,8 @@ class ObjectInfo:
     parts_count: int | None = None
     checksum: Checksum | None = None
     tag_count: int = 0
+    version_id: str | None = None
+    """This version's id; "null" for the null version; None in a bucket never versioned."""
 
 
 @dataclass(frozen=True)
@@ -167,6 +186,39 @@ class ListPage:
     common_prefixes: list[str]
     is_truncated: bool
     next_start_after: str | None
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One entry of a versions listing: a version of an object, or a delete marker (whose
+    `info` has size 0, an empty ETag, its key, version id and time)."""
+
+    info: ObjectInfo
+    is_latest: bool
+    delete_marker: bool = False
+
+
+@dataclass(frozen=True)
+class VersionsPage:
+    """One page of ListObjectVersions: versions in key order, newest first within a key, and
+    rolled-up common prefixes. To continue, pass `next_key_marker` and
+    `next_version_id_marker` back (S3's NextKeyMarker, NextVersionIdMarker)."""
+
+    versions: list[VersionInfo]
+    common_prefixes: list[str]
+    is_truncated: bool
+    next_key_marker: str | None = None
+    next_version_id_marker: str | None = None
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """What a delete did. Without a version id: made a delete marker (`delete_marker`, its
+    `version_id`) in a versioned bucket, or removed the object (no version id). With one:
+    removed that version for good (`delete_marker` when it was a marker)."""
+
+    version_id: str | None = None
+    delete_marker: bool = False
 
 
 @dataclass(frozen=True)
@@ -266,6 +318,7 @@ class Get(Protocol):
         *,
         byte_range: tuple[int, int | None] | None = None,
         suffix_length: int | None = None,
+        version_id: str | None = None,
     ) -> GetResult:
         """`byte_range` is (first, last or None), inclusive; `suffix_length` asks for the
         last n bytes. An unsatisfiable range raises InvalidRequest InvalidRange (416)."""
@@ -275,7 +328,9 @@ class Get(Protocol):
 class Head(Protocol):
     """Read an object's metadata."""
 
-    async def head(self, bucket: str, key: str) -> ObjectInfo: ...
+    async def head(self, bucket: str, key: str, *, version_id: str | None = None) -> ObjectInfo:
+        """The latest version's metadata, or `version_id`'s."""
+        ...
 
 
 class Put(Protocol):
@@ -305,13 +360,25 @@ class Put(Protocol):
 class Delete(Protocol):
     """Delete objects; deleting a missing key is not an error."""
 
-    async def delete(self, bucket: str, key: str, *, if_match: str | None = None) -> None:
-        """Delete `key`; absent keys are no error. With `if_match` (an ETag, or "*"): only
-        the object it names, NoSuchKey when there is none, PreconditionFailed when changed."""
+    async def delete(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        if_match: str | None = None,
+        version_id: str | None = None,
+    ) -> Deleted:
+        """Delete `key` (a delete marker in a versioned bucket), or the version `version_id`
+        of it for good; absent keys and versions are no error. With `if_match` (an ETag, or
+        "*"): only the object it names, NoSuchKey when there is none, PreconditionFailed
+        when changed."""
         ...
 
-    async def delete_many(self, bucket: str, keys: Sequence[str]) -> list[LakestowError | None]:
-        """Delete several keys at once; one result per key, None when it succeeded."""
+    async def delete_many(
+        self, bucket: str, keys: Sequence[str], *, version_ids: Sequence[str | None] = ()
+    ) -> list[Deleted | LakestowError]:
+        """Delete several keys at once (each with its version id in `version_ids`, when
+        given: one per key, None for none); one result per key."""
         ...
 
 
@@ -349,8 +416,10 @@ class Copy(Protocol):
         if_none_match: str | None = None,
         checksum_algorithm: str | None = None,
         tags: dict[str, str] | None = None,
+        src_version_id: str | None = None,
     ) -> ObjectInfo:
-        """Without `replace_metadata` the source's metadata and content type are kept and
+        """Copies the source's latest version, or `src_version_id` (a delete marker's:
+        InvalidRequest). Without `replace_metadata` the source's metadata and content type are kept and
         `metadata` / `content_type` are ignored. `if_match` / `if_none_match` are conditions
         on the destination, as for `put`; copy-source conditions belong to the caller.
         The copy keeps the source's checksum; with `checksum_algorithm`, it gets a full-object
@@ -403,6 +472,7 @@ class Multipart(Protocol):
         src_bucket: str,
         src_key: str,
         byte_range: tuple[int, int] | None = None,
+        src_version_id: str | None = None,
     ) -> PartInfo: ...
 
     async def complete_multipart(
@@ -442,6 +512,33 @@ class Multipart(Protocol):
         upload_id_marker: str | None = None,
         max_uploads: int = 1000,
     ) -> UploadsPage: ...
+
+
+class Versioning(Protocol):
+    """A bucket's versioning, and the versions it keeps."""
+
+    async def get_versioning(self, bucket: str) -> str | None:
+        """ENABLED, SUSPENDED, or None when never set."""
+        ...
+
+    async def put_versioning(self, bucket: str, status: str) -> None:
+        """Set ENABLED or SUSPENDED (once set, a bucket's versioning is never unset)."""
+        ...
+
+    async def list_versions(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str | None = None,
+        key_marker: str | None = None,
+        version_id_marker: str | None = None,
+        max_keys: int = 1000,
+    ) -> VersionsPage:
+        """Every version and delete marker, as S3's ListObjectVersions: after `key_marker`
+        (all of its versions skipped) or, with `version_id_marker` too, after that version
+        of it. Common prefixes count toward `max_keys`."""
+        ...
 
 
 @runtime_checkable
@@ -506,7 +603,18 @@ class Buckets(Protocol):
 
 @runtime_checkable
 class ObjectStore(
-    Get, Head, Put, Delete, List, Copy, Multipart, ObjectParts, Tagging, Buckets, Protocol
+    Get,
+    Head,
+    Put,
+    Delete,
+    List,
+    Copy,
+    Multipart,
+    ObjectParts,
+    Tagging,
+    Buckets,
+    Versioning,
+    Protocol,
 ):
     """Every operation, plus closing the store."""
 
