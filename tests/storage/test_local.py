@@ -57,7 +57,7 @@ from storage.conformance import (
     put_keys,
     read,
 )
-from storage.versioning import TestVersioning, TestVersionsModel
+from storage.versioning import TestRetention, TestVersioning, TestVersionsModel
 
 PART_SIZE = 5 * 1024
 
@@ -73,6 +73,7 @@ __all__ = [
     "TestObjects",
     "TestRanges",
     "TestSnapshot",
+    "TestRetention",
     "TestTagging",
     "TestVersioning",
     "TestVersionsModel",

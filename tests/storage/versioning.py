@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+import anyio
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -34,6 +36,8 @@ from lakestow.storage.protocol import (
     VersionInfo,
 )
 from storage.conformance import StoreSuite, chunks, fetch, new_bucket, raises, read
+
+EPOCH = datetime.fromtimestamp(0, UTC)
 
 
 async def put(store: ObjectStore, bucket: str, key: str, body: bytes) -> ObjectInfo:
@@ -450,3 +454,55 @@ class TestVersionsModel(StoreSuite):
                     await store.head(bucket, key)
             else:
                 assert (await store.head(bucket, key)).version_id == version_id
+
+
+@pytest.mark.anyio
+class TestRetention(StoreSuite):
+    async def test_a_purge_removes_what_went_noncurrent_before_its_time_and_no_current_object(
+        self, store: ObjectStore
+    ) -> None:
+        bucket = await versioned(store)
+        old = await put(store, bucket, "dir/k", b"old")
+        await put(store, bucket, "dir/k", b"current")  # "old" noncurrent from here
+        gone = await put(store, bucket, "dir/gone", b"gone")
+        marker = await store.delete(bucket, "dir/gone")  # "gone" noncurrent from here
+        outside = await put(store, bucket, "other/k", b"1")
+        await put(store, bucket, "other/k", b"2")
+        await anyio.sleep(0.05)
+        cut = datetime.now(UTC)
+        await anyio.sleep(0.05)
+        late = await put(store, bucket, "dir/late", b"late")
+        await put(store, bucket, "dir/late", b"later")  # noncurrent after the cut: kept
+        usage = await store.version_usage(bucket, prefix="dir/")
+        assert (usage.current_objects, usage.current_bytes) == (2, len(b"current") + 5)
+        assert (usage.retained_versions, usage.retained_bytes) == (3, 3 + 4 + 4)
+
+        # Before the first overwrite: nothing went noncurrent then.
+        assert await store.purge_versions(bucket, prefix="dir/", noncurrent_before=EPOCH) == 0
+        # In batches of one: the old version, the deleted object, then its marker, alone now.
+        removed = 0
+        while n := await store.purge_versions(
+            bucket, prefix="dir/", noncurrent_before=cut, limit=1
+        ):
+            removed += n
+        assert removed == 3
+        assert shape(await all_versions(store, bucket, prefix="dir/")) == [
+            ("dir/k", (await store.head(bucket, "dir/k")).version_id, True, False),
+            ("dir/late", (await store.head(bucket, "dir/late")).version_id, True, False),
+            ("dir/late", late.version_id, False, False),
+        ]
+        assert await fetch(store, bucket, "dir/k") == b"current"
+        for version in (old, gone):
+            with raises(NotFound, "NoSuchVersion"):
+                await store.head(
+                    bucket,
+                    "dir/" + ("k" if version is old else "gone"),
+                    version_id=version.version_id,
+                )
+        assert marker.version_id
+        assert len(await all_versions(store, bucket, prefix="other/")) == 2  # another prefix
+        assert outside.version_id
+        # Everything noncurrent, whenever: the current objects stay.
+        await store.purge_versions(bucket, prefix="", noncurrent_before=datetime.now(UTC))
+        assert [v.is_latest for v in await all_versions(store, bucket)] == [True] * 3
+        assert await fetch(store, bucket, "dir/late") == b"later"

@@ -542,6 +542,34 @@ class Versioning(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class VersionUsage:
+    """Bytes under a prefix: of the latest versions, and of the noncurrent ones kept."""
+
+    current_bytes: int
+    current_objects: int
+    retained_bytes: int
+    retained_versions: int
+
+
+class Retention(Protocol):
+    """Keeping noncurrent versions for a while only (S3's lifecycle NoncurrentVersionExpiration
+    and ExpiredObjectDeleteMarker, per prefix)."""
+
+    async def purge_versions(
+        self, bucket: str, *, prefix: str, noncurrent_before: datetime, limit: int = 1000
+    ) -> int:
+        """Remove for good at most `limit` versions under `prefix`: noncurrent versions and
+        delete markers that stopped being the latest before `noncurrent_before`, and delete
+        markers that are the latest with nothing below them, made before it. Never the
+        latest version of an object. How many went (fewer than `limit`: nothing is left)."""
+        ...
+
+    async def version_usage(self, bucket: str, *, prefix: str) -> VersionUsage:
+        """What the latest versions and the noncurrent ones under `prefix` hold."""
+        ...
+
+
 @runtime_checkable
 class PartRanges(Protocol):
     """Find a part of an object by number (S3's GET and HEAD ?partNumber=N). Optional: a
@@ -615,6 +643,7 @@ class ObjectStore(
     Tagging,
     Buckets,
     Versioning,
+    Retention,
     Protocol,
 ):
     """Every operation, plus closing the store."""

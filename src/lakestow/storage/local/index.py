@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS versions (
     extents TEXT NOT NULL, checksum TEXT, tags TEXT, superseded REAL,
     PRIMARY KEY (bucket, key, seq DESC)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS versions_by_age ON versions (bucket, superseded);
 CREATE TABLE IF NOT EXISTS blobs (id TEXT PRIMARY KEY, refs INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS inline_blobs (id TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS uploads (
@@ -67,7 +68,9 @@ CREATE TABLE IF NOT EXISTS parts (
 ) WITHOUT ROWID;
 """
 
-_VERSIONS_TABLE = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS versions") :].split(";")[0]
+_VERSIONS_TABLE, _VERSIONS_INDEX = _SCHEMA[
+    _SCHEMA.index("CREATE TABLE IF NOT EXISTS versions") :
+].split(";")[:2]
 
 MIGRATIONS: dict[str, str | tuple[str, ...]] = {
     "2": "ALTER TABLE buckets ADD COLUMN location TEXT",  # the LocationConstraint at create
@@ -85,6 +88,7 @@ MIGRATIONS: dict[str, str | tuple[str, ...]] = {
         "ALTER TABLE objects ADD COLUMN version_id TEXT",
         "ALTER TABLE objects ADD COLUMN seq INTEGER NOT NULL DEFAULT 0",
         _VERSIONS_TABLE,
+        _VERSIONS_INDEX,
     ),
 }
 """For each version, in order: the statement(s) that bring an index of the version before up

@@ -267,6 +267,13 @@ def put_versioning(txn: Txn, bucket: str, status: str) -> None:
     versions.set_versioning(txn.conn, bucket, status)
 
 
+def purge_versions(txn: Txn, bucket: str, prefix: str, before: float, limit: int) -> int:
+    require_bucket(txn.conn, bucket)
+    count, cells = versions.purge(txn.conn, bucket, prefix, before, limit)
+    _decref(txn, versions.released(cells))
+    return count
+
+
 @dataclass(frozen=True)
 class NewChecksum:
     """The checksum a copy gets instead of its source's, computed over the object `source`

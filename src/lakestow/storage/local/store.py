@@ -61,6 +61,7 @@ from lakestow.storage.protocol import (
     ObjectStore,
     PartRange,
     VersionsPage,
+    VersionUsage,
 )
 
 _EPOCH = datetime.fromtimestamp(0, UTC)
@@ -157,6 +158,22 @@ class LocalStore(MultipartOps):
             )
 
         return await self._core.read(query)
+
+    async def purge_versions(
+        self, bucket: str, *, prefix: str, noncurrent_before: datetime, limit: int = 1000
+    ) -> int:
+        op = partial(
+            ops.purge_versions,
+            bucket=bucket,
+            prefix=prefix,
+            before=noncurrent_before.timestamp(),
+            limit=limit,
+        )
+        return await self._core.write(op, heavy=True)
+
+    async def version_usage(self, bucket: str, *, prefix: str) -> VersionUsage:
+        query = partial(versions.usage, bucket=bucket, prefix=prefix)
+        return await self._core.run(partial(self._core.read_sync, query, True))
 
     def _named(self, info: ObjectInfo) -> ObjectInfo:
         """`info` with its version named as S3 names it: the null version of a bucket whose

@@ -44,6 +44,7 @@ from lakestow.storage.protocol import (
     Deleted,
     VersionInfo,
     VersionsPage,
+    VersionUsage,
 )
 
 _MOVED_COLUMNS = (
@@ -391,3 +392,53 @@ def _after_version(
 def has_versions(conn: sqlite3.Connection, bucket: str) -> bool:
     row = conn.execute("SELECT 1 FROM versions WHERE bucket = ? LIMIT 1", (bucket,)).fetchone()
     return row is not None
+
+
+# Retention
+
+
+def purge(
+    conn: sqlite3.Connection, bucket: str, prefix: str, before: float, limit: int
+) -> tuple[int, list[str]]:
+    """Remove at most `limit` versions under `prefix` that stopped being the latest before
+    `before`, then delete markers alone on top of nothing, made before it (each found by the
+    index on (bucket, superseded): a batch costs what it removes). How many went, and the
+    extents cells they released."""
+    upper = successor(prefix)
+    where = "bucket = ? AND key >= ?" + ("" if upper is None else " AND key < ?")
+    bounds: tuple[Any, ...] = (bucket, prefix) + (() if upper is None else (upper,))
+    old = conn.execute(
+        f"SELECT key, seq, marker, extents FROM versions WHERE {where} "  # noqa: S608
+        "AND superseded < ? LIMIT ?",
+        (*bounds, before, limit),
+    ).fetchall()
+    lone = conn.execute(
+        f"SELECT key, seq, marker, extents FROM versions v WHERE {where} "  # noqa: S608
+        "AND superseded IS NULL AND marker = 1 AND mtime < ? AND NOT EXISTS ("
+        "SELECT 1 FROM versions w WHERE w.bucket = v.bucket AND w.key = v.key AND w.seq <> v.seq"
+        ") LIMIT ?",
+        (*bounds, before, max(limit - len(old), 0)),
+    ).fetchall()
+    rows = old + lone
+    conn.executemany(
+        "DELETE FROM versions WHERE bucket = ? AND key = ? AND seq = ?",
+        [(bucket, key, seq) for key, seq, _, _ in rows],
+    )
+    return len(rows), [extents for _, _, marker, extents in rows if not marker]
+
+
+def usage(conn: sqlite3.Connection, bucket: str, prefix: str) -> VersionUsage:
+    """What the latest versions and the noncurrent ones under `prefix` hold (a scan)."""
+    upper = successor(prefix)
+    where = "bucket = ? AND key >= ?" + ("" if upper is None else " AND key < ?")
+    bounds: tuple[Any, ...] = (bucket, prefix) + (() if upper is None else (upper,))
+    objects, current = conn.execute(
+        f"SELECT count(*), coalesce(sum(size), 0) FROM objects WHERE {where}",  # noqa: S608
+        bounds,
+    ).fetchone()
+    kept, retained = conn.execute(
+        f"SELECT count(*), coalesce(sum(size), 0) FROM versions WHERE {where} "  # noqa: S608
+        "AND marker = 0",
+        bounds,
+    ).fetchone()
+    return VersionUsage(int(current), int(objects), int(retained), int(kept))
