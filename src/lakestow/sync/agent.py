@@ -84,10 +84,15 @@ class Agent:
         (log.info if result.ok else log.warning)(result.line())
         return result
 
-    def restore(self, progress: Progress | None = None) -> RestoreResult:
-        """Replicate the remote copy into the home; the status object then says so."""
+    def restore(
+        self, progress: Progress | None = None, as_of: datetime | None = None
+    ) -> RestoreResult:
+        """Replicate the remote copy into the home (as it was at `as_of`, if given); the
+        status object then says so."""
         started = datetime.now(UTC)
-        result = restore(self.home, self.remote, self.state, self.tuning.workers, progress)
+        result = restore(
+            self.home, self.remote, self.state, self.tuning.workers, progress, as_of=as_of
+        )
         try:  # uploads a killed agent left open; this home has one agent at a time (the lock)
             self.remote.abort_uploads(started)
         except SyncError as exc:

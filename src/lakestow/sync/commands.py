@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -189,10 +190,19 @@ def home() -> None:
 
 @home.command("restore")
 @s3_options
-def home_restore(settings: SyncSettings) -> None:
+@click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"]),
+    default=None,
+    help="Restore every file as it was then (UTC, within the warehouse's retention), over "
+    "the home's copy; the next sync makes those versions current.",
+)
+def home_restore(settings: SyncSettings, as_of: datetime | None) -> None:
     """Replicate the remote notebooks folder into --home (local edits are kept)."""
+    moment = None if as_of is None else as_of.replace(tzinfo=UTC)
     with settings.agent() as agent:
-        result = agent.restore(_progress())
+        result = agent.restore(_progress(), as_of=moment)
     click.echo(
         f"restored {len(result.downloaded)} files ({result.bytes} bytes), {result.in_sync}"
         f" already in sync, {len(result.kept)} local versions kept, {len(result.errors)} errors",

@@ -28,11 +28,13 @@ NOT_FOUND = {"NoSuchKey", "NoSuchUpload", "404", "NotFound"}
 
 @dataclass(frozen=True)
 class RemoteObject:
-    """One object under the prefix: its path relative to the prefix, size and ETag."""
+    """One object under the prefix: its path relative to the prefix, size and ETag (and,
+    for an older version, its version id)."""
 
     path: str
     size: int
     etag: str
+    version_id: str | None = None
 
 
 @contextmanager
@@ -253,11 +255,38 @@ class Remote:
                     path = str(item["Key"])[len(self.prefix) :]
                     yield RemoteObject(path, int(item["Size"]), _unquote(str(item["ETag"])))
 
-    def download(self, path: str, out: BinaryIO) -> tuple[str, str]:
-        """Stream `path` into `out`; its ETag and the MD5 of its content."""
-        digest = hashlib.md5(usedforsecurity=False)
+    def list_as_of(self, moment: datetime) -> Iterator[RemoteObject]:
+        """Every object under the prefix as it was at `moment`, with its version id: for each
+        key, the newest of its versions made by then, unless that is a delete marker (or
+        there is none). Needs the bucket to keep versions (the warehouse's trash)."""
+        newest: dict[str, tuple[datetime, RemoteObject | None]] = {}
+        paginator = self.client.get_paginator("list_object_versions")
         with _translated():
-            answer = self.client.get_object(Bucket=self.bucket, Key=self.key(path))
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+                found = [(v, False) for v in page.get("Versions", [])]
+                found += [(m, True) for m in page.get("DeleteMarkers", [])]
+                for item, marker in found:
+                    made = item["LastModified"]
+                    path = str(item["Key"])[len(self.prefix) :]
+                    if made > moment or (path in newest and newest[path][0] >= made):
+                        continue
+                    version = None
+                    if not marker:
+                        etag = _unquote(str(item["ETag"]))
+                        version = RemoteObject(path, int(item["Size"]), etag, item["VersionId"])
+                    newest[path] = (made, version)
+        for path in sorted(newest):
+            version = newest[path][1]
+            if version is not None:
+                yield version
+
+    def download(self, path: str, out: BinaryIO, version_id: str | None = None) -> tuple[str, str]:
+        """Stream `path` (its version `version_id`, if given) into `out`; its ETag and the
+        MD5 of its content."""
+        digest = hashlib.md5(usedforsecurity=False)
+        version = {} if version_id is None else {"VersionId": version_id}
+        with _translated():
+            answer = self.client.get_object(Bucket=self.bucket, Key=self.key(path), **version)
             body = answer["Body"]
             while block := body.read(1 << 20):
                 digest.update(block)

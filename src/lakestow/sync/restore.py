@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -56,12 +57,22 @@ def restore_action(
 
 
 def restore(
-    home: Path, remote: Remote, state: State, workers: int = 16, progress: Progress | None = None
+    home: Path,
+    remote: Remote,
+    state: State,
+    workers: int = 16,
+    progress: Progress | None = None,
+    as_of: datetime | None = None,
 ) -> RestoreResult:
-    """Bring every remote file into `home` (see the module docstring); record the state."""
+    """Bring every remote file into `home` (see the module docstring); record the state.
+
+    `as_of`: every file as it was at that moment instead (its version then, from the
+    warehouse's trash), over what the home holds; see `_as_of`."""
     home.mkdir(parents=True, exist_ok=True)
     tmp = home / STATE_DIR / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
+    if as_of is not None:
+        return _as_of(home, tmp, remote, state, as_of, workers, progress)
     objects = list(remote.list())
     known = state.entries()
     remote_paths = {o.path for o in objects}
@@ -78,6 +89,35 @@ def restore(
         state.put(_folders(home, folders, result))
         todo = _triage(home, rest, known, rules, result)
         _download(home, tmp, remote, state, todo, result, pool, progress)
+    return result
+
+
+def _as_of(
+    home: Path,
+    tmp: Path,
+    remote: Remote,
+    state: State,
+    moment: datetime,
+    workers: int,
+    progress: Progress | None,
+) -> RestoreResult:
+    """Each file as it was at `moment`, written over the home's copy (files made since are
+    left alone). The next pass makes the restored versions current in the warehouse: each
+    one's state entry keeps the ETag of what is current there now, with a size no file has,
+    so the pass sees it changed and uploads it (over that version, as an upload of a changed
+    file does; a file deleted since is new again)."""
+    then = [o for o in remote.list_as_of(moment) if restore_action(o, None, None, False) != "skip"]
+    current = {o.path: o.etag for o in remote.list()}
+    result = RestoreResult()
+    with ThreadPoolExecutor(workers, thread_name_prefix="lakestow-restore") as pool:
+        _download(home, tmp, remote, state, then, result, pool, progress)
+    restored = state.entries()
+    state.put(
+        Entry(path, -1, -1, current[path])
+        for path in result.downloaded
+        if path in current and current[path] != restored[path].etag
+    )
+    state.remove(path for path in result.downloaded if path not in current)
     return result
 
 
@@ -163,7 +203,7 @@ def _fetch(home: Path, tmp: Path, remote: Remote, obj: RemoteObject) -> Entry:
     partial = tmp / f"restore-{os.getpid()}-{next(_names)}"
     try:
         with partial.open("xb") as out:
-            etag, digest = remote.download(obj.path, out)
+            etag, digest = remote.download(obj.path, out, obj.version_id)
             out.flush()  # the last write sets the mtime the state records
             st = os.fstat(out.fileno())
         os.replace(partial, target)
