@@ -29,7 +29,10 @@ def fill(console: Console, folder: str) -> None:
     rows = ((f"acme/{folder}f{i:06d}.csv", 1000 + i, *EMPTY) for i in range(KEYS))
     with sqlite3.connect(index) as conn:
         conn.executemany(
-            "INSERT INTO objects VALUES ('lakestow', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+            "INSERT INTO objects (bucket, key, size, etag, mtime, content_type, metadata, "
+            "parts_count, extents, checksum, tags) "
+            "VALUES ('lakestow', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
         )
 
 

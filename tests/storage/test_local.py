@@ -33,7 +33,7 @@ from lakestow.storage.local.blobs import BlobWriter
 from lakestow.storage.local.index import SCHEMA_VERSION, init_schema
 from lakestow.storage.local.listing import RUN, list_page
 from lakestow.storage.local.writer import CommitUncertain, GroupCommitWriter, Txn
-from lakestow.storage.protocol import BodyChecksum
+from lakestow.storage.protocol import ENABLED, NULL_VERSION, BodyChecksum, Deleted
 from storage.conformance import (
     MiB,
     TestBuckets,
@@ -57,6 +57,7 @@ from storage.conformance import (
     put_keys,
     read,
 )
+from storage.versioning import TestVersioning, TestVersionsModel
 
 PART_SIZE = 5 * 1024
 
@@ -73,12 +74,20 @@ __all__ = [
     "TestRanges",
     "TestSnapshot",
     "TestTagging",
+    "TestVersioning",
+    "TestVersionsModel",
 ]
 
 
 def _back_to(conn: sqlite3.Connection, version: int) -> None:
     """Take away an index's columns added after schema `version` (checksums in 3, tags in
-    4), as an index of that version had none, and say it is of that version."""
+    4, versions in 5), as an index of that version had none, and say it is of that version."""
+    if version < 5:
+        conn.execute("DROP TABLE versions")
+        conn.execute("ALTER TABLE objects DROP COLUMN version_id")
+        conn.execute("ALTER TABLE objects DROP COLUMN seq")
+        if "versioning" in {row[1] for row in conn.execute("PRAGMA table_info(buckets)")}:
+            conn.execute("ALTER TABLE buckets DROP COLUMN versioning")
     if version < 4:
         for table in ("objects", "uploads"):
             conn.execute(f"ALTER TABLE {table} DROP COLUMN tags")
@@ -188,6 +197,26 @@ class TestLocalStore:
             sent = BodyChecksum("crc32")
             await store.put(bucket, "new", checked(b"new", sent), checksum=sent)
             assert (await store.head(bucket, "new")).checksum == sent.result()
+        with sqlite3.connect(tmp_path / "index.db") as conn:
+            schema = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+            assert schema == (SCHEMA_VERSION,)
+
+    async def test_an_index_of_schema_4_gains_versions(self, tmp_path: Path) -> None:
+        """An index made before lakestow kept versions (schema 4) gets them at the next open:
+        its objects stay, never versioned; once versioning is on, each is the null version."""
+        async with await LocalStore.open(tmp_path, min_part_size=1) as store:
+            bucket = await new_bucket(store)
+            await store.put(bucket, "k", chunks(b"kept"))
+        with sqlite3.connect(tmp_path / "index.db") as conn:
+            _back_to(conn, 4)
+        async with await LocalStore.open(tmp_path, min_part_size=1) as store:
+            assert (await store.head(bucket, "k")).version_id is None
+            assert await store.get_versioning(bucket) is None
+            await store.put_versioning(bucket, ENABLED)
+            assert (await store.head(bucket, "k")).version_id == NULL_VERSION
+            new = await store.put(bucket, "k", chunks(b"new"))
+            old = await store.get(bucket, "k", version_id=NULL_VERSION)
+            assert await read(old) == b"kept" and new.version_id != NULL_VERSION
         with sqlite3.connect(tmp_path / "index.db") as conn:
             schema = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
             assert schema == (SCHEMA_VERSION,)
@@ -380,7 +409,7 @@ class TestLocalStore:
         await put_keys(store, bucket, keys[:45])
         before = store.writer_stats
         commits, operations = before.commits, before.operations
-        assert await store.delete_many(bucket, keys) == [None] * 50
+        assert await store.delete_many(bucket, keys) == [Deleted()] * 50
         assert store.writer_stats.commits - commits == 1
         assert store.writer_stats.operations - operations == 4  # 16 + 16 + 16 + 2 keys
         assert await list_all(store, bucket) == []
@@ -602,7 +631,8 @@ def fill_index(root: Path) -> None:
     empty = ("d41d8cd98f00b204e9800998ecf8427e", 0.0, "binary/octet-stream", "{}", None, "[]")
     with sqlite3.connect(root / "index.db") as conn:
         conn.executemany(
-            "INSERT INTO objects VALUES ('big', ?, 0, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+            "INSERT INTO objects (bucket, key, size, etag, mtime, content_type, metadata, "
+            "parts_count, extents) VALUES ('big', ?, 0, ?, ?, ?, ?, ?, ?)",
             ((key, *empty) for key in [*keys, *folders, "f/a", "f/z"]),
         )
 
@@ -664,7 +694,8 @@ def test_delimited_listing_hands_over_from_scan_to_walk(tmp_path: Path) -> None:
     keys = [f"p/{n}/{i}" for n in range(1, RUN + 3) for i in range(n)]
     keys += [f"p/{n}-loose" for n in range(1, RUN + 3)] + ["p/", "q/outside"]
     conn.executemany(
-        "INSERT INTO objects VALUES ('b', ?, 0, 'e', 0.0, 't', '{}', NULL, '[]', NULL, NULL)",
+        "INSERT INTO objects (bucket, key, size, etag, mtime, content_type, metadata, "
+        "parts_count, extents) VALUES ('b', ?, 0, 'e', 0.0, 't', '{}', NULL, '[]')",
         [(key,) for key in keys],
     )
     conn.commit()

@@ -191,7 +191,8 @@ class ListPage:
 @dataclass(frozen=True)
 class VersionInfo:
     """One entry of a versions listing: a version of an object, or a delete marker (whose
-    `info` has size 0, an empty ETag, its key, version id and time)."""
+    `info` has size 0, an empty ETag, its key, version id and time). A listing always names
+    the version: "null" for the null version, even in a bucket never versioned."""
 
     info: ObjectInfo
     is_latest: bool

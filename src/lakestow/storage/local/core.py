@@ -95,6 +95,7 @@ class Core:
         self.blobs = BlobDir(root / "blobs")
         self.pins = BlobPins(self.blobs)
         self.buckets: set[str] = set()
+        self.versioned: set[str] = set()  # buckets whose versioning was ever set
         self.orphans_removed = 0
         self.limiter = anyio.CapacityLimiter(max_threads)
         self._readers = _Readers(str(root / "index.db"))
@@ -124,6 +125,8 @@ class Core:
             set_meta(conn, "clean", "0")
             fsync_dir(str(self.root))  # the index and its WAL are there for good
             self.buckets = {bucket.name for bucket in read_buckets(conn)}
+            rows = conn.execute("SELECT name FROM buckets WHERE versioning IS NOT NULL")
+            self.versioned = {name for (name,) in rows}
         except BaseException:
             os.close(self._lock_fd)
             raise

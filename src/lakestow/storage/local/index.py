@@ -29,20 +29,28 @@ from typing import Any
 
 from lakestow.storage.protocol import BucketInfo, Checksum, ObjectInfo, PartInfo, UploadInfo
 
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 Extent = tuple[str, int, int]
 """A blob id, an offset in that blob and a length."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS buckets (
-    name TEXT PRIMARY KEY, created REAL NOT NULL, location TEXT
+    name TEXT PRIMARY KEY, created REAL NOT NULL, location TEXT, versioning TEXT
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS objects (
     bucket TEXT NOT NULL, key TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
     mtime REAL NOT NULL, content_type TEXT NOT NULL, metadata TEXT NOT NULL,
-    parts_count INTEGER, extents TEXT NOT NULL, checksum TEXT, tags TEXT,
+    parts_count INTEGER, extents TEXT NOT NULL, checksum TEXT, tags TEXT, version_id TEXT,
+    seq INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS versions (
+    bucket TEXT NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL, version_id TEXT,
+    marker INTEGER NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL, mtime REAL NOT NULL,
+    content_type TEXT NOT NULL, metadata TEXT NOT NULL, parts_count INTEGER,
+    extents TEXT NOT NULL, checksum TEXT, tags TEXT, superseded REAL,
+    PRIMARY KEY (bucket, key, seq DESC)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS blobs (id TEXT PRIMARY KEY, refs INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS inline_blobs (id TEXT PRIMARY KEY, data BLOB NOT NULL);
@@ -59,6 +67,8 @@ CREATE TABLE IF NOT EXISTS parts (
 ) WITHOUT ROWID;
 """
 
+_VERSIONS_TABLE = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS versions") :].split(";")[0]
+
 MIGRATIONS: dict[str, str | tuple[str, ...]] = {
     "2": "ALTER TABLE buckets ADD COLUMN location TEXT",  # the LocationConstraint at create
     "3": (  # checksums: of objects, parts, and the algorithm and type of uploads
@@ -70,17 +80,25 @@ MIGRATIONS: dict[str, str | tuple[str, ...]] = {
         "ALTER TABLE objects ADD COLUMN tags TEXT",
         "ALTER TABLE uploads ADD COLUMN tags TEXT",
     ),
+    "5": (  # versions: a bucket's versioning, an object's version, the versions it replaced
+        "ALTER TABLE buckets ADD COLUMN versioning TEXT",
+        "ALTER TABLE objects ADD COLUMN version_id TEXT",
+        "ALTER TABLE objects ADD COLUMN seq INTEGER NOT NULL DEFAULT 0",
+        _VERSIONS_TABLE,
+    ),
 }
 """For each version, in order: the statement(s) that bring an index of the version before up
 to it, in the transaction that records the new version (a new index is made as `_SCHEMA`
 says, at `SCHEMA_VERSION`)."""
 
-OBJECT_COLUMNS = "key, size, etag, mtime, content_type, metadata, parts_count, checksum, tags"
+OBJECT_COLUMNS = (
+    "key, size, etag, mtime, content_type, metadata, parts_count, checksum, tags, version_id"
+)
 ROW_WIDTH = len(OBJECT_COLUMNS.split(","))
 """Where the columns a query selects after OBJECT_COLUMNS begin."""
-LISTED_COLUMNS = OBJECT_COLUMNS.replace("checksum, tags", "NULL, NULL")
-"""OBJECT_COLUMNS as a listing selects them: a listing shows neither checksums nor tags, and
-reading them would cost each listed object a third more."""
+LISTED_COLUMNS = OBJECT_COLUMNS.replace("checksum, tags, version_id", "NULL, NULL, NULL")
+"""OBJECT_COLUMNS as a listing selects them: a listing shows neither checksums, tags nor
+version ids, and reading them would cost each listed object a third more."""
 
 
 @dataclass(frozen=True)
@@ -221,8 +239,11 @@ def load_extents(text: str) -> tuple[Extent, ...]:
 
 
 def object_info(bucket: str, row: Sequence[Any]) -> ObjectInfo:
-    """An ObjectInfo from a row of OBJECT_COLUMNS."""
-    key, size, etag, mtime, content_type, metadata, parts_count, checksum, tags = row[:ROW_WIDTH]
+    """An ObjectInfo from a row of OBJECT_COLUMNS (its `version_id` None for the null
+    version: the store names it)."""
+    key, size, etag, mtime, content_type, metadata, parts_count, checksum, tags, version_id = row[
+        :ROW_WIDTH
+    ]
     return ObjectInfo(
         bucket=bucket,
         key=key,
@@ -234,6 +255,7 @@ def object_info(bucket: str, row: Sequence[Any]) -> ObjectInfo:
         parts_count=parts_count,
         checksum=None if checksum is None else load_checksum(checksum),
         tag_count=0 if tags is None else len(json.loads(tags)),
+        version_id=version_id,
     )
 
 

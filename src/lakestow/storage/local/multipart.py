@@ -106,6 +106,7 @@ class MultipartOps:
         src_bucket: str,
         src_key: str,
         byte_range: tuple[int, int] | None = None,
+        src_version_id: str | None = None,
     ) -> PartInfo:
         check_part_number(part_number)
         # (a missing upload is found missing when the part is stored, after the source)
@@ -113,7 +114,15 @@ class MultipartOps:
         algorithm = upload.checksum_algorithm if upload else None  # computed, as on S3
         while True:
             source = await self._core.run(
-                partial(hash_range, self._core, src_bucket, src_key, byte_range, algorithm)
+                partial(
+                    hash_range,
+                    self._core,
+                    src_bucket,
+                    src_key,
+                    byte_range,
+                    algorithm,
+                    version_id=src_version_id,
+                )
             )
             checksum = source.checksum
             if source.data is not None:  # parts are always files: write the bytes out

@@ -7,6 +7,7 @@ Reference counting: every extent in an object or part row holds one reference on
 
 from __future__ import annotations
 
+import itertools
 import json
 import secrets
 import sqlite3
@@ -14,7 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from lakestow.errors import AlreadyExists, InvalidRequest, NotFound
+from lakestow.errors import AlreadyExists, InvalidRequest, NotFound, Unsupported
 from lakestow.storage.checksums import of_parts
 from lakestow.storage.common import (
     check_part_sizes,
@@ -23,6 +24,7 @@ from lakestow.storage.common import (
     no_such_key,
 )
 from lakestow.storage.etags import clean_etag, completed_etag, multipart_etag
+from lakestow.storage.local import versions
 from lakestow.storage.local.blobs import is_inline
 from lakestow.storage.local.index import (
     Extent,
@@ -33,6 +35,7 @@ from lakestow.storage.local.index import (
     dump_extents,
     dump_tags,
     load_extents,
+    load_tags,
     read_bucket,
     read_info,
     read_object,
@@ -42,7 +45,16 @@ from lakestow.storage.local.index import (
     utc,
 )
 from lakestow.storage.local.writer import Txn
-from lakestow.storage.protocol import BucketInfo, Checksum, CompleteChecks, ObjectInfo, PartInfo
+from lakestow.storage.protocol import (
+    ENABLED,
+    SUSPENDED,
+    BucketInfo,
+    Checksum,
+    CompleteChecks,
+    Deleted,
+    ObjectInfo,
+    PartInfo,
+)
 
 COMPLETED_MEMORY = 24 * 3600.0
 """How long (seconds) a completed upload is remembered, so that a Complete retried after its
@@ -84,7 +96,9 @@ def delete_bucket(txn: Txn, name: str) -> None:
     """Delete an empty bucket; its unfinished multipart uploads go with it."""
     conn = txn.conn
     require_bucket(conn, name)
-    if conn.execute("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)).fetchone():
+    if conn.execute(
+        "SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)
+    ).fetchone() or versions.has_versions(conn, name):
         raise AlreadyExists(
             f"The bucket {name!r} you tried to delete is not empty.", code="BucketNotEmpty"
         )
@@ -124,15 +138,25 @@ def _write_object(
     part_sizes: Sequence[int] | None = None,
     part_checksums: Sequence[str] | None = None,
     tags: dict[str, str] | None = None,
-) -> None:
-    """Store `info` (whose extents' references are already counted) and its `tags`,
-    releasing `old`."""
-    if old is not None:
-        _decref(txn, old.extents)
-    txn.conn.execute(
+) -> ObjectInfo:
+    """Store `info` (whose extents' references are already counted) and its `tags` as the
+    key's latest version, and `info` with its version id. What it replaces, `old`, is kept
+    as a noncurrent version in a versioned bucket, else released (a null version replaced by
+    a null version, as in a Suspended bucket, is released too)."""
+    conn = txn.conn
+    state = versions.bucket_versioning(conn, info.bucket)
+    if state is None:
+        seq, version_id = time.time_ns(), None
+        if old is not None:
+            _decref(txn, old.extents)
+    else:
+        seq = versions.next_seq(conn, info.bucket, info.key)
+        version_id = versions.version_id_of(seq) if state == ENABLED else None
+        _supersede(txn, info.bucket, info.key, old, state)
+    conn.execute(
         "INSERT OR REPLACE INTO objects (bucket, key, size, etag, mtime, content_type, "
-        "metadata, parts_count, extents, checksum, tags) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "metadata, parts_count, extents, checksum, tags, version_id, seq) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             info.bucket,
             info.key,
@@ -145,8 +169,28 @@ def _write_object(
             dump_extents(extents, part_sizes, part_checksums),
             dump_checksum(info.checksum),
             dump_tags(tags),
+            version_id,
+            seq,
         ),
     )
+    return replace(info, version_id=None if state is None else versions.named(version_id))
+
+
+def _supersede(txn: Txn, bucket: str, key: str, old: StoredObject | None, state: str) -> None:
+    """In a versioned bucket, before a new latest version of `key`: keep the current object
+    as a noncurrent version (release it if it is the null version and the new one is null
+    too), or mark the latest delete marker superseded; a Suspended bucket's new version is
+    the null one, so an older null version goes."""
+    now = time.time()
+    if old is None:
+        versions.supersede_marker(txn.conn, bucket, key, now)
+    elif state == SUSPENDED and old.info.version_id is None:
+        _decref(txn, old.extents)
+        txn.conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
+    else:
+        versions.archive(txn.conn, bucket, key, now)
+    if state == SUSPENDED:
+        _decref(txn, versions.released(versions.drop_null(txn.conn, bucket, key)))
 
 
 def _current(txn: Txn, bucket: str, key: str, cond: Conditions) -> StoredObject | None:
@@ -172,8 +216,7 @@ def put_object(
             "INSERT INTO inline_blobs (id, data) VALUES (?, ?)", (extents[0][0], inline)
         )
     _incref(txn.conn, extents)
-    _write_object(txn, info, extents, old, tags=tags)
-    return info
+    return _write_object(txn, info, extents, old, tags=tags)
 
 
 def put_tags(txn: Txn, bucket: str, key: str, tags: dict[str, str]) -> None:
@@ -186,24 +229,42 @@ def put_tags(txn: Txn, bucket: str, key: str, tags: dict[str, str]) -> None:
         raise no_such_key(key)
 
 
-def delete_object_if(txn: Txn, bucket: str, key: str, if_match: str) -> None:
+def delete_object_if(txn: Txn, bucket: str, key: str, if_match: str) -> Deleted:
     """A conditional DeleteObject: NoSuchKey when absent, PreconditionFailed when the ETag
     differs, decided in the same transaction as the delete."""
     _current(txn, bucket, key, Conditions(if_match=if_match))
-    delete_objects(txn, bucket, [key])
+    return delete_objects(txn, bucket, [key])[0]
 
 
-def delete_objects(txn: Txn, bucket: str, keys: Sequence[str]) -> None:
-    found = False
-    for key in keys:
-        row = txn.conn.execute(
-            "DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING extents", (bucket, key)
-        ).fetchone()
-        if row is not None:
-            found = True
-            _decref(txn, load_extents(row[0]))
-    if not found:  # (a deleted row proves the bucket exists)
-        require_bucket(txn.conn, bucket)
+def delete_objects(
+    txn: Txn, bucket: str, keys: Sequence[str], version_ids: Sequence[str | None] = ()
+) -> list[Deleted]:
+    """Delete each key (a delete marker in a versioned bucket), or the version of it that
+    `version_ids` names (one per key, None for none) for good."""
+    state = versions.bucket_versioning(txn.conn, bucket)
+    done = []
+    for key, version_id in itertools.zip_longest(keys, version_ids[: len(keys)]):
+        if version_id is not None:
+            deleted, cells = versions.remove_version(txn.conn, bucket, key, version_id)
+            _decref(txn, versions.released(cells))
+            done.append(deleted)
+        elif state is None:
+            row = txn.conn.execute(
+                "DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING extents",
+                (bucket, key),
+            ).fetchone()
+            if row is not None:
+                _decref(txn, load_extents(row[0]))
+            done.append(Deleted())
+        else:
+            seq = versions.next_seq(txn.conn, bucket, key)
+            _supersede(txn, bucket, key, read_object(txn.conn, bucket, key), state)
+            done.append(Deleted(versions.put_marker(txn.conn, bucket, key, seq, state), True))
+    return done
+
+
+def put_versioning(txn: Txn, bucket: str, status: str) -> None:
+    versions.set_versioning(txn.conn, bucket, status)
 
 
 @dataclass(frozen=True)
@@ -224,14 +285,12 @@ def copy_object(
     cond: Conditions,
     new_checksum: NewChecksum | None = None,
     tags: dict[str, str] | None = None,
+    src_version_id: str | None = None,
 ) -> ObjectInfo:
     """Copy by reference: the new row shares the source's blobs, and keeps its checksums
     unless `new_checksum` is given: then only if the source still has the bytes it was
     computed over (else SourceChanged: compute it again)."""
-    require_bucket(txn.conn, src_bucket)
-    src = read_object(txn.conn, src_bucket, src_key)
-    if src is None:
-        raise no_such_key(src_key)
+    src = source_object(txn.conn, src_bucket, src_key, src_version_id)
     checksum, part_checksums = src.info.checksum, src.part_checksums
     if new_checksum is not None:
         was = new_checksum.source
@@ -239,7 +298,7 @@ def copy_object(
             raise SourceChanged
         checksum, part_checksums = new_checksum.checksum, None
     if tags is None:  # the source's (x-amz-tagging-directive COPY)
-        tags = read_tags(txn.conn, src_bucket, src_key)
+        tags = _tags_of(txn.conn, src_bucket, src_key, src_version_id)
     old = _current(txn, target.bucket, target.key, cond)
     meta = target if replace_meta else src.info
     info = replace(
@@ -252,9 +311,45 @@ def copy_object(
         checksum=checksum,
         tag_count=len(tags or {}),
     )
+    info = replace(info, version_id=None)
     _incref(txn.conn, src.extents)
-    _write_object(txn, info, src.extents, old, src.part_sizes, part_checksums, tags)
-    return info
+    return _write_object(txn, info, src.extents, old, src.part_sizes, part_checksums, tags)
+
+
+def source_object(
+    conn: sqlite3.Connection, bucket: str, key: str, version_id: str | None
+) -> StoredObject:
+    """What a copy reads: the latest version of the key, or `version_id` (InvalidRequest
+    for a delete marker's, as S3 refuses to copy one)."""
+    if version_id is not None:
+        try:
+            return versions.find_version(conn, bucket, key, version_id)
+        except Unsupported:
+            raise InvalidRequest("The source of a copy cannot be a delete marker.") from None
+    src = read_object(conn, bucket, key)
+    if src is None:
+        raise versions.missing(conn, bucket, key)
+    return src
+
+
+def _tags_of(
+    conn: sqlite3.Connection, bucket: str, key: str, version_id: str | None
+) -> dict[str, str] | None:
+    """The tags of the key's latest version, or of `version_id`."""
+    if version_id is None:
+        return read_tags(conn, bucket, key)
+    row = conn.execute(
+        "SELECT tags, version_id FROM objects WHERE bucket = ? AND key = ?", (bucket, key)
+    ).fetchone()
+    if row is not None and versions.named(row[1]) == version_id:
+        return load_tags(row[0])
+    seq = versions.parse_version_id(version_id)
+    row = conn.execute(
+        "SELECT tags FROM versions WHERE bucket = ? AND key = ? "
+        "AND (seq = ? OR (? IS NULL AND version_id IS NULL))",
+        (bucket, key, seq, seq),
+    ).fetchone()
+    return None if row is None else load_tags(row[0])
 
 
 def create_upload(
@@ -394,7 +489,7 @@ def complete_upload(
     if checksum is not None:  # of_parts saw that every part has one, of its algorithm
         part_checksums = [p.info.checksum.value for p in chosen if p.info.checksum]
     sizes = [p.info.size for p in chosen]
-    _write_object(txn, info, extents, old, sizes, part_checksums, upload.tags)
+    info = _write_object(txn, info, extents, old, sizes, part_checksums, upload.tags)
     now = info.last_modified.timestamp()
     conn.execute("DELETE FROM completed_uploads WHERE completed < ?", (now - COMPLETED_MEMORY,))
     conn.execute(

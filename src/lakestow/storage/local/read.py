@@ -22,10 +22,10 @@ from lakestow.auth.checksums import Checksummer
 from lakestow.errors import LakestowError, Unsupported
 from lakestow.storage.common import (
     check_copy_range,
-    no_such_key,
     part_unsatisfiable,
     resolve_range,
 )
+from lakestow.storage.local import versions
 from lakestow.storage.local.blobs import CHUNK, is_inline
 from lakestow.storage.local.core import Core
 from lakestow.storage.local.index import (
@@ -40,7 +40,6 @@ from lakestow.storage.local.index import (
     read_object,
     slice_extents,
 )
-from lakestow.storage.local.ops import require_bucket
 from lakestow.storage.protocol import (
     FULL_OBJECT,
     Checksum,
@@ -52,21 +51,29 @@ from lakestow.storage.protocol import (
 )
 
 
-def load_info(conn: sqlite3.Connection, bucket: str, key: str) -> ObjectInfo:
-    """The object's metadata, or NoSuchKey / NoSuchBucket."""
+def load_info(
+    conn: sqlite3.Connection, bucket: str, key: str, version_id: str | None = None
+) -> ObjectInfo:
+    """The metadata of the key's latest version or of `version_id`, or NoSuchKey /
+    NoSuchVersion / NoSuchBucket."""
+    if version_id is not None:
+        return versions.find_version(conn, bucket, key, version_id).info
     info = read_info(conn, bucket, key)
     if info is None:
-        require_bucket(conn, bucket)
-        raise no_such_key(key)
+        raise versions.missing(conn, bucket, key)
     return info
 
 
-def load_object(conn: sqlite3.Connection, bucket: str, key: str) -> StoredObject:
-    """The object's row, or NoSuchKey / NoSuchBucket."""
+def load_object(
+    conn: sqlite3.Connection, bucket: str, key: str, version_id: str | None = None
+) -> StoredObject:
+    """The row of the key's latest version or of `version_id`, or NoSuchKey / NoSuchVersion
+    / NoSuchBucket."""
+    if version_id is not None:
+        return versions.find_version(conn, bucket, key, version_id)
     stored = read_object(conn, bucket, key)
     if stored is None:
-        require_bucket(conn, bucket)
-        raise no_such_key(key)
+        raise versions.missing(conn, bucket, key)
     return stored
 
 
@@ -174,8 +181,7 @@ def _load(conn: sqlite3.Connection, bucket: str, key: str) -> _Loaded | None:
     GET's whole index read); None for a layout that statement does not cover."""
     row = conn.execute(_ROW_AND_BYTES, (bucket, key)).fetchone()
     if row is None:
-        require_bucket(conn, bucket)
-        raise no_such_key(key)
+        raise versions.missing(conn, bucket, key)
     info = object_info(bucket, row)
     if row[ROW_WIDTH + 1] is not None:  # kept in the index: one extent, the whole object
         return info, (), bytes(row[ROW_WIDTH + 1])
@@ -185,9 +191,12 @@ def _load(conn: sqlite3.Connection, bucket: str, key: str) -> _Loaded | None:
     return info, extents, None
 
 
-def _load_in_transaction(conn: sqlite3.Connection, bucket: str, key: str) -> _Loaded:
-    """`_load` for any layout: the row, then the bytes, in one read transaction."""
-    stored = load_object(conn, bucket, key)
+def _load_in_transaction(
+    conn: sqlite3.Connection, bucket: str, key: str, version_id: str | None = None
+) -> _Loaded:
+    """`_load` for any layout, and for any version: the row, then the bytes, in one read
+    transaction."""
+    stored = load_object(conn, bucket, key, version_id)
     inline = [blob_id for blob_id, _, _ in stored.extents if is_inline(blob_id)]
     if inline:
         return stored.info, (), read_inline(conn, inline[0])
@@ -202,6 +211,7 @@ def _snapshot(
     suffix_length: int | None,
     *,
     exact: bool = False,
+    version_id: str | None = None,
 ) -> _Snapshot:
     """Look the object up and pin the blobs holding the range, retrying after a release.
     An `exact` range (UploadPartCopy's) must lie inside the object; a GET's is clamped.
@@ -210,10 +220,13 @@ def _snapshot(
     pieces means a blob file is missing: the store is damaged.
     """
     failed: list[Extent] | None = None
+    in_transaction = partial(_load_in_transaction, bucket=bucket, key=key, version_id=version_id)
     while True:
-        loaded = core.read_sync(partial(_load, bucket=bucket, key=key))
+        loaded = None
+        if version_id is None:  # the latest: one statement for most objects
+            loaded = core.read_sync(partial(_load, bucket=bucket, key=key))
         if loaded is None:
-            loaded = core.read_sync(partial(_load_in_transaction, bucket=bucket, key=key), True)
+            loaded = core.read_sync(in_transaction, True)
         info, extents, data = loaded
         if exact:
             check_copy_range(info.size, byte_range)
@@ -234,9 +247,10 @@ def snapshot(
     key: str,
     byte_range: tuple[int, int | None] | None,
     suffix_length: int | None,
+    version_id: str | None = None,
 ) -> _Snapshot:
     """The range of a GET, looked up and pinned (an index read: cheap, done on the loop)."""
-    return _snapshot(core, bucket, key, byte_range, suffix_length)
+    return _snapshot(core, bucket, key, byte_range, suffix_length, version_id=version_id)
 
 
 def open_snapshot(core: Core, snap: _Snapshot) -> GetResult:
@@ -276,12 +290,13 @@ def hash_range(
     algorithm: str | None = None,
     *,
     with_md5: bool = True,
+    version_id: str | None = None,
 ) -> SourceRange:
     """The extents (or bytes), MD5 (unless not `with_md5`: the ETag then), size and
     `algorithm` checksum of a range of an object (the whole object without `byte_range`);
     bytes are read only for what is not known already (a whole single-part object's MD5 is
     its ETag, and it may have the checksum)."""
-    snap = _snapshot(core, bucket, key, byte_range, None, exact=True)
+    snap = _snapshot(core, bucket, key, byte_range, None, exact=True, version_id=version_id)
     info = snap.info
     size = snap.end - snap.start + 1
     whole = size == info.size
@@ -320,10 +335,12 @@ def _result(
     return known
 
 
-def checksum_of(core: Core, bucket: str, key: str, algorithm: str) -> tuple[Checksum, ObjectInfo]:
+def checksum_of(
+    core: Core, bucket: str, key: str, algorithm: str, version_id: str | None = None
+) -> tuple[Checksum, ObjectInfo]:
     """A FULL_OBJECT `algorithm` checksum of an object (its own if it has one, else computed
     from its bytes), and the object it is of."""
-    source = hash_range(core, bucket, key, None, algorithm, with_md5=False)
+    source = hash_range(core, bucket, key, None, algorithm, with_md5=False, version_id=version_id)
     if source.checksum is None:
         raise RuntimeError("hash_range computes the checksum it is asked for")
     return source.checksum, source.info

@@ -29,7 +29,7 @@ import anyio
 from lakestow.auth.checksums import Checksummer
 from lakestow.errors import InvalidInput, LakestowError
 from lakestow.storage.common import clean_metadata, no_such_bucket, no_such_key
-from lakestow.storage.local import ops
+from lakestow.storage.local import ops, versions
 from lakestow.storage.local.blobs import CHUNK, BlobWriter
 from lakestow.storage.local.core import HEAVY_ITEMS, Core
 from lakestow.storage.local.index import read_bucket, read_buckets, read_tags
@@ -49,15 +49,18 @@ from lakestow.storage.local.writer import Txn, WriterStats
 from lakestow.storage.protocol import (
     DEFAULT_CONTENT_TYPE,
     MIN_PART_SIZE,
+    NULL_VERSION,
     Body,
     BodyChecksum,
     BucketInfo,
+    Deleted,
     GetResult,
     ListPage,
     ObjectInfo,
     ObjectPartsPage,
     ObjectStore,
     PartRange,
+    VersionsPage,
 )
 
 _EPOCH = datetime.fromtimestamp(0, UTC)
@@ -129,6 +132,38 @@ class LocalStore(MultipartOps):
         # heavy: it may release the parts of many unfinished uploads
         await self._core.write(partial(ops.delete_bucket, name=name), heavy=True)
         self._core.buckets.discard(name)
+        self._core.versioned.discard(name)
+
+    async def get_versioning(self, bucket: str) -> str | None:
+        return await self._core.read(partial(versions.bucket_versioning, bucket=bucket), False)
+
+    async def put_versioning(self, bucket: str, status: str) -> None:
+        await self._core.write(partial(ops.put_versioning, bucket=bucket, status=status))
+        self._core.versioned.add(bucket)
+
+    async def list_versions(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str | None = None,
+        key_marker: str | None = None,
+        version_id_marker: str | None = None,
+        max_keys: int = 1000,
+    ) -> VersionsPage:
+        def query(conn: sqlite3.Connection) -> VersionsPage:
+            return versions.versions_page(
+                conn, bucket, prefix, delimiter or None, key_marker, version_id_marker, max_keys
+            )
+
+        return await self._core.read(query)
+
+    def _named(self, info: ObjectInfo) -> ObjectInfo:
+        """`info` with its version named as S3 names it: the null version of a bucket whose
+        versioning was set is "null"; a bucket never versioned has no version ids."""
+        if info.version_id is None and info.bucket in self._core.versioned:
+            return replace(info, version_id=NULL_VERSION)
+        return info
 
     async def list_buckets(self) -> list[BucketInfo]:
         return await self._core.read(read_buckets)
@@ -193,15 +228,21 @@ class LocalStore(MultipartOps):
         *,
         byte_range: tuple[int, int | None] | None = None,
         suffix_length: int | None = None,
+        version_id: str | None = None,
     ) -> GetResult:
-        snap = snapshot(self._core, bucket, key, byte_range, suffix_length)
+        snap = snapshot(self._core, bucket, key, byte_range, suffix_length, version_id)
+        snap = replace(snap, info=self._named(snap.info))
         if snap.data is None and snap.end - snap.start + 1 <= CHUNK:
             return await self._core.run(partial(read_pinned, self._core, snap))
         return open_snapshot(self._core, snap)
 
-    async def head(self, bucket: str, key: str) -> ObjectInfo:
+    async def head(self, bucket: str, key: str, *, version_id: str | None = None) -> ObjectInfo:
         # One statement (a second only for a missing key): no read transaction needed.
-        return await self._core.read(partial(load_info, bucket=bucket, key=key), snapshot=False)
+        if version_id is None:
+            info = await self._core.read(partial(load_info, bucket=bucket, key=key), False)
+            return self._named(info)
+        query = partial(load_info, bucket=bucket, key=key, version_id=version_id)
+        return await self._core.read(query, snapshot=True)
 
     async def part_range(self, bucket: str, key: str, part_number: int) -> PartRange:
         stored = await self._core.read(partial(load_object, bucket=bucket, key=key), False)
@@ -226,21 +267,53 @@ class LocalStore(MultipartOps):
     async def put_tagging(self, bucket: str, key: str, tags: dict[str, str]) -> None:
         await self._core.write(partial(ops.put_tags, bucket=bucket, key=key, tags=tags))
 
-    async def delete(self, bucket: str, key: str, *, if_match: str | None = None) -> None:
-        if if_match is not None:
-            await self._core.write(
-                partial(ops.delete_object_if, bucket=bucket, key=key, if_match=if_match)
-            )
-            return
-        await self._core.write(partial(ops.delete_objects, bucket=bucket, keys=[key]))
+    async def delete(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        if_match: str | None = None,
+        version_id: str | None = None,
+    ) -> Deleted:
+        if version_id is not None:
+            versions.parse_version_id(version_id)  # InvalidArgument before anything is queued
+        if if_match is not None and version_id is None:
+            condition = partial(ops.delete_object_if, bucket=bucket, key=key, if_match=if_match)
+            return await self._core.write(condition)
+        op = partial(ops.delete_objects, bucket=bucket, keys=[key], version_ids=[version_id])
+        deleted: list[Deleted] = await self._core.write(op)
+        return deleted[0]
 
-    async def delete_many(self, bucket: str, keys: Sequence[str]) -> list[LakestowError | None]:
+    async def delete_many(
+        self, bucket: str, keys: Sequence[str], *, version_ids: Sequence[str | None] = ()
+    ) -> list[Deleted | LakestowError]:
+        ids = list(version_ids) or [None] * len(keys)
+        results: list[Deleted | LakestowError | None] = [None] * len(keys)
+        valid: list[int] = []
+        for at, version_id in enumerate(ids):
+            try:
+                if version_id is not None:
+                    versions.parse_version_id(version_id)
+                valid.append(at)
+            except LakestowError as error:
+                results[at] = error
         # In short operations, one commit: the loop keeps its turns short.
-        some = [keys[at : at + HEAVY_ITEMS] for at in range(0, len(keys), HEAVY_ITEMS)] or [[]]
-        await self._core.write_all(
-            [partial(ops.delete_objects, bucket=bucket, keys=list(k)) for k in some]
+        some = [valid[at : at + HEAVY_ITEMS] for at in range(0, len(valid), HEAVY_ITEMS)]
+        done = await self._core.write_all(
+            [
+                partial(
+                    ops.delete_objects,
+                    bucket=bucket,
+                    keys=[keys[n] for n in batch],
+                    version_ids=[ids[n] for n in batch],
+                )
+                for batch in some or [[]]
+            ]
         )
-        return [None] * len(keys)
+        for batch, deleted in zip(some, done, strict=False):
+            for n, one in zip(batch, deleted, strict=True):
+                results[n] = one
+        return [r if r is not None else Deleted() for r in results]
 
     async def list(
         self,
@@ -272,6 +345,7 @@ class LocalStore(MultipartOps):
         if_none_match: str | None = None,
         checksum_algorithm: str | None = None,
         tags: dict[str, str] | None = None,
+        src_version_id: str | None = None,
     ) -> ObjectInfo:
         if checksum_algorithm is not None:
             Checksummer(checksum_algorithm)  # InvalidRequest for one lakestow does not know
@@ -288,7 +362,14 @@ class LocalStore(MultipartOps):
             new_checksum = None
             if checksum_algorithm is not None:  # read the source: a file read, in a thread
                 computed = await self._core.run(
-                    partial(checksum_of, self._core, src_bucket, src_key, checksum_algorithm)
+                    partial(
+                        checksum_of,
+                        self._core,
+                        src_bucket,
+                        src_key,
+                        checksum_algorithm,
+                        src_version_id,
+                    )
                 )
                 new_checksum = ops.NewChecksum(*computed)
             op = partial(
@@ -300,6 +381,7 @@ class LocalStore(MultipartOps):
                 cond=ops.Conditions(if_match, if_none_match),
                 new_checksum=new_checksum,
                 tags=tags,
+                src_version_id=src_version_id,
             )
             try:
                 return await self._core.write(op)
