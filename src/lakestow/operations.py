@@ -21,11 +21,18 @@ from typing import Protocol
 
 from lakestow.auth.policy import Action, Decision, is_fixed_folder
 from lakestow.catalog.audit import AuditWriter
-from lakestow.errors import AccessDenied, AlreadyExists, LakestowError, PreconditionFailed
+from lakestow.errors import (
+    AccessDenied,
+    AlreadyExists,
+    InvalidRequest,
+    LakestowError,
+    PreconditionFailed,
+)
 from lakestow.storage.protocol import (
     Body,
     BodyChecksum,
     CompleteChecks,
+    Deleted,
     ObjectInfo,
     ObjectStore,
     PartInfo,
@@ -56,6 +63,15 @@ class Written:
 
     info: ObjectInfo | None
     warning: str | None = None
+
+
+@dataclass(frozen=True)
+class Copied:
+    """What a copy made (`info`), and the version of the source it copied (`source_version_id`,
+    None in a bucket never versioned)."""
+
+    info: ObjectInfo
+    source_version_id: str | None
 
 
 @dataclass(frozen=True)
@@ -150,6 +166,7 @@ class ObjectOperations:
         bucket: str,
         key: str,
         *,
+        src_version_id: str | None = None,
         check_source: Callable[[ObjectInfo], None] | None = None,
         metadata: dict[str, str] | None = None,
         content_type: str | None = None,
@@ -158,14 +175,14 @@ class ObjectOperations:
         if_none_match: str | None = None,
         checksum_algorithm: str | None = None,
         tags: dict[str, str] | None = None,
-    ) -> ObjectInfo:
-        """Copy after READ of the source and WRITE of the target; `check_source` sees the
-        source's head first (the x-amz-copy-source-if-* conditions). `tags` replace the
-        source's (which a copy otherwise keeps)."""
+    ) -> Copied:
+        """Copy the source's latest version (or `src_version_id`) after READ of the source and
+        WRITE of the target; `check_source` sees the source's head first (the
+        x-amz-copy-source-if-* conditions). `tags` replace the source's (which a copy
+        otherwise keeps)."""
         self.authorize(Action.READ, src_bucket, src_key)
         self.authorize(Action.WRITE, bucket, key)
-        if check_source is not None:
-            check_source(await self.store.head(src_bucket, src_key))
+        source = await self._source(src_bucket, src_key, src_version_id, check_source)
         info = await self.store.copy(
             src_bucket,
             src_key,
@@ -178,9 +195,35 @@ class ObjectOperations:
             if_none_match=if_none_match,
             checksum_algorithm=checksum_algorithm,
             tags=tags,
+            src_version_id=source,
         )
-        self.record("copy", bucket, key, source=_uri(src_bucket, src_key), size=info.size)
-        return info
+        self.record("copy", bucket, key, source=_uri(src_bucket, src_key, source), size=info.size)
+        return Copied(info, source)
+
+    async def _source(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None,
+        check: Callable[[ObjectInfo], None] | None,
+    ) -> str | None:
+        """The version a copy reads: `version_id`, or the latest's when it has one. The head
+        that finds it is what `check` sees, so the conditions hold of what is copied. A
+        delete marker cannot be copied (as S3 answers it: InvalidRequest)."""
+        if check is None and version_id is not None:
+            return version_id
+        try:
+            head = await self.store.head(bucket, key, version_id=version_id)
+        except LakestowError as exc:
+            if exc.code != "MethodNotAllowed":
+                raise
+            raise InvalidRequest(
+                "The source of a copy request may not specifically refer to a delete marker "
+                "by version id."
+            ) from exc
+        if check is not None:
+            check(head)
+        return head.version_id
 
     async def get_tags(self, bucket: str, key: str) -> dict[str, str]:
         """An object's tags, after READ: they are read as the object is."""
@@ -207,33 +250,52 @@ class ObjectOperations:
             ) from exc
         await self.store.delete(bucket, old)
 
-    async def delete(self, bucket: str, key: str, *, if_match: str | None = None) -> None:
+    async def delete(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        if_match: str | None = None,
+        version_id: str | None = None,
+    ) -> Deleted:
+        """Delete `key` (a delete marker in a versioned bucket) or, with `version_id`, that
+        version of it for good: either after DELETE of the key."""
         self.authorize(Action.DELETE, bucket, key)
         if if_match is not None:
             self.authorize(Action.READ, bucket, key)  # as S3: a conditional delete reveals the ETag
-        await self.store.delete(bucket, key, if_match=if_match)
-        self.record("delete", bucket, key)
+        deleted = await self.store.delete(bucket, key, if_match=if_match, version_id=version_id)
+        self.record("delete", bucket, key, **_what(version_id, deleted))
+        return deleted
 
     async def delete_many(
-        self, bucket: str, keys: list[str], *, audit_each: bool = True
-    ) -> list[LakestowError | None]:
-        """Delete `keys`, each authorized on its own; per key, None or why it was not deleted.
-        With `audit_each` False the door audits the whole (a folder as one entry)."""
-        outcomes: dict[str, LakestowError | None] = {}
-        allowed: list[str] = []
-        for key in keys:
+        self,
+        bucket: str,
+        keys: Sequence[str],
+        *,
+        version_ids: Sequence[str | None] = (),
+        audit_each: bool = True,
+    ) -> list[Deleted | LakestowError]:
+        """Delete `keys` (each with its version id in `version_ids`, when given), each
+        authorized on its own; per key, what was deleted or why it was not. With `audit_each`
+        False the door audits the whole (a folder as one entry)."""
+        versions = list(version_ids) or [None] * len(keys)
+        outcomes: dict[int, Deleted | LakestowError] = {}
+        allowed: list[int] = []
+        for index, key in enumerate(keys):
             try:
                 self.authorize(Action.DELETE, bucket, key)
-                allowed.append(key)
+                allowed.append(index)
             except AccessDenied as exc:
-                outcomes[key] = exc
+                outcomes[index] = exc
         for start in range(0, len(allowed), BATCH):
             batch = allowed[start : start + BATCH]
-            for key, error in zip(batch, await self.store.delete_many(bucket, batch), strict=True):
-                outcomes[key] = error
-                if error is None and audit_each:
-                    self.record("delete", bucket, key)
-        return [outcomes[key] for key in keys]
+            named = [versions[i] for i in batch] if version_ids else ()
+            done = await self.store.delete_many(bucket, [keys[i] for i in batch], version_ids=named)
+            for index, outcome in zip(batch, done, strict=True):
+                outcomes[index] = outcome
+                if isinstance(outcome, Deleted) and audit_each:
+                    self.record("delete", bucket, keys[index], **_what(versions[index], outcome))
+        return [outcomes[index] for index in range(len(keys))]
 
     # Multipart uploads: every call names the key and is authorized again, so that an upload
     # id alone gives nothing.
@@ -289,18 +351,27 @@ class ObjectOperations:
         src_bucket: str,
         src_key: str,
         *,
+        src_version_id: str | None = None,
         byte_range: tuple[int, int] | None = None,
         check_source: Callable[[ObjectInfo], None] | None = None,
-    ) -> PartInfo:
-        """A part copied from an object, after WRITE of the target and READ of the source;
-        `check_source` sees the source's head first (the x-amz-copy-source-if-* conditions)."""
+    ) -> tuple[PartInfo, str | None]:
+        """A part copied from an object's latest version (or `src_version_id`), after WRITE
+        of the target and READ of the source, and the version it copied; `check_source` sees
+        the source's head first (the x-amz-copy-source-if-* conditions)."""
         self.authorize(Action.WRITE, bucket, key)
         self.authorize(Action.READ, src_bucket, src_key)
-        if check_source is not None:
-            check_source(await self.store.head(src_bucket, src_key))
-        return await self.store.upload_part_copy(
-            bucket, key, upload_id, number, src_bucket, src_key, byte_range=byte_range
+        source = await self._source(src_bucket, src_key, src_version_id, check_source)
+        part = await self.store.upload_part_copy(
+            bucket,
+            key,
+            upload_id,
+            number,
+            src_bucket,
+            src_key,
+            byte_range=byte_range,
+            src_version_id=source,
         )
+        return part, source
 
     async def list_parts(
         self, bucket: str, key: str, upload_id: str, *, marker: int = 0, max_parts: int = 1000
@@ -341,8 +412,18 @@ class ObjectOperations:
         self.record("upload.abort", bucket, key, upload_id=upload_id)
 
 
-def _uri(bucket: str, key: str) -> str:
-    return f"s3://{bucket}/{key}"
+def _uri(bucket: str, key: str, version_id: str | None = None) -> str:
+    uri = f"s3://{bucket}/{key}"
+    return uri if version_id is None else f"{uri}?versionId={version_id}"
+
+
+def _what(version_id: str | None, deleted: Deleted) -> dict[str, object]:
+    """The audit details of a delete: the version removed for good, or the marker made."""
+    if version_id is not None:
+        return {"version_id": version_id, "delete_marker": deleted.delete_marker}
+    if deleted.delete_marker:
+        return {"marker_version_id": deleted.version_id}
+    return {}
 
 
 async def _empty() -> AsyncIterator[bytes]:

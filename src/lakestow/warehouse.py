@@ -21,7 +21,17 @@ from lakestow import paths
 from lakestow.auth.policy import Action, Decision, Principal, Target, decide, subtrees
 from lakestow.domain import OrgInfo
 from lakestow.storage.common import common_prefix
-from lakestow.storage.protocol import List, ListPage, Multipart, ObjectInfo, UploadInfo
+from lakestow.storage.protocol import (
+    NULL_VERSION,
+    List,
+    ListPage,
+    Multipart,
+    ObjectInfo,
+    UploadInfo,
+    VersionInfo,
+    Versioning,
+    VersionsPage,
+)
 
 Authorize = Callable[[Action, str], Decision]
 """Decides an action on a key of the org's bucket, raising AccessDenied (and auditing) if no."""
@@ -30,6 +40,11 @@ Entry = ObjectInfo | str
 """An object of a listing, or a common prefix."""
 Upload = UploadInfo | str
 """A multipart upload of a listing, or a common prefix."""
+Version = VersionInfo | str
+"""A version (or delete marker) of a versions listing, or a common prefix."""
+Markers = tuple[str | None, str | None]
+"""Where a versions listing starts: after a key (and, with a version id, after that version
+of it), as S3's key-marker and version-id-marker say."""
 
 
 @dataclass(frozen=True)
@@ -191,6 +206,133 @@ async def _extend(
             after = max(after, past(rolled_here))
 
 
+async def list_versions(
+    store: Versioning,
+    member: MemberView,
+    authorize: Authorize,
+    prefix: str,
+    delimiter: str | None,
+    markers: Markers,
+    max_keys: int,
+) -> VersionsPage:
+    """One page of the versions `member` may see under the key prefix `prefix`, after
+    `markers`: what they may list, with every version and delete marker of it."""
+    authorize_listing(member, authorize, prefix)
+    reached = spans(member, Action.LIST, prefix, delimiter)
+    return await list_version_spans(
+        store, member.org.bucket, reached, prefix, delimiter, markers, max_keys
+    )
+
+
+async def list_version_spans(
+    store: Versioning,
+    bucket: str,
+    reached: Sequence[Span],
+    prefix: str,
+    delimiter: str | None,
+    markers: Markers,
+    max_keys: int,
+) -> VersionsPage:
+    """The versions listing of `prefix` made of `reached` alone, as `list_spans` makes a
+    listing: the entries after `markers`. A subtree's store listing gets the version id
+    marker only when the key marker lies in it: of a key elsewhere (another member's), the
+    store is never asked, and no version of it could be listed there anyway."""
+    if len(reached) == 1 and reached[0].prefix == prefix:  # the usual case: the store's page
+        return await store.list_versions(
+            bucket,
+            prefix=prefix,
+            delimiter=delimiter,
+            key_marker=markers[0],
+            version_id_marker=_marker_in(prefix, markers),
+            max_keys=max_keys,
+        )
+    if max_keys <= 0:
+        return VersionsPage([], [], False)
+    entries: list[Version] = []
+    want = max_keys + 1  # one more than the page, to know whether it is truncated
+    for span in reached:
+        if span.rolled is None:
+            start = (markers[0], _marker_in(span.prefix, markers))
+            await _extend_versions(
+                store, bucket, span.prefix, prefix, delimiter, start, entries, want
+            )
+        elif _after(span.rolled, markers[0]) and _last(entries) != span.rolled:
+            entries.append(span.rolled)
+        if len(entries) >= want:
+            break
+    truncated = len(entries) > max_keys
+    del entries[max_keys:]
+    return VersionsPage(
+        [e for e in entries if not isinstance(e, str)],
+        [e for e in entries if isinstance(e, str)],
+        truncated,
+        *(_markers_after(entries[-1]) if truncated else (None, None)),
+    )
+
+
+async def _extend_versions(
+    store: Versioning,
+    bucket: str,
+    top: str,
+    prefix: str,
+    delimiter: str | None,
+    markers: Markers,
+    entries: list[Version],
+    want: int,
+) -> None:
+    """Append the versions and common prefixes of the subtree `top` after `markers`, rolled
+    up as a listing of `prefix` rolls them, until `entries` holds `want` (as `_extend`)."""
+    straddles = delimiter is not None and len(delimiter) > 1
+    key_marker = markers[0]
+    while len(entries) < want:
+        listed = await store.list_versions(
+            bucket,
+            prefix=top,
+            delimiter=delimiter,
+            key_marker=markers[0],
+            version_id_marker=markers[1],
+            max_keys=want - len(entries),
+        )
+        rolled_here: str | None = None
+        for entry in _versions_in_order(listed.versions, listed.common_prefixes):
+            if straddles:
+                rolled = common_prefix(_name(entry), prefix, delimiter)
+                if rolled is not None and rolled != entry:  # not a common prefix of the store
+                    entry = rolled_here = rolled
+            # the store's versions are all after the markers; a prefix rolled here may not be
+            if isinstance(entry, str) and (
+                not _after(entry, key_marker) or _last(entries) == entry
+            ):
+                continue
+            entries.append(entry)
+        if not listed.is_truncated or listed.next_key_marker is None:
+            return
+        markers = (listed.next_key_marker, listed.next_version_id_marker)
+        if rolled_here is not None and past(rolled_here) > listed.next_key_marker:
+            markers = (past(rolled_here), None)
+
+
+def _marker_in(top: str, markers: Markers) -> str | None:
+    """The version id marker, when the key marker lies under `top`; else None."""
+    key_marker, version_id_marker = markers
+    return version_id_marker if key_marker is not None and key_marker.startswith(top) else None
+
+
+def _markers_after(entry: Version) -> Markers:
+    """The markers of the page that ends with `entry` (S3's NextKeyMarker and
+    NextVersionIdMarker): a common prefix is passed whole."""
+    if isinstance(entry, str):
+        return entry, None
+    return entry.info.key, entry.info.version_id or NULL_VERSION
+
+
+def _versions_in_order(versions: list[VersionInfo], prefixes: list[str]) -> list[Version]:
+    """By key (a stable sort: a key's versions stay newest first)."""
+    if not prefixes:
+        return list(versions)
+    return sorted([*versions, *prefixes], key=_name)
+
+
 async def list_uploads(
     store: Multipart,
     bucket: str,
@@ -253,11 +395,13 @@ def _in_order(objects: list[ObjectInfo], prefixes: list[str]) -> list[Entry]:
     return sorted([*objects, *prefixes], key=_name)
 
 
-def _name(entry: Entry | Upload) -> str:
-    return entry if isinstance(entry, str) else entry.key
+def _name(entry: Entry | Upload | Version) -> str:
+    if isinstance(entry, str):
+        return entry
+    return entry.info.key if isinstance(entry, VersionInfo) else entry.key
 
 
-def _last(entries: Sequence[Entry] | Sequence[Upload]) -> Entry | Upload | None:
+def _last(entries: Sequence[object]) -> str | None:
     last = entries[-1] if entries else None
     return last if isinstance(last, str) else None  # only common prefixes ever repeat
 

@@ -5,11 +5,13 @@ customer-1, whose folder name is a prefix of customer-10..13's). One of them, `c
 also gets the keys and open multipart uploads of alice's colleagues, of members that do not
 exist, of neighbours whose names share alice's folders' first letters, and of other
 organizations in the same bucket (`beta`, and `acme-2` whose root starts like acme's).
-Thousands of generated listing requests (ListObjects v1 and v2, ListObjectVersions,
-ListMultipartUploads, the console's list and search API, every parameter) must get the same
-answers from both, once what differs by nature is set aside: timestamps, request ids, upload
-ids (named by the key they belong to), and sealed continuation tokens, which are replaced by
-the pages they lead to.
+The bucket is versioned: every key has a few versions, some a delete marker (a few as their
+latest). Thousands of generated listing requests (ListObjects v1 and v2, ListObjectVersions
+with its key and version id markers, ListMultipartUploads, the console's list and search API,
+every parameter) must get the same answers from both, once what differs by nature is set
+aside: timestamps, request ids, upload and version ids (named by the key they belong to),
+and sealed continuation tokens and versions markers, which are replaced by the pages they
+lead to. So must reads and deletes by version id, of alice's versions and of others'.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from defusedxml import ElementTree as ET
@@ -27,6 +30,7 @@ from hypothesis import strategies as st
 from inprocess import InProcess, in_process
 from lakestow import config, datadir
 from lakestow.auth.policy import Action, Principal, Target, decide
+from lakestow.storage.protocol import ENABLED
 from storage.conformance import model
 
 BUCKET = "lakestow"
@@ -116,17 +120,30 @@ def _build(path: Path, crowded: bool) -> Iterator[tuple[InProcess, dict[str, Any
         with in_process(opened) as app:
             store = app.runtime.store
 
-            async def seed() -> dict[str, str]:
+            async def seed() -> tuple[dict[str, str], dict[str, str], set[str]]:
+                await store.put_versioning(BUCKET, ENABLED)
                 uploads: dict[str, str] = {}  # upload id -> a name the same in both
-                for key in mine + (others if crowded else []):
-                    await store.put(BUCKET, key, _body(key.encode()))
+                versions: dict[str, str] = {}  # version id -> a name the same in both
+                gone: set[str] = set()  # keys whose latest is a delete marker
+                for n, key in enumerate(mine + (others if crowded else [])):
+                    for step in range(1 + n % 3):
+                        info = await store.put(BUCKET, key, _body(f"{key} {step}".encode()))
+                        versions[info.version_id or ""] = f"{key}@{step}"
+                    if n % 4 == 1:  # a delete marker: the latest, or below a new version
+                        deleted = await store.delete(BUCKET, key)
+                        versions[deleted.version_id or ""] = f"{key}@marker"
+                        if n % 8 == 1:
+                            gone.add(key)
+                        else:
+                            info = await store.put(BUCKET, key, _body(b"again"))
+                            versions[info.version_id or ""] = f"{key}@again"
                 for n, key in enumerate(mine[::7] + (others[::9] if crowded else [])):
                     for copy in range(1 + n % 2):
                         upload_id = await store.create_multipart(BUCKET, key)
                         uploads[upload_id] = f"{key}#{copy}"
-                return uploads
+                return uploads, versions, gone
 
-            uploads = app.call(seed)
+            uploads, versions, gone = app.call(seed)
             creds = {
                 "plain": service.credentials.issue_credentials("alice", seconds=43200),
                 "scoped": service.credentials.issue_credentials(
@@ -140,9 +157,15 @@ def _build(path: Path, crowded: bool) -> Iterator[tuple[InProcess, dict[str, Any
                 "creds": {k: v.credential_process() for k, v in creds.items()},
                 "uploads": uploads,
                 "names": {v: k for k, v in uploads.items()},
+                "versions": versions,
+                "version_names": {v: k for k, v in versions.items()},
+                "my_versions": {
+                    v: name for v, name in versions.items() if name.rpartition("@")[0] in mine
+                },
                 "session": app.sign_in("alice", PASSWORD),
-                "keys": mine + others,
-                "mine": set(mine),
+                "keys": [k for k in mine + others if k not in gone],
+                "mine": set(mine) - gone,
+                "all_keys": mine + others,
             }
             yield app, world
 
@@ -159,6 +182,10 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[tuple[InP
     yield both
     for gen in (alone, crowded):
         next(gen, None)
+
+
+JUNK_VERSIONS = ["null", "0", "zz", ""]
+"""Version ids of nothing (or of no form a store makes)."""
 
 
 # What is asked: prefixes and markers near the folder boundaries, and cut from every key.
@@ -216,7 +243,9 @@ def places(draw: st.DrawFn, keys: list[str]) -> str:
 
 
 @st.composite
-def requests(draw: st.DrawFn, keys: list[str], upload_names: list[str]) -> dict[str, Any]:
+def requests(
+    draw: st.DrawFn, keys: list[str], upload_names: list[str], versions: list[tuple[str, Any]]
+) -> dict[str, Any]:
     op = draw(st.sampled_from(["v2", "v1", "versions", "uploads"]))
     query: dict[str, Any] = {}
     if op == "v2":
@@ -246,6 +275,10 @@ def requests(draw: st.DrawFn, keys: list[str], upload_names: list[str]) -> dict[
         if op == "uploads" and draw(st.booleans()):  # one of alice's uploads, or any text
             named = st.sampled_from(upload_names).map(lambda name: ("@", name))
             query["upload-id-marker"] = draw(st.one_of(named, st.sampled_from(["0", "z", ""])))
+        if op == "versions" and draw(st.booleans()):
+            query["version-id-marker"] = draw(st.sampled_from(JUNK_VERSIONS))
+    elif op == "versions" and draw(st.booleans()):  # after a version, alice's or another's
+        query["key-marker"], query["version-id-marker"] = draw(st.sampled_from(versions))
     return {
         "creds": draw(st.sampled_from(["plain", "plain", "scoped", "read-only"])),
         "query": query,
@@ -255,17 +288,36 @@ def requests(draw: st.DrawFn, keys: list[str], upload_names: list[str]) -> dict[
 def _ask(app: InProcess, world: dict[str, Any], request: dict[str, Any]) -> Any:
     query = {}
     for name, value in request["query"].items():
-        if isinstance(value, tuple):  # an upload id marker, by the name of its upload
-            value = world["names"].get(value[1], "0")
-        query[name] = value
+        query[name] = _named(world, value)
     return _follow(app, world, request["creds"], query, FOLLOW)
+
+
+def _named(world: dict[str, Any], value: Any) -> str:
+    """An upload id marker or a version id, by the name of its upload or version; or text,
+    sent as it is (an id of another's version in `crowded` is just text in `alone`)."""
+    if isinstance(value, tuple):
+        names = world["names"] if value[0] == "@" else world["version_names"]
+        return str(names.get(value[1], "0"))
+    return str(value)
 
 
 def _follow(
     app: InProcess, world: dict[str, Any], creds: str, query: dict[str, str], depth: int
 ) -> Any:
     response = app.s3(world["creds"][creds], "GET", f"/{BUCKET}", query)
-    tree = _normal(ET.fromstring(response.content), world)
+    raw = ET.fromstring(response.content)
+    tree = _normal(raw, world)
+    next_key = raw.findtext(f"{NS}NextKeyMarker")
+    if "versions" in query and next_key is not None:  # the markers, followed as SDKs do
+        if query.get("encoding-type") == "url":
+            next_key = unquote(next_key)
+        after = {**query, "key-marker": next_key}
+        after.pop("version-id-marker", None)
+        if next_version := raw.findtext(f"{NS}NextVersionIdMarker"):
+            after["version-id-marker"] = next_version
+        tree[1].append(
+            ("NextPage", _follow(app, world, creds, after, depth - 1) if depth else "...")
+        )
     token = _find(tree, "NextContinuationToken")
     if token is not None:
         index, _ = token
@@ -286,6 +338,8 @@ def _normal(element: ET.Element, world: dict[str, Any]) -> Any:
         return (tag, None)
     if tag in ("UploadId", "NextUploadIdMarker", "UploadIdMarker") and element.text:
         return (tag, world["uploads"].get(element.text, element.text))
+    if tag in ("VersionId", "NextVersionIdMarker", "VersionIdMarker") and element.text:
+        return (tag, world["my_versions"].get(element.text, element.text))
     children = [_normal(child, world) for child in element]
     return (tag, children if children else element.text)
 
@@ -309,9 +363,74 @@ def test_s3_listings_are_the_same_as_if_others_keys_did_not_exist(
 ) -> None:
     (alone, alone_world), (crowded, crowded_world) = servers
     keys = crowded_world["keys"]
-    request = data.draw(requests(keys, sorted(alone_world["names"])))
+    request = data.draw(requests(keys, sorted(alone_world["names"]), _versions(crowded_world)))
     seen = _ask(alone, alone_world, request)
     assert _ask(crowded, crowded_world, request) == seen, request
+
+
+def _versions(world: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(key, version) of every version of `crowded`: alice's by name, so that each world
+    gets its own id; others' as the text of their ids in `crowded`, sent as it is to both."""
+    found = []
+    for version_id, name in sorted(world["versions"].items(), key=lambda item: item[1]):
+        key = name.rpartition("@")[0]
+        found.append((key, ("@v", name) if version_id in world["my_versions"] else version_id))
+    return found
+
+
+@st.composite
+def version_requests(draw: st.DrawFn, versions: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A GET, HEAD or DELETE of a version: of alice's keys, of others', of junk. Nothing of
+    alice's is ever deleted (both worlds would change alike, but the listings tests count on
+    them): a DELETE names another's version, or a version of nothing."""
+    key, version = draw(st.sampled_from(versions))
+    mine = isinstance(version, tuple)
+    method = draw(st.sampled_from(["GET", "HEAD"] if mine else ["GET", "HEAD", "DELETE"]))
+    if draw(st.integers(0, 3)) == 0:
+        version = draw(st.sampled_from(JUNK_VERSIONS))
+        method = draw(st.sampled_from(["GET", "HEAD", "DELETE"]))
+    elif draw(st.integers(0, 4)) == 0:  # a version named on another key
+        other, _ = draw(st.sampled_from(versions))
+        key = other if method != "DELETE" or not mine else key
+    return {
+        "creds": draw(st.sampled_from(["plain", "plain", "scoped", "read-only"])),
+        "method": method,
+        "key": key,
+        "version": version,
+    }
+
+
+def _read_version(app: InProcess, world: dict[str, Any], request: dict[str, Any]) -> Any:
+    creds = world["creds"][request["creds"]]
+    query = {"versionId": _named(world, request["version"])}
+    response = app.s3(creds, request["method"], f"/{BUCKET}/{request['key']}", query)
+    headers = {
+        name: response.headers[name]
+        for name in ("etag", "content-length", "x-amz-delete-marker", "x-amz-error-code")
+        if name in response.headers
+    }
+    if "x-amz-version-id" in response.headers:
+        version_id = response.headers["x-amz-version-id"]
+        headers["version"] = world["my_versions"].get(version_id, version_id)
+    body: Any = response.content
+    if response.status_code >= 300 and body:
+        body = ET.fromstring(body).findtext("Code")
+    return response.status_code, headers, body
+
+
+@settings(
+    max_examples=600,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_versions_are_read_and_deleted_as_if_others_did_not_exist(
+    servers: list[tuple[InProcess, Any]], data: st.DataObject
+) -> None:
+    (alone, alone_world), (crowded, crowded_world) = servers
+    request = data.draw(version_requests(_versions(crowded_world)))
+    seen = _read_version(alone, alone_world, request)
+    assert _read_version(crowded, crowded_world, request) == seen, request
 
 
 @settings(

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 
 from lakestow.auth.policy import Action
 from lakestow.errors import InvalidRequest
+from lakestow.s3api import headers as h
 from lakestow.s3api import xml
 from lakestow.s3api.asgi import Response
 from lakestow.s3api.request import S3Request
@@ -62,7 +63,7 @@ async def get_bucket_acl(request: S3Request) -> Response:
 
 async def get_object_acl(request: S3Request) -> Response:
     request.authorize(Action.READ)
-    await request.runtime.store.head(request.bucket, request.key)
+    await _head(request)
     return Response(_policy(request), media_type="application/xml")
 
 
@@ -74,9 +75,15 @@ async def put_bucket_acl(request: S3Request) -> Response:
 
 async def put_object_acl(request: S3Request) -> Response:
     request.authorize(Action.WRITE)
-    await request.runtime.store.head(request.bucket, request.key)
+    await _head(request)
     await _check_put(request)
     return Response(status_code=200)
+
+
+async def _head(request: S3Request) -> None:
+    """The object (or the version named) exists: its ACL is the owner's alone."""
+    version_id = h.version_id(request.query.get("versionId"))
+    await request.runtime.store.head(request.bucket, request.key, version_id=version_id)
 
 
 async def _check_put(request: S3Request) -> None:

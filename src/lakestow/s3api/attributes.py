@@ -7,13 +7,13 @@ checksum is the stored value, without the `-N` of a COMPOSITE one (which GET and
 ObjectParts comes with a multipart object, its Part elements only "if an additional checksum
 (including x-amz-checksum-crc32, x-amz-checksum-crc32c, x-amz-checksum-sha1, or
 x-amz-checksum-sha256)" was applied to it. Read as the object is read (READ), with the same
-conditions as a GET.
+conditions as a GET. Of the latest version only: a versionId is refused (501).
 """
 
 from __future__ import annotations
 
 from lakestow.auth.policy import Action
-from lakestow.errors import InvalidInput
+from lakestow.errors import InvalidInput, Unsupported
 from lakestow.s3api import headers as h
 from lakestow.s3api import xml
 from lakestow.s3api.asgi import Response
@@ -24,6 +24,8 @@ ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
 
 
 async def get_object_attributes(request: S3Request) -> Response:
+    if "versionId" in request.query:
+        raise Unsupported("lakestow does not implement the attributes of an object's versions")
     headers = request.headers
     wanted = _attributes(headers.get("x-amz-object-attributes", ""))
     max_parts = min(_count(headers.get("x-amz-max-parts", "1000"), "x-amz-max-parts"), 1000)

@@ -1,7 +1,8 @@
-"""Bucket operations: ListBuckets, HeadBucket, GetBucketLocation, GetBucketVersioning,
-CreateBucket and DeleteBucket. A member sees one bucket, the one holding their organization's
-root; an operator sees, creates and deletes its own buckets. Whether the bucket a request
-names exists for the caller is decided before any handler runs (`S3Request.require_bucket`).
+"""Bucket operations: ListBuckets, HeadBucket, GetBucketLocation, CreateBucket and
+DeleteBucket (GetBucketVersioning and PutBucketVersioning: `versioning`). A member sees one
+bucket, the one holding their organization's root; an operator sees, creates and deletes its
+own buckets. Whether the bucket a request names exists for the caller is decided before any
+handler runs (`S3Request.require_bucket`).
 
 Regions: lakestow answers for one region (`settings.region`), as an AWS regional endpoint
 does; us-east-1 is also AWS's global endpoint, which creates buckets in any region. A bucket
@@ -86,10 +87,6 @@ async def get_location(request: S3Request) -> Response:
         constraint = "" if request.runtime.region == US_EAST_1 else request.runtime.region
     body = xml.document("LocationConstraint", [xml.escape(constraint)])
     return Response(body, media_type="application/xml")
-
-
-async def get_versioning(request: S3Request) -> Response:
-    return Response(xml.document("VersioningConfiguration", []), media_type="application/xml")
 
 
 async def create_bucket(request: S3Request) -> Response:

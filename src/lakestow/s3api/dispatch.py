@@ -18,6 +18,7 @@ from lakestow.s3api import (
     multipart,
     objects,
     tagging,
+    versioning,
 )
 from lakestow.s3api.asgi import Response
 from lakestow.s3api.request import S3Request
@@ -59,8 +60,9 @@ ROUTES: dict[tuple[str, str, str | None], Handler] = {
     ("HEAD", "bucket", None): buckets.head_bucket,
     ("GET", "bucket", None): listing.list_objects,
     ("GET", "bucket", "location"): buckets.get_location,
-    ("GET", "bucket", "versioning"): buckets.get_versioning,
-    ("GET", "bucket", "versions"): listing.list_object_versions,
+    ("GET", "bucket", "versioning"): versioning.get_versioning,
+    ("PUT", "bucket", "versioning"): versioning.put_versioning,
+    ("GET", "bucket", "versions"): versioning.list_object_versions,
     ("GET", "bucket", "uploads"): listing.list_uploads,
     ("PUT", "bucket", None): buckets.create_bucket,
     ("DELETE", "bucket", None): buckets.delete_bucket,

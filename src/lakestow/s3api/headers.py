@@ -101,11 +101,29 @@ def object_headers(info: ObjectInfo, overrides: Mapping[str, str] | None = None)
         headers["x-amz-mp-parts-count"] = str(info.parts_count)
     if info.tag_count:
         headers["x-amz-tagging-count"] = str(info.tag_count)
+    headers.update(version_headers(info.version_id))
     for name, value in (overrides or {}).items():
         headers[name] = value
     # last: nothing stored can take them away
     headers["x-content-type-options"] = "nosniff"
     headers["content-security-policy"] = "sandbox"
+    return headers
+
+
+def version_id(value: str | None) -> str | None:
+    """A versionId as a request names it (None: none named, the latest); InvalidArgument for
+    an empty one, as S3 answers it."""
+    if value == "":
+        raise InvalidInput("Version id cannot be the empty string")
+    return value
+
+
+def version_headers(version_id: str | None, *, delete_marker: bool = False) -> dict[str, str]:
+    """x-amz-version-id of an answer about a version (none in a bucket never versioned),
+    and x-amz-delete-marker when that version is a delete marker."""
+    headers = {} if version_id is None else {"x-amz-version-id": version_id}
+    if delete_marker:
+        headers["x-amz-delete-marker"] = "true"
     return headers
 
 

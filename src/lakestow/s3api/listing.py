@@ -1,4 +1,4 @@
-"""ListObjectsV2, ListObjects (V1), ListObjectVersions and ListMultipartUploads.
+"""ListObjectsV2, ListObjects (V1) and ListMultipartUploads (ListObjectVersions: `versioning`).
 
 A member's listings are made by `lakestow.warehouse`, of the subtrees the member may see
 alone; an operator lists its own buckets as they are. Continuation tokens are sealed
@@ -16,7 +16,6 @@ from lakestow.auth.policy import Action
 from lakestow.errors import InvalidInput
 from lakestow.s3api import xml
 from lakestow.s3api.asgi import Response
-from lakestow.s3api.headers import quoted
 from lakestow.s3api.request import MemberRequest, S3Request
 from lakestow.storage.protocol import ListPage, ObjectInfo
 
@@ -27,7 +26,7 @@ async def list_objects(request: S3Request) -> Response:
     q = request.query
     v2 = q.get("list-type") == "2"
     token = q.get("continuation-token") if v2 else None
-    prefix, delimiter, max_keys, encode = _common_params(request)
+    prefix, delimiter, max_keys, encode = common_params(request)
     binding = _binding(request, prefix, delimiter)
     start_after = (
         _open_token(request, binding, token)
@@ -35,7 +34,7 @@ async def list_objects(request: S3Request) -> Response:
         else q.get("start-after" if v2 else "marker") or None
     )
     page = await list_page(request, prefix, delimiter, start_after, max_keys)
-    enc = _encoder(encode)
+    enc = encoder(encode)
     parts = [xml.tag("Name", request.bucket), xml.tag("Prefix", enc(prefix))]
     if v2:
         parts += [xml.tag("KeyCount", len(page.objects) + len(page.common_prefixes))]
@@ -50,9 +49,9 @@ async def list_objects(request: S3Request) -> Response:
         parts.append(xml.tag("Marker", enc(q.get("marker", ""))))
         if page.is_truncated and page.next_start_after:
             parts.append(xml.tag("NextMarker", enc(page.next_start_after)))
-    parts += _tail(page, delimiter, max_keys, encode)
+    parts += tail(page.is_truncated, delimiter, max_keys, encode)
     # ListObjects (V1) names every object's owner; V2 only when asked to (FetchOwner)
-    owner = _owner(request) if not v2 or q.get("fetch-owner", "").lower() == "true" else ""
+    owner = owner_of(request) if not v2 or q.get("fetch-owner", "").lower() == "true" else ""
     parts += _contents(page.objects, enc, owner)
     if page.common_prefixes:
         prefixes = xml.escape_all(
@@ -63,51 +62,10 @@ async def list_objects(request: S3Request) -> Response:
     return Response(xml.document("ListBucketResult", parts), media_type="application/xml")
 
 
-async def list_object_versions(request: S3Request) -> Response:
-    """Unversioned buckets: every object is its single `null` version."""
-    prefix, delimiter, max_keys, encode = _common_params(request)
-    key_marker = request.query.get("key-marker") or None
-    page = await list_page(request, prefix, delimiter, key_marker, max_keys)
-    enc = _encoder(encode)
-    parts = [
-        xml.tag("Name", request.bucket),
-        xml.tag("Prefix", enc(prefix)),
-        xml.tag("KeyMarker", enc(key_marker or "")),
-        xml.tag("VersionIdMarker", ""),
-    ]
-    if page.is_truncated and page.next_start_after:
-        parts += [
-            xml.tag("NextKeyMarker", enc(page.next_start_after)),
-            xml.tag("NextVersionIdMarker", "null"),
-        ]
-    parts += _tail(page, delimiter, max_keys, encode)
-    owner = _owner(request)
-    for info in page.objects:
-        parts.append(
-            xml.group(
-                "Version",
-                [
-                    xml.tag("Key", enc(info.key)),
-                    xml.tag("VersionId", "null"),
-                    xml.tag("IsLatest", True),
-                    xml.tag("LastModified", info.last_modified),
-                    xml.tag("ETag", quoted(info.etag)),
-                    xml.tag("Size", info.size),
-                    xml.tag("StorageClass", "STANDARD"),
-                    owner,
-                ],
-            )
-        )
-    parts += [
-        xml.group("CommonPrefixes", [xml.tag("Prefix", enc(p))]) for p in page.common_prefixes
-    ]
-    return Response(xml.document("ListVersionsResult", parts), media_type="application/xml")
-
-
 async def list_uploads(request: S3Request) -> Response:
     """The uploads in progress that the caller may complete or abort."""
     q = request.query
-    prefix, delimiter, max_uploads, encode = _common_params(request, "max-uploads")
+    prefix, delimiter, max_uploads, encode = common_params(request, "max-uploads")
     key_marker = q.get("key-marker") or None
     id_marker = q.get("upload-id-marker") or None if key_marker else None
     if isinstance(request, MemberRequest):
@@ -124,7 +82,7 @@ async def list_uploads(request: S3Request) -> Response:
         id_marker,
         max_uploads,
     )
-    enc = _encoder(encode)
+    enc = encoder(encode)
     parts = [
         xml.tag("Bucket", request.bucket),
         xml.tag("KeyMarker", enc(key_marker or "")),
@@ -180,9 +138,10 @@ async def list_page(
     )
 
 
-def _common_params(
+def common_params(
     request: S3Request, max_name: str = "max-keys"
 ) -> tuple[str, str | None, int, bool]:
+    """A listing's prefix, delimiter, page size (`max_name`) and whether it url-encodes."""
     q = request.query
     encoding = q.get("encoding-type")
     if encoding not in (None, "url"):
@@ -198,10 +157,11 @@ def _common_params(
     )
 
 
-def _tail(page: ListPage, delimiter: str | None, max_keys: int, encode: bool) -> list[str]:
-    parts = [xml.tag("MaxKeys", max_keys), xml.tag("IsTruncated", page.is_truncated)]
+def tail(truncated: bool, delimiter: str | None, max_keys: int, encode: bool) -> list[str]:
+    """MaxKeys, IsTruncated, Delimiter and EncodingType of a listing."""
+    parts = [xml.tag("MaxKeys", max_keys), xml.tag("IsTruncated", truncated)]
     if delimiter:
-        parts.insert(0, xml.tag("Delimiter", _encoder(encode)(delimiter)))
+        parts.insert(0, xml.tag("Delimiter", encoder(encode)(delimiter)))
     if encode:
         parts.append(xml.tag("EncodingType", "url"))
     return parts
@@ -221,7 +181,7 @@ def _contents(objects: list[ObjectInfo], enc: Callable[[str], str], owner: str) 
     ]
 
 
-def _owner(request: S3Request) -> str:
+def owner_of(request: S3Request) -> str:
     """The <Owner> of the objects a caller lists: the caller, as ListBuckets names the owner
     of the buckets (lakestow keeps no owner per object; none leaks another member's id)."""
     return xml.group("Owner", [xml.tag("ID", request.actor), xml.tag("DisplayName", request.actor)])
@@ -234,7 +194,8 @@ def url_encode(text: str) -> str:
     return quote(text, safe="/*").replace("~", "%7E")
 
 
-def _encoder(encode: bool) -> Callable[[str], str]:
+def encoder(encode: bool) -> Callable[[str], str]:
+    """What names go through before they are written: `url_encode`, or nothing."""
     return url_encode if encode else (lambda text: text)
 
 

@@ -51,25 +51,27 @@ async def upload_part(request: S3Request) -> Response:
     objects = request.objects
     source = request.headers.get("x-amz-copy-source")
     if source is not None:
-        src_bucket, src_key = copy_source(source)
+        src_bucket, src_key, src_version_id = copy_source(source)
         request.require_bucket(src_bucket)
-        part = await objects.upload_part_copy(
+        part, copied = await objects.upload_part_copy(
             request.bucket,
             request.key,
             upload_id,
             number,
             src_bucket,
             src_key,
+            src_version_id=src_version_id,
             byte_range=_copy_range(request.headers.get("x-amz-copy-source-range")),
             check_source=lambda info: h.check_conditions(
                 request.headers, info, "x-amz-copy-source-"
             ),
         )
-        copied = [xml.tag("LastModified", part.last_modified), xml.tag("ETag", h.quoted(part.etag))]
+        fields = [xml.tag("LastModified", part.last_modified), xml.tag("ETag", h.quoted(part.etag))]
         if part.checksum is not None:
-            copied.append(xml.tag(h.checksum_element(part.checksum.algorithm), part.checksum.value))
-        body = xml.document("CopyPartResult", copied)
-        return Response(body, media_type="application/xml")
+            fields.append(xml.tag(h.checksum_element(part.checksum.algorithm), part.checksum.value))
+        body = xml.document("CopyPartResult", fields)
+        out = {} if copied is None else {"x-amz-copy-source-version-id": copied}
+        return Response(body, media_type="application/xml", headers=out)
     checksum = request.body_checksum
     part = await objects.upload_part(
         request.bucket,
@@ -126,7 +128,8 @@ async def complete_upload(request: S3Request) -> Response:
             *h.checksum_elements(info.checksum, info.parts_count),
         ],
     )
-    return Response(body, media_type="application/xml")
+    out = h.version_headers(info.version_id)
+    return Response(body, media_type="application/xml", headers=out)
 
 
 def _complete_checks(headers: dict[str, str]) -> CompleteChecks:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 from lakestow.auth.policy import Action
 from lakestow.errors import InvalidInput, InvalidRequest, LakestowError, Unavailable, Unsupported
@@ -17,6 +17,7 @@ from lakestow.storage.protocol import (
     FULL_OBJECT,
     MAX_PART_NUMBER,
     Checksum,
+    Deleted,
     GetResult,
     ObjectInfo,
     PartRange,
@@ -38,7 +39,11 @@ async def get_object(request: S3Request) -> Response:
     number = _part_number(request)
     if number is None:
         result = await request.runtime.store.get(
-            request.bucket, request.key, byte_range=byte_range, suffix_length=suffix
+            request.bucket,
+            request.key,
+            byte_range=byte_range,
+            suffix_length=suffix,
+            version_id=_version_id(request),
         )
         # The object's checksum is of all of it: a range has none (botocore would check the
         # range's bytes against it).
@@ -77,6 +82,8 @@ def _part_number(request: S3Request) -> int | None:
         return None
     if "range" in request.headers:
         raise InvalidRequest("Cannot specify both Range header and partNumber query parameter")
+    if "versionId" in request.query:
+        raise Unsupported("lakestow does not implement reading a part of an object's version")
     if not text.isdigit() or not 1 <= int(text) <= MAX_PART_NUMBER:
         raise InvalidInput("Part number must be an integer between 1 and 10000, inclusive")
     return int(text)
@@ -137,7 +144,9 @@ async def head_object(request: S3Request) -> Response:
     request.authorize(Action.READ)
     number = _part_number(request)
     if number is None:
-        info = await request.runtime.store.head(request.bucket, request.key)
+        info = await request.runtime.store.head(
+            request.bucket, request.key, version_id=_version_id(request)
+        )
         h.check_conditions(request.headers, info)
         out = h.object_headers(info, h.response_overrides(request.query))
         out["content-length"] = str(info.size)
@@ -184,6 +193,7 @@ async def put_object(request: S3Request) -> Response:
         return Response(status_code=200, headers={"etag": h.quoted(EMPTY_MD5)})
     out = {"etag": h.quoted(written.info.etag)}
     out.update(h.checksum_headers(written.info.checksum, written.info.parts_count))
+    out.update(h.version_headers(written.info.version_id))
     if written.warning:
         out["x-lakestow-warning"] = written.warning
     return Response(status_code=200, headers=out)
@@ -191,7 +201,7 @@ async def put_object(request: S3Request) -> Response:
 
 async def copy_object(request: S3Request) -> Response:
     headers = request.headers
-    src_bucket, src_key = copy_source(headers["x-amz-copy-source"])
+    src_bucket, src_key, src_version_id = copy_source(headers["x-amz-copy-source"])
     request.require_bucket(src_bucket)
     directive = headers.get("x-amz-metadata-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
@@ -204,18 +214,20 @@ async def copy_object(request: S3Request) -> Response:
     # from the source object or replaced with the tag-set that's provided in the request."
     replace_tags = h.tagging_directive(headers) == "REPLACE"
     tags = (h.tags_from(headers) or {}) if replace_tags else None
-    changes = directive == "REPLACE" or algorithm is not None
+    # a version copied over its key is how a version is restored
+    changes = directive == "REPLACE" or algorithm is not None or src_version_id is not None
     if not changes and (src_bucket, src_key) == (request.bucket, request.key):
         raise InvalidRequest(
             "This copy request is illegal because it is trying to copy an object to itself "
             "without changing the object's metadata, storage class, website redirect location "
             "or encryption attributes."
         )
-    info = await request.objects.copy(
+    copied = await request.objects.copy(
         src_bucket,
         src_key,
         request.bucket,
         request.key,
+        src_version_id=src_version_id,
         check_source=lambda source: h.check_conditions(
             headers, source, prefix="x-amz-copy-source-"
         ),
@@ -227,6 +239,7 @@ async def copy_object(request: S3Request) -> Response:
         checksum_algorithm=algorithm,
         tags=tags,
     )
+    info = copied.info
     body = xml.document(
         "CopyObjectResult",
         [
@@ -235,13 +248,18 @@ async def copy_object(request: S3Request) -> Response:
             *h.checksum_elements(info.checksum, info.parts_count),
         ],
     )
-    return Response(body, media_type="application/xml")
+    out = h.version_headers(info.version_id)
+    if copied.source_version_id is not None:
+        out["x-amz-copy-source-version-id"] = copied.source_version_id
+    return Response(body, media_type="application/xml", headers=out)
 
 
-def copy_source(value: str) -> tuple[str, str]:
-    """(bucket, key) of an x-amz-copy-source header: `bucket/key` URL-encoded, optional `/`."""
+def copy_source(value: str) -> tuple[str, str, str | None]:
+    """(bucket, key, version id) of an x-amz-copy-source header: `bucket/key` URL-encoded,
+    optional `/`, and optionally `?versionId=...` (None: the latest version)."""
+    path, _, query = value.partition("?")
     try:  # not a key with U+FFFD where bytes that are not UTF-8 were
-        source = unquote(value.partition("?")[0], errors="strict").removeprefix("/")
+        source = unquote(path, errors="strict").removeprefix("/")
     except UnicodeDecodeError:
         source = ""
     bucket, _, key = source.partition("/")
@@ -249,45 +267,73 @@ def copy_source(value: str) -> tuple[str, str]:
         raise InvalidInput(
             "Copy Source must mention the source bucket and key: sourcebucket/sourcekey"
         )
-    return bucket, validate_key(key)
+    named = parse_qs(query, keep_blank_values=True).get("versionId")
+    return bucket, validate_key(key), h.version_id(named[-1]) if named else None
 
 
 def _condition(value: str | None) -> str | None:
     return h.unquoted(value) if value is not None and value.strip() != "*" else value
 
 
+def _version_id(request: S3Request) -> str | None:
+    return h.version_id(request.query.get("versionId"))
+
+
 async def delete_object(request: S3Request) -> Response:
+    """DeleteObject: with versionId, that version for good; x-amz-version-id names the
+    version removed or the delete marker made, x-amz-delete-marker says it was a marker."""
     if_match = _condition(request.headers.get("if-match"))
-    await request.objects.delete(request.bucket, request.key, if_match=if_match)
-    return Response(status_code=204)
+    version_id = _version_id(request)
+    deleted = await request.objects.delete(
+        request.bucket, request.key, if_match=if_match, version_id=version_id
+    )
+    named = deleted.version_id if version_id is None else version_id
+    out = h.version_headers(named, delete_marker=deleted.delete_marker)
+    return Response(status_code=204, headers=out)
 
 
 async def delete_objects(request: S3Request) -> Response:
+    """DeleteObjects: each <Object> a <Key> and optionally a <VersionId>; each answered
+    with a <Deleted> (unless Quiet) or an <Error>, in the order asked."""
     root = xml.parse(await request.read_body(xml.MAX_BODY), "Delete")
     quiet = xml.text(root, "Quiet", "false").strip().lower() == "true"
-    keys = [xml.text(node, "Key") for node in root.findall("Object")]
-    if len(keys) > MAX_DELETE_KEYS:
+    asked = [(xml.text(node, "Key"), node.findtext("VersionId")) for node in root.findall("Object")]
+    if len(asked) > MAX_DELETE_KEYS:
         raise InvalidRequest(
             "You have attempted to delete more objects than allowed", code="MalformedXML"
         )
     results: list[str] = []
-    valid: list[str] = []
-    for key in keys:
+    valid: list[tuple[str, str | None]] = []
+    for key, version_id in asked:
         try:
-            valid.append(validate_key(key))
+            valid.append((validate_key(key), h.version_id(version_id)))
         except InvalidInput as exc:
-            results.append(_delete_error(key, exc))
-    outcomes = await request.objects.delete_many(request.bucket, valid) if valid else []
-    for key, error in zip(valid, outcomes, strict=True):
-        if error is not None:
-            results.append(_delete_error(key, error))
+            results.append(_delete_error(key, version_id, exc))
+    keys, version_ids = [key for key, _ in valid], [version for _, version in valid]
+    outcomes = await request.objects.delete_many(request.bucket, keys, version_ids=version_ids)
+    for (key, version_id), outcome in zip(valid, outcomes, strict=True):
+        if isinstance(outcome, LakestowError):
+            results.append(_delete_error(key, version_id, outcome))
         elif not quiet:
-            results.append(xml.group("Deleted", [xml.tag("Key", key)]))
+            results.append(_deleted(key, version_id, outcome))
     return Response(xml.document("DeleteResult", results), media_type="application/xml")
 
 
-def _delete_error(key: str, error: LakestowError) -> str:
-    return xml.group(
-        "Error",
-        [xml.tag("Key", key), xml.tag("Code", error.code), xml.tag("Message", error.message)],
-    )
+def _deleted(key: str, version_id: str | None, deleted: Deleted) -> str:
+    """A <Deleted> as S3 writes it: the version asked for; DeleteMarker and
+    DeleteMarkerVersionId for the marker made, or for a version that was a marker."""
+    fields = [xml.tag("Key", key)]
+    if version_id is not None:
+        fields.append(xml.tag("VersionId", version_id))
+    if deleted.delete_marker:
+        fields.append(xml.tag("DeleteMarker", True))
+        fields.append(xml.tag("DeleteMarkerVersionId", deleted.version_id or version_id or ""))
+    return xml.group("Deleted", fields)
+
+
+def _delete_error(key: str, version_id: str | None, error: LakestowError) -> str:
+    fields = [xml.tag("Key", key)]
+    if version_id is not None:
+        fields.append(xml.tag("VersionId", version_id))
+    fields += [xml.tag("Code", error.code), xml.tag("Message", error.message)]
+    return xml.group("Error", fields)
