@@ -420,8 +420,8 @@ class Copy(Protocol):
         src_version_id: str | None = None,
     ) -> ObjectInfo:
         """Copies the source's latest version, or `src_version_id` (a delete marker's:
-        InvalidRequest). Without `replace_metadata` the source's metadata and content type are kept and
-        `metadata` / `content_type` are ignored. `if_match` / `if_none_match` are conditions
+        InvalidRequest). Without `replace_metadata` the source's metadata and content type
+        are kept and `metadata` / `content_type` are ignored. `if_match` / `if_none_match` are conditions
         on the destination, as for `put`; copy-source conditions belong to the caller.
         The copy keeps the source's checksum; with `checksum_algorithm`, it gets a full-object
         checksum of that algorithm instead (the source's if it is one, else computed). It
@@ -538,7 +538,8 @@ class Versioning(Protocol):
     ) -> VersionsPage:
         """Every version and delete marker, as S3's ListObjectVersions: after `key_marker`
         (all of its versions skipped) or, with `version_id_marker` too, after that version
-        of it. Common prefixes count toward `max_keys`."""
+        of it (a `version_id_marker` is ignored when `key_marker` is not under `prefix`).
+        Common prefixes count toward `max_keys`."""
         ...
 
 

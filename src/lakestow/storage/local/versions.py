@@ -286,7 +286,7 @@ def versions_page(
             lower = successor(rolled)
         else:
             lower, inclusive = key_marker, False
-            if version_id_marker is not None:
+            if version_id_marker is not None and key_marker.startswith(prefix):
                 rest, last_key = (
                     _after_version(conn, bucket, key_marker, version_id_marker),
                     key_marker,
