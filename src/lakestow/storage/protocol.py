@@ -421,8 +421,9 @@ class Copy(Protocol):
     ) -> ObjectInfo:
         """Copies the source's latest version, or `src_version_id` (a delete marker's:
         InvalidRequest). Without `replace_metadata` the source's metadata and content type
-        are kept and `metadata` / `content_type` are ignored. `if_match` / `if_none_match` are conditions
-        on the destination, as for `put`; copy-source conditions belong to the caller.
+        are kept and `metadata` / `content_type` are ignored. `if_match` / `if_none_match`
+        are conditions on the destination, as for `put`; copy-source conditions belong to
+        the caller.
         The copy keeps the source's checksum; with `checksum_algorithm`, it gets a full-object
         checksum of that algorithm instead (the source's if it is one, else computed). It
         keeps the source's tags, or gets `tags` instead when they are given (even empty)."""
