@@ -129,7 +129,13 @@ def decide(principal: Principal, action: Action, target: Target) -> Decision:
     narrowed = _narrowed(principal, action, path, folder)
     if narrowed is not None:
         return narrowed
-    return _by_area(principal, action, folder)
+    decision = _by_area(principal, action, folder)
+    area = decision.area
+    if decision and action is Action.READ and not governs_itself and area and not area.subtree:
+        # The read-only rows hold only the fixed layout: nothing of a member's can be there,
+        # and a file that is (an operator's) is listed to nobody, so it is read by nobody.
+        return Decision(False, f"{area.name} holds folders only: /{path} is not one", area)
+    return decision
 
 
 def is_fixed_folder(principal: Principal, org_id: int, path: str) -> bool:
