@@ -39,6 +39,7 @@ from lakestow.storage.protocol import (
     BodyChecksum,
     Checksum,
     CompleteChecks,
+    Deleted,
     PartRanges,
 )
 
@@ -336,7 +337,7 @@ class TestObjects(StoreSuite):
         with raises(NotFound, "NoSuchKey"):
             await store.head(bucket, "a")
         assert await fetch(store, bucket, "a/b") == b"a/b"
-        assert await store.delete_many(bucket, ["a/b", "c", "zz"]) == [None, None, None]
+        assert await store.delete_many(bucket, ["a/b", "c", "zz"]) == [Deleted()] * 3
         assert await list_all(store, bucket) == []
 
 
