@@ -1,9 +1,12 @@
 """The s3 backend: the conformance suite against real upstream servers, plus what only it has.
 
 The suite runs against moto's S3 server, `rclone serve s3` and another lakestow (its local
-store, reached with an operator key), each started once on a free loopback port. Tests that
-an upstream fails for its own reasons are expected failures for that upstream only (`XFAIL`,
-strict): rclone keeps objects as files in directories and ignores conditional writes.
+store, reached with an operator key), each started once on a free loopback port, and against
+a second bucket of moto's whose versioning is on ("moto-versioned": what an upstream bucket is
+once any lakestow bucket in it is versioned). The versioning suite runs on that one alone (on
+the others it would turn versioning on, or be refused). Tests that an upstream fails for its
+own reasons are expected failures for that upstream only (`XFAIL`, strict): rclone keeps
+objects as files in directories and ignores conditional writes.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -23,10 +27,18 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from lakestow.errors import InvalidInput, InvalidRequest, LakestowError, NotFound, Unsupported
 from lakestow.storage import ObjectStore, open_store
-from lakestow.storage.protocol import MIN_PART_SIZE, BodyChecksum, Checksum
+from lakestow.storage.protocol import (
+    ENABLED,
+    MIN_PART_SIZE,
+    NULL_VERSION,
+    BodyChecksum,
+    Checksum,
+    Deleted,
+)
 from lakestow.storage.s3 import S3Store
 from lakestow.storage.s3.errors import translate
 from lakestow.storage.s3.upstream import Upstream as UpstreamClient
+from storage import versioning
 from storage.conformance import (
     TestBuckets,
     TestChecksums,
@@ -182,6 +194,41 @@ XFAIL: dict[str, dict[str, tuple[str, bool]]] = {
         ),
     },
 }
+MOTO_MARKER_ORDER = (
+    "moto lists versions and delete markers apart, their times to the second: the order of "
+    "a key's versions and markers within a second is lost"
+)
+MOTO_MARKER_DELETE = (
+    "moto does not answer x-amz-delete-marker to a DeleteObject of a delete marker's version"
+)
+XFAIL["moto-versioned"] = {
+    **XFAIL["moto"],
+    "TestVersioning::test_a_delete_makes_a_marker_and_removing_it_brings_the_object_back[": (
+        MOTO_MARKER_DELETE,
+        True,
+    ),
+    "TestVersioning::test_a_second_delete_makes_a_second_marker[": (MOTO_MARKER_ORDER, True),
+    "TestVersioning::test_delete_many_with_version_ids[": (
+        "moto's DeleteObjects makes no delete marker for a key that does not exist",
+        True,
+    ),
+    "TestVersionsModel::": (MOTO_MARKER_DELETE + "; " + MOTO_MARKER_ORDER, True),
+    "TestVersioning::test_an_object_from_before_versioning_is_the_null_version[": (
+        "the s3 backend: an object written before its bucket's versioning was set, on an "
+        "upstream bucket already versioned, keeps the upstream's version id, not null "
+        "(storage/s3/versions.py)",
+        True,
+    ),
+    "TestVersioning::test_versioning_is_never_set_then_enabled_then_suspended[": (
+        "the s3 backend refuses Suspended (501): the upstream bucket's versioning is shared "
+        "by every lakestow bucket in it (storage/s3/versions.py)",
+        True,
+    ),
+    "TestVersioning::test_a_suspended_bucket_writes_the_null_version_over_itself[": (
+        "the s3 backend refuses Suspended (501) (storage/s3/versions.py)",
+        True,
+    ),
+}
 """Per upstream: part of a test id -> (why it fails there, whether to run it)."""
 
 
@@ -205,14 +252,43 @@ def lakestow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
         yield upstream
 
 
-@pytest.fixture(params=["moto", "rclone", "lakestow"])
-def upstream(request: pytest.FixtureRequest) -> Upstream:
+@pytest.fixture(scope="session")
+def moto_versioned(moto: Upstream) -> Upstream:
+    """A second bucket of moto's, whose versioning is on from the start."""
+    versioned = replace(moto, name="moto-versioned", bucket="versioned")
+    client = versioned.client()
+    client.create_bucket(Bucket=versioned.bucket)
+    client.put_bucket_versioning(
+        Bucket=versioned.bucket, VersioningConfiguration={"Status": "Enabled"}
+    )
+    return versioned
+
+
+def _upstream(request: pytest.FixtureRequest) -> Upstream:
+    """The upstream `request.param` names, with the tests it fails marked."""
     name = request.param
     for part, (reason, run) in XFAIL[name].items():
         if part in request.node.nodeid:
             request.node.add_marker(pytest.mark.xfail(strict=True, reason=reason, run=run))
-    found: Upstream = request.getfixturevalue(name)
+    found: Upstream = request.getfixturevalue(name.replace("-", "_"))
     return found
+
+
+@pytest.fixture(params=["moto", "moto-versioned", "rclone", "lakestow"])
+def upstream(request: pytest.FixtureRequest) -> Upstream:
+    return _upstream(request)
+
+
+class TestVersioning(versioning.TestVersioning):
+    @pytest.fixture(params=["moto-versioned"])
+    def upstream(self, request: pytest.FixtureRequest) -> Upstream:
+        return _upstream(request)
+
+
+class TestVersionsModel(versioning.TestVersionsModel):
+    @pytest.fixture(params=["moto-versioned"])
+    def upstream(self, request: pytest.FixtureRequest) -> Upstream:
+        return _upstream(request)
 
 
 @pytest.fixture
@@ -591,3 +667,100 @@ def test_moto_min_part_size_is_in_force(moto: Upstream) -> None:
             Bucket=moto.bucket, Key="x", UploadId=upload, MultipartUpload={"Parts": parts}
         )
     client.abort_multipart_upload(Bucket=moto.bucket, Key="x", UploadId=upload)
+
+
+@pytest.mark.anyio
+async def test_versioning_refused_by_the_upstream(rclone: Upstream) -> None:
+    """rclone keeps no versions (PutBucketVersioning: NotImplemented): a clear 501 that
+    names its refusal, and the bucket is as it was."""
+    async with await open_store(f"s3://{rclone.bucket}/refused", **rclone.options) as store:
+        bucket = await new_bucket(store)
+        await store.put(bucket, "k", chunks(b"x"))
+        with pytest.raises(Unsupported, match="refused to turn on the versioning") as caught:
+            await store.put_versioning(bucket, ENABLED)
+        assert (caught.value.code, caught.value.status) == ("NotImplemented", 501)
+        assert "NotImplemented" in caught.value.message
+        assert await store.get_versioning(bucket) is None
+        assert (await store.head(bucket, "k")).version_id is None
+        await store.delete(bucket, "k")
+        await store.delete_bucket(bucket)
+
+
+@pytest.mark.anyio
+async def test_a_bucket_never_versioned_beside_a_versioned_one(moto: Upstream) -> None:
+    """Two lakestow buckets in one upstream bucket, one versioned (so the upstream is): the
+    other still behaves unversioned (no ids, a delete leaves nothing, deleting it works), and
+    what the upstream kept of it is gone with it."""
+    upstream = f"solo-{uuid.uuid4().hex[:6]}"  # a bucket of its own: it gets versioned here
+    moto.client().create_bucket(Bucket=upstream)
+    async with await S3Store.open(upstream, "org", **moto.options) as store:
+        kept, plain = await new_bucket(store), await new_bucket(store)
+        await store.put_versioning(kept, ENABLED)
+        status = moto.client().get_bucket_versioning(Bucket=upstream)["Status"]
+        assert status == ENABLED
+        first = await store.put(plain, "k", chunks(b"one"))
+        second = await store.put(plain, "k", chunks(b"two"))
+        assert first.version_id is None and second.version_id is None
+        assert (await store.head(plain, "k")).version_id is None
+        assert await fetch(store, plain, "k") == b"two"
+        page = await store.list_versions(plain)
+        assert [(v.info.key, v.info.version_id, v.is_latest) for v in page.versions] == [
+            ("k", NULL_VERSION, True)
+        ]
+        assert await store.delete(plain, "k") == Deleted()
+        with raises(NotFound, "NoSuchKey") as caught:
+            await store.head(plain, "k")
+        assert "x-amz-delete-marker" not in caught.value.headers
+        assert (await store.list_versions(plain)).versions == []
+        with raises(NotFound, "NoSuchVersion"):
+            await store.get(plain, "k", version_id="anything")
+        await store.delete_bucket(plain)  # what the upstream kept is no content of it
+        left = moto.client().list_object_versions(Bucket=upstream, Prefix=f"org/{plain}/")
+        assert not left.get("Versions") and not left.get("DeleteMarkers")
+        versioned_put = await store.put(kept, "k", chunks(b"v"))
+        assert versioned_put.version_id not in (None, NULL_VERSION)
+
+
+@pytest.mark.anyio
+async def test_a_versions_listing_shows_one_bucket_alone(moto_versioned: Upstream) -> None:
+    """Buckets whose names extend one another, and the registry, never show in a listing."""
+    prefix = f"iso-{uuid.uuid4().hex[:6]}"
+    async with await S3Store.open(moto_versioned.bucket, prefix, **moto_versioned.options) as store:
+        names = ["b", "b-2", "bb"]
+        for name in names:
+            await store.create_bucket(name)
+            await store.put_versioning(name, ENABLED)
+            await store.put(name, "k", chunks(name.encode()))
+            await store.delete(name, "k")
+            await store.put(name, "k/sub", chunks(b"x"))
+        for name in names:
+            for delimiter in (None, "/"):
+                for max_keys in (1, 2, 1000):
+                    listed = await versioning.all_versions(
+                        store, name, delimiter=delimiter, max_keys=max_keys
+                    )
+                    assert {v.info.bucket for v in listed} == {name}
+                    keys = [v.info.key for v in listed]
+                    assert keys == (["k", "k"] if delimiter else ["k", "k", "k/sub"])
+            page = await store.list_versions(name, key_marker="")
+            assert all(not v.info.key.startswith(".") for v in page.versions)
+
+
+@pytest.mark.anyio
+async def test_an_object_from_an_unversioned_upstream_is_the_null_version(
+    moto: Upstream,
+) -> None:
+    """On an upstream bucket versioned by this bucket, what was there before is "null"."""
+    upstream = f"fresh-{uuid.uuid4().hex[:6]}"
+    moto.client().create_bucket(Bucket=upstream)
+    async with await S3Store.open(upstream, **moto.options) as store:
+        bucket = await new_bucket(store)
+        await store.put(bucket, "k", chunks(b"before"))
+        await store.put_versioning(bucket, ENABLED)
+        assert (await store.head(bucket, "k")).version_id == NULL_VERSION
+        after = await store.put(bucket, "k", chunks(b"after"))
+        assert after.version_id not in (None, NULL_VERSION)
+        before = await store.get(bucket, "k", version_id=NULL_VERSION)
+        assert (await read(before), before.info.version_id) == (b"before", NULL_VERSION)
+        listed = await versioning.all_versions(store, bucket)
+        assert [v.info.version_id for v in listed] == [after.version_id, NULL_VERSION]

@@ -6,6 +6,7 @@ The modules, from the store down:
 
     store       `S3Store`: buckets and objects, and `open_url` for the registry
     connect     the upstream client: its configuration, and bodies signed once
+    versions    the `Versioning` operations: a bucket's versions are the upstream's own
     multipart   the `Multipart` operations, passed through to the upstream
     base        what the operations share: the upstream, the layout, the bucket registry
     transfer    PUTs and copies that take a multipart upload upstream

@@ -4,6 +4,7 @@ bucket in (path-style addressing, bounded retries and timeouts, a connection poo
 from __future__ import annotations
 
 import os
+import re
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, cast
 
@@ -51,7 +52,33 @@ async def open_client(
     )
     client = cast("S3Client", await stack.enter_async_context(creator))
     _sign_without_payload(client)
+    _keep_version_order(client)
     return client
+
+
+ENTRY_ORDER = "EntryOrder"
+"""The member `_keep_version_order` adds to a ListObjectVersions answer."""
+
+_ENTRY = re.compile(rb"<(Version|DeleteMarker)>")
+
+
+def _keep_version_order(client: S3Client) -> None:
+    """Keep the order of a ListObjectVersions answer's versions and delete markers.
+
+    S3 lists them interleaved, newest first within a key; botocore parses them into two
+    lists (Versions, DeleteMarkers), and their times, to the second, cannot put them back
+    in order. Before parsing, the order of the elements is recorded as `ENTRY_ORDER`, a string
+    of "V" (the next of Versions) and "M" (the next of DeleteMarkers). A key's text cannot
+    hold an element's tag: XML escapes its "<".
+    """
+
+    def record(response_dict: Any, customized_response_dict: Any, **_: Any) -> None:
+        if response_dict.get("status_code", 500) < 300:
+            tags = _ENTRY.findall(response_dict.get("body") or b"")
+            order = "".join("V" if tag == b"Version" else "M" for tag in tags)
+            customized_response_dict[ENTRY_ORDER] = order
+
+    client.meta.events.register("before-parse.s3.ListObjectVersions", record)
 
 
 _BODY_WRITES = ("PutObject", "UploadPart")

@@ -29,6 +29,10 @@ _BY_CODE: dict[str, tuple[type[LakestowError], str]] = {
     "404": (NotFound, "NoSuchKey"),  # HEAD answers carry no body, hence no code
     "NotFound": (NotFound, "NoSuchKey"),
     "NoSuchUpload": (NotFound, "NoSuchUpload"),
+    "NoSuchVersion": (NotFound, "NoSuchVersion"),
+    # A GET (HEAD: 405) of a delete marker's version.
+    "MethodNotAllowed": (Unsupported, "MethodNotAllowed"),
+    "405": (Unsupported, "MethodNotAllowed"),
     "PreconditionFailed": (PreconditionFailed, "PreconditionFailed"),
     "412": (PreconditionFailed, "PreconditionFailed"),
     # AWS answers a conditional write that lost a race with 409; it is the same outcome.
@@ -46,6 +50,7 @@ _BY_CODE: dict[str, tuple[type[LakestowError], str]] = {
     "InvalidTag": (InvalidRequest, "InvalidTag"),
     "InvalidRequest": (InvalidRequest, "InvalidRequest"),
     "InvalidArgument": (InvalidInput, "InvalidArgument"),
+    "400": (InvalidInput, "InvalidArgument"),  # a HEAD's (a malformed version id)
     "KeyTooLongError": (InvalidKey, "KeyTooLongError"),
     "MetadataTooLarge": (InvalidInput, "MetadataTooLarge"),
     "NotImplemented": (Unsupported, "NotImplemented"),
@@ -80,6 +85,17 @@ def from_code(code: str, message: str) -> LakestowError:
     if code in ("SlowDown", "503", "ServiceUnavailable"):
         return Unavailable("The upstream store is busy.", code="SlowDown")
     return LakestowError(f"The upstream store failed: {code}: {message}")
+
+
+def delete_marker(error: LakestowError) -> tuple[bool, str | None]:
+    """Whether the upstream answered `error` (raised by `upstream.Upstream`, before anything
+    re-raised it) about a delete marker (x-amz-delete-marker), and the version id it named.
+    Kept off the error's own headers: only the store knows whether to show them."""
+    cause = error.__cause__
+    if not isinstance(cause, ClientError):
+        return False, None
+    headers = cause.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    return headers.get("x-amz-delete-marker") == "true", headers.get("x-amz-version-id")
 
 
 def lakestow_error(exc: ClientError | BotoCoreError) -> LakestowError:

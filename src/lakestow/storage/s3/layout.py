@@ -4,8 +4,9 @@ For a store URL `s3://UPSTREAM/some/prefix`, every key of the upstream bucket UP
 this store uses starts with `some/prefix/`:
 
     some/prefix/.lakestow/buckets/B     the registry entry of lakestow bucket B (small JSON;
-                                        its metadata `location` holds the bucket's
-                                        LocationConstraint, if one was given)
+                                        its metadata holds the bucket's LocationConstraint
+                                        `location` if one was given, its versioning status
+                                        `versioning` once set, and when it was `created`)
     some/prefix/B/K                     key K of lakestow bucket B
 
 Bucket names never start with a dot, so the registry cannot collide with a bucket's keys, and
@@ -35,6 +36,7 @@ import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 REGISTRY = ".lakestow/buckets/"
 _PLAIN = frozenset(string.ascii_lowercase + string.digits + "_-")
@@ -43,11 +45,34 @@ _MARK = "lk--"
 _VALUE_MARK = "lkb--"  # the value is base64 (of its UTF-8)
 _ESCAPED = re.compile(rb"\.([0-9a-f]{2})")
 _LOCATION = "location"
+_VERSIONING = "versioning"
+_CREATED = "created"
 
 
-def registry_metadata(location: str | None) -> dict[str, str]:
-    """The metadata of a bucket's registry entry: its LocationConstraint, if one was given."""
-    return {} if location is None else {_LOCATION: location}
+def registry_metadata(
+    location: str | None, created: datetime, versioning: str | None = None
+) -> dict[str, str]:
+    """The metadata of a bucket's registry entry: its LocationConstraint, if one was given,
+    its versioning status, once set, and its creation time (an entry rewritten to change its
+    versioning has a new Last-Modified)."""
+    metadata = {_CREATED: created.isoformat()}
+    if location is not None:
+        metadata[_LOCATION] = location
+    if versioning is not None:
+        metadata[_VERSIONING] = versioning
+    return metadata
+
+
+def registry_versioning(metadata: Mapping[str, str] | None) -> str | None:
+    """The versioning status a registry entry's metadata holds (None: never set)."""
+    return (metadata or {}).get(_VERSIONING)
+
+
+def registry_created(metadata: Mapping[str, str] | None) -> datetime | None:
+    """When the bucket was created, if its registry entry says (older entries do not: their
+    Last-Modified tells it)."""
+    created = (metadata or {}).get(_CREATED)
+    return datetime.fromisoformat(created) if created else None
 
 
 def registry_location(metadata: Mapping[str, str] | None) -> str | None:

@@ -41,6 +41,8 @@ from lakestow.storage.s3.base import (
     checksum_param,
     copied_etag,
     tagging_header,
+    version_arg,
+    with_version,
     write_conditions,
 )
 from lakestow.storage.s3.io import Spool, md5_header
@@ -137,9 +139,11 @@ class S3Multipart(S3Base):
         src_bucket: str,
         src_key: str,
         byte_range: tuple[int, int] | None = None,
+        src_version_id: str | None = None,
     ) -> PartInfo:
         check_part_number(part_number)
-        source = await self._head(src_bucket, src_key)
+        source = await self._copy_source(src_bucket, src_key, src_version_id)
+        src_status = await self._require_bucket(src_bucket)
         check_copy_range(source.size, byte_range)
         first, last = resolve_range(source.size, byte_range, None)
         extra: dict[str, Any] = {}
@@ -150,7 +154,11 @@ class S3Multipart(S3Base):
             Key=self._layout.key(bucket, key),
             UploadId=upload_id,
             PartNumber=part_number,
-            CopySource={"Bucket": self._up, "Key": self._layout.key(src_bucket, src_key)},
+            CopySource={  # type: ignore[arg-type]
+                "Bucket": self._up,
+                "Key": self._layout.key(src_bucket, src_key),
+                **version_arg(src_status, src_version_id),
+            },
             CopySourceIfMatch=quoted(source.etag),
             **extra,
         )
@@ -177,6 +185,7 @@ class S3Multipart(S3Base):
     ) -> ObjectInfo:
         check_part_list(parts)
         checks = checks or CompleteChecks()
+        status = await self._require_bucket(bucket)
         listed = [
             {
                 "PartNumber": number,
@@ -204,7 +213,7 @@ class S3Multipart(S3Base):
         info = await self._head(bucket, key)
         etag = clean_etag(done["ETag"])
         if info.etag != etag:  # overwritten since; report what this upload made
-            return ObjectInfo(
+            info = ObjectInfo(
                 bucket,
                 key,
                 info.size,
@@ -213,7 +222,7 @@ class S3Multipart(S3Base):
                 parts_count=len(parts),
                 checksum=checksum_of(done),
             )
-        return info
+        return with_version(info, status, done.get("VersionId"))
 
     async def _completed(
         self, bucket: str, key: str, parts: Sequence[tuple[int, str]], missing: NotFound

@@ -43,10 +43,12 @@ from lakestow.storage.common import check_md5, clean_metadata, part_unsatisfiabl
 from lakestow.storage.etags import clean_etag, parts_count, quoted, requoted
 from lakestow.storage.protocol import (
     DEFAULT_CONTENT_TYPE,
+    NULL_VERSION,
     Body,
     BodyChecksum,
     BucketInfo,
     Checksum,
+    Deleted,
     GetResult,
     ListPage,
     ObjectInfo,
@@ -57,15 +59,17 @@ from lakestow.storage.s3.base import (
     checksum_of,
     checksum_param,
     object_info,
+    shown_version,
     tagging_header,
+    version_arg,
+    with_version,
     write_conditions,
 )
 from lakestow.storage.s3.connect import open_client
-from lakestow.storage.s3.errors import from_code
+from lakestow.storage.s3.errors import delete_marker, from_code
 from lakestow.storage.s3.io import PartReader, Spool, md5_header, stream
 from lakestow.storage.s3.layout import Layout, registry_metadata, upstream_metadata
 from lakestow.storage.s3.listing import list_page
-from lakestow.storage.s3.multipart import S3Multipart
 from lakestow.storage.s3.transfer import (
     copy_in_parts,
     part_span,
@@ -74,11 +78,12 @@ from lakestow.storage.s3.transfer import (
     response_span,
 )
 from lakestow.storage.s3.upstream import Upstream
+from lakestow.storage.s3.versions import S3Versioning
 
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 
 
-class S3Store(S3Multipart):
+class S3Store(S3Versioning):
     """An `ObjectStore` in an upstream S3 bucket. Open with `S3Store.open` or `open_store`."""
 
     def __init__(self, client: Upstream, layout: Layout, stack: AsyncExitStack, **opts: Any):
@@ -169,7 +174,7 @@ class S3Store(S3Multipart):
                 Key=self._layout.registry_key(name),
                 Body=json.dumps(entry).encode(),
                 ContentType="application/json",
-                Metadata=registry_metadata(location),  # what a HEAD of the entry tells
+                Metadata=registry_metadata(location, created),  # what a HEAD of it tells
                 IfNoneMatch="*",
             )
         except PreconditionFailed:
@@ -177,15 +182,22 @@ class S3Store(S3Multipart):
         return BucketInfo(name, created, location)
 
     async def delete_bucket(self, name: str) -> None:
-        await self.head_bucket(name)
-        listed = await self._client.list_objects_v2(
-            Bucket=self._up, Prefix=self._layout.bucket_root(name), MaxKeys=1
-        )
-        if listed.get("Contents"):
+        _, status = await self._registry_entry(name)
+        root = self._layout.bucket_root(name)
+        if status is None:
+            listed = await self._client.list_objects_v2(Bucket=self._up, Prefix=root, MaxKeys=1)
+            empty = not listed.get("Contents")
+        else:
+            empty = not await self._has_versions(name)
+        if not empty:
             raise AlreadyExists(f"Bucket {name!r} is not empty.", code="BucketNotEmpty")
         await self._abort_uploads(name)
+        if status is None:  # what a versioned upstream kept of it, out of every request's reach
+            await self._purge(root)
         self._known.pop(name, None)
-        await self._client.delete_object(Bucket=self._up, Key=self._layout.registry_key(name))
+        registry = self._layout.registry_key(name)
+        await self._client.delete_object(Bucket=self._up, Key=registry)
+        await self._purge(registry, key=registry)  # its versions, on a versioned upstream
 
     async def list_buckets(self) -> list[BucketInfo]:
         root = self._layout.registry_root
@@ -230,7 +242,7 @@ class S3Store(S3Multipart):
         tags: dict[str, str] | None = None,
     ) -> ObjectInfo:
         conditions = write_conditions(if_match, if_none_match)
-        await self._require_bucket(bucket)
+        status = await self._require_bucket(bucket)
         draft = ObjectInfo(
             bucket,
             key,
@@ -244,7 +256,7 @@ class S3Store(S3Multipart):
         first = await reader.next_part()
         upstream_key = self._layout.key(bucket, key)
         if reader.more and (checksum is None or checksum.algorithm in CRCS):
-            return await put_in_parts(
+            info = await put_in_parts(
                 self._client,
                 self._up,
                 upstream_key,
@@ -256,10 +268,12 @@ class S3Store(S3Multipart):
                 checksum,
                 tags,
             )
+            return with_version(info, status, info.version_id)
         if reader.more:  # a checksum no upstream makes of parts: the body goes up whole
-            return await self._put_spooled(
-                upstream_key, draft, reader, first, conditions, content_md5, checksum, tags
+            done, size = await self._put_spooled(
+                upstream_key, reader, first, conditions, content_md5, checksum, tags, draft
             )
+            return written(draft, size, done, status, checksum, tags)
         digest = (
             reader.md5.digest()
             if reader.md5
@@ -278,24 +292,23 @@ class S3Store(S3Multipart):
             **checksum_args(checksum),
             **tagging_header(tags),
         )
-        written = _written(draft, len(first), done["ETag"], checksum=kept(done, checksum))
-        return replace(written, tag_count=len(tags or {}))
+        return written(draft, len(first), done, status, checksum, tags)
 
     async def _put_spooled(
         self,
         upstream_key: str,
-        draft: ObjectInfo,
         reader: PartReader,
         first: bytes,
         conditions: dict[str, str],
         content_md5: bytes | None,
         checksum: BodyChecksum | None,
         tags: dict[str, str] | None,
-    ) -> ObjectInfo:
+        draft: ObjectInfo,
+    ) -> tuple[Mapping[str, Any], int]:
         """A body larger than a part, with a checksum (SHA-1, SHA-256, ...) that upstreams
         make only of a body sent whole (a multipart upload's would be COMPOSITE, of its
         parts): spooled (memory, then a temporary file) and sent in one request, at most
-        S3's 5 GiB."""
+        S3's 5 GiB. The upstream's answer, and the body's size."""
 
         async def rest() -> AsyncIterator[bytes]:
             yield first
@@ -319,8 +332,7 @@ class S3Store(S3Multipart):
             )
         finally:
             spool.close()
-        written = _written(draft, spool.size, done["ETag"], checksum=kept(done, checksum))
-        return replace(written, tag_count=len(tags or {}))
+        return done, spool.size
 
     async def get(
         self,
@@ -329,9 +341,12 @@ class S3Store(S3Multipart):
         *,
         byte_range: tuple[int, int | None] | None = None,
         suffix_length: int | None = None,
+        version_id: str | None = None,
     ) -> GetResult:
         header = range_header(byte_range, suffix_length)
         extra: dict[str, Any] = {"Range": header} if header else {}
+        status = await self._require_bucket(bucket)
+        extra.update(version_arg(status, version_id))
         try:  # (the checksum asked for is the whole object's: botocore checks the body)
             response, data = await self._client.get_small_object(
                 Bucket=self._up,
@@ -340,15 +355,23 @@ class S3Store(S3Multipart):
                 **extra,
             )
         except NotFound as exc:
-            raise await self._missing(bucket, exc) from None
+            is_marker, _ = delete_marker(exc)
+            if status is not None and not is_marker:
+                # a GET's miss may be a delete marker that the answer does not tell (moto's
+                # does not): a HEAD's does, and raises the error that says so
+                await self._head(bucket, key, version_id)
+            raise await self._read_failed(bucket, status, version_id, exc) from None
+        except LakestowError as exc:
+            raise await self._read_failed(bucket, status, version_id, exc) from None
         start, end, size = response_span(response)
         info = object_info(bucket, key, response, size)
+        info = with_version(info, status, response.get("VersionId"))
         if data is not None:
             return GetResult.of_bytes(info, start, end, data)
         return GetResult(info, start, end, stream(response["Body"]))
 
-    async def head(self, bucket: str, key: str) -> ObjectInfo:
-        return await self._head(bucket, key)
+    async def head(self, bucket: str, key: str, *, version_id: str | None = None) -> ObjectInfo:
+        return await self._head(bucket, key, version_id)
 
     async def part_range(self, bucket: str, key: str, part_number: int) -> PartRange:
         """Where the upstream says part `part_number` lies (HEAD ?partNumber=N)."""
@@ -367,29 +390,75 @@ class S3Store(S3Multipart):
             raise part_unsatisfiable() from None
         return part_span(bucket, key, part_number, head)
 
-    async def delete(self, bucket: str, key: str, *, if_match: str | None = None) -> None:
-        await self._require_bucket(bucket)
-        upstream_key = self._layout.key(bucket, key)
-        if if_match is None:
-            await self._client.delete_object(Bucket=self._up, Key=upstream_key)
-        else:
-            await self._client.delete_object(
-                Bucket=self._up, Key=upstream_key, IfMatch=requoted(if_match)
-            )
+    async def delete(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        if_match: str | None = None,
+        version_id: str | None = None,
+    ) -> Deleted:
+        status = await self._require_bucket(bucket)
+        try:
+            version = version_arg(status, version_id)
+        except NotFound:  # a version that names nothing: deleting it changes nothing
+            return Deleted(version_id)
+        extra: dict[str, Any] = {} if if_match is None else {"IfMatch": requoted(if_match)}
+        done = await self._client.delete_object(
+            Bucket=self._up, Key=self._layout.key(bucket, key), **version, **extra
+        )
+        if status is None or version_id is not None:
+            return Deleted(version_id, bool(done.get("DeleteMarker")) and status is not None)
+        marker = bool(done.get("DeleteMarker"))
+        return Deleted(shown_version(status, done.get("VersionId")) if marker else None, marker)
 
-    async def delete_many(self, bucket: str, keys: Sequence[str]) -> list[LakestowError | None]:
-        await self._require_bucket(bucket)
-        results: dict[str, LakestowError] = {}
-        for at in range(0, len(keys), 1000):
-            batch = [{"Key": self._layout.key(bucket, key)} for key in keys[at : at + 1000]]
+    async def delete_many(
+        self, bucket: str, keys: Sequence[str], *, version_ids: Sequence[str | None] = ()
+    ) -> list[Deleted | LakestowError]:
+        status = await self._require_bucket(bucket)
+        asked = list(version_ids) or [None] * len(keys)
+        results: dict[tuple[str, str | None], Deleted | LakestowError] = {}
+        objects: list[dict[str, str]] = []
+        for key, version_id in zip(keys, asked, strict=True):
+            try:
+                version = version_arg(status, version_id)
+            except NotFound:  # a version that names nothing: deleting it changes nothing
+                results[key, version_id] = Deleted(version_id)
+                continue
+            objects.append({"Key": self._layout.key(bucket, key), **version})
+        for at in range(0, len(objects), 1000):
             done = await self._client.delete_objects(
                 Bucket=self._up,
-                Delete={"Objects": batch, "Quiet": True},  # type: ignore[typeddict-item]
+                Delete={"Objects": objects[at : at + 1000]},  # type: ignore[typeddict-item]
             )
-            for error in done.get("Errors", []):
-                failed = self._layout.strip(bucket, error.get("Key", ""))
-                results[failed] = from_code(error.get("Code", ""), error.get("Message", ""))
-        return [results.get(key) for key in keys]
+            results.update(self._deleted(bucket, status, done))
+        return [
+            results.get((key, version_id), Deleted(version_id))
+            for key, version_id in zip(keys, asked, strict=True)
+        ]
+
+    def _deleted(
+        self, bucket: str, status: str | None, answer: Mapping[str, Any]
+    ) -> dict[tuple[str, str | None], Deleted | LakestowError]:
+        """What a DeleteObjects answer says of each (key, version id asked for): an entry
+        names a version id only when one was asked for (S3's, and "null" for a bucket never
+        versioned, whose "null" is asked for as the latest)."""
+        results: dict[tuple[str, str | None], Deleted | LakestowError] = {}
+        for item in answer.get("Deleted", []):
+            key = self._layout.strip(bucket, item.get("Key", ""))
+            marker = bool(item.get("DeleteMarker")) and status is not None
+            if "VersionId" in item:
+                results[key, item["VersionId"]] = Deleted(item["VersionId"], marker)
+            elif status is None:
+                results[key, None], results[key, NULL_VERSION] = Deleted(), Deleted(NULL_VERSION)
+            else:
+                made = shown_version(status, item.get("DeleteMarkerVersionId"))
+                results[key, None] = Deleted(made if marker else None, marker)
+        for error in answer.get("Errors", []):
+            key = self._layout.strip(bucket, error.get("Key", ""))
+            failed = from_code(error.get("Code", ""), error.get("Message", ""))
+            results[key, error.get("VersionId")] = failed
+        return results
 
     async def list(
         self,
@@ -422,10 +491,11 @@ class S3Store(S3Multipart):
         if_none_match: str | None = None,
         checksum_algorithm: str | None = None,
         tags: dict[str, str] | None = None,
+        src_version_id: str | None = None,
     ) -> ObjectInfo:
         conditions = write_conditions(if_match, if_none_match)
-        source = await self._head(src_bucket, src_key)
-        await self._require_bucket(dst_bucket)
+        source = await self._copy_source(src_bucket, src_key, src_version_id)
+        status = await self._require_bucket(dst_bucket)
         target = ObjectInfo(
             dst_bucket,
             dst_key,
@@ -436,6 +506,7 @@ class S3Store(S3Multipart):
             clean_metadata(metadata) if replace_metadata else source.metadata,
         )
         src = {"Bucket": self._up, "Key": self._layout.key(src_bucket, src_key)}
+        src.update(version_arg(await self._require_bucket(src_bucket), src_version_id))
         dst = self._layout.key(dst_bucket, dst_key)
         extra: dict[str, Any] = {}
         if checksum_algorithm is not None:
@@ -444,7 +515,7 @@ class S3Store(S3Multipart):
         if conditions or source.size > COPY_LIMIT:
             if tags is None and source.tag_count:  # a new upload has none: the source's
                 tags = await self.get_tagging(src_bucket, src_key)
-            return await copy_in_parts(
+            info = await copy_in_parts(
                 self._client,
                 src,
                 dst,
@@ -455,6 +526,7 @@ class S3Store(S3Multipart):
                 source.checksum,
                 tags,
             )
+            return with_version(info, status, info.version_id)
         if tags is not None:  # x-amz-tagging-directive REPLACE; S3's default is COPY
             extra["TaggingDirective"] = "REPLACE"
             extra.update(tagging_header(tags))
@@ -473,8 +545,9 @@ class S3Store(S3Multipart):
             return await self._head(dst_bucket, dst_key)
         modified = result.get("LastModified") or datetime.now(UTC)
         modified = modified.astimezone(UTC)
-        written = _written(target, source.size, result["ETag"], modified, checksum_of(result))
-        return replace(written, tag_count=source.tag_count if tags is None else len(tags))
+        info = _written(target, source.size, result["ETag"], modified, checksum_of(result))
+        info = replace(info, tag_count=source.tag_count if tags is None else len(tags))
+        return with_version(info, status, done.get("VersionId"))
 
 
 def checksum_args(checksum: BodyChecksum | None) -> dict[str, Any]:
@@ -502,6 +575,20 @@ COPY_LIMIT = 5 * 1024**3
 """The largest object S3's CopyObject copies; larger ones are copied part by part."""
 MAX_PUT = 5 * 1024**3
 """The largest object S3's PutObject takes."""
+
+
+def written(
+    draft: ObjectInfo,
+    size: int,
+    answer: Mapping[str, Any],
+    status: str | None,
+    checksum: BodyChecksum | None,
+    tags: dict[str, str] | None,
+) -> ObjectInfo:
+    """What a PUT of `size` bytes made of `draft`, as the upstream answered it."""
+    info = _written(draft, size, answer["ETag"], checksum=kept(answer, checksum))
+    info = replace(info, tag_count=len(tags or {}))
+    return with_version(info, status, answer.get("VersionId"))
 
 
 def _written(

@@ -162,7 +162,8 @@ class _Upload:
     async def complete(
         self, conditions: dict[str, str], size: int, whole: str | None = None
     ) -> ObjectInfo:
-        """The object the parts make, on `conditions`; `whole`: its checksum, if known."""
+        """The object the parts make, on `conditions`; `whole`: its checksum, if known. Its
+        version id is the upstream's, for the store to show as the bucket does."""
         self.parts.sort(key=lambda part: int(part["PartNumber"]))  # they finish in any order
         extra: dict[str, Any] = {}
         if self.algorithm is not None:
@@ -193,6 +194,7 @@ class _Upload:
             parts_count(etag),
             checksum,
             len(self.tags or {}),
+            done.get("VersionId"),
         )
 
 

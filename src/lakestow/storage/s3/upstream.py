@@ -38,6 +38,8 @@ if TYPE_CHECKING:
         DeleteObjectsRequestTypeDef,
         DeleteObjectTaggingOutputTypeDef,
         DeleteObjectTaggingRequestTypeDef,
+        GetBucketVersioningOutputTypeDef,
+        GetBucketVersioningRequestTypeDef,
         GetObjectAttributesOutputTypeDef,
         GetObjectAttributesRequestTypeDef,
         GetObjectOutputTypeDef,
@@ -52,8 +54,11 @@ if TYPE_CHECKING:
         ListMultipartUploadsRequestTypeDef,
         ListObjectsV2OutputTypeDef,
         ListObjectsV2RequestTypeDef,
+        ListObjectVersionsOutputTypeDef,
+        ListObjectVersionsRequestTypeDef,
         ListPartsOutputTypeDef,
         ListPartsRequestTypeDef,
+        PutBucketVersioningRequestTypeDef,
         PutObjectOutputTypeDef,
         PutObjectRequestTypeDef,
         PutObjectTaggingOutputTypeDef,
@@ -132,6 +137,24 @@ class Upstream:
             if not page.get("IsTruncated") or not token:
                 return
             request["ContinuationToken"] = token
+
+    async def list_object_versions(
+        self, **request: Unpack[ListObjectVersionsRequestTypeDef]
+    ) -> ListObjectVersionsOutputTypeDef:
+        async with self._call():
+            return await self._client.list_object_versions(**request)
+
+    async def get_bucket_versioning(
+        self, **request: Unpack[GetBucketVersioningRequestTypeDef]
+    ) -> GetBucketVersioningOutputTypeDef:
+        async with self._call():
+            return await self._client.get_bucket_versioning(**request)
+
+    async def put_bucket_versioning(
+        self, **request: Unpack[PutBucketVersioningRequestTypeDef]
+    ) -> None:
+        async with self._call():
+            await self._client.put_bucket_versioning(**request)
 
     # Objects
 
