@@ -291,6 +291,12 @@ class TestVersionsModel(versioning.TestVersionsModel):
         return _upstream(request)
 
 
+class TestRetention(versioning.TestRetention):
+    @pytest.fixture(params=["moto-versioned"])
+    def upstream(self, request: pytest.FixtureRequest) -> Upstream:
+        return _upstream(request)
+
+
 @pytest.fixture
 async def store(upstream: Upstream) -> AsyncIterator[ObjectStore]:
     url = f"s3://{upstream.bucket}/tenants/{uuid.uuid4().hex[:8]}"

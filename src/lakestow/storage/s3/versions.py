@@ -60,6 +60,7 @@ from lakestow.storage.protocol import (
     ObjectInfo,
     VersionInfo,
     VersionsPage,
+    VersionUsage,
 )
 from lakestow.storage.s3.base import object_info, shown_version
 from lakestow.storage.s3.connect import ENTRY_ORDER
@@ -237,6 +238,74 @@ class S3Versioning(S3Multipart):
             last,
             None if last is None or last in page.common_prefixes else NULL_VERSION,
         )
+
+    async def purge_versions(
+        self, bucket: str, *, prefix: str, noncurrent_before: datetime, limit: int = 1000
+    ) -> int:
+        """Walk the bucket's versions under `prefix` in listing order (by key, newest first):
+        a version went noncurrent when the next newer one of its key was made (S3's rule for
+        NoncurrentVersionExpiration), so each is removed if that was before
+        `noncurrent_before`; a latest delete marker alone on its key, if it was made before
+        it. Removed with DeleteObjects and version ids, a thousand to a request."""
+        if await self._require_bucket(bucket) is None:
+            return 0  # never versioned: no version of it can be reached, nor purged
+        doomed: list[dict[str, str]] = []
+        newer: tuple[str, datetime] | None = None  # the key and time of the entry before
+        alone: VersionInfo | None = None  # a latest marker, alone until its key shows more
+        key_marker = version_marker = None
+        while len(doomed) < limit:
+            page = await self.list_versions(
+                bucket, prefix=prefix, key_marker=key_marker, version_id_marker=version_marker
+            )
+            for version in page.versions:
+                info = version.info
+                if alone is not None and alone.info.key != info.key:
+                    doomed.append(_named_version(self._layout, bucket, alone))
+                alone = None
+                if version.is_latest:
+                    if version.delete_marker and info.last_modified < noncurrent_before:
+                        alone = version
+                elif newer is not None and newer[0] == info.key and newer[1] < noncurrent_before:
+                    doomed.append(_named_version(self._layout, bucket, version))
+                newer = (info.key, info.last_modified)
+            if not page.is_truncated:
+                if alone is not None:
+                    doomed.append(_named_version(self._layout, bucket, alone))
+                break
+            key_marker, version_marker = page.next_key_marker, page.next_version_id_marker
+        doomed = doomed[:limit]
+        for at in range(0, len(doomed), 1000):
+            await self._client.delete_objects(
+                Bucket=self._up,
+                Delete={"Objects": doomed[at : at + 1000], "Quiet": True},  # type: ignore[typeddict-item]
+            )
+        return len(doomed)
+
+    async def version_usage(self, bucket: str, *, prefix: str) -> VersionUsage:
+        """Every version under `prefix`, counted: a walk of the bucket's versions."""
+        counts = [0, 0, 0, 0]  # current bytes, objects; retained bytes, versions
+        key_marker = version_marker = None
+        while True:
+            page = await self.list_versions(
+                bucket, prefix=prefix, key_marker=key_marker, version_id_marker=version_marker
+            )
+            for version in page.versions:
+                if not version.delete_marker:
+                    at = 0 if version.is_latest else 2
+                    counts[at] += version.info.size
+                    counts[at + 1] += 1
+            if not page.is_truncated:
+                return VersionUsage(*counts)
+            key_marker, version_marker = page.next_key_marker, page.next_version_id_marker
+
+
+def _named_version(layout: Layout, bucket: str, version: VersionInfo) -> dict[str, str]:
+    """A version as DeleteObjects names it upstream (the null version by the upstream's
+    "null")."""
+    return {
+        "Key": layout.key(bucket, version.info.key),
+        "VersionId": version.info.version_id or NULL_VERSION,
+    }
 
 
 class Request:
