@@ -110,11 +110,7 @@ UPSTREAM_XFAIL = {
     },
 }
 """Per upstream: tests that fail for a reason of the upstream itself, and the reason."""
-S3_BACKEND_BUGS: dict[str, str] = {
-    "test_versioning.py::": (
-        "the s3 backend does not implement the Versioning protocol yet (issue 15, in progress)"
-    ),
-}
+S3_BACKEND_BUGS: dict[str, str] = {}
 """Tests that fail over the s3 backend (any upstream) because of a known lakestow bug."""
 
 
