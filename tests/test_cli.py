@@ -78,6 +78,26 @@ def test_org_create_and_list(lakestow: Cli) -> None:
     assert "s3://warehouse/t/globex/" in lakestow("org", "list").stdout
 
 
+def test_org_retention_is_set_and_shown(lakestow: Cli) -> None:
+    lakestow("org", "create", "acme")
+    lakestow("org", "create", "globex", "--retention", "12h")
+    changed = lakestow("org", "set", "acme", "--retention", "7d")
+    assert changed.stderr == "acme keeps overwritten and deleted objects for 7d\n"
+    assert "not at all" in lakestow("org", "set", "globex", "--retention", "0").stderr
+    orgs = lakestow.json("org", "list", "--json")
+    assert [(o["name"], o["retention"], o["retention_seconds"]) for o in orgs] == [
+        ("acme", "7d", 7 * 86400),
+        ("globex", "0", 0),
+    ]
+    table = [line.split() for line in lakestow("org", "list").stdout.splitlines()]
+    assert table == [
+        ["name", "root", "retention"],
+        ["acme", "s3://lakestow/acme/", "7d"],
+        ["globex", "s3://lakestow/globex/", "0"],
+    ]
+    assert [e["action"] for e in lakestow.json("audit", "--json")][:2] == ["org.retention"] * 2
+
+
 def test_user_create_prints_the_id(lakestow: Cli) -> None:
     lakestow("org", "create", "acme")
     first = lakestow("user", "create", "alice", "--org", "acme").stdout
@@ -96,6 +116,13 @@ def test_user_create_prints_the_id(lakestow: Cli) -> None:
         (["org", "create", "acme"], None, "already exists"),
         (["org", "create", "Bad_Name"], None, "invalid organization name"),
         (["org", "create", "x", "--bucket", "no"], None, "invalid bucket name"),
+        (["org", "create", "x", "--retention", "1w"], None, "invalid retention '1w'"),
+        (["org", "create", "x", "--retention", "3651d"], None, "at most 3650d"),
+        (["org", "set", "acme", "--retention", "-1"], None, "invalid retention '-1'"),
+        (["org", "set", "acme", "--retention", "soon"], None, "invalid retention 'soon'"),
+        (["org", "set", "nowhere", "--retention", "7d"], None, "no organization named"),
+        (["org", "purge", "nowhere"], None, "no organization named"),
+        (["org", "purge", "acme", "--older-than", "old"], None, "invalid --older-than 'old'"),
         (["user", "create", "carol", "--org", "nowhere"], None, "no organization named"),
         (["user", "create", "alice", "--org", "acme"], None, "already taken"),
         (["user", "create", "Carol!", "--org", "acme"], None, "invalid member name"),

@@ -5,12 +5,14 @@ which are registered from `lakestow.sync.commands` and import nothing of the ser
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import json
 import shlex
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +24,8 @@ from lakestow.auth import keys as server_keys
 from lakestow.auth.credentials import TemporaryCredentials
 from lakestow.catalog.db import display_url
 from lakestow.domain import MemberInfo, OrgInfo
-from lakestow.errors import InvalidInput, LakestowError
-from lakestow.services import Services, parse_duration
+from lakestow.errors import InvalidInput, LakestowError, Unavailable
+from lakestow.services import Services, parse_duration, parse_retention
 
 TOKEN_MAX_SECONDS = 366 * 86400
 
@@ -152,30 +154,106 @@ def org() -> None:
     """Organizations and their warehouse roots."""
 
 
+RETENTION_HELP = "How long overwritten and deleted objects are kept: 30d, 12h, or 0 (not kept)."
+
+
 @org.command("create")
 @click.argument("name")
 @click.option("--bucket", default="lakestow", show_default=True)
 @click.option("--prefix", default=None, help="Key prefix of the root (default: the name).")
+@click.option("--retention", default="30d", show_default=True, help=RETENTION_HELP)
 @click.pass_context
-def org_create(ctx: click.Context, name: str, bucket: str, prefix: str | None) -> None:
+def org_create(
+    ctx: click.Context, name: str, bucket: str, prefix: str | None, retention: str
+) -> None:
     """Create an organization; prints the S3 URI of its warehouse root."""
+    seconds = parse_retention(retention)
     with _service(ctx) as service:
-        click.echo(service.orgs.create_org(name, bucket, prefix).root_uri)
+        click.echo(service.orgs.create_org(name, bucket, prefix, retention=seconds).root_uri)
+
+
+@org.command("set")
+@click.argument("name")
+@click.option("--retention", required=True, help=RETENTION_HELP)
+@click.pass_context
+def org_set(ctx: click.Context, name: str, retention: str) -> None:
+    """Change an organization's settings; a shorter retention applies to what is kept
+    already at the servers' next purge (or at once: `lakestow org purge`)."""
+    seconds = parse_retention(retention)
+    with _service(ctx) as service:
+        info = service.orgs.set_retention(name, seconds)
+    click.echo(f"{name} keeps overwritten and deleted objects {_kept(info)}", err=True)
+
+
+def _kept(o: OrgInfo) -> str:
+    return f"for {o.retention_text}" if o.retention else "not at all (retention 0)"
+
+
+@org.command("purge")
+@click.argument("name")
+@click.option(
+    "--older-than",
+    default=None,
+    help="Purge what was overwritten or deleted longer ago than this: 7d, 12h, or 0 for all "
+    "of it [default: the organization's retention].",
+)
+@click.pass_context
+def org_purge(ctx: click.Context, name: str, older_than: str | None) -> None:
+    """Remove for good the overwritten and deleted objects an organization keeps, past its
+    retention (or --older-than); never a current object. Prints how many versions went.
+
+    A local object store serves one process at a time: stop `lakestow serve` first (which
+    purges past the retention by itself every `trash_purge_interval` seconds)."""
+    seconds = None if older_than is None else parse_retention(older_than, "--older-than")
+    settings = config.load(ctx.find_root().obj)
+    with _service(ctx) as service:
+        info = service.orgs.get_org(name)
+        count = asyncio.run(_purge(settings, info, seconds))
+        service.orgs.record_purge(info, count, info.retention if seconds is None else seconds)
+    click.echo(f"purged {count} version(s) from the trash of {name}")
+
+
+async def _purge(settings: config.Settings, org: OrgInfo, older_than: int | None) -> int:
+    from lakestow import trash
+    from lakestow.server import store_options
+    from lakestow.storage.registry import open_store
+
+    try:
+        store = await open_store(settings.resolved_store_url, **store_options(settings))
+    except Unavailable as exc:
+        if exc.code != "StoreInUse":
+            raise
+        raise InvalidInput(
+            f"{exc.message} A server running on it purges past the retention every "
+            f"{settings.trash_purge_interval:g} s; to purge now, stop it first."
+        ) from exc
+    try:
+        return await trash.purge_org(store, org, datetime.now(UTC), older_than=older_than)
+    finally:
+        await store.aclose()
 
 
 @org.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def org_list(ctx: click.Context, as_json: bool) -> None:
-    """List organizations."""
+    """List organizations and how long each keeps overwritten and deleted objects."""
     with _service(ctx) as service:
         orgs = service.orgs.list_orgs()
     rows = [_org_json(o) for o in orgs]
-    _print_rows(rows, ["name", "root"], as_json)
+    _print_rows(rows, ["name", "root", "retention"], as_json)
 
 
 def _org_json(o: OrgInfo) -> dict[str, Any]:
-    return {"id": o.id, "name": o.name, "bucket": o.bucket, "prefix": o.prefix, "root": o.root_uri}
+    return {
+        "id": o.id,
+        "name": o.name,
+        "bucket": o.bucket,
+        "prefix": o.prefix,
+        "root": o.root_uri,
+        "retention": o.retention_text,
+        "retention_seconds": o.retention,
+    }
 
 
 # members

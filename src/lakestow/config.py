@@ -82,6 +82,11 @@ class Settings:
         "Seconds the last revocations loaded keep serving S3 requests while the catalog "
         "cannot be reached; past it, requests are refused with 503 until a reload succeeds.",
     )
+    trash_purge_interval: float = _setting(
+        300.0,
+        "Seconds between purges of what organizations' retention lets go of their trash "
+        "(every replica purges; purging twice is harmless); 0: this server never purges.",
+    )
     default_org: str = _setting("demo", "Organization created with a fresh data directory.")
     trusted_proxies: str = _setting(
         "",
@@ -188,6 +193,8 @@ def _coerce(name: str, value: Any, source: str) -> Any:
 
 
 def _check(settings: Settings) -> None:
+    if settings.trash_purge_interval < 0:
+        raise InvalidInput("trash_purge_interval must be 0 (never) or a number of seconds")
     if not 0 < settings.credential_duration <= settings.credential_max_duration <= 43200:
         raise InvalidInput(
             "credential_duration must be positive and at most credential_max_duration, "

@@ -13,15 +13,20 @@ from datetime import datetime
 
 from lakestow.auth.policy import Principal
 
+DEFAULT_RETENTION = 30 * 86400
+"""Seconds an organization keeps overwritten and deleted objects unless told otherwise."""
+
 
 @dataclass(frozen=True)
 class OrgInfo:
-    """An organization and the root of its warehouse, `s3://bucket/prefix/`."""
+    """An organization and the root of its warehouse, `s3://bucket/prefix/`, which keeps
+    overwritten and deleted objects for `retention` seconds (0: not at all)."""
 
     id: int
     name: str
     bucket: str
     prefix: str
+    retention: int = DEFAULT_RETENTION
 
     @property
     def root_uri(self) -> str:
@@ -29,6 +34,20 @@ class OrgInfo:
 
     def uri(self, path: str) -> str:
         return self.root_uri + path
+
+    @property
+    def retention_text(self) -> str:
+        """The retention as the CLI takes it: `30d`, `12h`, `90s`; `0` for none."""
+        for unit, seconds in (("d", 86400), ("h", 3600), ("m", 60)):
+            if self.retention and self.retention % seconds == 0:
+                return f"{self.retention // seconds}{unit}"
+        return f"{self.retention}s" if self.retention else "0"
+
+    @property
+    def key_prefix(self) -> str:
+        """Every key of the warehouse starts with this: `prefix/`, or nothing for a root
+        that is a whole bucket."""
+        return f"{self.prefix}/" if self.prefix else ""
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@
              the organizations' roots (`OrgCache`); `services(actor)`: the service layer
 
 The S3 endpoint (`S3App(runtime)`) and the console (`create_console(runtime, ...)`) take it
-explicitly; neither imports the other. It may import `services`, `operations`, `domain`,
-`auth`, `catalog`, `config`, `storage.protocol` and `errors`; never `console`, `s3api` or
-`server`.
+explicitly; neither imports the other. It may import `services`, `operations`, `trash`,
+`domain`, `auth`, `catalog`, `config`, `storage.protocol` and `errors`; never `console`,
+`s3api` or `server`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
+from lakestow import trash
 from lakestow.auth.credentials import Verifier
 from lakestow.auth.keys import Keyring
 from lakestow.catalog.audit import AuditWriter
@@ -31,18 +32,28 @@ from lakestow.storage.protocol import ObjectStore
 @dataclass
 class OrgCache:
     """The organizations' roots by id (they never move), loaded when an unknown id shows up;
-    loading one makes sure its bucket exists in the store."""
+    loading one makes sure its bucket exists in the store and keeps versions (the trash).
+    (Their retention may change: what needs it reads the catalog, not this.)"""
 
     services: Services
     store: ObjectStore
     orgs: dict[int, OrgInfo] = field(default_factory=dict)
+    buckets: set[str] = field(default_factory=set)  # made ready: several orgs may share one
 
     async def load(self) -> None:
         for org in await anyio.to_thread.run_sync(self.services.orgs.list_orgs):
             if org.id not in self.orgs:
-                with contextlib.suppress(AlreadyExists):
-                    await self.store.create_bucket(org.bucket)
+                await self._ready(org.bucket)
                 self.orgs[org.id] = org
+
+    async def _ready(self, bucket: str) -> None:
+        """The bucket exists, with versioning on when the store can keep versions."""
+        if bucket in self.buckets:
+            return
+        with contextlib.suppress(AlreadyExists):
+            await self.store.create_bucket(bucket)
+        await trash.keep_versions(self.store, bucket)
+        self.buckets.add(bucket)
 
     async def get(self, org_id: int) -> OrgInfo:
         """The organization `org_id`; AccessDenied when it is gone."""

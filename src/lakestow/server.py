@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import secrets
 import signal
 import socket
@@ -19,13 +20,14 @@ from asyncio import FIRST_COMPLETED
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import anyio
 import uvicorn
 
-from lakestow import datadir
+from lakestow import datadir, trash
 from lakestow.auth.credentials import Verifier
 from lakestow.catalog.audit import AuditWriter
 from lakestow.config import Settings
@@ -37,6 +39,7 @@ from lakestow.s3api.app import S3App
 from lakestow.storage.registry import open_store
 
 logger = logging.getLogger("lakestow")
+TRASH_ACTOR = "lakestow:trash"
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,33 @@ async def _refresh(verifier: Verifier, interval: float) -> None:
         await anyio.sleep(interval * 0.8)
 
 
+async def purge_trash(runtime: Runtime, now: datetime) -> dict[str, int]:
+    """One purge of every organization's trash as of `now` (their retention read from the
+    catalog, in a thread), audited per organization that lost versions."""
+    orgs = await anyio.to_thread.run_sync(runtime.services(TRASH_ACTOR).orgs.list_orgs)
+    removed = await trash.purge_step(runtime.store, orgs, now)
+    for org in orgs:
+        if removed.get(org.name):
+            runtime.audit.record(TRASH_ACTOR, "org.purge", org.root_uri, versions=removed[org.name])
+    return removed
+
+
+async def _purge(runtime: Runtime, interval: float) -> None:
+    """`purge_trash` every `interval` seconds, the first at a random point of the first
+    interval (replicas started together spread out). A failed purge (the catalog or the store
+    down) is logged and tried again at the next; nothing ends the loop but its cancellation.
+    Replicas over one catalog all purge: purging twice removes nothing more."""
+    if not interval:
+        return
+    await anyio.sleep(random.uniform(0, interval))  # noqa: S311 (spreading, not a secret)
+    while True:
+        try:
+            await purge_trash(runtime, datetime.now(UTC))
+        except Exception as exc:  # the loop must outlive any failure
+            logger.warning("the trash purge failed, tried again in %g s: %s", interval, exc)
+        await anyio.sleep(interval)
+
+
 def serve(settings: Settings) -> None:
     datadir.initialize(settings)
     with datadir.opened(settings) as opened:
@@ -212,6 +242,7 @@ async def _serve(opened: Opened, fresh: Bootstrap | None) -> bool:
             loop.add_signal_handler(sig, _stop, servers)
         _announce(settings, fresh)
         refresher = asyncio.create_task(_refresh(runtime.verifier, settings.revocation_refresh))
+        purger = asyncio.create_task(_purge(runtime, settings.trash_purge_interval))
         s3_task = asyncio.create_task(_run(servers[0], settings.s3_address))
         console_task = asyncio.create_task(_run(servers[1], settings.console_address))
         record = datadir.ServingRecord(settings.data_dir)
@@ -220,9 +251,11 @@ async def _serve(opened: Opened, fresh: Bootstrap | None) -> bool:
             done, _ = await asyncio.wait([s3_task, console_task], return_when=FIRST_COMPLETED)
         finally:
             _stop(servers)
-            refresher.cancel()
-            recorder.cancel()
-            await asyncio.gather(s3_task, console_task, refresher, recorder, return_exceptions=True)
+            for task in (refresher, purger, recorder):
+                task.cancel()
+            await asyncio.gather(
+                s3_task, console_task, refresher, purger, recorder, return_exceptions=True
+            )
             record.close()
         return not any(task.exception() for task in done)
 

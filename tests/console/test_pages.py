@@ -72,6 +72,30 @@ def test_credentials_and_admin_pages(console: Console, alice: As) -> None:
     assert 'id="members"' in root.get("/admin").text
 
 
+def test_the_admin_page_shows_the_warehouse_and_its_trash(console: Console, alice: As) -> None:
+    for body in (b"a" * 3000, b"b" * 2048):  # the first is kept in the trash
+        assert alice.put(f"/api/object?path={alice.home('t.bin')}", content=body).is_success
+    alice.put(f"/api/object?path={alice.home('small.txt')}", content=b"12345")
+    root = console.as_("root")
+    page = root.get("/admin").text
+    current = page.split('id="usage-current"', 1)[1].split("</tr>", 1)[0]
+    kept = page.split('id="usage-trash"', 1)[1].split("</tr>", 1)[0]
+    assert "<td>2</td><td>2.0 KiB</td>" in current
+    assert "kept 30d</td><td>1</td><td>2.9 KiB</td>" in kept
+    usage = root.get("/api/admin/usage").json()["warehouse"]
+    assert usage == {
+        "current_bytes": 2048 + 5,
+        "current_objects": 2,
+        "retained_bytes": 3000,
+        "retained_versions": 1,
+        "trash": True,
+        "retention_seconds": 30 * 86400,
+        "retention": "30d",
+    }
+    console.opened.services("test").orgs.set_retention("acme", 0)
+    assert "Retention is 0" in root.get("/admin").text
+
+
 def test_unknown_api_route_is_json(alice: As) -> None:
     response = alice.get("/api/nothing-here")
     assert response.status_code == 404 and response.json()["error"] == "NotFound"

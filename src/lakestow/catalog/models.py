@@ -20,6 +20,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from lakestow.domain import DEFAULT_RETENTION
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -65,6 +67,8 @@ class Organization(Base):
     name: Mapped[str] = mapped_column(String(63), unique=True)
     bucket: Mapped[str] = mapped_column(String(63))
     prefix: Mapped[str] = mapped_column(String(512))
+    # Seconds overwritten and deleted objects are kept (the trash); 0: none.
+    retention_seconds: Mapped[int] = mapped_column(Integer, default=DEFAULT_RETENTION)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     members: Mapped[list[Member]] = relationship(back_populates="organization")

@@ -1,4 +1,5 @@
-"""Organization admins only: the members of their organization and the storage it uses."""
+"""Organization admins only: the members of their organization and the storage it uses,
+its trash (overwritten and deleted objects kept for the retention) included."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from lakestow import trash
 from lakestow.console import sessions
 from lakestow.console.changes import json_body, str_field
 from lakestow.console.context import Viewer, viewer
-from lakestow.domain import MemberInfo
+from lakestow.domain import MemberInfo, OrgInfo
 from lakestow.errors import AccessDenied, InvalidInput, NotFound
 from lakestow.services import Services
 
@@ -79,8 +81,28 @@ async def change_member(request: Request) -> Response:
     return JSONResponse(result, headers={"cache-control": "no-store"})
 
 
+async def warehouse_usage(v: Viewer) -> dict[str, Any]:
+    """What the admin's warehouse holds now and what its trash keeps (counted by the store,
+    off the event loop); `trash` is false when the store keeps no versions there."""
+    org: OrgInfo = v.info.org
+    found = await trash.usage(v.state.runtime.store, org)
+    counts = {
+        "current_bytes": found.current_bytes if found else None,
+        "current_objects": found.current_objects if found else None,
+        "retained_bytes": found.retained_bytes if found else 0,
+        "retained_versions": found.retained_versions if found else 0,
+    }
+    return {
+        **counts,
+        "trash": found is not None,
+        "retention_seconds": org.retention,
+        "retention": org.retention_text,
+    }
+
+
 async def usage(request: Request) -> Response:
-    """GET /api/admin/usage: bytes and objects per top-level folder (a bounded scan)."""
+    """GET /api/admin/usage: bytes and objects per top-level folder (a bounded scan), and
+    the warehouse's totals: current objects and the versions its trash keeps."""
     v = await admin(request)
     store, root = v.state.runtime.store, v.member.root
     sizes: dict[str, int] = defaultdict(int)
@@ -99,7 +121,14 @@ async def usage(request: Request) -> Response:
             break
         start_after = page.next_start_after
     folders = [{"folder": k, "bytes": sizes[k], "objects": counts[k]} for k in sorted(sizes)]
-    return JSONResponse({"folders": folders, "complete": complete, "scanned": scanned})
+    return JSONResponse(
+        {
+            "folders": folders,
+            "complete": complete,
+            "scanned": scanned,
+            "warehouse": await warehouse_usage(v),
+        }
+    )
 
 
 ROUTES = [

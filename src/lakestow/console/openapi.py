@@ -184,7 +184,9 @@ PATHS: dict[str, Schema] = {
         "get": op("Members of the organization"),
         "post": op("Add, disable, enable a member or reset a password", requestBody=MEMBER_BODY),
     },
-    "/api/admin/usage": {"get": op("Bytes and objects per top-level folder")},
+    "/api/admin/usage": {
+        "get": op("Bytes and objects per top-level folder, and in the warehouse and its trash")
+    },
 }
 
 DOCUMENT: Schema = {

@@ -17,6 +17,7 @@ from starlette.templating import Jinja2Templates
 from lakestow import paths
 from lakestow.auth.policy import Action
 from lakestow.console import listing, syncstatus
+from lakestow.console.admin import warehouse_usage
 from lakestow.console.api import SEARCH_RESULTS, int_param, search_entries, text_param
 from lakestow.console.context import Viewer, parse_path, viewer
 from lakestow.errors import AccessDenied, LakestowError, Unauthenticated
@@ -109,7 +110,7 @@ async def admin(request: Request) -> Response:
     v = await viewer(request)
     if not v.info.admin:
         raise AccessDenied("Access denied: only organization admins may open this page")
-    return _page(request, v, "admin.html")
+    return _page(request, v, "admin.html", usage=await warehouse_usage(v))
 
 
 ROUTES = [

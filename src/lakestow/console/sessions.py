@@ -123,7 +123,7 @@ def lookup(catalog: Catalog, session_id: str) -> tuple[Opened, MemberInfo]:
         info = MemberInfo(
             member.id,
             member.name,
-            OrgInfo(org.id, org.name, org.bucket, org.prefix),
+            OrgInfo(org.id, org.name, org.bucket, org.prefix, org.retention_seconds),
             member.admin,
             member.disabled,
             member.password_hash is not None,

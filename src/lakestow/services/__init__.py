@@ -20,17 +20,19 @@ from lakestow.catalog.db import Catalog
 from lakestow.services._rows import MAX_DURATION
 from lakestow.services.credentials import CredentialService, parse_duration
 from lakestow.services.operators import OperatorService
-from lakestow.services.orgs import OrgService
+from lakestow.services.orgs import MAX_RETENTION, OrgService, parse_retention
 from lakestow.services.snapshot import CatalogReadModel
 
 __all__ = [
     "MAX_DURATION",
+    "MAX_RETENTION",
     "CatalogReadModel",
     "CredentialService",
     "OperatorService",
     "OrgService",
     "Services",
     "parse_duration",
+    "parse_retention",
 ]
 
 

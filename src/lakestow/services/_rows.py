@@ -42,7 +42,7 @@ def member_row(session: Session, name: str) -> Member:
 
 
 def org_info(org: Organization) -> OrgInfo:
-    return OrgInfo(org.id, org.name, org.bucket, org.prefix)
+    return OrgInfo(org.id, org.name, org.bucket, org.prefix, org.retention_seconds)
 
 
 def member_info(member: Member) -> MemberInfo:

@@ -1,10 +1,12 @@
-"""Organizations and their members: create, list, disable and enable, passwords.
+"""Organizations and their members: create, list, disable and enable, passwords; how long an
+organization keeps overwritten and deleted objects (its retention).
 
 Every change is written to the audit log in the same transaction as the change itself.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -16,26 +18,69 @@ from lakestow import paths
 from lakestow.auth import passwords
 from lakestow.catalog import audit
 from lakestow.catalog.models import ConsoleSession, InstanceToken, Member, Organization
-from lakestow.domain import MemberInfo, OrgInfo
-from lakestow.errors import AlreadyExists
+from lakestow.domain import DEFAULT_RETENTION, MemberInfo, OrgInfo
+from lakestow.errors import AlreadyExists, InvalidInput
 from lakestow.services._rows import Base, member_info, member_row, org_info, org_row
+from lakestow.services.credentials import parse_duration
+
+MAX_RETENTION = 3650 * 86400
+"""The longest retention: ten years."""
+
+
+def parse_retention(text: str | int, what: str = "retention") -> int:
+    """Seconds from `0` (keep nothing), `3600`, `90s`, `12h`, `30d`; at most ten years.
+    `what` names the value in the error."""
+    if re.fullmatch(r"0+[smhd]?", str(text).strip().lower(), re.ASCII):
+        return 0
+    try:
+        return parse_duration(text, longest=MAX_RETENTION)
+    except InvalidInput:
+        raise InvalidInput(
+            f"invalid {what} {text!r}: use 0, seconds, or a number with s, m, h or d "
+            f"(12h, 30d), at most 3650d"
+        ) from None
+
+
+def _check_retention(seconds: int) -> int:
+    if not 0 <= seconds <= MAX_RETENTION:
+        raise InvalidInput(f"the retention must be between 0 and {MAX_RETENTION} seconds")
+    return seconds
 
 
 class OrgService(Base):
     """Organizations and members, changed on behalf of `actor`."""
 
-    def create_org(self, name: str, bucket: str = "lakestow", prefix: str | None = None) -> OrgInfo:
+    def create_org(
+        self,
+        name: str,
+        bucket: str = "lakestow",
+        prefix: str | None = None,
+        *,
+        retention: int = DEFAULT_RETENTION,
+    ) -> OrgInfo:
         paths.check_name("organization", name)
         paths.check_name("bucket", bucket)
         prefix = _clean_prefix(name if prefix is None else prefix)
+        _check_retention(retention)
         with self.catalog.session() as session:
             if session.scalar(select(Organization).where(Organization.name == name)):
                 raise AlreadyExists(f"the organization {name!r} already exists")
             _check_overlap(session, bucket, prefix)
-            org = Organization(name=name, bucket=bucket, prefix=prefix)
+            org = Organization(name=name, bucket=bucket, prefix=prefix, retention_seconds=retention)
             session.add(org)
             session.flush()
-            audit.record(session, self.actor, "org.create", org_info(org).root_uri, name=name)
+            root = org_info(org).root_uri
+            audit.record(session, self.actor, "org.create", root, name=name, retention=retention)
+            return org_info(org)
+
+    def set_retention(self, name: str, retention: int) -> OrgInfo:
+        """Keep the organization's overwritten and deleted objects `retention` seconds (0:
+        not at all) from now on; the next purge applies it to what is kept already."""
+        _check_retention(retention)
+        with self.catalog.session() as session:
+            org = org_row(session, name)
+            was, org.retention_seconds = org.retention_seconds, retention
+            audit.record(session, self.actor, "org.retention", name, retention=retention, was=was)
             return org_info(org)
 
     def list_orgs(self) -> list[OrgInfo]:
@@ -48,6 +93,19 @@ class OrgService(Base):
     def get_org(self, name: str) -> OrgInfo:
         with self.catalog.session() as session:
             return org_info(org_row(session, name))
+
+    def record_purge(self, org: OrgInfo, versions: int, older_than: int) -> None:
+        """Audit a purge of `org`'s trash done by hand: `versions` went, all older than
+        `older_than` seconds."""
+        with self.catalog.session() as session:
+            audit.record(
+                session,
+                self.actor,
+                "org.purge",
+                org.root_uri,
+                versions=versions,
+                older_than=older_than,
+            )
 
     def create_member(
         self, name: str, org: str, *, admin: bool = False, password: str | None = None
