@@ -108,9 +108,26 @@ def _as_of(
     file does; a file deleted since is new again)."""
     then = [o for o in remote.list_as_of(moment) if restore_action(o, None, None, False) != "skip"]
     current = {o.path: o.etag for o in remote.list()}
+    known = state.entries()
     result = RestoreResult()
+    todo = []
+    for obj in then:  # a file the home holds as it was then needs nothing
+        entry, local = known.get(obj.path), _stat(home / obj.path)
+        unchanged = (
+            local
+            and entry
+            and (local.st_size, local.st_mtime_ns)
+            == (
+                entry.size,
+                entry.mtime_ns,
+            )
+        )
+        if unchanged and entry is not None and entry.etag == obj.etag:
+            result.in_sync += 1
+        else:
+            todo.append(obj)
     with ThreadPoolExecutor(workers, thread_name_prefix="lakestow-restore") as pool:
-        _download(home, tmp, remote, state, then, result, pool, progress)
+        _download(home, tmp, remote, state, todo, result, pool, progress)
     restored = state.entries()
     state.put(
         Entry(path, -1, -1, current[path])
