@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from console.console_support import As, Console
+from console.test_large_folder import KEYS, fill
 from lakestow.auth.policy import Action, Decision, Principal
 from lakestow.console import restore
 from lakestow.errors import AccessDenied
@@ -305,6 +306,25 @@ def test_another_member_s_trash_never_shows(versioned: Console, alice: As, bob: 
         assert answer.status_code == 403, answer.text
         assert "another member's private folder" in answer.json()["message"]
     assert read(alice, mine) == 404
+
+
+@pytest.mark.slow
+def test_the_trash_of_a_huge_folder_is_read_in_bounded_pages(versioned: Console, alice: As) -> None:
+    folder = alice.home("big/")
+    fill(versioned, folder)
+    put(alice, folder + "zz-deleted", b"last")
+    delete(alice, folder + "zz-deleted")
+    found: list[str] = []
+    cursor, requests, slowest = "", 0, 0.0
+    while cursor is not None:
+        started = time.perf_counter()
+        page = alice.get("/api/deleted", params={"path": folder, "cursor": cursor}).json()
+        slowest = max(slowest, time.perf_counter() - started)
+        found += [e["name"] for e in page["entries"]]
+        cursor, requests = page["cursor"], requests + 1
+    assert found == ["zz-deleted"] and requests > 2 and slowest < 1.0, (requests, slowest)
+    dry = restore_folder(alice, folder, datetime.now(UTC), dry_run=True).json()
+    assert (dry["to_restore"], dry["unchanged"]) == (0, KEYS)
 
 
 def test_a_warehouse_without_versions_has_an_empty_trash(alice: As) -> None:

@@ -79,7 +79,10 @@ async function loadDeleted(folder, cursor) {
     rows.querySelectorAll("tr.trash-note").forEach((r) => r.remove());
     for (const entry of data.entries) rows.append(deletedRow(entry));
     if (!rows.querySelector("tr.trash")) {
-      rows.append(noteRow(data.versioning ? "Nothing deleted here." : "This warehouse does not keep deleted files."));
+      const note = !data.versioning ? "This warehouse does not keep deleted files."
+        : data.cursor ? "Nothing deleted among the names looked through so far: More deleted looks further."
+        : "Nothing deleted here.";
+      rows.append(noteRow(note));
     }
     paging.hidden = !data.cursor;
     document.getElementById("more-deleted").dataset.cursor = data.cursor || "";
