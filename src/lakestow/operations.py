@@ -15,6 +15,7 @@ It may import `auth.policy`, `warehouse`, `catalog.audit`, `storage.protocol` an
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -26,9 +27,11 @@ from lakestow.errors import (
     AlreadyExists,
     InvalidRequest,
     LakestowError,
+    NotFound,
     PreconditionFailed,
 )
 from lakestow.storage.protocol import (
+    NULL_VERSION,
     Body,
     BodyChecksum,
     CompleteChecks,
@@ -42,6 +45,8 @@ from lakestow.warehouse import MemberView
 
 BATCH = 1000
 """Keys per `delete_many` call to the store (the S3 limit)."""
+RESTORE_BATCH = 50
+"""Copies `restore_many` has in flight at once."""
 
 
 class Caller(Protocol):
@@ -296,6 +301,74 @@ class ObjectOperations:
                 if isinstance(outcome, Deleted) and audit_each:
                     self.record("delete", bucket, keys[index], **_what(versions[index], outcome))
         return [outcomes[index] for index in range(len(keys))]
+
+    async def restore(self, bucket: str, key: str, version_id: str) -> ObjectInfo:
+        """Make the version `version_id` of `key` its latest again: a copy of that version
+        onto the key, so that the restore is a new version and nothing is lost. After READ
+        and WRITE of the key; audited as `restore`. A delete marker (InvalidRequest) and the
+        latest version (AlreadyExists) are refused, changing nothing."""
+        self._authorize_restore(bucket, key)
+        try:
+            await self.store.head(bucket, key, version_id=version_id)
+        except LakestowError as exc:
+            if exc.code != "MethodNotAllowed":
+                raise
+            raise InvalidRequest(
+                f"{_uri(bucket, key, version_id)} is a delete marker, which has no content: "
+                "restore a version made before it"
+            ) from exc
+        try:
+            latest = (await self.store.head(bucket, key)).version_id or NULL_VERSION
+        except NotFound:
+            latest = None  # deleted: its latest version is a delete marker
+        if latest == version_id:
+            raise AlreadyExists(
+                f"{_uri(bucket, key, version_id)} is already the current version: nothing changed"
+            )
+        return await self._restore(bucket, key, version_id, audit=True)
+
+    async def restore_many(
+        self, bucket: str, versions: Sequence[tuple[str, str]], *, audit_each: bool = True
+    ) -> list[ObjectInfo | LakestowError]:
+        """Restore each (key, version id), as `restore` does but without looking at the
+        latest first (the caller chose them). All or nothing as to access: every key is
+        authorized before any is restored. Then in batches of RESTORE_BATCH copies at once;
+        per key, the object made or why it was not. With `audit_each` False the door audits
+        the whole (a folder as one entry)."""
+        for key, _ in versions:
+            self._authorize_restore(bucket, key)
+        outcomes: list[ObjectInfo | LakestowError] = []
+        for start in range(0, len(versions), RESTORE_BATCH):
+            batch = versions[start : start + RESTORE_BATCH]
+            outcomes += await asyncio.gather(
+                *(self._restore_or_error(bucket, key, vid, audit_each) for key, vid in batch)
+            )
+        return outcomes
+
+    def _authorize_restore(self, bucket: str, key: str) -> None:
+        self.authorize(Action.READ, bucket, key)
+        self.authorize(Action.WRITE, bucket, key)
+
+    async def _restore_or_error(
+        self, bucket: str, key: str, version_id: str, audit: bool
+    ) -> ObjectInfo | LakestowError:
+        try:
+            return await self._restore(bucket, key, version_id, audit=audit)
+        except LakestowError as exc:
+            return exc
+
+    async def _restore(self, bucket: str, key: str, version_id: str, *, audit: bool) -> ObjectInfo:
+        info = await self.store.copy(bucket, key, bucket, key, src_version_id=version_id)
+        if audit:
+            self.record(
+                "restore",
+                bucket,
+                key,
+                version_id=version_id,
+                new_version_id=info.version_id,
+                size=info.size,
+            )
+        return info
 
     # Multipart uploads: every call names the key and is authorized again, so that an upload
     # id alone gives nothing.

@@ -20,7 +20,7 @@ from lakestow import paths
 from lakestow.auth.policy import Action
 from lakestow.console import listing, zipnames
 from lakestow.console.context import Viewer, name_of, parse_path, viewer
-from lakestow.errors import InvalidInput
+from lakestow.errors import InvalidInput, LakestowError
 
 MAX_LIMIT = 1000
 SEARCH_SCAN = 200_000
@@ -110,13 +110,20 @@ def attachment(name: str) -> str:
 
 
 async def download(request: Request) -> Response:
-    """GET /api/download: a file, streamed, as an attachment."""
+    """GET /api/download: a file (its latest version, or `version_id`), streamed, as an
+    attachment."""
     v = await viewer(request)
     path = parse_path(request.query_params.get("path"))
     if paths.is_folder(path):
         raise InvalidInput("this is a folder: download it with /api/zip")
+    version_id = text_param(request, "version_id", 64) or None
     v.authorize(Action.READ, path)
-    result = await v.state.runtime.store.get(v.bucket, v.key(path))
+    try:
+        result = await v.state.runtime.store.get(v.bucket, v.key(path), version_id=version_id)
+    except LakestowError as exc:
+        if exc.code != "MethodNotAllowed":
+            raise
+        raise InvalidInput("this version is a delete marker, which has no content") from exc
     headers = {
         "content-disposition": attachment(name_of(path)),
         "content-length": str(result.length),

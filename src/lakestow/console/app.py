@@ -29,9 +29,11 @@ from lakestow.console import (
     health,
     openapi,
     pages,
+    restore,
     signin,
     syncstatus,
     tokens,
+    trash,
     uploads,
 )
 from lakestow.console.context import ConsoleState
@@ -182,6 +184,8 @@ def create_console(runtime: Runtime, *, s3_url: str, secure_cookies: bool = Fals
         *tokens.ROUTES,
         *api.ROUTES,
         *changes.ROUTES,
+        *trash.ROUTES,
+        *restore.ROUTES,
         *uploads.ROUTES,
         *admin.ROUTES,
         *syncstatus.ROUTES,

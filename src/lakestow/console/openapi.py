@@ -121,6 +121,71 @@ SYNC_STATUS: Schema = {
 }
 
 
+INT: Schema = {"type": "integer"}
+INT_OR_NULL: Schema = {"type": ["integer", "null"]}
+VERSION_ID = q("version_id", {"type": "string", "minLength": 1, "maxLength": 64})
+VERSION: Schema = {
+    "type": "object",
+    "description": "One version of a file, or a delete marker (no size, no ETag).",
+    "properties": {
+        "version_id": STR,
+        "size": INT_OR_NULL,
+        "modified": {"type": "string", "format": "date-time"},
+        "etag": STR_OR_NULL,
+        "latest": BOOL,
+        "delete_marker": BOOL,
+    },
+    "required": ["version_id", "size", "modified", "etag", "latest", "delete_marker"],
+}
+RESTORE_BODY = body(
+    {"path": STR, "version_id": {"type": "string", "minLength": 1, "maxLength": 64}},
+    ["path", "version_id"],
+)
+RESTORE_FOLDER_BODY = body(
+    {
+        "path": STR,
+        "as_of": {
+            "type": "string",
+            "format": "date-time",
+            "description": "A time in the past, with its offset from UTC",
+        },
+        "dry_run": BOOL,
+    },
+    ["path", "as_of"],
+)
+RESTORE_FOLDER: Schema = {
+    "type": "object",
+    "description": (
+        "What a folder's restore did (or, with dry_run, would do): `to_restore` files differ"
+        " from their version of `as_of` and are copied back from it, `unchanged` are as they"
+        " were then; `failures` lists the first of those that could not be restored."
+    ),
+    "properties": {
+        "path": STR,
+        "as_of": {"type": "string", "format": "date-time"},
+        "dry_run": BOOL,
+        "to_restore": INT,
+        "unchanged": INT,
+        "restored": INT,
+        "failed": INT,
+        "failures": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"path": STR, "error": STR, "message": STR},
+                "required": ["path", "error", "message"],
+            },
+        },
+    },
+    "required": ["path", "as_of", "dry_run", "to_restore", "unchanged", "restored", "failed"],
+}
+
+
+def with_answer(operation: Schema, schema: Schema) -> Schema:
+    operation["responses"]["200"]["content"]["application/json"]["schema"] = schema
+    return operation
+
+
 def sync_status_op() -> Schema:
     operation = op(
         "The sync status of a notebooks folder (default: the member's own)", params=[FOLDER]
@@ -149,7 +214,60 @@ PATHS: dict[str, Schema] = {
     "/api/search": {
         "get": op("Search names below a folder", params=[q("q", required=True), FOLDER])
     },
-    "/api/download": {"get": binary_op("Download a file", "application/octet-stream", [PATH])},
+    "/api/download": {
+        "get": binary_op(
+            "Download a file, or one version of it", "application/octet-stream", [PATH, VERSION_ID]
+        )
+    },
+    "/api/versions": {
+        "get": with_answer(
+            op(
+                "The versions of a file, newest first, delete markers included",
+                params=[PATH, q("cursor"), q("limit", {"type": "integer", "minimum": 1})],
+            ),
+            {
+                "type": "object",
+                "properties": {
+                    "path": STR,
+                    "may_restore": BOOL,
+                    "versions": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/Version"},
+                    },
+                    "cursor": STR_OR_NULL,
+                },
+                "required": ["path", "may_restore", "versions", "cursor"],
+            },
+        )
+    },
+    "/api/deleted": {
+        "get": op(
+            "One page of a folder's deleted files (their latest version is a delete marker) and"
+            " folders (holding only deleted files); a page may be short and still have a cursor",
+            params=[
+                FOLDER,
+                q("cursor"),
+                q("limit", {"type": "integer", "minimum": 1}),
+                q("filter"),
+            ],
+        )
+    },
+    "/api/restore": {
+        "post": op(
+            "Restore a version of a file: a copy of it becomes the file's latest version",
+            requestBody=RESTORE_BODY,
+        )
+    },
+    "/api/restore-folder": {
+        "post": with_answer(
+            op(
+                "Restore a folder as of a time: every file below it whose version then differs"
+                " from the current one gets that version back; files made since are left alone",
+                requestBody=RESTORE_FOLDER_BODY,
+            ),
+            {"$ref": "#/components/schemas/RestoreFolder"},
+        )
+    },
     "/api/zip": {"get": binary_op("Download a folder as a zip", "application/zip", [FOLDER])},
     "/api/object": {"put": op("Upload a small file", "201", [PATH], requestBody=BYTES_BODY)},
     "/api/folder": {"post": op("New folder", "201", requestBody=body({"path": STR}, ["path"]))},
@@ -201,6 +319,8 @@ DOCUMENT: Schema = {
                 "required": ["error", "message"],
             },
             "SyncStatus": SYNC_STATUS,
+            "Version": VERSION,
+            "RestoreFolder": RESTORE_FOLDER,
         },
         "securitySchemes": {
             "session": {"type": "apiKey", "in": "cookie", "name": "lakestow_session"},
