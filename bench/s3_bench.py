@@ -24,6 +24,16 @@ ratio lakestow / rclone (> 1: lakestow is faster). The rows (`--only` takes thes
     delete-many  DeleteObjects of those 10,000 keys, in batches of 1,000 (keys/s)
     ranged       64 KiB ranged GETs at random offsets of the 256 MiB object, 16 in flight
                  (ops/s); a server that answers 200 instead of 206 gets "invalid", not a number
+    put-4k-u, put-4k-v, get-4k-u, get-4k-v, list-u, list-v
+                 PUT and GET of 4 KiB objects (1,000 keys) and a listing of 10,000 keys,
+                 lakestow's with an operator key in two buckets of its own, alike but for
+                 their versioning: never set (-u) and Enabled (-v); every key is written twice
+                 first, so the versioned bucket holds an old version of each. rclone keeps no
+                 versions and runs both the same. lakestow's -v beside its -u tells what
+                 versions cost (issue 15's goal: within 20%).
+
+The other rows run as the member `alice` in `acme/data/customer-<id>/bench/`: a warehouse,
+which always keeps versions for its retention period (the trash).
 
 Every answer is checked (ETags, sizes, the bytes of every GET), so that a broken server cannot
 look fast: a failed check marks the cell FAILED and the reason is printed under the table.
@@ -149,6 +159,10 @@ class Target:
     pid: int
     store: S3Store
     single: S3Store  # deletes with DELETE /key; `store` deletes even one key with DeleteObjects
+    # lakestow only: an operator's two buckets, alike but for versioning (the -u, -v rows)
+    plain: S3Store | None = None
+    versioned: S3Store | None = None
+    done: set[str] = field(default_factory=set)  # what the -u and -v rows have set up
     small_keys: list[str] = field(default_factory=list)
     has_large: bool = False
     has_list: bool = False
@@ -263,11 +277,15 @@ async def ensure_tree(t: Target, p: Payload, plan: Plan) -> None:
 
 
 async def put_untimed(t: Target, key: str, body: bytes) -> None:
+    await put_retried(t.store, key, body)
+
+
+async def put_retried(store: S3Store, key: str, body: bytes) -> None:
     """A set-up PUT, tried up to three times: rclone sometimes answers 500 to PUTs that
     create sibling folders at once (not timed, so a retry costs the result nothing)."""
     for attempt in range(3):
         try:
-            await obstore.put_async(t.store, key, body)
+            await obstore.put_async(store, key, body)
             return
         except GenericError:
             if attempt == 2:
@@ -411,6 +429,69 @@ async def delete_many(t: Target, p: Payload, plan: Plan) -> Outcome:
     return Outcome(plan.list_keys / elapsed)
 
 
+def _bucket(t: Target, versioned: bool) -> S3Store:
+    """lakestow's versioned or plain bucket for the -v and -u rows; rclone's only one."""
+    return (t.versioned if versioned else t.plain) or t.store
+
+
+async def _overwritten(t: Target, store: S3Store, name: str, keys: int, body: bytes) -> None:
+    """`keys` keys under `name`, each written twice (a versioned bucket keeps one old version
+    of each), once per target."""
+    if name not in t.done:
+        await all_of(lambda i: put_retried(store, f"{name}/{i % keys:07d}", body), 2 * keys)
+        t.done.add(name)
+
+
+def put_small_in(versioned: bool) -> Callable[[Target, Payload, Plan], Awaitable[Outcome]]:
+    async def row(t: Target, p: Payload, plan: Plan) -> Outcome:
+        store = _bucket(t, versioned)
+        name = "vsmall" if versioned else "usmall"
+        await _overwritten(t, store, name, 1000, p.small)
+
+        async def op(i: int) -> None:  # each key gets a third version, and more
+            result = await obstore.put_async(store, f"{name}/{i % 1000:07d}", p.small)
+            expect(etag(result["e_tag"]) == p.small_md5, "ETag of a 4 KiB PUT is not its MD5")
+
+        run = await for_a_while(op, plan.seconds, plan.max_ops, t.pid)
+        return Outcome(run.rate, run.cpu_note())
+
+    return row
+
+
+def get_small_in(versioned: bool) -> Callable[[Target, Payload, Plan], Awaitable[Outcome]]:
+    async def row(t: Target, p: Payload, plan: Plan) -> Outcome:
+        store = _bucket(t, versioned)
+        name = "vsmall" if versioned else "usmall"
+        await _overwritten(t, store, name, 1000, p.small)
+
+        async def op(i: int) -> None:
+            body = await (await obstore.get_async(store, f"{name}/{i % 1000:07d}")).bytes_async()
+            expect(body == p.small, "a 4 KiB GET returned other bytes")
+
+        run = await for_a_while(op, plan.seconds, plan.max_ops, t.pid)
+        return Outcome(run.rate, run.cpu_note())
+
+    return row
+
+
+def list_in(versioned: bool) -> Callable[[Target, Payload, Plan], Awaitable[Outcome]]:
+    async def row(t: Target, p: Payload, plan: Plan) -> Outcome:
+        store = _bucket(t, versioned)
+        name = "vlist" if versioned else "ulist"
+        await _overwritten(t, store, name, plan.list_keys, p.small[:16])
+        rates = []
+        for _ in range(plan.repeats):
+            count = 0
+            start = time.perf_counter()
+            async for batch in obstore.list(store, name, chunk_size=1000):
+                count += len(batch)
+            rates.append(count / (time.perf_counter() - start))
+            expect(count == plan.list_keys, f"listed {count} keys of {plan.list_keys}")
+        return Outcome(statistics.median(rates))
+
+    return row
+
+
 async def ranged(t: Target, p: Payload, plan: Plan) -> Outcome:
     await ensure_large(t, p)
     size = 64 * KiB
@@ -462,6 +543,12 @@ def rows(plan: Plan) -> list[Row]:
         Row("delimiter", f"delimiter listing, {plan.folders} sub-folders", "ops/s", delimiter),
         Row("delete-many", f"DeleteObjects of {n:,} keys", "keys/s", delete_many),
         Row("ranged", "ranged GET 64 KiB, 16 in flight", "ops/s", ranged),
+        Row("put-4k-u", "PUT 4 KiB, unversioned bucket", "ops/s", put_small_in(False)),
+        Row("put-4k-v", "PUT 4 KiB, versioned bucket", "ops/s", put_small_in(True)),
+        Row("get-4k-u", "GET 4 KiB, unversioned bucket", "ops/s", get_small_in(False)),
+        Row("get-4k-v", "GET 4 KiB, versioned bucket", "ops/s", get_small_in(True)),
+        Row("list-u", f"ListObjectsV2 {n:,} keys, unversioned", "keys/s", list_in(False)),
+        Row("list-v", f"ListObjectsV2 {n:,} keys, versioned", "keys/s", list_in(True)),
     ]
 
 
@@ -582,7 +669,9 @@ class Endpoint:
     token: str | None = None
 
 
-def s3_store(endpoint: Endpoint, *, signed: bool, bulk_delete: bool = True) -> S3Store:
+def s3_store(
+    endpoint: Endpoint, *, signed: bool, bulk_delete: bool = True, bucket: str = BUCKET
+) -> S3Store:
     """The client: path-style, plain HTTP, no retries (a failure must show, not be retried away).
 
     Unsigned payloads by default (what AWS SDKs send over TLS): rclone does not check a signed
@@ -597,7 +686,7 @@ def s3_store(endpoint: Endpoint, *, signed: bool, bulk_delete: bool = True) -> S
     if endpoint.token:
         config["session_token"] = endpoint.token
     return S3Store(
-        BUCKET,
+        bucket,
         prefix=endpoint.prefix,
         config=config,
         endpoint=f"http://127.0.0.1:{endpoint.port}",
@@ -608,10 +697,13 @@ def s3_store(endpoint: Endpoint, *, signed: bool, bulk_delete: bool = True) -> S
     )
 
 
-def connect(name: str, pid: int, endpoint: Endpoint, *, signed: bool) -> Target:
+def connect(
+    name: str, pid: int, endpoint: Endpoint, *, signed: bool, bucket: str = BUCKET
+) -> Target:
     announce(name, pid, endpoint.port)
-    store = s3_store(endpoint, signed=signed)
-    return Target(name, pid, store, s3_store(endpoint, signed=signed, bulk_delete=False))
+    store = s3_store(endpoint, signed=signed, bucket=bucket)
+    single = s3_store(endpoint, signed=signed, bulk_delete=False, bucket=bucket)
+    return Target(name, pid, store, single)
 
 
 def lakestow(*args: str) -> str:
@@ -647,8 +739,38 @@ def lakestow_target(root: Path, *, signed: bool) -> Iterator[Target]:
         creds["SecretAccessKey"],
         creds["SessionToken"],
     )
+    operator = json.loads(
+        lakestow("--data-dir", data, "operator", "create", "bench", "--format", "json")
+    )
+    plain = Endpoint(port, "bench", operator["AccessKeyId"], operator["SecretAccessKey"])
     with running(argv, port, root / "lakestow.log") as process:
-        yield connect("lakestow", process.pid, endpoint, signed=signed)
+        make_bucket(plain, PLAIN_BUCKET)
+        make_bucket(plain, VERSIONED_BUCKET, versioned=True)
+        target = connect("lakestow", process.pid, endpoint, signed=signed)
+        target.plain = s3_store(plain, signed=signed, bucket=PLAIN_BUCKET)
+        target.versioned = s3_store(plain, signed=signed, bucket=VERSIONED_BUCKET)
+        yield target
+
+
+PLAIN_BUCKET, VERSIONED_BUCKET = "plain", "versioned"
+"""lakestow's buckets for the plain rows and the -v rows: an operator's two, alike but for
+their versioning (never set; Enabled), so that the rows differ by what versions cost alone."""
+
+
+def make_bucket(endpoint: Endpoint, name: str, *, versioned: bool = False) -> None:
+    """CreateBucket (obstore has none), and versioning: boto3, which the test extras install."""
+    import boto3  # type: ignore[import-untyped]
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{endpoint.port}",
+        region_name=REGION,
+        aws_access_key_id=endpoint.key,
+        aws_secret_access_key=endpoint.secret,
+    )
+    client.create_bucket(Bucket=name)
+    if versioned:
+        client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
 
 
 @contextlib.contextmanager
