@@ -402,9 +402,13 @@ def test_listing_escapes_keys_and_prefixes_in_xml(live: LiveServer, home: str) -
     assert [p["Prefix"] for p in page["CommonPrefixes"]] == sorted(f"{home}dir {n}/" for n in names)
 
 
-def test_list_object_versions_answers_for_unversioned_objects(alice: BaseClient, home: str) -> None:
-    alice.put_object(Bucket=BUCKET, Key=home + "v", Body=b"x")
+def test_list_object_versions_lists_the_warehouse_s_versions(alice: BaseClient, home: str) -> None:
+    """Every organization's bucket keeps versions (the trash): an overwrite keeps the old."""
+    first = alice.put_object(Bucket=BUCKET, Key=home + "v", Body=b"x")["VersionId"]
+    second = alice.put_object(Bucket=BUCKET, Key=home + "v", Body=b"y")["VersionId"]
+    assert "null" not in (first, second) and first != second
     versions = alice.list_object_versions(Bucket=BUCKET, Prefix=home)["Versions"]
     assert [(v["Key"], v["VersionId"], v["IsLatest"]) for v in versions] == [
-        (home + "v", "null", True)
+        (home + "v", second, True),
+        (home + "v", first, False),
     ]
