@@ -38,9 +38,6 @@ async def keep_versions(store: Versioning, bucket: str) -> bool:
     """Turn versioning on for `bucket` unless it is on; whether the bucket keeps versions.
     A store that cannot (an upstream without versioning, or one that does not let lakestow
     set it) gets one warning: its organizations go without a trash, and the server serves."""
-    if not _has(store, "get_versioning"):
-        logger.warning(NO_TRASH, bucket, "this store does not implement versioning")
-        return False
     try:
         if await store.get_versioning(bucket) != ENABLED:
             await store.put_versioning(bucket, ENABLED)
@@ -48,11 +45,6 @@ async def keep_versions(store: Versioning, bucket: str) -> bool:
         logger.warning(NO_TRASH, bucket, exc.message)
         return False
     return True
-
-
-def _has(store: object, operation: str) -> bool:
-    """Whether `store` has `operation`: a backend written before versions may lack them."""
-    return callable(getattr(store, operation, None))
 
 
 async def purge_org(
@@ -86,8 +78,6 @@ async def purge_step(store: Retention, orgs: Iterable[OrgInfo], now: datetime) -
     name. One that fails (its bucket cannot keep versions, the store is down) is logged and
     the others are purged still."""
     removed: dict[str, int] = {}
-    if not _has(store, "purge_versions"):
-        return removed
     for org in orgs:
         try:
             removed[org.name] = await purge_org(store, org, now)
@@ -101,8 +91,6 @@ async def purge_step(store: Retention, orgs: Iterable[OrgInfo], now: datetime) -
 async def usage(store: Retention, org: OrgInfo) -> VersionUsage | None:
     """What `org`'s warehouse holds: its objects, and the versions its trash keeps; None
     when the store cannot tell (a bucket without versions on an upstream that cannot)."""
-    if not _has(store, "version_usage"):
-        return None
     try:
         return await store.version_usage(org.bucket, prefix=org.key_prefix)
     except Unsupported:
