@@ -165,7 +165,7 @@ def remove_version(
     conn: sqlite3.Connection, bucket: str, key: str, version_id: str
 ) -> tuple[Deleted, list[str]]:
     """Remove one version for good: what was removed, and the extents it released."""
-    seq = parse_version_id(version_id)
+    parse_version_id(version_id)  # a malformed id is InvalidArgument, before anything
     current = conn.execute(
         "SELECT version_id, extents FROM objects WHERE bucket = ? AND key = ?", (bucket, key)
     ).fetchone()
@@ -173,12 +173,7 @@ def remove_version(
         conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
         promote(conn, bucket, key)
         return Deleted(version_id), [current[1]]
-    if seq is None:
-        sql = "WHERE bucket = ? AND key = ? AND version_id IS NULL"
-        params: tuple[Any, ...] = (bucket, key)
-    else:
-        sql = "WHERE bucket = ? AND key = ? AND seq = ? AND version_id = ?"
-        params = (bucket, key, seq, version_id)
+    sql, params = _noncurrent(bucket, key, version_id)
     row = conn.execute(
         f"DELETE FROM versions {sql} RETURNING marker, extents",  # noqa: S608
         params,
@@ -189,6 +184,19 @@ def remove_version(
     promote(conn, bucket, key)
     marker, extents = row
     return Deleted(version_id, bool(marker)), [] if marker else [extents]
+
+
+def _noncurrent(bucket: str, key: str, version_id: str) -> tuple[str, tuple[Any, ...]]:
+    """The WHERE clause (and its parameters) of the `versions` row `version_id` names."""
+    seq = parse_version_id(version_id)
+    if seq is None:
+        return "WHERE bucket = ? AND key = ? AND version_id IS NULL", (bucket, key)
+    return "WHERE bucket = ? AND key = ? AND seq = ? AND version_id = ?", (
+        bucket,
+        key,
+        seq,
+        version_id,
+    )
 
 
 def missing(conn: sqlite3.Connection, bucket: str, key: str) -> LakestowError:
@@ -209,19 +217,14 @@ def missing(conn: sqlite3.Connection, bucket: str, key: str) -> LakestowError:
 def find_version(conn: sqlite3.Connection, bucket: str, key: str, version_id: str) -> StoredObject:
     """The version `version_id` of the key: NoSuchVersion when there is none, MethodNotAllowed
     for a delete marker (as S3 answers a GET or HEAD of one)."""
-    seq = parse_version_id(version_id)
+    parse_version_id(version_id)  # a malformed id is InvalidArgument, before anything
     row = conn.execute(
         f"SELECT {OBJECT_COLUMNS}, extents FROM objects WHERE bucket = ? AND key = ?",  # noqa: S608
         (bucket, key),
     ).fetchone()
     marker = False
     if row is None or named(row[ROW_WIDTH - 1]) != version_id:
-        if seq is None:
-            sql = "WHERE bucket = ? AND key = ? AND version_id IS NULL"
-            params: tuple[Any, ...] = (bucket, key)
-        else:
-            sql = "WHERE bucket = ? AND key = ? AND seq = ? AND version_id = ?"
-            params = (bucket, key, seq, version_id)
+        sql, params = _noncurrent(bucket, key, version_id)
         row = conn.execute(
             f"SELECT {OBJECT_COLUMNS}, extents, marker FROM versions {sql}",  # noqa: S608
             params,
