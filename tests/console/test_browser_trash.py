@@ -20,9 +20,6 @@ from playwright.sync_api import Browser, Page, expect
 
 from console.browsing import answer_dialogs, api, home, listed, shot, sign_in
 from console.console_support import LiveConsole, lakestow
-from inprocess import in_process
-from lakestow import config, datadir
-from lakestow.storage.protocol import ENABLED
 from live import BIN, BUCKET
 
 pytestmark = pytest.mark.slow  # Chromium is installed by scripts/test: never skipped
@@ -30,14 +27,8 @@ pytestmark = pytest.mark.slow  # Chromium is installed by scripts/test: never sk
 
 @pytest.fixture(scope="module")
 def versioned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConsole]:
-    """A server of its own whose organizations' bucket keeps versions, set through its data
-    directory before it starts (until every warehouse keeps them by default)."""
+    """A server of its own, whose organizations' bucket keeps versions as every one does."""
     server = LiveConsole(tmp_path_factory.mktemp("console-trash")).create()
-    with (
-        datadir.opened(config.load(server.data_dir, environ={})) as opened,
-        in_process(opened) as app,
-    ):
-        app.call(app.runtime.store.put_versioning, BUCKET, ENABLED)
     server.start()
     yield server
     server.stop()

@@ -23,9 +23,10 @@ from live import BUCKET
 
 @pytest.fixture
 def versioned(console: Console) -> Console:
-    """The organizations' bucket keeps versions (until every warehouse does by default)."""
+    """The console, whose organizations' bucket keeps versions from the start (the trash)."""
     store = console.client.app.state.console.runtime.store  # type: ignore[attr-defined]
-    console.client.portal.call(store.put_versioning, BUCKET, ENABLED)  # type: ignore[attr-defined]
+    status = console.client.portal.call(store.get_versioning, BUCKET)  # type: ignore[attr-defined]
+    assert status == ENABLED
     return console
 
 
@@ -327,11 +328,14 @@ def test_the_trash_of_a_huge_folder_is_read_in_bounded_pages(versioned: Console,
     assert (dry["to_restore"], dry["unchanged"]) == (0, KEYS)
 
 
-def test_a_warehouse_without_versions_has_an_empty_trash(alice: As) -> None:
+def test_every_warehouse_has_a_trash_from_the_start(alice: As) -> None:
+    """No set-up: the server versions each organization's bucket when it loads it."""
     put(alice, alice.home("u.txt"), b"u")
     delete(alice, alice.home("u.txt"))
     answer = alice.get("/api/deleted", params={"path": alice.home()}).json()
-    assert answer == {"path": alice.home(), "versioning": None, "entries": [], "cursor": None}
+    assert (answer["versioning"], answer["cursor"]) == ("Enabled", None)
+    assert [(e["name"], e["kind"]) for e in answer["entries"]] == [("u.txt", "file")]
+    assert read(alice, alice.home("u.txt")) == 404
 
 
 @dataclass(frozen=True)
