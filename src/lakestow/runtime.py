@@ -26,7 +26,7 @@ from lakestow.domain import OrgInfo
 from lakestow.errors import AccessDenied, AlreadyExists
 from lakestow.operations import Caller, ObjectOperations
 from lakestow.services import Services
-from lakestow.storage.protocol import ObjectStore
+from lakestow.storage.protocol import ConditionalWrites, ObjectStore
 
 
 @dataclass
@@ -75,6 +75,9 @@ class Runtime:
     verifier: Verifier
     audit: AuditWriter
     orgs: OrgCache
+    conditional_writes: ConditionalWrites | None = None
+    """What the store's upstream does with conditional writes (None: the local store, which
+    decides them itself, in the transaction of the write)."""
 
     @property
     def region(self) -> str:

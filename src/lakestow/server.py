@@ -33,9 +33,10 @@ from lakestow.catalog.audit import AuditWriter
 from lakestow.config import Settings
 from lakestow.console.app import create_console
 from lakestow.datadir import Opened
-from lakestow.errors import AlreadyExists, InvalidInput
+from lakestow.errors import AlreadyExists, InvalidInput, LakestowError
 from lakestow.runtime import OrgCache, Runtime
 from lakestow.s3api.app import S3App
+from lakestow.storage.protocol import ConditionalProbe, ConditionalWrites, ObjectStore
 from lakestow.storage.registry import open_store
 
 logger = logging.getLogger("lakestow")
@@ -92,6 +93,7 @@ async def open_runtime(opened: Opened) -> AsyncIterator[Runtime]:
         verifier=verifier,
         audit=audit,
         orgs=OrgCache(services, store),
+        conditional_writes=await _probe(store),
     )
     try:
         await runtime.orgs.load()
@@ -126,6 +128,34 @@ def _loop_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> No
         logger.info("upstream connection lost while sending a request: %s", error)
         return
     loop.default_exception_handler(context)
+
+
+async def _probe(store: ObjectStore) -> ConditionalWrites | None:
+    """What the store's upstream does with conditional writes, asked once at start (None:
+    a store that decides them itself); logged when they do not hold there."""
+    if not isinstance(store, ConditionalProbe):
+        return None
+    try:
+        found = await store.probe_conditional_writes()
+    except LakestowError as exc:
+        logger.warning(
+            "could not find out whether the upstream enforces conditional writes: %s", exc.message
+        )
+        return ConditionalWrites(False, False)
+    if not found.enforced:
+        logger.warning(
+            "the upstream does not enforce conditional writes: %s; concurrent commits of a "
+            "table (deltalake, iceberg) through lakestow may both succeed",
+            found.describe(),
+        )
+    return found
+
+
+def conditional_line(found: ConditionalWrites | None) -> str:
+    """How conditional writes (If-None-Match, If-Match) hold, for the start-up lines."""
+    if found is None:
+        return "conditional writes (If-None-Match, If-Match): enforced by the local store"
+    return f"conditional writes (If-None-Match, If-Match): {found.describe()} by the upstream"
 
 
 async def _refresh(verifier: Verifier, interval: float) -> None:
@@ -241,6 +271,7 @@ async def _serve(opened: Opened, fresh: Bootstrap | None) -> bool:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, _stop, servers)
         _announce(settings, fresh)
+        print(conditional_line(runtime.conditional_writes), flush=True)
         refresher = asyncio.create_task(_refresh(runtime.verifier, settings.revocation_refresh))
         purger = asyncio.create_task(_purge(runtime, settings.trash_purge_interval))
         s3_task = asyncio.create_task(_run(servers[0], settings.s3_address))

@@ -148,6 +148,21 @@ def _status(client: BaseClient, key: str) -> int:
     return 200
 
 
+def test_each_replica_says_the_upstream_does_not_enforce_conditional_writes(lake: Lake) -> None:
+    """`rclone serve s3` answers 200 to a second If-None-Match: * PUT: each replica found it
+    out at start (issue 21's probe), says so in its start-up lines, its log and its
+    readiness, and left no scratch key behind."""
+    for replica, log in zip(lake.replicas, lake.logs(), strict=True):
+        said = lake.ready(replica).json()["conditional_writes"]
+        assert said == "not enforced (If-None-Match and If-Match not refused)", said
+        assert f"conditional writes (If-None-Match, If-Match): {said} by the upstream" in log
+        assert "the upstream does not enforce conditional writes" in log
+    upstream = lake.rclone.upstream.client()
+    assert not upstream.list_objects_v2(Bucket="upstream", Prefix="lake/.lakestow/probe/").get(
+        "Contents"
+    )
+
+
 def test_a_10_second_catalog_outage_costs_no_request(lake: Lake) -> None:
     victim = lake.issue()  # revoked once the catalog is back
     logged = lake.outages_logged()

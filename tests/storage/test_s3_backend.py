@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -33,6 +34,8 @@ from lakestow.storage.protocol import (
     NULL_VERSION,
     BodyChecksum,
     Checksum,
+    ConditionalProbe,
+    ConditionalWrites,
     Deleted,
 )
 from lakestow.storage.s3 import S3Store
@@ -770,3 +773,24 @@ async def test_an_object_from_an_unversioned_upstream_is_the_null_version(
         assert (await read(before), before.info.version_id) == (b"before", NULL_VERSION)
         listed = await versioning.all_versions(store, bucket)
         assert [v.info.version_id for v in listed] == [after.version_id, NULL_VERSION]
+
+
+@pytest.mark.anyio
+async def test_the_probe_tells_whether_the_upstream_enforces_conditional_writes(
+    moto: Upstream, tmp_path: Path
+) -> None:
+    """moto refuses a second If-None-Match: * PUT and a stale If-Match (412); rclone answers
+    200 to both. The probe's scratch key is gone afterwards, every version of it."""
+    with rclone_server(tmp_path / "rclone") as rclone:
+        for upstream, enforced in ((moto, True), (rclone, False)):
+            prefix = f"probe-{uuid.uuid4().hex[:6]}"
+            store = await open_store(f"s3://{upstream.bucket}/{prefix}", **upstream.options)
+            try:
+                assert isinstance(store, ConditionalProbe)
+                found = await store.probe_conditional_writes()
+            finally:
+                await store.aclose()
+            assert found == ConditionalWrites(enforced, enforced), upstream.name
+            assert found.describe().startswith("enforced" if enforced else "not enforced")
+            left = upstream.client().list_objects_v2(Bucket=upstream.bucket, Prefix=prefix)
+            assert not left.get("Contents"), left

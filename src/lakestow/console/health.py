@@ -5,7 +5,8 @@
                         answers or its last snapshot is within the staleness bound; else 503
 
 Both answer JSON; the readiness answer says which part is not ready, and since when the
-catalog has not been reloaded, but never an address or an error text.
+catalog has not been reloaded, and whether the store's upstream enforces conditional writes
+(found out at start), but never an address or an error text.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from starlette.routing import Route
 
 from lakestow.console.context import state_of
 from lakestow.errors import LakestowError
+from lakestow.storage.protocol import ConditionalWrites
 
 STORE_DEADLINE = 5.0  # seconds the store has to answer before the replica is not ready
 
@@ -50,9 +52,14 @@ async def ready(request: Request) -> JSONResponse:
         "catalog": catalog,
         "catalog_reloaded": None if last is None else datetime.fromtimestamp(last, UTC).isoformat(),
         "catalog_reload_failures": health.failures,
+        "conditional_writes": _conditional(runtime.conditional_writes),
         "checked": datetime.fromtimestamp(time.time(), UTC).isoformat(),
     }
     return JSONResponse(body, status_code=200 if body["ready"] else 503)
+
+
+def _conditional(found: ConditionalWrites | None) -> str:
+    return "enforced by the local store" if found is None else found.describe()
 
 
 ROUTES = [

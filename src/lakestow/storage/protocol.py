@@ -572,6 +572,37 @@ class Retention(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ConditionalWrites:
+    """Whether a store refuses (412) what table formats' commits rely on being refused: a
+    second `If-None-Match: *` PUT of a key, and a PUT whose `If-Match` is stale."""
+
+    if_none_match: bool
+    if_match: bool
+
+    @property
+    def enforced(self) -> bool:
+        return self.if_none_match and self.if_match
+
+    def describe(self) -> str:
+        if self.enforced:
+            return "enforced"
+        missing = [
+            name
+            for name, held in (("If-None-Match", self.if_none_match), ("If-Match", self.if_match))
+            if not held
+        ]
+        return f"not enforced ({' and '.join(missing)} not refused)"
+
+
+@runtime_checkable
+class ConditionalProbe(Protocol):
+    """A store behind which conditional writes may not hold (an upstream's): it can tell, by
+    trying them on a scratch key of its own."""
+
+    async def probe_conditional_writes(self) -> ConditionalWrites: ...
+
+
 @runtime_checkable
 class PartRanges(Protocol):
     """Find a part of an object by number (S3's GET and HEAD ?partNumber=N). Optional: a

@@ -48,6 +48,7 @@ from lakestow.storage.protocol import (
     BodyChecksum,
     BucketInfo,
     Checksum,
+    ConditionalWrites,
     Deleted,
     GetResult,
     ListPage,
@@ -70,6 +71,7 @@ from lakestow.storage.s3.errors import delete_marker, from_code
 from lakestow.storage.s3.io import PartReader, Spool, md5_header, stream
 from lakestow.storage.s3.layout import Layout, registry_metadata, upstream_metadata
 from lakestow.storage.s3.listing import list_page
+from lakestow.storage.s3.probe import probe
 from lakestow.storage.s3.transfer import (
     copy_in_parts,
     part_span,
@@ -224,6 +226,10 @@ class S3Store(S3Versioning):
 
     async def ping(self) -> None:
         await self._client.head_bucket(Bucket=self._up)
+
+    async def probe_conditional_writes(self) -> ConditionalWrites:
+        """Whether the upstream refuses conditional writes that do not hold (`probe`)."""
+        return await probe(self._client, self._layout)
 
     # Objects
 
