@@ -44,15 +44,20 @@ def text_param(request: Request, name: str, max_length: int = 256) -> str:
     return text
 
 
-async def list_folder(request: Request) -> Response:
-    """GET /api/list: one page of a folder, by name; sort applies within the page."""
-    v = await viewer(request)
+def page_params(request: Request) -> tuple[str, str, int, str | None]:
+    """A folder page's query: the folder, the name filter, the limit and the cursor."""
     folder = parse_path(request.query_params.get("path"), folder=True)
     name_prefix = text_param(request, "filter")
     if "/" in name_prefix:
         raise InvalidInput("the filter matches the start of names, which have no '/'")
     limit = int_param(request, "limit", 100, 1, MAX_LIMIT)
-    cursor = request.query_params.get("cursor")
+    return folder, name_prefix, limit, request.query_params.get("cursor")
+
+
+async def list_folder(request: Request) -> Response:
+    """GET /api/list: one page of a folder, by name; sort applies within the page."""
+    v = await viewer(request)
+    folder, name_prefix, limit, cursor = page_params(request)
     entries, cursor = await listing.page(v, folder, cursor, limit, name_prefix)
     sort = request.query_params.get("sort") or "name"
     order = request.query_params.get("order") or "asc"

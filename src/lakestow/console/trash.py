@@ -21,7 +21,7 @@ from lakestow import paths, warehouse
 from lakestow.auth import cursors
 from lakestow.auth.policy import Action
 from lakestow.console import listing
-from lakestow.console.api import MAX_LIMIT, int_param, text_param
+from lakestow.console.api import MAX_LIMIT, int_param, page_params
 from lakestow.console.context import Viewer, parse_path, viewer
 from lakestow.errors import InvalidInput
 from lakestow.storage.protocol import NULL_VERSION, VersionInfo, VersionsPage
@@ -207,12 +207,7 @@ async def deleted_page(
 async def list_deleted(request: Request) -> Response:
     """GET /api/deleted: one page of a folder's deleted files and folders, by name."""
     v = await viewer(request)
-    folder = parse_path(request.query_params.get("path"), folder=True)
-    name_prefix = text_param(request, "filter")
-    if "/" in name_prefix:
-        raise InvalidInput("the filter matches the start of names, which have no '/'")
-    limit = int_param(request, "limit", 100, 1, MAX_LIMIT)
-    cursor = request.query_params.get("cursor")
+    folder, name_prefix, limit, cursor = page_params(request)
     entries, cursor = await deleted_page(v, folder, cursor, limit, name_prefix)
     versioning = await v.state.runtime.store.get_versioning(v.bucket)
     return JSONResponse(
