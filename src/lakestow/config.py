@@ -65,6 +65,13 @@ class Settings:
         "Seconds the s3 store's upstream has to connect, and to answer a request (retries "
         "included; a request carrying a body gets a second more per MiB): past it, 503.",
     )
+    conditional_writes: str = _setting(
+        "auto",
+        "Conditional writes (If-None-Match: *, If-Match) on an s3 store whose upstream does "
+        "not enforce them, as found at start: auto, decided by lakestow under a lock on the key "
+        "in the catalog; serialize, the same even where the upstream enforces them; refuse, "
+        "answered 501.",
+    )
     key_file: str = _setting(
         DEFAULT_KEY_FILE,
         "Server key file (mode 0600), the same for every replica; relative paths are under "
@@ -192,7 +199,15 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         raise InvalidInput(f"{source}: {name} must be a {kind.__name__}, not {value!r}") from exc
 
 
+CONDITIONAL_WRITES = ("auto", "serialize", "refuse")
+
+
 def _check(settings: Settings) -> None:
+    if settings.conditional_writes not in CONDITIONAL_WRITES:
+        raise InvalidInput(
+            f"conditional_writes is one of {', '.join(CONDITIONAL_WRITES)}, "
+            f"not {settings.conditional_writes!r}"
+        )
     if settings.trash_purge_interval < 0:
         raise InvalidInput("trash_purge_interval must be 0 (never) or a number of seconds")
     if not 0 < settings.credential_duration <= settings.credential_max_duration <= 43200:

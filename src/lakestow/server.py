@@ -19,7 +19,7 @@ import socket
 from asyncio import FIRST_COMPLETED
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,13 +30,22 @@ import uvicorn
 from lakestow import datadir, trash
 from lakestow.auth.credentials import Verifier
 from lakestow.catalog.audit import AuditWriter
+from lakestow.catalog.locks import key_locks
 from lakestow.config import Settings
 from lakestow.console.app import create_console
 from lakestow.datadir import Opened
 from lakestow.errors import AlreadyExists, InvalidInput, LakestowError
 from lakestow.runtime import OrgCache, Runtime
 from lakestow.s3api.app import S3App
-from lakestow.storage.protocol import ConditionalProbe, ConditionalWrites, ObjectStore
+from lakestow.storage.protocol import (
+    REFUSED,
+    SERIALIZED,
+    UPSTREAM,
+    ConditionalProbe,
+    ConditionalWrites,
+    KeyLocks,
+    ObjectStore,
+)
 from lakestow.storage.registry import open_store
 
 logger = logging.getLogger("lakestow")
@@ -85,6 +94,7 @@ async def open_runtime(opened: Opened) -> AsyncIterator[Runtime]:
         lookup_operator=snapshot.operator_state,
         lookup_member=snapshot.member_state,
     )
+    locks = key_locks(opened.catalog)
     runtime = Runtime(
         settings=settings,
         catalog=opened.catalog,
@@ -93,7 +103,7 @@ async def open_runtime(opened: Opened) -> AsyncIterator[Runtime]:
         verifier=verifier,
         audit=audit,
         orgs=OrgCache(services, store),
-        conditional_writes=await _probe(store),
+        conditional_writes=await _conditional_writes(store, settings, locks),
     )
     try:
         await runtime.orgs.load()
@@ -101,6 +111,7 @@ async def open_runtime(opened: Opened) -> AsyncIterator[Runtime]:
     finally:
         audit.close()
         await store.aclose()
+        locks.close()
 
 
 def store_options(settings: Settings) -> dict[str, Any]:
@@ -130,32 +141,44 @@ def _loop_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> No
     loop.default_exception_handler(context)
 
 
-async def _probe(store: ObjectStore) -> ConditionalWrites | None:
-    """What the store's upstream does with conditional writes, asked once at start (None:
-    a store that decides them itself); logged when they do not hold there."""
+async def _conditional_writes(
+    store: ObjectStore, settings: Settings, locks: KeyLocks
+) -> ConditionalWrites | None:
+    """How conditional writes are decided (None: by a store that decides them itself): the
+    upstream is asked once at start whether it enforces them, and `conditional_writes` says
+    what to do where it does not. Logged when lakestow decides or refuses them."""
     if not isinstance(store, ConditionalProbe):
         return None
     try:
         found = await store.probe_conditional_writes()
     except LakestowError as exc:
         logger.warning(
-            "could not find out whether the upstream enforces conditional writes: %s", exc.message
+            "could not find out whether the upstream enforces conditional writes (taken as "
+            "not): %s",
+            exc.message,
         )
-        return ConditionalWrites(False, False)
-    if not found.enforced:
-        logger.warning(
-            "the upstream does not enforce conditional writes: %s; concurrent commits of a "
-            "table (deltalake, iceberg) through lakestow may both succeed",
-            found.describe(),
-        )
-    return found
+        found = ConditionalWrites(False, False)
+    chosen = settings.conditional_writes
+    if chosen == "serialize" or (chosen == "auto" and not found.enforced):
+        decided = SERIALIZED
+    elif chosen == "refuse" and not found.enforced:
+        decided = REFUSED
+    else:
+        decided = UPSTREAM
+    how = replace(found, decided=decided)
+    store.decide_conditional_writes(how, locks)
+    if decided == REFUSED:
+        logger.warning("conditional writes: %s", how.describe())
+    elif decided == SERIALIZED:
+        logger.info("conditional writes: %s", how.describe())
+    return how
 
 
-def conditional_line(found: ConditionalWrites | None) -> str:
+def conditional_line(how: ConditionalWrites | None) -> str:
     """How conditional writes (If-None-Match, If-Match) hold, for the start-up lines."""
-    if found is None:
+    if how is None:
         return "conditional writes (If-None-Match, If-Match): enforced by the local store"
-    return f"conditional writes (If-None-Match, If-Match): {found.describe()} by the upstream"
+    return f"conditional writes (If-None-Match, If-Match): {how.describe()}"
 
 
 async def _refresh(verifier: Verifier, interval: float) -> None:

@@ -140,6 +140,16 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lake]:
         rclone.stop()
 
 
+def _put_status(client: BaseClient, key: str, **condition: str) -> tuple[int, str | None]:
+    """A PUT's status and Retry-After."""
+    try:
+        client.put_object(Bucket=BUCKET, Key=key, Body=b"{}", **condition)
+    except ClientError as error:
+        answer = error.response["ResponseMetadata"]
+        return answer["HTTPStatusCode"], answer["HTTPHeaders"].get("retry-after")
+    return 200, None
+
+
 def _status(client: BaseClient, key: str) -> int:
     try:
         client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
@@ -154,9 +164,11 @@ def test_each_replica_says_the_upstream_does_not_enforce_conditional_writes(lake
     readiness, and left no scratch key behind."""
     for replica, log in zip(lake.replicas, lake.logs(), strict=True):
         said = lake.ready(replica).json()["conditional_writes"]
-        assert said == "not enforced (If-None-Match and If-Match not refused)", said
-        assert f"conditional writes (If-None-Match, If-Match): {said} by the upstream" in log
-        assert "the upstream does not enforce conditional writes" in log
+        assert said == (
+            "not enforced (If-None-Match and If-Match not refused) by the upstream; "
+            "serialized per key through the catalog"
+        ), said
+        assert f"conditional writes (If-None-Match, If-Match): {said}" in log
     upstream = lake.rclone.upstream.client()
     assert not upstream.list_objects_v2(Bucket="upstream", Prefix="lake/.lakestow/probe/").get(
         "Contents"
@@ -186,6 +198,11 @@ def test_a_10_second_catalog_outage_costs_no_request(lake: Lake) -> None:
         )
         assert cli.returncode == 1 and len(cli.stderr.strip().splitlines()) == 1, cli.stderr
         assert f"port {lake.proxy.port}" in cli.stderr, cli.stderr
+        # A conditional write needs the catalog's lock on this upstream: 503, nothing written.
+        commit = f"{lake.home}faults/_delta_log/00000000000000000001.json"
+        for client in lake.clients().values():
+            assert _put_status(client, commit, IfNoneMatch="*") == (503, "5")
+        assert _status(lake.clients()["a"], commit) == 404
         for replica in lake.replicas:  # ready: within the bound
             health = lake.ready(replica)
             assert health.status_code == 200, health.text
@@ -222,6 +239,7 @@ def test_a_10_second_catalog_outage_costs_no_request(lake: Lake) -> None:
         assert took < 1.0, f"the revocation took {took:.2f} s to apply on {name}"
     load.check_acknowledged(lake.clients())
     assert lake.outages_logged() == [(begun + 1, ended + 1) for begun, ended in logged]
+    assert _put_status(lake.clients()["b"], commit, IfNoneMatch="*") == (200, None)
     lake.quiet_logs()
 
 

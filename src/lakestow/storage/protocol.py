@@ -39,6 +39,7 @@ it (`storage.checksums`).
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -572,35 +573,68 @@ class Retention(Protocol):
         ...
 
 
+UPSTREAM, SERIALIZED, REFUSED = "upstream", "serialized", "refused"
+
+
 @dataclass(frozen=True)
 class ConditionalWrites:
     """Whether a store refuses (412) what table formats' commits rely on being refused: a
-    second `If-None-Match: *` PUT of a key, and a PUT whose `If-Match` is stale."""
+    second `If-None-Match: *` PUT of a key, and a PUT whose `If-Match` is stale; and who
+    decides conditional writes: the `upstream`, lakestow with the key `serialized` under a
+    lock in the catalog (every conditional write, then), or nobody: those the upstream does
+    not enforce are `refused` (501)."""
 
     if_none_match: bool
     if_match: bool
+    decided: str = UPSTREAM
 
     @property
     def enforced(self) -> bool:
         return self.if_none_match and self.if_match
 
+    def refuses(self, header: str) -> bool:
+        """Whether a write carrying `header` (If-None-Match, If-Match) is refused."""
+        held = self.if_none_match if header == "If-None-Match" else self.if_match
+        return self.decided == REFUSED and not held
+
     def describe(self) -> str:
-        if self.enforced:
-            return "enforced"
         missing = [
             name
             for name, held in (("If-None-Match", self.if_none_match), ("If-Match", self.if_match))
             if not held
         ]
-        return f"not enforced ({' and '.join(missing)} not refused)"
+        found = (
+            "enforced" if self.enforced else f"not enforced ({' and '.join(missing)} not refused)"
+        )
+        if self.decided == SERIALIZED:
+            return f"{found} by the upstream; serialized per key through the catalog"
+        if self.decided == REFUSED and not self.enforced:
+            return f"{found} by the upstream; {' and '.join(missing)} refused (501)"
+        return f"{found} by the upstream"
+
+
+class KeyLocks(Protocol):
+    """Locks on names, exclusive among every holder that shares them (every replica of one
+    catalog)."""
+
+    def hold(self, name: str, *, seconds: float) -> AbstractAsyncContextManager[None]:
+        """Hold `name` for the block, waiting for its holder first. Never longer than
+        `seconds`: past it, the lock goes, whatever the block does (a holder cut off must
+        not keep it). Unavailable (503) when it cannot be had in time."""
+        ...
 
 
 @runtime_checkable
 class ConditionalProbe(Protocol):
     """A store behind which conditional writes may not hold (an upstream's): it can tell, by
-    trying them on a scratch key of its own."""
+    trying them on a scratch key of its own, and have them decided as the operator chose."""
 
     async def probe_conditional_writes(self) -> ConditionalWrites: ...
+
+    def decide_conditional_writes(self, how: ConditionalWrites, locks: KeyLocks) -> None:
+        """From now on, decide conditional writes as `how` says: left to the upstream,
+        each checked and written with its key held in `locks`, or refused."""
+        ...
 
 
 @runtime_checkable

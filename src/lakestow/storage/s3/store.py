@@ -13,7 +13,9 @@ as a multipart upload of `part_size` parts (its ETag is then the upstream's `md5
 own for such uploads); a GET streams the upstream's response. Conditions (`If-Match`,
 `If-None-Match: *`) are passed to the upstream, which decides them atomically; a conditional
 copy goes through a multipart upload completed under the condition, because upstreams honour
-conditions on CompleteMultipartUpload more widely than on CopyObject.
+conditions on CompleteMultipartUpload more widely than on CopyObject. Where the upstream lets
+them through (the probe at start tells), lakestow decides them, under a lock on the key in the
+catalog (`conditions`).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from lakestow.storage.protocol import (
     ConditionalWrites,
     Deleted,
     GetResult,
+    KeyLocks,
     ListPage,
     ObjectInfo,
     ObjectStore,
@@ -66,6 +69,7 @@ from lakestow.storage.s3.base import (
     with_version,
     write_conditions,
 )
+from lakestow.storage.s3.conditions import Conditions
 from lakestow.storage.s3.connect import open_client
 from lakestow.storage.s3.errors import delete_marker, from_code
 from lakestow.storage.s3.io import PartReader, Spool, md5_header, stream
@@ -230,6 +234,9 @@ class S3Store(S3Versioning):
     async def probe_conditional_writes(self) -> ConditionalWrites:
         """Whether the upstream refuses conditional writes that do not hold (`probe`)."""
         return await probe(self._client, self._layout)
+
+    def decide_conditional_writes(self, how: ConditionalWrites, locks: KeyLocks) -> None:
+        self._client.conditions = Conditions(how, locks)
 
     # Objects
 
@@ -518,7 +525,10 @@ class S3Store(S3Versioning):
         if checksum_algorithm is not None:
             Checksummer(checksum_algorithm)  # InvalidRequest for one lakestow does not know
             extra["ChecksumAlgorithm"] = checksum_algorithm.upper()
-        if conditions or source.size > COPY_LIMIT:
+        # Upstreams honour conditions on CompleteMultipartUpload more widely than on
+        # CopyObject; where lakestow decides them, a CopyObject carries them.
+        decided_here = self._client.conditions is not None and self._client.conditions.decides
+        if (conditions and not decided_here) or source.size > COPY_LIMIT:
             if tags is None and source.tag_count:  # a new upload has none: the source's
                 tags = await self.get_tagging(src_bucket, src_key)
             info = await copy_in_parts(
@@ -544,6 +554,7 @@ class S3Store(S3Versioning):
             MetadataDirective="REPLACE",
             ContentType=target.content_type,
             Metadata=upstream_metadata(target.metadata),
+            **conditions,  # type: ignore[arg-type]
             **extra,
         )
         result = done.get("CopyObjectResult", {})

@@ -5,14 +5,16 @@ same name and arguments, run inside `_call`, the one place where botocore's exce
 lakestow's (`errors.lakestow_error` says which) and where each call gets its deadline. No other
 code of the backend calls the client, so no call site translates by hand, and none can forget
 to. A GET's body is a stream the caller reads later; its errors are not translated here.
+The writes that may carry a condition (PUT, Complete, copy, delete) also go through
+`conditions`, which decides the condition itself where the upstream does not.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from botocore.exceptions import BotoCoreError, ClientError
@@ -70,6 +72,8 @@ if TYPE_CHECKING:
     )
     from typing_extensions import Unpack
 
+    from lakestow.storage.s3.conditions import Conditions
+
 
 SLOWEST_UPLOAD = 1024 * 1024
 """Bytes per second an upstream is expected to take a body at, at the least: a PUT or part
@@ -83,6 +87,10 @@ answers such a body in one piece anyway, so its client waits for all of it, and 
 upstream gets a 503 in time. Larger bodies stream, each read bounded by the read timeout."""
 
 
+LOCK_LIMIT = 60.0
+"""Seconds a conditional write's key may be held, per step, where calls have no deadline."""
+
+
 class Upstream:
     """An aiobotocore S3 client whose operations raise lakestow's errors, not botocore's, and
     answer within `deadline` seconds, retries included (a stalled upstream: 503); a request
@@ -91,6 +99,19 @@ class Upstream:
     def __init__(self, client: S3Client, *, deadline: float | None = None) -> None:
         self._client = client
         self._deadline = deadline
+        self.conditions: Conditions | None = None
+        """How conditional writes are decided, once the probe has said (None: by the
+        upstream, as the probe's own are)."""
+
+    def _conditional(
+        self, request: Mapping[str, Any], *, sending: int = 0
+    ) -> AbstractAsyncContextManager[None]:
+        """Around a write that may carry a condition: what `conditions` adds. The key may be
+        held across a HEAD and the write, each within its deadline, and no longer."""
+        if self.conditions is None:
+            return nullcontext()
+        longest = 2 * (self._deadline or LOCK_LIMIT) + sending / SLOWEST_UPLOAD + 1
+        return self.conditions.write(self, request, longest)
 
     @asynccontextmanager
     async def _call(self, *, sending: int = 0) -> AsyncIterator[None]:
@@ -187,19 +208,20 @@ class Upstream:
     async def put_object(
         self, **request: Unpack[PutObjectRequestTypeDef]
     ) -> PutObjectOutputTypeDef:
-        async with self._call(sending=request.get("ContentLength", 0)):
+        sending = request.get("ContentLength", 0)
+        async with self._conditional(request, sending=sending), self._call(sending=sending):
             return await self._client.put_object(**request)
 
     async def copy_object(
         self, **request: Unpack[CopyObjectRequestTypeDef]
     ) -> CopyObjectOutputTypeDef:
-        async with self._call():
+        async with self._conditional(request), self._call():
             return await self._client.copy_object(**request)
 
     async def delete_object(
         self, **request: Unpack[DeleteObjectRequestTypeDef]
     ) -> DeleteObjectOutputTypeDef:
-        async with self._call():
+        async with self._conditional(request), self._call():
             return await self._client.delete_object(**request)
 
     async def delete_objects(
@@ -255,7 +277,7 @@ class Upstream:
     async def complete_multipart_upload(
         self, **request: Unpack[CompleteMultipartUploadRequestTypeDef]
     ) -> CompleteMultipartUploadOutputTypeDef:
-        async with self._call():
+        async with self._conditional(request), self._call():
             return await self._client.complete_multipart_upload(**request)
 
     async def abort_multipart_upload(
