@@ -19,6 +19,7 @@ from lakestow import config, datadir
 from lakestow.auth import keys
 from lakestow.auth.credentials import unseal
 from lakestow.catalog.db import Catalog
+from lakestow.errors import InvalidInput
 from postgres import fresh_database
 
 
@@ -241,3 +242,11 @@ def test_replicas_starting_together_migrate_one_at_a_time(
         assert facts == ["key_check"]
     finally:
         catalog.close()
+
+
+def test_conditional_writes_is_one_of_three_words(tmp_path: Path) -> None:
+    for word in ("auto", "serialize", "refuse"):
+        environ = {"LAKESTOW_CONDITIONAL_WRITES": word}
+        assert config.load(tmp_path, environ=environ).conditional_writes == word
+    with pytest.raises(InvalidInput, match="conditional_writes is one of auto, serialize, refuse"):
+        config.load(tmp_path, environ={"LAKESTOW_CONDITIONAL_WRITES": "trust"})

@@ -70,7 +70,6 @@ class AdvisoryLocks(ProcessLocks):
             url,
             pool_size=CONNECTIONS,
             max_overflow=4 * CONNECTIONS,
-            pool_pre_ping=True,
             # A catalog gone silent (not refusing: unanswering) fails a waiter in seconds,
             # not when the kernel gives up on the connection.
             connect_args={
@@ -96,35 +95,31 @@ class AdvisoryLocks(ProcessLocks):
                 await anyio.to_thread.run_sync(self._release, connection, limiter=self._threads)
 
     def _lock(self, name: str, seconds: float) -> Connection:
-        try:
-            connection = self._engine.connect()
-        except DBAPIError as exc:
-            raise _unreachable() from exc
-        try:
-            connection.begin()
-            for setting, ms in (
-                ("lock_timeout", self._wait),
-                ("idle_in_transaction_session_timeout", seconds),
-            ):
-                connection.execute(
-                    text("SELECT set_config(:name, :value, true)"),
-                    {"name": setting, "value": f"{int(ms * 1000)}ms"},
-                )
-            connection.execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name}
-            )
-        except OperationalError as exc:
-            connection.close()
-            if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
-                raise Unavailable(
-                    f"Other conditional writes of this key held it for more than {self._wait:g} "
-                    "s; try again."
-                ).with_headers({"Retry-After": "1"}) from exc
-            raise _unreachable() from exc
-        except BaseException:
-            connection.close()
-            raise
-        return connection
+        """A connection whose transaction holds `name` (two round trips: the limits, the lock).
+        A pooled connection found dead is replaced once, rather than pinged at every use."""
+        for attempt in (1, 2):
+            try:
+                connection = self._engine.connect()
+            except DBAPIError as exc:
+                raise _unreachable() from exc
+            try:
+                connection.execute(LIMITS, {"wait": _ms(self._wait), "hold": _ms(seconds)})
+                connection.execute(LOCK, {"name": name})
+            except OperationalError as exc:
+                connection.close()
+                if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+                    raise Unavailable(
+                        f"Other conditional writes of this key held it for more than "
+                        f"{self._wait:g} s; try again."
+                    ).with_headers({"Retry-After": "1"}) from exc
+                if exc.connection_invalidated and attempt == 1:
+                    continue
+                raise _unreachable() from exc
+            except BaseException:
+                connection.close()
+                raise
+            return connection
+        raise AssertionError("unreachable")  # (the loop returns or raises)
 
     def _release(self, connection: Connection) -> None:
         try:
@@ -136,6 +131,19 @@ class AdvisoryLocks(ProcessLocks):
 
     def close(self) -> None:
         self._engine.dispose()
+
+
+LIMITS = text(
+    "SELECT set_config('lock_timeout', :wait, true), "
+    "set_config('idle_in_transaction_session_timeout', :hold, true)"
+)
+"""How long this transaction waits for the lock, and may then sit holding it."""
+
+LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))")
+
+
+def _ms(seconds: float) -> str:
+    return f"{max(1, int(seconds * 1000))}ms"
 
 
 def _unreachable() -> Unavailable:

@@ -46,6 +46,7 @@ from lakestow.storage.etags import clean_etag, parts_count, quoted, requoted
 from lakestow.storage.protocol import (
     DEFAULT_CONTENT_TYPE,
     NULL_VERSION,
+    UPSTREAM,
     Body,
     BodyChecksum,
     BucketInfo,
@@ -236,7 +237,8 @@ class S3Store(S3Versioning):
         return await probe(self._client, self._layout)
 
     def decide_conditional_writes(self, how: ConditionalWrites, locks: KeyLocks) -> None:
-        self._client.conditions = Conditions(how, locks)
+        # left to the upstream: nothing added to any write's path
+        self._client.conditions = None if how.decided == UPSTREAM else Conditions(how, locks)
 
     # Objects
 
