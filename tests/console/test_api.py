@@ -6,9 +6,6 @@ import io
 import time
 import zipfile
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from console.console_support import As, Console
 
 MiB = 1024 * 1024
@@ -146,18 +143,6 @@ def test_zip_of_a_folder(alice: As) -> None:
     archive = zipfile.ZipFile(io.BytesIO(response.content))
     assert sorted(archive.namelist()) == ["z/a.txt", "z/sub/b.txt"]
     assert archive.read("z/sub/b.txt") == b"B" * 100_000
-
-
-def test_preview_text_and_parquet(alice: As) -> None:
-    put(alice, alice.home("t.json"), b'{"a": 1}')
-    text = alice.get("/api/preview", params={"path": alice.home("t.json")}).json()
-    assert text == {"kind": "text", "text": '{"a": 1}', "truncated": False}
-    sink = io.BytesIO()
-    pq.write_table(pa.table({"n": [1, 2, 3], "s": ["x", "y", "z"]}), sink)
-    put(alice, alice.home("t.parquet"), sink.getvalue())
-    parquet = alice.get("/api/preview", params={"path": alice.home("t.parquet")}).json()
-    assert parquet["schema"] == [{"name": "n", "type": "int64"}, {"name": "s", "type": "string"}]
-    assert parquet["rows"][0] == {"n": 1, "s": "x"} and parquet["num_rows"] == 3
 
 
 def test_credentials_are_issued_with_snippets_and_audited(console: Console, alice: As) -> None:

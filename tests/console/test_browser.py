@@ -6,11 +6,14 @@ member's folder never shown. Screenshots of each main page go to test-artifacts/
 
 from __future__ import annotations
 
+import io
 import os
 import shlex
 import subprocess
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect
@@ -167,6 +170,23 @@ def test_preview_of_a_csv(alice: Page, live: LiveConsole) -> None:
     api(live).put(f"{live.url}/api/object", params={"path": path}, data=b"a,b\n<b>1</b>,2\n")
     alice.goto(live.url + "/browse/" + home(live))
     alice.click('tr.entry[data-name="preview.csv"] button.preview')
-    expect(alice.locator("#preview-text")).to_have_text("a,b\n<b>1</b>,2\n")
-    assert alice.locator("#preview-text b").count() == 0  # shown as text, never as HTML
+    table = alice.locator("#preview-body table.preview-table")
+    expect(table.locator("th")).to_have_text(["a", "b"])
+    expect(table.locator("tbody td")).to_have_text(["<b>1</b>", "2"])
+    assert alice.locator("#preview-body b").count() == 0  # shown as text, never as HTML
     shot(alice, "preview")
+
+
+def test_preview_of_a_parquet_file(alice: Page, live: LiveConsole) -> None:
+    path = home(live) + "cities.parquet"
+    sink = io.BytesIO()
+    cities = {"city": ["Zürich", "Oslo", "Lima"], "population": [421_878, 709_037, 9_751_000]}
+    pq.write_table(pa.table(cities), sink)
+    api(live).put(f"{live.url}/api/object", params={"path": path}, data=sink.getvalue())
+    alice.goto(live.url + "/browse/" + home(live))
+    alice.click('tr.entry[data-name="cities.parquet"] button.preview')
+    table = alice.locator("#preview-body table.preview-table")
+    expect(table.locator("th")).to_have_text(["citystring", "populationint64"])
+    expect(table.locator("tbody tr").first.locator("td")).to_have_text(["Zürich", "421878"])
+    expect(alice.locator("#preview-body p.rows")).to_have_text("3 rows of 3")
+    shot(alice, "preview-parquet")

@@ -10,7 +10,8 @@ api.py        listings, search, downloads, zips
 changes.py    small uploads, new folders, delete, move (through `lakestow.operations`)
 uploads.py    multipart uploads: create, parts, resume, complete, abort
 syncstatus.py what the sync agents of a member's notebook instances last reported
-account.py    /api/me, temporary credentials with snippets, previews
+account.py    /api/me, temporary credentials with snippets
+previews.py   /api/preview: tables (CSV, JSON, Parquet), text, images; only what they show
 tokens.py     /api/token/credentials: a notebook instance's token traded for credentials
 admin.py      members and storage used, for organization admins
 openapi.py    the OpenAPI document of the API, written as data

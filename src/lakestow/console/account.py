@@ -1,9 +1,7 @@
-"""The signed-in member's own API: who they are, temporary credentials, file previews."""
+"""The signed-in member's own API: who they are, temporary credentials."""
 
 from __future__ import annotations
 
-import io
-import json
 import shlex
 from typing import Any
 
@@ -12,17 +10,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from lakestow import paths
 from lakestow.auth.credentials import TemporaryCredentials
-from lakestow.auth.policy import Action
 from lakestow.console.changes import json_body
 from lakestow.console.context import Viewer, parse_path, viewer
 from lakestow.errors import InvalidInput
 from lakestow.services import parse_duration
 
-PREVIEW_BYTES = 64 * 1024
-PARQUET_MAX = 64 * 1024 * 1024
-PARQUET_ROWS = 20
 PROFILE = "lakestow"
 
 
@@ -103,61 +96,7 @@ async def issue(request: Request) -> Response:
     )
 
 
-async def preview(request: Request) -> Response:
-    """GET /api/preview: the first bytes of a text file, or a Parquet file's schema and rows."""
-    v = await viewer(request)
-    path = parse_path(request.query_params.get("path"))
-    if not path or paths.is_folder(path):
-        raise InvalidInput("give the path of a file")
-    v.authorize(Action.READ, path)
-    store = v.state.runtime.store
-    info = await store.head(v.bucket, v.key(path))
-    if path.lower().endswith(".parquet"):
-        return JSONResponse(await _parquet(v, path, info.size))
-    if info.size == 0:
-        return JSONResponse({"kind": "text", "text": "", "truncated": False})
-    async with await store.get(
-        v.bucket, v.key(path), byte_range=(0, min(info.size, PREVIEW_BYTES) - 1)
-    ) as result:
-        data = b"".join([chunk async for chunk in result.body])
-    return JSONResponse(
-        {
-            "kind": "text",
-            "text": data.decode("utf-8", errors="replace"),
-            "truncated": info.size > PREVIEW_BYTES,
-        }
-    )
-
-
-async def _parquet(v: Viewer, path: str, size: int) -> dict[str, Any]:
-    if size > PARQUET_MAX:
-        raise InvalidInput("this Parquet file is too large to preview")
-    try:
-        import pyarrow.parquet as pq  # type: ignore[import-untyped]
-    except ImportError as exc:
-        raise InvalidInput("Parquet previews need pyarrow on the server") from exc
-    async with await v.state.runtime.store.get(v.bucket, v.key(path)) as result:
-        data = b"".join([chunk async for chunk in result.body])
-
-    def read() -> dict[str, Any]:
-        try:
-            table = pq.ParquetFile(io.BytesIO(data))
-            rows = next(table.iter_batches(batch_size=PARQUET_ROWS), None)
-        except Exception as exc:  # pyarrow raises many kinds for a broken file
-            raise InvalidInput(f"not a readable Parquet file: {exc}") from exc
-        records = rows.to_pylist() if rows is not None else []
-        return {
-            "kind": "parquet",
-            "schema": [{"name": f.name, "type": str(f.type)} for f in table.schema_arrow],
-            "rows": json.loads(json.dumps(records, default=str)),
-            "num_rows": table.metadata.num_rows,
-        }
-
-    return await anyio.to_thread.run_sync(read)
-
-
 ROUTES = [
     Route("/api/me", me, methods=["GET"]),
     Route("/api/credentials", issue, methods=["POST"]),
-    Route("/api/preview", preview, methods=["GET"]),
 ]

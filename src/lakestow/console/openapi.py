@@ -296,7 +296,13 @@ PATHS: dict[str, Schema] = {
         "post": op("Complete", params=[UPLOAD_ID], requestBody=body({"path": STR}, ["path"]))
     },
     "/api/credentials": {"post": op("Issue temporary credentials", requestBody=CREDENTIALS_BODY)},
-    "/api/preview": {"get": op("Preview a text, CSV, JSON or Parquet file", params=[PATH])},
+    "/api/preview": {
+        "get": op(
+            "Preview a file: a table (CSV, TSV, JSON, JSON Lines, Parquet), text, an image",
+            params=[PATH],
+        )
+    },
+    "/api/preview/image": {"get": op("A PNG, JPEG, GIF or WebP image, inline", params=[PATH])},
     "/api/sync-status": {"get": sync_status_op()},
     "/api/admin/members": {
         "get": op("Members of the organization"),

@@ -113,18 +113,58 @@ async function renameEntry(row) {
 
 async function preview(row) {
   const dialog = document.getElementById("preview-dialog");
-  const out = document.getElementById("preview-text");
+  const out = document.getElementById("preview-body");
   try {
     const data = await api("GET", "/api/preview?path=" + q(row.dataset.path));
-    if (data.kind === "parquet") {
-      const schema = data.schema.map((f) => f.name + ": " + f.type).join("\n");
-      const rows = data.rows.map((r) => JSON.stringify(r)).join("\n");
-      out.textContent = schema + "\n\n" + data.num_rows + " rows; the first:\n" + rows;
-    } else {
-      out.textContent = data.text + (data.truncated ? "\n…" : "");
-    }
+    document.getElementById("preview-title").textContent = row.dataset.name;
+    out.replaceChildren(...previewOf(data, row.dataset.name));
     dialog.showModal();
   } catch (err) { toast("Preview refused: " + err.message); }
+}
+
+/* The preview's elements: every text goes in as text (textContent), never as HTML. */
+function previewOf(data, name) {
+  const el = (tag, text, cls) => {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    if (cls) node.className = cls;
+    return node;
+  };
+  const notes = [];
+  if (data.note) notes.push(el("p", data.note, "note"));
+  if (data.kind === "table") {
+    const table = el("table", null, "preview-table");
+    const head = table.createTHead().insertRow();
+    for (const column of data.columns) {
+      const th = el("th", column.name);
+      if (column.type) th.append(el("small", column.type, "type"));
+      head.append(th);
+    }
+    const body = table.createTBody();
+    for (const values of data.rows) {
+      const tr = body.insertRow();
+      values.forEach((value) => tr.append(el("td", value === null ? "" : value, typeof value === "number" ? "num" : "")));
+    }
+    const shown = data.rows.length + " row" + (data.rows.length === 1 ? "" : "s");
+    const total = data.num_rows !== undefined ? " of " + data.num_rows.toLocaleString() : (data.truncated ? ", the first" : "");
+    const scroll = el("div", null, "scroll");
+    scroll.append(table);
+    return [...notes, el("p", shown + total, "rows"), scroll];
+  }
+  if (data.kind === "image") {
+    const img = el("img", null, "preview-image");
+    img.src = data.url;
+    img.alt = name;
+    return [img];
+  }
+  if (data.kind === "binary") {
+    return [el("p", "No preview: " + data.note + " (" + data.size.toLocaleString() + " bytes, " + data.content_type + ").", "note")];
+  }
+  const lines = el("ol", null, "preview-lines");
+  const text = data.text.endsWith("\n") ? data.text.slice(0, -1) : data.text;
+  for (const line of text.split("\n")) lines.append(el("li", line));
+  if (data.truncated) notes.push(el("p", "The first " + data.text.length.toLocaleString() + " characters of " + data.size.toLocaleString() + " bytes.", "note"));
+  return [...notes, lines];
 }
 
 /* Drag and drop of files and folders, keeping the structure. */
