@@ -190,3 +190,20 @@ def test_preview_of_a_parquet_file(alice: Page, live: LiveConsole) -> None:
     expect(table.locator("tbody tr").first.locator("td")).to_have_text(["Zürich", "421878"])
     expect(alice.locator("#preview-body p.rows")).to_have_text("3 rows of 3")
     shot(alice, "preview-parquet")
+
+
+def test_share_link_of_a_file(alice: Page, live: LiveConsole) -> None:
+    path = home(live) + "to-share.txt"
+    api(live).put(f"{live.url}/api/object", params={"path": path}, data=b"shared bytes")
+    alice.goto(live.url + "/browse/" + home(live))
+    alice.click('tr.entry[data-name="to-share.txt"] button.share')
+    expect(alice.locator("#share-name")).to_have_text("to-share.txt")
+    alice.select_option("#share-expiry", "7d")
+    alice.click("#share-make")
+    expect(alice.locator("#share-expires")).to_contain_text("Expires ")
+    url = alice.locator("#share-url").input_value()
+    assert "X-Amz-Expires=604800" in url
+    assert requests.get(url, timeout=10).content == b"shared bytes"
+    shot(alice, "share-link")
+    alice.click("#share-close")
+    expect(alice.locator("#share-dialog")).to_be_hidden()

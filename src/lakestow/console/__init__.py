@@ -11,6 +11,7 @@ changes.py    small uploads, new folders, delete, move (through `lakestow.operat
 uploads.py    multipart uploads: create, parts, resume, complete, abort
 syncstatus.py what the sync agents of a member's notebook instances last reported
 account.py    /api/me, temporary credentials with snippets
+share.py      /api/share: a presigned GET URL of one file, up to 7 days, audited
 previews.py   /api/preview: tables (CSV, JSON, Parquet), text, images; only what they show
 tokens.py     /api/token/credentials: a notebook instance's token traded for credentials
 admin.py      members and storage used, for organization admins

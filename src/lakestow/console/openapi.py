@@ -87,6 +87,11 @@ MEMBER_BODY = body(
     ["action", "name"],
 )
 
+SHARE_BODY = body(
+    {"path": STR, "expires_in": {"type": ["string", "integer"]}},
+    ["path"],
+)
+
 NUMBER_OR_NULL: Schema = {"type": ["number", "null"]}
 STR_OR_NULL: Schema = {"type": ["string", "null"]}
 SYNC_STATUS: Schema = {
@@ -300,6 +305,12 @@ PATHS: dict[str, Schema] = {
         "get": op(
             "Preview a file: a table (CSV, TSV, JSON, JSON Lines, Parquet), text, an image",
             params=[PATH],
+        )
+    },
+    "/api/share": {
+        "post": op(
+            "A share link of a file: a presigned GET URL, up to 7 days",
+            requestBody=SHARE_BODY,
         )
     },
     "/api/preview/image": {"get": op("A PNG, JPEG, GIF or WebP image, inline", params=[PATH])},

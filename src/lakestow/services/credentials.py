@@ -19,9 +19,11 @@ from lakestow.auth.policy import Action, Target, decide
 from lakestow.catalog import audit
 from lakestow.catalog.models import InstanceToken, IssuedCredential, Member
 from lakestow.domain import MemberInfo, TokenInfo
-from lakestow.errors import InvalidInput, NotFound, Unauthenticated
+from lakestow.errors import AccessDenied, InvalidInput, NotFound, Unauthenticated
 from lakestow.services._rows import MAX_DURATION, Base, member_info, member_row
 
+SHARE_MAX = 7 * 86400
+"""The longest a share link lasts: S3's limit for a presigned URL."""
 TOKEN_PREFIX = "lkt_"  # noqa: S105 (a marker, not a secret)
 _DURATION = re.compile(r"(\d+)([smhd]?)", re.ASCII)
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -84,6 +86,51 @@ class CredentialService(Base):
                 expires=issued.expiration.isoformat(),
                 scopes=[member.org.uri(f) for f in folders],
                 read_only=read_only,
+            )
+            return issued
+
+    def issue_share(
+        self, name: str, path: str, *, seconds: int
+    ) -> credentials.TemporaryCredentials:
+        """Read-only credentials for one file (`path`, under the organization's root) that a
+        share link (a presigned GET URL) is signed with, for at most SHARE_MAX seconds; only
+        for a file the member may read. Revocable by their access key id, as any credentials,
+        and void once the member is disabled."""
+        if not 0 < seconds <= SHARE_MAX:
+            raise InvalidInput(f"a share link lasts between 1 second and 7 days ({SHARE_MAX} s)")
+        with self.catalog.session() as session:
+            member = member_info(member_row(session, name))
+            if member.disabled:
+                raise InvalidInput(f"the member {name!r} is disabled")
+            decision = decide(member.principal, Action.READ, Target(member.org.id, path))
+            if not decision or paths.is_folder(path):
+                raise AccessDenied(f"{name} may not share /{path}: {decision.reason}")
+            issued, grant = credentials.mint(
+                self.keyring,
+                member_id=member.id,
+                org_id=member.org.id,
+                seconds=seconds,
+                scopes=(path,),  # its own key only, should the secret ever leak
+                read_only=True,
+            )
+            session.add(
+                IssuedCredential(
+                    access_key_id=grant.access_key_id,
+                    member_id=member.id,
+                    issued_at=_at(grant.issued_ms),
+                    expires_at=_at(grant.expires_ms),
+                    scopes=[path],
+                    read_only=True,
+                )
+            )
+            audit.record(
+                session,
+                self.actor,
+                "share.issue",
+                name,
+                access_key_id=grant.access_key_id,
+                expires=issued.expiration.isoformat(),
+                path=member.org.uri(path),
             )
             return issued
 

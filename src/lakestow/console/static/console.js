@@ -70,7 +70,9 @@ function browsePage() {
     else if (row && button.classList.contains("delete")) deleteEntry(row);
     else if (row && button.classList.contains("rename")) renameEntry(row);
     else if (row && button.classList.contains("preview")) preview(row);
+    else if (row && button.classList.contains("share")) shareDialog(row);
   });
+  setUpShare();
   const files = document.getElementById("pick-files");
   const dir = document.getElementById("pick-folder");
   if (files) files.addEventListener("change", () => uploadPicked(files, folder));
@@ -109,6 +111,36 @@ async function renameEntry(row) {
     await api("POST", "/api/move", { src, dst });
     location.reload();
   } catch (err) { toast("Move refused: " + err.message); }
+}
+
+/* Share links: a presigned GET URL of one file, made on request, with its expiry shown. */
+function shareDialog(row) {
+  const dialog = document.getElementById("share-dialog");
+  dialog.dataset.path = row.dataset.path;
+  document.getElementById("share-name").textContent = row.dataset.name;
+  document.getElementById("share-result").hidden = true;
+  document.getElementById("share-copy").hidden = true;
+  dialog.showModal();
+}
+
+function setUpShare() {
+  const dialog = document.getElementById("share-dialog");
+  if (!dialog) return;
+  document.getElementById("share-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const expiresIn = document.getElementById("share-expiry").value;
+    try {
+      const link = await api("POST", "/api/share", { path: dialog.dataset.path, expires_in: expiresIn });
+      document.getElementById("share-url").value = link.url;
+      document.getElementById("share-expires").textContent = "Expires " + new Date(link.expires).toLocaleString();
+      document.getElementById("share-result").hidden = false;
+      document.getElementById("share-copy").hidden = false;
+      document.getElementById("share-url").select();
+    } catch (err) { toast("Share link refused: " + err.message); }
+  });
+  document.getElementById("share-copy").addEventListener("click", (event) =>
+    copyText(event.target, document.getElementById("share-url").value));
+  document.getElementById("share-close").addEventListener("click", () => dialog.close());
 }
 
 async function preview(row) {
