@@ -33,10 +33,40 @@ def test_sign_in_form_then_browse_and_sign_out(console: Console) -> None:
     assert console.client.get("/browse/", follow_redirects=False).status_code == 303
 
 
-def test_wrong_password_shows_a_message(console: Console) -> None:
+def test_wrong_password_shows_a_message_and_keeps_the_name(console: Console) -> None:
     console.client.cookies.clear()
-    page = console.client.post("/signin", data={"name": "alice", "password": "nope-nope"})
+    form = {"name": "alice", "password": "nope-nope", "next": "/browse/data/"}
+    page = console.client.post("/signin", data=form)
     assert page.status_code == 401 and "wrong name or password" in page.text
+    assert 'name="name" autocomplete="username" required value="alice"' in page.text
+    assert 'value="/browse/data/"' in page.text and "nope-nope" not in page.text
+    odd = console.client.post("/signin", data={"name": '"><script>x</script>', "password": "p"})
+    assert "<script>x" not in odd.text and "&#34;&gt;&lt;script&gt;" in odd.text
+
+
+def test_the_error_page_keeps_the_navigation(alice: As) -> None:
+    refused = alice.get("/browse/data/customer-999/")
+    assert refused.status_code == 403 and "another member" in refused.text
+    assert "My folders" in refused.text and "Sign out" in refused.text
+    assert f'href="/browse/data/customer-{alice.id}/">My data' in refused.text
+
+
+def test_favicon(console: Console) -> None:
+    icon = console.client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
+    assert icon.text.startswith("<svg")
+
+
+def test_my_folders_one_badge_and_the_notebooks_mirror_notice(alice: As) -> None:
+    root = alice.get("/browse/").text
+    for page in (root, alice.get("/browse/data/").text):
+        crumbs = page.split('class="crumbs"')[1].split("</nav>")[0]
+        assert crumbs.count(">read-only<") == 1, crumbs
+    links = [f"data/customer-{alice.id}/", f"notebooks/customer-{alice.id}/", "data/shared/"]
+    assert all(f'href="/browse/{link}"' in root for link in links)
+    mirrored = alice.get(f"/browse/notebooks/customer-{alice.id}/").text
+    assert 'id="mirror-notice"' in mirrored and "one way" in mirrored
+    assert 'id="mirror-notice"' not in alice.get(f"/browse/{alice.home()}").text
 
 
 def test_browse_offers_only_allowed_actions(alice: As) -> None:

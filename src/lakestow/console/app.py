@@ -15,8 +15,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Mount
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -163,6 +163,11 @@ def _as_lakestow(exc: Exception) -> LakestowError:
     return LakestowError("internal error: the console could not do this; try again")
 
 
+async def favicon(request: Request) -> Response:
+    """/favicon.ico, asked by browsers whatever the page says: the console's icon (SVG)."""
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
+
+
 async def render_error(request: Request, exc: Exception) -> Response:
     """The one error handler of the console."""
     error = _as_lakestow(exc)
@@ -172,7 +177,7 @@ async def render_error(request: Request, exc: Exception) -> Response:
     if error.status == 401 and request.method == "GET":
         target = quote(request.url.path + ("?" + request.url.query if request.url.query else ""))
         return RedirectResponse(f"/?next={target}", status_code=303)
-    page = pages.error_page(request, error)
+    page = await pages.error_page(request, error)
     page.headers.update(error.headers)
     return page
 
@@ -195,6 +200,7 @@ def create_console(runtime: Runtime, *, s3_url: str, secure_cookies: bool = Fals
         *syncstatus.ROUTES,
         *openapi.ROUTES,
         *pages.ROUTES,
+        Route("/favicon.ico", favicon, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(

@@ -44,14 +44,17 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> Re
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
-def _page(request: Request, v: Viewer, name: str, **context: Any) -> Response:
-    return render(request, name, me=v.info, csrf=v.session.csrf_token, **context)
+def _page(request: Request, v: Viewer, name: str, status: int = 200, **context: Any) -> Response:
+    return render(request, name, status, me=v.info, csrf=v.session.csrf_token, **context)
 
 
-def error_page(request: Request, error: LakestowError) -> Response:
-    if error.status in (401, 429) and request.url.path == "/signin":
-        return render(request, "signin.html", error.status, error=error.message, next="")
-    return render(request, "error.html", error.status, error=error)
+async def error_page(request: Request, error: LakestowError) -> Response:
+    """The error, in a page that keeps the navigation for a signed-in member."""
+    try:
+        v = await viewer(request, csrf=False)
+    except Exception:  # not signed in, or the catalog down: the page without navigation
+        return render(request, "error.html", error.status, error=error)
+    return _page(request, v, "error.html", error=error, status=error.status)
 
 
 async def home(request: Request) -> Response:

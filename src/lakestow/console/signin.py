@@ -14,7 +14,7 @@ from lakestow.console import pages, sessions
 from lakestow.console.changes import json_body, str_field
 from lakestow.console.context import ConsoleState, state_of, viewer
 from lakestow.console.throttle import LockedOut
-from lakestow.errors import AccessDenied, InvalidInput
+from lakestow.errors import AccessDenied, InvalidInput, LakestowError
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -56,17 +56,14 @@ async def _sign_in(request: Request, name: str, password: str) -> sessions.Opene
 
 
 def _says_when(endpoint: Endpoint) -> Endpoint:
-    """A locked-out sign-in is answered 429 with `Retry-After`, as JSON or as the form."""
+    """A locked-out sign-in through the API is answered 429 with `Retry-After`."""
 
     async def answer(request: Request) -> Response:
         try:
             return await endpoint(request)
         except LockedOut as exc:
-            response = (
-                JSONResponse({"error": exc.code, "message": exc.message}, status_code=exc.status)
-                if request.url.path.startswith("/api/")
-                else pages.error_page(request, exc)
-            )
+            body = {"error": exc.code, "message": exc.message}
+            response = JSONResponse(body, status_code=exc.status)
             response.headers["Retry-After"] = str(exc.retry_after)
             return response
 
@@ -74,11 +71,23 @@ def _says_when(endpoint: Endpoint) -> Endpoint:
 
 
 async def form_sign_in(request: Request) -> Response:
-    """POST /signin (form: name, password, next)."""
+    """POST /signin (form: name, password, next). A refused sign-in shows the form again,
+    the name kept (never the password)."""
     form = await request.form()
     name, password = str(form.get("name") or ""), str(form.get("password") or "")
-    opened = await _sign_in(request, name, password)
-    response = RedirectResponse(safe_next(str(form.get("next") or "")), status_code=303)
+    target = str(form.get("next") or "")
+    try:
+        opened = await _sign_in(request, name, password)
+    except LakestowError as exc:
+        if exc.status not in (400, 401, 429):
+            raise
+        page = pages.render(
+            request, "signin.html", exc.status, error=exc.message, next=target, username=name[:200]
+        )
+        if isinstance(exc, LockedOut):
+            page.headers["Retry-After"] = str(exc.retry_after)
+        return page
+    response = RedirectResponse(safe_next(target), status_code=303)
     set_cookie(response, state_of(request), opened.session_id)
     return response
 
@@ -113,7 +122,7 @@ async def api_sign_out(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/signin", _says_when(form_sign_in), methods=["POST"]),
+    Route("/signin", form_sign_in, methods=["POST"]),
     Route("/signout", form_sign_out, methods=["POST"]),
     Route("/api/session", _says_when(api_sign_in), methods=["POST"]),
     Route("/api/session", api_sign_out, methods=["DELETE"]),
