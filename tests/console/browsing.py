@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import requests
-from playwright.sync_api import Browser, Dialog, Page, Request
+from playwright.sync_api import Browser, Page, Request, expect
 
 from console.console_support import LiveConsole
 
@@ -42,30 +42,19 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-_DIALOGS: dict[int, tuple[list[str | bool], list[str]]] = {}
-
-
-def answer_dialogs(page: Page, *answers: str | bool) -> list[str]:
-    """Answer the next dialogs in order (text for prompts, True/False for confirms); the
-    messages seen so far. Unplanned dialogs are dismissed."""
-    if id(page) not in _DIALOGS:
-        queue: list[str | bool] = []
-        seen: list[str] = []
-        _DIALOGS[id(page)] = (queue, seen)
-
-        def handle(dialog: Dialog) -> None:
-            seen.append(dialog.message)
-            answer = queue.pop(0) if queue else False
-            if answer is False:
-                dialog.dismiss()
-            else:
-                dialog.accept(answer if isinstance(answer, str) else "")
-
-        page.on("dialog", handle)
-    queue, seen = _DIALOGS[id(page)]
-    queue.extend(answers)
-    seen.clear()
-    return seen
+def reply(page: Page, answer: str | bool) -> str:
+    """Answer the page's next question (its own dialog, #ask-dialog; the console never uses
+    the browser's prompt or confirm): a text for one that asks for a name or path, True to
+    confirm, False to cancel. What the question said."""
+    dialog = page.locator("#ask-dialog")
+    expect(dialog).to_be_visible()
+    said = " ".join(
+        dialog.locator(part).text_content() or "" for part in ("#ask-title", "#ask-message")
+    )
+    if isinstance(answer, str):
+        page.fill("#ask-input", answer)
+    page.click("#ask-ok" if answer is not False else "#ask-cancel")
+    return said
 
 
 def home(live: LiveConsole, name: str = "alice") -> str:

@@ -19,10 +19,10 @@ import requests
 from playwright.sync_api import Browser, Page, expect
 
 from console.browsing import (
-    answer_dialogs,
     api,
     home,
     listed,
+    reply,
     shot,
     sign_in,
 )
@@ -80,18 +80,18 @@ def test_spark_logs_warns_before_a_change(alice: Page, live: LiveConsole) -> Non
     alice.goto(live.url + "/browse/spark-logs/")
     expect(alice.locator("#folder-warning")).to_contain_text("/spark-logs/ is shared")
     shot(alice, "spark-logs")
-    seen = answer_dialogs(alice, "job-1", False)
     alice.click("#new-folder")
+    assert "New folder" in reply(alice, "job-1")
+    assert "/spark-logs/ is shared" in reply(alice, False)
+    expect(alice.locator("#ask-dialog")).to_be_hidden()
     expect(alice.locator("#toast")).to_be_hidden()
-    alice.wait_for_timeout(300)
-    assert len(seen) == 2 and "/spark-logs/ is shared" in seen[1]
     assert listed(live, "spark-logs/") == []
 
 
 def test_upload_download_new_folder_delete(alice: Page, live: LiveConsole, tmp_path: Path) -> None:
     alice.goto(live.url + "/browse/" + home(live))
-    answer_dialogs(alice, "reports")
     alice.click("#new-folder")
+    reply(alice, "reports")
     alice.wait_for_selector('tr.entry[data-name="reports"]')
     alice.click('tr.entry[data-name="reports"] a')
     source = tmp_path / "hello world.csv"
@@ -102,8 +102,8 @@ def test_upload_download_new_folder_delete(alice: Page, live: LiveConsole, tmp_p
     with alice.expect_download() as info:
         alice.click('tr.entry[data-name="hello world.csv"] td.name a')
     assert Path(info.value.path()).read_bytes() == source.read_bytes()
-    answer_dialogs(alice, True)
     alice.click('tr.entry[data-name="hello world.csv"] button.delete')
+    assert "Delete /data/" in reply(alice, True)
     expect(alice.locator('tr.entry[data-name="hello world.csv"]')).to_have_count(0)
     assert listed(live, home(live) + "reports/") == []
 
@@ -155,8 +155,8 @@ def test_admin_page(browser: Browser, live: LiveConsole) -> None:
     expect(root.locator("#admin-result")).to_contain_text("Password for dave (shown once): ")
     password = (root.locator("#admin-result").text_content() or "").rsplit(" ", 1)[-1]
     shot(root, "admin")
-    answer_dialogs(root, True)
     root.click('#members tr[data-name="dave"] button[data-action="disable"]')
+    reply(root, True)
     expect(root.locator('#members tr[data-name="dave"]')).to_contain_text("disabled")
     refused = requests.post(
         f"{live.url}/api/session", json={"name": "dave", "password": password}, timeout=10

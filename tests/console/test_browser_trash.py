@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from console.browsing import answer_dialogs, api, home, listed, shot, sign_in
+from console.browsing import api, home, listed, reply, shot, sign_in
 from console.console_support import LiveConsole, lakestow
 from live import BIN, BUCKET
 
@@ -83,8 +83,8 @@ def test_a_file_deleted_in_the_console_is_restored(alice: Page, versioned: LiveC
     )
     assert stored.status_code == 201
     alice.goto(versioned.url + "/browse/" + folder)
-    answer_dialogs(alice, True)
     alice.click('tr.entry[data-name="report.bin"] button.delete')
+    reply(alice, True)
     expect(alice.locator('tr.entry[data-name="report.bin"]')).to_have_count(0)
     assert listed(versioned, folder) == []
     show_deleted(alice)

@@ -52,11 +52,45 @@ async function copyText(button, text) {
   }
 }
 
+/* A question in the page's own dialog (never the browser's prompt or confirm): resolves to
+   the text typed (with `label`), true (without), or null when cancelled. */
+function ask({ title, message = "", label = "", value = "", ok = "OK", danger = false }) {
+  const dialog = document.getElementById("ask-dialog");
+  const input = document.getElementById("ask-input");
+  const okButton = document.getElementById("ask-ok");
+  document.getElementById("ask-title").textContent = title;
+  document.getElementById("ask-message").textContent = message;
+  const labelled = document.getElementById("ask-label");
+  labelled.textContent = label;
+  labelled.hidden = input.hidden = !label;
+  input.required = Boolean(label);
+  input.value = value;
+  okButton.textContent = ok;
+  okButton.classList.toggle("danger", danger);
+  return new Promise((resolve) => {
+    const done = (answer) => {
+      dialog.oncancel = null;
+      if (dialog.open) dialog.close();
+      resolve(answer);
+    };
+    document.getElementById("ask-form").onsubmit = (event) => {
+      event.preventDefault();
+      done(label ? input.value.trim() || null : true);
+    };
+    document.getElementById("ask-cancel").onclick = () => done(null);
+    // Escape: "cancel" comes at once ("close" would come later, maybe into the next question)
+    dialog.oncancel = (event) => { event.preventDefault(); done(null); };
+    dialog.showModal();
+    (label ? input : okButton).focus();
+    if (label) input.select();
+  });
+}
+
 /* The /spark-logs/ warning: confirm before any change there. */
-function confirmChange(what) {
+async function confirmChange(what) {
   const warning = document.body.dataset.warning;
   if (!warning) return true;
-  return window.confirm(warning + "\n\n" + what + " anyway?");
+  return (await ask({ title: what + " here?", message: warning, ok: what + " anyway" })) === true;
 }
 
 function browsePage() {
@@ -82,8 +116,8 @@ function browsePage() {
 }
 
 async function newFolder(folder) {
-  const name = window.prompt("Name of the new folder in /" + folder);
-  if (!name || !confirmChange("Create a folder")) return;
+  const name = await ask({ title: "New folder", message: "In /" + folder, label: "Name", ok: "Create" });
+  if (!name || !(await confirmChange("Create a folder"))) return;
   try {
     await api("POST", "/api/folder", { path: folder + name.replace(/^\/+|\/+$/g, "") + "/" });
     location.reload();
@@ -93,7 +127,8 @@ async function newFolder(folder) {
 async function deleteEntry(row) {
   const path = row.dataset.path;
   const what = row.dataset.kind === "folder" ? "the folder /" + path + " and everything in it" : "/" + path;
-  if (!window.confirm("Delete " + what + "?") || !confirmChange("Delete")) return;
+  const sure = await ask({ title: "Delete?", message: "Delete " + what + "?", ok: "Delete", danger: true });
+  if (!sure || !(await confirmChange("Delete"))) return;
   try {
     await api("POST", "/api/delete", { paths: [path] });
     row.remove();
@@ -103,8 +138,8 @@ async function deleteEntry(row) {
 
 async function renameEntry(row) {
   const src = row.dataset.path;
-  let dst = window.prompt("New path for /" + src, src);
-  if (!dst || dst === src || !confirmChange("Move")) return;
+  let dst = await ask({ title: "Rename or move", message: "/" + src, label: "New path", value: src, ok: "Move" });
+  if (!dst || dst === src || !(await confirmChange("Move"))) return;
   dst = dst.replace(/^\/+/, "");
   if (row.dataset.kind === "folder" && !dst.endsWith("/")) dst += "/";
   try {

@@ -95,7 +95,8 @@ function adminPage() {
     const button = event.target.closest("button[data-action]");
     if (!button) return;
     const name = button.closest("tr").dataset.name;
-    if (!window.confirm(button.textContent + " " + name + "?")) return;
+    const sure = await ask({ title: button.textContent + " " + name + "?", ok: button.textContent });
+    if (!sure) return;
     try {
       showResult(await api("POST", "/api/admin/members", { action: button.dataset.action, name }));
       await loadMembers();

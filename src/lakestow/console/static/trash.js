@@ -101,7 +101,7 @@ function showDeleted(folder, on) {
 }
 
 async function restoreDeleted(tr) {
-  if (!confirmChange("Restore")) return;
+  if (!(await confirmChange("Restore"))) return;
   try {
     await api("POST", "/api/restore", { path: tr.dataset.path, version_id: tr.dataset.versionId });
     toast("Restored /" + tr.dataset.path);
@@ -159,7 +159,7 @@ async function openVersions(path) {
 }
 
 async function restoreVersion(versionId) {
-  if (!confirmChange("Restore")) return;
+  if (!(await confirmChange("Restore"))) return;
   const status = document.getElementById("versions-status");
   try {
     const data = await api("POST", "/api/restore", { path: versions.path, version_id: versionId });
@@ -229,7 +229,7 @@ async function checkRestore(event) {
 async function confirmRestore() {
   const summary = document.getElementById("restore-summary");
   const confirmButton = document.getElementById("restore-confirm");
-  if (!confirmChange("Restore")) return;
+  if (!(await confirmChange("Restore"))) return;
   confirmButton.disabled = true;
   summary.textContent = "Restoring…";
   try {

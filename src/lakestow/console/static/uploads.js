@@ -4,8 +4,8 @@
 
 const uploadState = { total: 0, done: 0, running: 0, queue: [], failed: 0, cancelled: 0 };
 
-function startUploads(items, folder) {
-  if (!items.length || !confirmChange("Upload")) return;
+async function startUploads(items, folder) {
+  if (!items.length || !(await confirmChange("Upload"))) return;
   document.getElementById("uploads").hidden = false;
   for (const item of items) {
     const job = makeJob(item, folder);
