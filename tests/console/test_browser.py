@@ -207,3 +207,22 @@ def test_share_link_of_a_file(alice: Page, live: LiveConsole) -> None:
     shot(alice, "share-link")
     alice.click("#share-close")
     expect(alice.locator("#share-dialog")).to_be_hidden()
+
+
+def test_phone_width_never_scrolls_sideways(browser: Browser, live: LiveConsole) -> None:
+    """At 375 px wide (a phone), the pages fit: no horizontal scrolling."""
+    long_name = "a-rather-long-file-name-of-a-quarterly-report-2026.csv"
+    api(live).put(
+        f"{live.url}/api/object", params={"path": home(live) + "phone/" + long_name}, data=b"x"
+    )
+    page = sign_in(browser, live, "alice")
+    page.set_viewport_size({"width": 375, "height": 800})
+    try:
+        for url in (f"/browse/{home(live)}phone/", "/browse/", "/credentials"):
+            page.goto(live.url + url)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 375, (url, width)
+        page.goto(live.url + f"/browse/{home(live)}phone/")
+        shot(page, "phone")
+    finally:
+        page.context.close()
