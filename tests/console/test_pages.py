@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from console.console_support import As, Console
 from lakestow.auth.policy import SPARK_LOGS_WARNING
+from lakestow.console.pages import when
 
 
 def test_root_shows_the_sign_in_form(console: Console) -> None:
@@ -129,3 +132,24 @@ def test_the_admin_page_shows_the_warehouse_and_its_trash(console: Console, alic
 def test_unknown_api_route_is_json(alice: As) -> None:
     response = alice.get("/api/nothing-here")
     assert response.status_code == 404 and response.json()["error"] == "NotFound"
+
+
+def test_sizes_and_times_in_human_units_with_the_exact_values_on_hover(alice: As) -> None:
+    alice.put(f"/api/object?path={alice.home('units/big.bin')}", content=b"x" * 1_500_000)
+    page = alice.get(f"/browse/{alice.home('units/')}").text
+    row = page.split('data-name="big.bin"')[1].split("</tr>")[0]
+    assert '<td class="size" title="1,500,000 bytes">1.4 MiB</td>' in row
+    assert ">just now</time>" in row and 'title="20' in row
+
+
+def test_when_says_times_as_people_do() -> None:
+    now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    said = {
+        "2026-12-03T11:59:30+00:00": "just now",
+        "2026-12-03T11:55:00+00:00": "5 min ago",
+        "2026-12-03T09:00:00+00:00": "3 h ago",
+        "2026-12-02T09:00:00+00:00": "yesterday",
+        "2026-03-12T09:00:00+00:00": "12 Mar",
+        "2025-03-12T09:00:00+00:00": "12 Mar 2025",
+    }
+    assert {moment: when(moment, now) for moment in said} == said

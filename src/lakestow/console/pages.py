@@ -6,6 +6,7 @@ the JavaScript in static/ does the actions through the JSON API with the page's 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,25 @@ def human_size(size: int | None) -> str:
     return str(size)
 
 
+def when(moment: str, now: datetime | None = None) -> str:
+    """An ISO time as people say it: `just now`, `5 min ago`, `3 h ago`, `yesterday`,
+    `12 Mar`, `12 Mar 2025` (the exact time is in the page, on hover)."""
+    at = datetime.fromisoformat(moment)
+    now = now or datetime.now(UTC)
+    seconds = (now - at).total_seconds()
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600:.0f} h ago"
+    if seconds < 2 * 86400:
+        return "yesterday"
+    return at.strftime("%-d %b") if at.year == now.year else at.strftime("%-d %b %Y")
+
+
 templates.env.filters["size"] = human_size
+templates.env.filters["when"] = when
 templates.env.filters["age"] = syncstatus.describe_age
 
 
