@@ -124,6 +124,7 @@ def test_cancel_aborts_the_upload(alice: Page, live: LiveConsole, tmp_path: Path
     saved = alice.evaluate("JSON.parse(localStorage.getItem(Object.keys(localStorage)[0]))")
     item.locator("button").click()
     expect(item).to_have_attribute("data-state", "cancelled")
+    expect(item.locator("button")).to_have_count(0)  # no Cancel left on a finished upload
     # the list stays (no reload as after a clean finish) and says what happened
     expect(alice.locator("#overall-text")).to_have_text("1 cancelled")
     alice.wait_for_function("() => Object.keys(localStorage).length === 0")

@@ -31,7 +31,7 @@ function makeJob(item, folder) {
   cancel.textContent = "Cancel";
   li.append(label, " ", bar, " ", status, " ", cancel);
   document.getElementById("upload-list").append(li);
-  const job = { file: item.file, path: folder + item.relative, li, bar, status, loaded: {}, xhrs: new Set(), cancelled: false };
+  const job = { file: item.file, path: folder + item.relative, li, bar, status, loaded: {}, xhrs: new Set(), cancelled: false, cancelButton: cancel };
   cancel.addEventListener("click", () => cancelJob(job));
   li.dataset.path = job.path;
   return job;
@@ -85,6 +85,8 @@ async function runJob(job) {
     else uploadState.failed += 1;
     job.status.textContent = job.cancelled ? "cancelled" : "failed: " + err.message;
     job.li.dataset.state = job.cancelled ? "cancelled" : "failed";
+  } finally {
+    job.cancelButton.remove();  // nothing left to cancel
   }
 }
 
@@ -186,6 +188,7 @@ async function cancelJob(job) {
     uploadState.cancelled += 1;
     job.status.textContent = "cancelled";
     job.li.dataset.state = "cancelled";
+    job.cancelButton.remove();
     if (!uploadState.running && !uploadState.queue.length) finished();
   }
   if (job.upload) {
