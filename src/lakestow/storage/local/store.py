@@ -65,6 +65,9 @@ from lakestow.storage.protocol import (
 )
 
 _EPOCH = datetime.fromtimestamp(0, UTC)
+LIST_ON_LOOP = 100
+"""Entries a listing page may ask for and still be read on the event loop (half a
+millisecond at most); a larger page is read in a thread, whose hop costs tens of µs."""
 
 
 class LocalStore(MultipartOps):
@@ -348,7 +351,11 @@ class LocalStore(MultipartOps):
         def query(conn: sqlite3.Connection) -> ListPage:
             return list_page(conn, bucket, prefix, delimiter, start_after, max(max_keys, 0))
 
-        return await self._core.read(query)
+        if max_keys <= LIST_ON_LOOP:
+            return await self._core.read(query)
+        # A page costs about 5 µs an entry (the row, its ObjectInfo): 1,000 would hold the
+        # loop for 5 ms or more, and a walk of a large folder for as long as it lasts.
+        return await self._core.run(partial(self._core.read_sync, query, True))
 
     async def copy(
         self,
