@@ -106,7 +106,9 @@ async def walk(viewer: Viewer, folder: str, limit: int) -> AsyncIterator[ObjectI
             start_after,
             min(SCAN_PAGE, limit - scanned),
         )
-        for info in listed.objects:
+        for at, info in enumerate(listed.objects):
+            if at % ENTRIES_PER_TURN == ENTRIES_PER_TURN - 1:
+                await anyio.lowlevel.checkpoint()  # what the caller does with each: bounded
             yield info
         scanned += SCAN_PAGE
         if not listed.is_truncated or not listed.next_start_after:

@@ -162,7 +162,7 @@ class LocalStore(MultipartOps):
 
         # In a thread: about 9 µs a version, so a page of 1,000 would hold the loop for 9 ms;
         # the hop costs tens of µs. (A listing of current objects is a few µs a key.)
-        return await self._core.run(partial(self._core.read_sync, query, True))
+        return await self._core.scan(query)
 
     async def purge_versions(
         self, bucket: str, *, prefix: str, noncurrent_before: datetime, limit: int = 1000
@@ -355,7 +355,7 @@ class LocalStore(MultipartOps):
             return await self._core.read(query)
         # A page costs about 5 µs an entry (the row, its ObjectInfo): 1,000 would hold the
         # loop for 5 ms or more, and a walk of a large folder for as long as it lasts.
-        return await self._core.run(partial(self._core.read_sync, query, True))
+        return await self._core.scan(query)
 
     async def copy(
         self,
