@@ -45,11 +45,13 @@ from lakestow.storage.local.read import (
     read_pinned,
     snapshot,
 )
+from lakestow.storage.local.sorting import sorted_page
 from lakestow.storage.local.writer import Txn, WriterStats
 from lakestow.storage.protocol import (
     DEFAULT_CONTENT_TYPE,
     MIN_PART_SIZE,
     NULL_VERSION,
+    SORT_BY,
     Body,
     BodyChecksum,
     BucketInfo,
@@ -60,6 +62,8 @@ from lakestow.storage.protocol import (
     ObjectPartsPage,
     ObjectStore,
     PartRange,
+    SortedPage,
+    SortPosition,
     VersionsPage,
     VersionUsage,
 )
@@ -355,6 +359,25 @@ class LocalStore(MultipartOps):
             return await self._core.read(query)
         # A page costs about 5 µs an entry (the row, its ObjectInfo): 1,000 would hold the
         # loop for 5 ms or more, and a walk of a large folder for as long as it lasts.
+        return await self._core.scan(query)
+
+    async def list_sorted(
+        self,
+        bucket: str,
+        *,
+        prefix: str,
+        by: str,
+        descending: bool = False,
+        after: SortPosition | None = None,
+        max_keys: int = 1000,
+    ) -> SortedPage | None:
+        self._core.check_bucket(bucket)
+        if by not in SORT_BY:
+            raise InvalidInput(f"a listing is sorted by {' or '.join(SORT_BY)}, not {by!r}")
+
+        def query(conn: sqlite3.Connection) -> SortedPage | None:
+            return sorted_page(conn, bucket, prefix, by, descending, after, max(max_keys, 0))
+
         return await self._core.scan(query)
 
     async def copy(
