@@ -1,6 +1,7 @@
 """How long each heavy request holds the event loop, with both front doors in one process.
 
-    PYTHONPATH=src .venv/bin/python bench/loop_probe.py [--keys 100000] [--only search,zip]
+    PYTHONPATH=src .venv/bin/python bench/loop_probe.py [--keys 100000] [--only api-list-1000]
+        [--where] [--switch 0.0005]
 
 A data directory in a temporary folder, the embedded default (local store, SQLite catalog);
 org `acme`, member `alice`. Her folder `big/` gets KEYS objects written straight into the
@@ -9,6 +10,10 @@ real 1 KiB objects, `trash/` 1,000 that are then deleted. Both ASGI apps run on 
 process's one event loop, called through httpx's ASGI transport, while a task measures the
 lateness of `await asyncio.sleep(0.001)` ticks: the worst lateness during a request is how
 long something held the loop. One line per operation: its time and the worst lateness.
+`--where` names the functions the loop was in while late (a thread samples its stack);
+`--switch` sets the GIL switch interval, as `lakestow serve` does (server.SWITCH_INTERVAL).
+Compare two versions by running this script alternately over each one's src (PYTHONPATH):
+on a shared machine the numbers move with its load.
 """
 
 from __future__ import annotations
