@@ -27,6 +27,9 @@ from lakestow.storage.protocol import (
     ListPage,
     Multipart,
     ObjectInfo,
+    SortedListing,
+    SortedPage,
+    SortPosition,
     UploadInfo,
     VersionInfo,
     Versioning,
@@ -166,6 +169,45 @@ async def list_spans(
         truncated,
         _name(entries[-1]) if truncated else None,
     )
+
+
+async def sorted_page(
+    store: List,
+    member: MemberView,
+    authorize: Authorize,
+    prefix: str,
+    by: str,
+    descending: bool,
+    after: SortPosition | None,
+    max_keys: int,
+) -> SortedPage | None:
+    """One page of the direct children (delimiter "/") of the key prefix `prefix` that
+    `member` may see, folders first, then files by `by` over the whole folder, as
+    `SortedListing.list_sorted` lists them; None when the store cannot sort this folder.
+
+    Inside one subtree (the usual case) that is the store's sorted listing. Above the
+    member's subtrees, every entry is a subtree rolled up into a folder, and no file shows."""
+    authorize_listing(member, authorize, prefix)
+    reached = spans(member, Action.LIST, prefix, "/")
+    if len(reached) == 1 and reached[0].prefix == prefix:
+        if not isinstance(store, SortedListing):
+            return None
+        return await store.list_sorted(
+            member.org.bucket,
+            prefix=prefix,
+            by=by,
+            descending=descending,
+            after=after,
+            max_keys=max_keys,
+        )
+    if any(span.rolled is None for span in reached):
+        return None  # files of several subtrees: not merged in order here
+    rolled = sorted({span.rolled for span in reached if span.rolled is not None})
+    if after is not None:
+        rolled = [name for name in rolled if name > after.key]
+    more = len(rolled) > max_keys
+    del rolled[max_keys:]
+    return SortedPage([], rolled, SortPosition(rolled[-1]) if more and rolled else None)
 
 
 async def _extend(

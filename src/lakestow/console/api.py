@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
+import anyio.lowlevel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -55,18 +56,24 @@ def page_params(request: Request) -> tuple[str, str, int, str | None]:
 
 
 async def list_folder(request: Request) -> Response:
-    """GET /api/list: one page of a folder, by name; sort applies within the page."""
+    """GET /api/list: one page of a folder, folders first, then files by name, or by size or
+    modified time over the whole folder where the store can sort it (else within the page,
+    which `notice` says, and `sorted` is "page")."""
     v = await viewer(request)
     folder, name_prefix, limit, cursor = page_params(request)
-    entries, cursor = await listing.page(v, folder, cursor, limit, name_prefix)
     sort = request.query_params.get("sort") or "name"
     order = request.query_params.get("order") or "asc"
+    result = await listing.sorted_page(v, folder, cursor, limit, name_prefix, sort, order)
     return JSONResponse(
         {
             "path": folder,
             "folder": listing.folder_entry(v, folder),
-            "entries": listing.sort_entries(entries, sort, order),
-            "cursor": cursor,
+            "entries": result.entries,
+            "cursor": result.cursor,
+            "sort": sort,
+            "order": order,
+            "sorted": "page" if result.notice else "folder",
+            "notice": result.notice,
         }
     )
 
@@ -175,6 +182,9 @@ async def _zip_stream(v: Viewer, folder: str) -> AsyncIterator[bytes]:
                         out.write(chunk)
                         yield sink.take()
             yield sink.take()
+            # A small file is read and sent without a pause (the local store keeps it in its
+            # index, and a send waits only when the client is behind): let others run.
+            await anyio.lowlevel.checkpoint()
         note = names.note()
         if note is not None:
             archive.writestr(note[0], note[1])

@@ -215,7 +215,14 @@ PATHS: dict[str, Schema] = {
             security=[{"instance_token": []}],
         )
     },
-    "/api/list": {"get": op("One page of a folder", params=LIST_PARAMS)},
+    "/api/list": {
+        "get": op(
+            "One page of a folder: folders first, then files by name, or by size or modified"
+            " time over the whole folder (where the store cannot, within the page: `sorted` is"
+            ' then "page" and `notice` says so)',
+            params=LIST_PARAMS,
+        )
+    },
     "/api/search": {
         "get": op("Search names below a folder", params=[q("q", required=True), FOLDER])
     },

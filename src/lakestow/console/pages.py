@@ -110,10 +110,11 @@ async def browse(request: Request) -> Response:
         name_prefix = text_param(request, "filter").replace("/", "")
         limit = int_param(request, "limit", 200, 1, 1000)
         cursor = request.query_params.get("cursor")
-        entries, cursor = await listing.page(v, folder, cursor, limit, name_prefix)
+        result = await listing.sorted_page(v, folder, cursor, limit, name_prefix, sort, order)
         context.update(
-            entries=listing.sort_entries(entries, sort, order),
-            cursor=cursor,
+            entries=result.entries,
+            cursor=result.cursor,
+            sort_notice=result.notice,
             sort=sort,
             order=order,
             filter=name_prefix,

@@ -648,6 +648,54 @@ class PartRanges(Protocol):
         ...
 
 
+SORT_BY = ("size", "modified")
+"""What a `SortedListing` orders objects by: their size, or their last-modified time."""
+SORTED_MAX = 1_000_000
+"""Keys below a prefix that a `SortedListing` sorts at most; past them it declines (None)."""
+
+
+@dataclass(frozen=True)
+class SortPosition:
+    """Where a sorted listing stopped: after the common prefix `key` (`value` None), or after
+    the object `key` whose size or last-modified time (seconds since the epoch) is `value`."""
+
+    key: str
+    value: float | None = None
+
+
+@dataclass(frozen=True)
+class SortedPage:
+    """A page of a sorted listing: common prefixes (the first pages), then objects."""
+
+    objects: list[ObjectInfo]
+    common_prefixes: list[str]
+    next: SortPosition | None
+    """Where the next page starts; None on the last page."""
+
+
+@runtime_checkable
+class SortedListing(Protocol):
+    """List the direct children of a prefix (delimiter "/") by size or last-modified time,
+    over the whole folder, paged. Optional: a backend that cannot sort a folder without
+    reading all of it (the s3 store) does not implement it, and callers sort a page only."""
+
+    async def list_sorted(
+        self,
+        bucket: str,
+        *,
+        prefix: str,
+        by: str,
+        descending: bool = False,
+        after: SortPosition | None = None,
+        max_keys: int = 1000,
+    ) -> SortedPage | None:
+        """The common prefixes under `prefix` first, in key order, then its objects ordered
+        by `by` (one of SORT_BY), ascending or `descending`, ties by key (ascending either
+        way); from after `after` (a page's `next`), at most `max_keys` entries. None when
+        more than SORTED_MAX keys lie below `prefix`: the caller sorts what it loaded."""
+        ...
+
+
 class ObjectParts(Protocol):
     """The parts a multipart object was made of (GetObjectAttributes' ObjectParts)."""
 

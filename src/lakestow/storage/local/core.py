@@ -98,6 +98,7 @@ class Core:
         self.versioned: set[str] = set()  # buckets whose versioning was ever set
         self.orphans_removed = 0
         self.limiter = anyio.CapacityLimiter(max_threads)
+        self.scan_limiter = anyio.CapacityLimiter(1)
         self._readers = _Readers(str(root / "index.db"))
         self._writer: GroupCommitWriter | None = None
         self._reaper = ThreadPoolExecutor(1, thread_name_prefix="lakestow-reaper")
@@ -220,6 +221,15 @@ class Core:
         the thread starts, so `func` never runs (a read that pinned blobs on the loop then
         leaves them pinned until the close: a known gap). Writes go through `run_to_end`."""
         return await anyio.to_thread.run_sync(func, limiter=self.limiter)
+
+    async def scan(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        """`query` (a large page: milliseconds of Python) in a read transaction, in a worker
+        thread, one such query at a time: the GIL runs them one at a time anyway, and each
+        more thread that wants it makes the event loop wait longer for it at every turn (four
+        at once made a 2 ms GET take 10)."""
+        return await anyio.to_thread.run_sync(
+            partial(self.read_sync, query, True), limiter=self.scan_limiter
+        )
 
     async def run_to_end(self, func: Callable[[], T]) -> T:
         """`func` in a worker thread, to its end. A thread cannot be stopped, so a cancellation

@@ -45,11 +45,13 @@ from lakestow.storage.local.read import (
     read_pinned,
     snapshot,
 )
+from lakestow.storage.local.sorting import sorted_page
 from lakestow.storage.local.writer import Txn, WriterStats
 from lakestow.storage.protocol import (
     DEFAULT_CONTENT_TYPE,
     MIN_PART_SIZE,
     NULL_VERSION,
+    SORT_BY,
     Body,
     BodyChecksum,
     BucketInfo,
@@ -60,11 +62,16 @@ from lakestow.storage.protocol import (
     ObjectPartsPage,
     ObjectStore,
     PartRange,
+    SortedPage,
+    SortPosition,
     VersionsPage,
     VersionUsage,
 )
 
 _EPOCH = datetime.fromtimestamp(0, UTC)
+LIST_ON_LOOP = 100
+"""Entries a listing page may ask for and still be read on the event loop (half a
+millisecond at most); a larger page is read in a thread, whose hop costs tens of µs."""
 
 
 class LocalStore(MultipartOps):
@@ -159,7 +166,7 @@ class LocalStore(MultipartOps):
 
         # In a thread: about 9 µs a version, so a page of 1,000 would hold the loop for 9 ms;
         # the hop costs tens of µs. (A listing of current objects is a few µs a key.)
-        return await self._core.run(partial(self._core.read_sync, query, True))
+        return await self._core.scan(query)
 
     async def purge_versions(
         self, bucket: str, *, prefix: str, noncurrent_before: datetime, limit: int = 1000
@@ -348,7 +355,30 @@ class LocalStore(MultipartOps):
         def query(conn: sqlite3.Connection) -> ListPage:
             return list_page(conn, bucket, prefix, delimiter, start_after, max(max_keys, 0))
 
-        return await self._core.read(query)
+        if max_keys <= LIST_ON_LOOP:
+            return await self._core.read(query)
+        # A page costs about 5 µs an entry (the row, its ObjectInfo): 1,000 would hold the
+        # loop for 5 ms or more, and a walk of a large folder for as long as it lasts.
+        return await self._core.scan(query)
+
+    async def list_sorted(
+        self,
+        bucket: str,
+        *,
+        prefix: str,
+        by: str,
+        descending: bool = False,
+        after: SortPosition | None = None,
+        max_keys: int = 1000,
+    ) -> SortedPage | None:
+        self._core.check_bucket(bucket)
+        if by not in SORT_BY:
+            raise InvalidInput(f"a listing is sorted by {' or '.join(SORT_BY)}, not {by!r}")
+
+        def query(conn: sqlite3.Connection) -> SortedPage | None:
+            return sorted_page(conn, bucket, prefix, by, descending, after, max(max_keys, 0))
+
+        return await self._core.scan(query)
 
     async def copy(
         self,
