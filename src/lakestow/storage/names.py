@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from lakestow.errors import InvalidInput
 from lakestow.storage.common import successor
-from lakestow.storage.protocol import ObjectInfo, SearchHit, SearchPage
+from lakestow.storage.protocol import List, ObjectInfo, SearchHit, SearchPage
 
 MAX_LIMIT = 1000
 
@@ -58,8 +58,11 @@ class Hits:
     """The hits made by keys offered in key order: distinct, until one more than `limit`
     shows that the page is truncated."""
 
-    def __init__(self, prefix: str, needle: str, limit: int) -> None:
+    def __init__(self, prefix: str, needle: str, limit: int, floor: str | None = None) -> None:
         self.prefix, self.needle, self.limit = prefix, needle, limit
+        self.floor = floor
+        """Hits up to it (a page's `start_after`) are not taken: when the keys offered
+        begin below a folder hit that is."""
         self.found: list[SearchHit] = []
 
     @property
@@ -70,6 +73,8 @@ class Hits:
         """Take `key` (and its object's `info`); the folder it made a new hit of, if it did."""
         hit = hit_of(key, self.prefix, self.needle)
         if hit is None or (self.found and self.found[-1].key == hit):
+            return None
+        if self.floor is not None and hit <= self.floor:
             return None
         folder = hit.endswith("/")
         self.found.append(SearchHit(hit, None if folder else info))
@@ -82,3 +87,35 @@ class Hits:
             kept = self.found[: self.limit]
             return SearchPage(kept, kept[-1].key, scanned=scanned)
         return SearchPage(self.found, stopped_at, stopped_at is not None, scanned)
+
+
+async def scan(
+    store: List,
+    bucket: str,
+    prefix: str,
+    text: str,
+    *,
+    start_after: str | None,
+    limit: int,
+    budget: int,
+) -> SearchPage:
+    """A search answered by listing the keys under `prefix` in order, at most `budget` of
+    them a call (then the page is partial), for a store that keeps no index of names. The
+    keys below a folder hit are listed too (an S3 listing cannot seek past a prefix), and
+    count toward the budget; so are those below a folder hit that the page before ended
+    with."""
+    hits = Hits(prefix, needle(text, limit), limit, floor=start_after)
+    after = start_after if start_after is not None and start_after > prefix else None
+    scanned = 0
+    while scanned < budget:
+        page = await store.list(
+            bucket, prefix=prefix, start_after=after, max_keys=min(1000, budget - scanned)
+        )
+        for info in page.objects:
+            scanned, after = scanned + 1, info.key
+            hits.offer(info.key, info)
+            if hits.full:
+                return hits.page(scanned=scanned)
+        if not page.is_truncated or not page.objects:
+            return hits.page(scanned=scanned)
+    return hits.page(after, scanned)
