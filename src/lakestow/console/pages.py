@@ -82,8 +82,10 @@ async def browse(request: Request) -> Response:
         context["sync"] = await syncstatus.read_status(v, folder)
     if query:
         cursor = request.query_params.get("cursor")
-        found = await search_page(v, folder, query, cursor, SEARCH_RESULTS)
+        limit = int_param(request, "limit", SEARCH_RESULTS, 1, 1000)
+        found = await search_page(v, folder, query, cursor, limit)
         context.update(
+            limit=limit,
             entries=found.entries,
             cursor=found.cursor,
             partial=found.partial,

@@ -13,7 +13,8 @@ from lakestow.errors import InvalidInput
 from lakestow.storage.common import successor
 from lakestow.storage.protocol import List, ObjectInfo, SearchHit, SearchPage
 
-MAX_LIMIT = 1000
+MAX_LIMIT = 5000
+"""The most hits a page may hold (a store call's; the console asks for 1,000 at most)."""
 
 
 def needle(text: str, limit: int) -> str:
