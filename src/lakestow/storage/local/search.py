@@ -12,6 +12,7 @@ where they are rare the page ends `partial`, and the next call goes on from ther
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import replace
 
@@ -73,18 +74,21 @@ def _indexed(
     upper: str | None,
 ) -> SearchPage | None:
     """The page from the trigram index; None when it names too many keys to sort."""
-    match = trigrams(hits.needle)
-    (count,) = conn.execute(
-        "SELECT count(*) FROM (SELECT 1 FROM names_fts WHERE names_fts MATCH ? LIMIT ?)",
-        (match, CANDIDATES + 1),
-    ).fetchone()
-    if count > CANDIDATES:
+    ids = [
+        rowid
+        for (rowid,) in conn.execute(
+            "SELECT rowid FROM names_fts WHERE names_fts MATCH ? LIMIT ?",
+            (trigrams(hits.needle), CANDIDATES + 1),
+        )
+    ]
+    if len(ids) > CANDIDATES:
         return None
-    within, params = _range("n.key", start, upper)
+    # the ids named, looked up one by one: "+" keeps SQLite from scanning the key range
+    within, params = _range("+key", start, upper)
     rows = conn.execute(
-        "SELECT n.key FROM names_fts CROSS JOIN names n ON n.id = names_fts.rowid "  # noqa: S608
-        f"WHERE names_fts MATCH ? AND n.bucket = ?{within} ORDER BY n.key",
-        (match, bucket, *params),
+        "SELECT key FROM names WHERE id IN (SELECT value FROM json_each(?)) "  # noqa: S608
+        f"AND +bucket = ?{within} ORDER BY key",
+        (json.dumps(ids), bucket, *params),
     )
     try:
         for (key,) in rows:
