@@ -84,6 +84,47 @@ def test_search_finds_names_below_a_folder(alice: As, bob: As) -> None:
     ]
 
 
+def test_search_pages_keep_to_what_the_member_may_list(alice: As, bob: As) -> None:
+    for path in (alice.home("x/needle-a.csv"), alice.home("needle-b.csv")):
+        put(alice, path, b"a")
+    put(alice, "data/shared/needle-c.csv", b"c")
+    put(bob, bob.home("needle-bob.csv"), b"b")
+    put(bob, bob.home("needle-dir/f.csv"), b"b")
+
+    def every(q: str, path: str = "data/", limit: str = "1") -> list[str]:
+        found, cursor = [], None
+        for _ in range(10):
+            params = {
+                "path": path,
+                "q": q,
+                "limit": limit,
+                **({"cursor": cursor} if cursor else {}),
+            }
+            page = alice.get("/api/search", params=params)
+            assert page.status_code == 200, page.text
+            body = page.json()
+            found += [e["path"] for e in body["results"]]
+            cursor = body["cursor"]
+            assert body["complete"] is (cursor is None) and body["partial"] is False
+            if cursor is None:
+                return found
+        raise AssertionError("the pages never ended")
+
+    mine = [alice.home("needle-b.csv"), alice.home("x/needle-a.csv"), "data/shared/needle-c.csv"]
+    assert every("needle") == every("NEEDLE", "", "1000") == mine
+    assert every("customer") == [alice.home()]  # her folder, once, as the listing shows it
+    assert every(f"customer-{bob.id}") == every("needle-dir") == every("bob") == []
+    assert every("x") == [alice.home("x/")]
+    first = alice.get("/api/search", params={"path": "data/", "q": "needle", "limit": "1"})
+    cursor = first.json()["cursor"]
+    for other in ({"q": "needl"}, {"path": "data/shared/"}):
+        asked = {"path": "data/", "q": "needle", "cursor": cursor, **other}
+        assert alice.get("/api/search", params=asked).status_code == 400
+    assert bob.get("/api/search", params={"q": "needle", "cursor": cursor}).status_code == 400
+    assert alice.get("/api/search", params={"q": "a/b"}).status_code == 400
+    assert bob.get("/api/search", params={"path": alice.home(), "q": "x"}).status_code == 403
+
+
 def test_folder_move_delete(alice: As) -> None:
     assert alice.post("/api/folder", json={"path": alice.home("new")}).status_code == 201
     assert alice.post("/api/folder", json={"path": alice.home("new")}).status_code == 409

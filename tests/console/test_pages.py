@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import UTC, datetime
+
+import pytest
 
 from console.console_support import As, Console
 from lakestow.auth.policy import SPARK_LOGS_WARNING
 from lakestow.console.pages import when
+from lakestow.storage.local import search as local_search
 
 
 def test_root_shows_the_sign_in_form(console: Console) -> None:
@@ -96,6 +101,34 @@ def test_search_and_paging_links(alice: As) -> None:
     assert 'id="next-page"' in page and page.count('class="entry"') == 2
     found = alice.get("/browse/data/?q=r3").text
     assert found.count('class="entry"') == 1 and "r3.csv" in found
+
+
+def test_search_results_page_by_page_and_say_when_partial(
+    alice: As, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(5):
+        alice.put(f"/api/object?path={alice.home(f'needle-{i}.csv')}", content=b"x")
+    alice.put(f"/api/object?path={alice.home('hay.csv')}", content=b"x")
+    seen: list[str] = []
+    url = "/browse/data/?q=NEEDLE&limit=2"
+    for _ in range(5):
+        page = alice.get(url).text
+        seen += re.findall(r'data-name="([^"]+)"', page)
+        assert 'id="search-partial"' not in page
+        more = re.search(r'id="next-page" href="([^"]+)"', page)
+        if more is None:
+            break
+        url = "/browse/data/" + html.unescape(more.group(1))
+    assert seen == [f"needle-{i}.csv" for i in range(5)]
+    monkeypatch.setattr(local_search, "CANDIDATES", 0)  # a scan, as of a too common text
+    monkeypatch.setattr(local_search, "SCAN_BUDGET", 2)  # of 2 objects a call
+    page = alice.get(f"/browse/{alice.home()}?q=needle").text
+    assert 'id="search-partial"' in page and f"up to /{alice.home('needle-0.csv')}" in page
+    assert re.findall(r'data-name="([^"]+)"', page) == ["needle-0.csv"]
+    further = re.search(r'id="search-further" href="([^"]+)"', page)
+    assert further is not None
+    page = alice.get(f"/browse/{alice.home()}" + html.unescape(further.group(1))).text
+    assert re.findall(r'data-name="([^"]+)"', page) == ["needle-1.csv", "needle-2.csv"]
 
 
 def test_credentials_and_admin_pages(console: Console, alice: As) -> None:

@@ -7,11 +7,12 @@ exist, of neighbours whose names share alice's folders' first letters, and of ot
 organizations in the same bucket (`beta`, and `acme-2` whose root starts like acme's).
 The bucket is versioned: every key has a few versions, some a delete marker (a few as their
 latest). Thousands of generated listing requests (ListObjects v1 and v2, ListObjectVersions
-with its key and version id markers, ListMultipartUploads, the console's list and search API,
-every parameter) must get the same answers from both, once what differs by nature is set
-aside: timestamps, request ids, upload and version ids (named by the key they belong to),
-and sealed continuation tokens and versions markers, which are replaced by the pages they
-lead to. So must reads and deletes by version id, of alice's versions and of others'.
+with its key and version id markers, ListMultipartUploads, the console's list and search API
+(searching for the names of others' folders too), every parameter) must get the same answers
+from both, once what differs by nature is set aside: timestamps, request ids, upload and
+version ids (named by the key they belong to), and sealed continuation tokens and versions
+markers, which are replaced by the pages they lead to. So must reads and deletes by version
+id, of alice's versions and of others'.
 """
 
 from __future__ import annotations
@@ -447,10 +448,9 @@ def test_console_listings_and_search_are_the_same_as_if_others_keys_did_not_exis
     folder = data.draw(places(keys)).removeprefix("acme/")
     folder = folder.rpartition("/")[0] + "/" if "/" in folder else ""
     if data.draw(st.booleans()):
-        query = {
-            "path": folder,
-            "q": data.draw(st.sampled_from(["a", "1", "é", "-", "customer", "b/"])),
-        }
+        query = {"path": folder, "q": data.draw(st.sampled_from(SEARCHES))}
+        if data.draw(st.booleans()):
+            query["limit"] = str(data.draw(st.sampled_from([1, 2, 3, 7, 100])))
         asked = ("/api/search", query)
     else:
         query = {"path": folder, "limit": str(data.draw(st.sampled_from([1, 2, 3, 7, 100])))}
@@ -458,6 +458,16 @@ def test_console_listings_and_search_are_the_same_as_if_others_keys_did_not_exis
             query["filter"] = data.draw(st.sampled_from(["a", "c", "customer-1", "s", "é", "z"]))
         asked = ("/api/list", query)
     assert _console(crowded, crowded_world, *asked) == _console(alone, alone_world, *asked), asked
+
+
+SEARCHES = [
+    *("a", "1", "é", "-", "b/", "a.b", "s p", "x-1", "\U0001f600", "A", "É"),  # short, or none
+    *("customer", "customer-1", "customer-10", "customer-12", "customer-1!", "customer-1-x"),
+    *("shared", "shared-old", "spark-logs", "spark-logs2", "other", "data", "acme", "beta"),
+]
+"""What the console's search looks for: texts under 3 characters (read in key order) and
+longer ones (from the name index, which holds every key of the bucket, others' too), among
+them the names of others' folders and of alice's own, and of the folders around them."""
 
 
 def _console(

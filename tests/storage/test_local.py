@@ -82,7 +82,13 @@ __all__ = [
 
 def _back_to(conn: sqlite3.Connection, version: int) -> None:
     """Take away an index's columns added after schema `version` (checksums in 3, tags in
-    4, versions in 5), as an index of that version had none, and say it is of that version."""
+    4, versions in 5, the name index in 6), as an index of that version had none, and say it
+    is of that version."""
+    if version < 6:
+        for trigger in ("objects_named", "objects_unnamed"):
+            conn.execute(f"DROP TRIGGER {trigger}")
+        conn.execute("DROP TABLE names_fts")
+        conn.execute("DROP TABLE names")
     if version < 5:
         conn.execute("DROP TABLE versions")
         conn.execute("ALTER TABLE objects DROP COLUMN version_id")

@@ -41,9 +41,10 @@ from lakestow.storage.protocol import (
     Deleted,
 )
 from lakestow.storage.s3 import S3Store
+from lakestow.storage.s3 import store as s3_store
 from lakestow.storage.s3.errors import translate
 from lakestow.storage.s3.upstream import Upstream as UpstreamClient
-from storage import versioning
+from storage import search, versioning
 from storage.conformance import (
     TestBuckets,
     TestChecksums,
@@ -62,6 +63,7 @@ from storage.conformance import (
     chunks,
     fetch,
     new_bucket,
+    put_keys,
     raises,
     read,
 )
@@ -84,6 +86,7 @@ __all__ = [
     "TestSnapshot",
     "TestTagging",
 ]
+# and TestSearch, TestSearchModel below
 
 NO_CONDITIONS = "rclone serve s3 ignores If-Match / If-None-Match"
 FILES = "rclone keeps keys as files in directories: 'a' and 'a/b' cannot coexist (500)"
@@ -299,6 +302,41 @@ class TestVersionsModel(versioning.TestVersionsModel):
     @pytest.fixture(params=["moto-versioned"])
     def upstream(self, request: pytest.FixtureRequest) -> Upstream:
         return _upstream(request)
+
+
+class TestSearch(search.TestSearch):
+    """A scan of the upstream's listing: any upstream lists alike; the versioned one shows
+    that delete markers hide a name."""
+
+    @pytest.fixture(params=["moto-versioned"])
+    def upstream(self, request: pytest.FixtureRequest) -> Upstream:
+        return _upstream(request)
+
+
+class TestSearchModel(search.TestSearchModel):
+    @pytest.fixture(params=["moto-versioned"])
+    def upstream(self, request: pytest.FixtureRequest) -> Upstream:
+        return _upstream(request)
+
+
+@pytest.mark.anyio
+async def test_a_search_scans_a_bounded_number_of_objects(
+    moto: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search call lists at most SEARCH_SCAN objects: then its page is partial, says how
+    far it went, and the next call goes on from there."""
+    monkeypatch.setattr(s3_store, "SEARCH_SCAN", 4)
+    async with await open_store(f"s3://{moto.bucket}/search", **moto.options) as store:
+        bucket = await new_bucket(store)
+        keys = [f"f/{n:02}{'-hit' if n in (1, 6) else ''}" for n in range(10)]
+        await put_keys(store, bucket, keys)
+        page = await search.searcher(store).search(bucket, "f/", "HIT")
+        assert [h.key for h in page.hits] == ["f/01-hit"] and page.scanned == 4
+        assert page.partial and page.next_start_after == "f/03"
+        assert await search.every_hit(store, bucket, "f/", "hit") == ["f/01-hit", "f/06-hit"]
+        full = await search.searcher(store).search(bucket, "f/", "0", limit=2)
+        assert [h.key for h in full.hits] == ["f/00", "f/01-hit"]  # full before the bound
+        assert not full.partial and full.next_start_after == "f/01-hit"
 
 
 class TestRetention(versioning.TestRetention):

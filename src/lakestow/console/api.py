@@ -21,10 +21,10 @@ from lakestow import paths
 from lakestow.auth.policy import Action
 from lakestow.console import listing, zipnames
 from lakestow.console.context import Viewer, name_of, parse_path, viewer
+from lakestow.console.search import search_page
 from lakestow.errors import InvalidInput, LakestowError
 
 MAX_LIMIT = 1000
-SEARCH_SCAN = 200_000
 SEARCH_RESULTS = 200
 ZIP_SCAN = 100_000
 
@@ -78,39 +78,27 @@ async def list_folder(request: Request) -> Response:
     )
 
 
-async def search_entries(
-    v: Viewer, folder: str, query: str, most: int
-) -> tuple[list[dict[str, Any]], bool]:
-    """Files and folders below `folder` whose name contains `query` (any case), and whether
-    the scan saw everything (it stops after SEARCH_SCAN objects or `most` results)."""
-    results: list[dict[str, Any]] = []
-    root = v.member.root
-    wanted = query.casefold()
-    scanned = 0
-    async for info in listing.walk(v, folder, SEARCH_SCAN):
-        scanned += 1
-        path = info.key[len(root) :]
-        if wanted in name_of(path).casefold():
-            folder_marker = paths.is_folder(path)
-            results.append(
-                listing.folder_entry(v, path)
-                if folder_marker
-                else listing.file_entry(v, path, info)
-            )
-            if len(results) >= most:
-                return results, False
-    return results, scanned < SEARCH_SCAN
-
-
 async def search(request: Request) -> Response:
-    """GET /api/search: names containing q, below path, among what the member may read."""
+    """GET /api/search: a page of the names holding q (any case) below path, among what the
+    member may list (`console.search`); `cursor` goes on to the next page."""
     v = await viewer(request)
     folder = parse_path(request.query_params.get("path"), folder=True)
     query = text_param(request, "q")
     if not query:
         raise InvalidInput("give the text to search for in q")
-    results, complete = await search_entries(v, folder, query, SEARCH_RESULTS)
-    return JSONResponse({"path": folder, "q": query, "results": results, "complete": complete})
+    limit = int_param(request, "limit", SEARCH_RESULTS, 1, MAX_LIMIT)
+    found = await search_page(v, folder, query, request.query_params.get("cursor"), limit)
+    return JSONResponse(
+        {
+            "path": folder,
+            "q": query,
+            "results": found.entries,
+            "cursor": found.cursor,
+            "complete": found.cursor is None,
+            "partial": found.partial,
+            "searched_to": found.searched_to,
+        }
+    )
 
 
 def attachment(name: str) -> str:

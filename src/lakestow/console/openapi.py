@@ -224,7 +224,33 @@ PATHS: dict[str, Schema] = {
         )
     },
     "/api/search": {
-        "get": op("Search names below a folder", params=[q("q", required=True), FOLDER])
+        "get": with_answer(
+            op(
+                "Search names below a folder: the files and folders whose name holds q, in any"
+                " case (a folder once, for all below it), among what the member may list, in"
+                " path order. `cursor` goes on; `partial` says the page stopped at the"
+                " store's bound on one search's work, having searched up to `searched_to`",
+                params=[
+                    q("q", required=True),
+                    FOLDER,
+                    q("cursor"),
+                    q("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                ],
+            ),
+            {
+                "type": "object",
+                "properties": {
+                    "path": STR,
+                    "q": STR,
+                    "results": {"type": "array", "items": OBJ},
+                    "cursor": STR_OR_NULL,
+                    "complete": BOOL,
+                    "partial": BOOL,
+                    "searched_to": STR_OR_NULL,
+                },
+                "required": ["path", "q", "results", "cursor", "complete", "partial"],
+            },
+        )
     },
     "/api/download": {
         "get": binary_op(

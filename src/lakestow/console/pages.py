@@ -19,8 +19,9 @@ from lakestow import paths
 from lakestow.auth.policy import Action
 from lakestow.console import listing, syncstatus
 from lakestow.console.admin import warehouse_usage
-from lakestow.console.api import SEARCH_RESULTS, int_param, search_entries, text_param
+from lakestow.console.api import SEARCH_RESULTS, int_param, text_param
 from lakestow.console.context import Viewer, parse_path, viewer
+from lakestow.console.search import search_page
 from lakestow.errors import AccessDenied, LakestowError, Unauthenticated
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -102,8 +103,16 @@ async def browse(request: Request) -> Response:
     if syncstatus.shows_status(folder):
         context["sync"] = await syncstatus.read_status(v, folder)
     if query:
-        entries, complete = await search_entries(v, folder, query, SEARCH_RESULTS)
-        context.update(entries=entries, cursor=None, complete=complete)
+        cursor = request.query_params.get("cursor")
+        limit = int_param(request, "limit", SEARCH_RESULTS, 1, 1000)
+        found = await search_page(v, folder, query, cursor, limit)
+        context.update(
+            limit=limit,
+            entries=found.entries,
+            cursor=found.cursor,
+            partial=found.partial,
+            searched_to=found.searched_to,
+        )
     else:
         sort = request.query_params.get("sort") or "name"
         order = request.query_params.get("order") or "asc"

@@ -745,6 +745,59 @@ class Buckets(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class SearchHit:
+    """One result of a name search: an object (`info` set), or a folder (`key` ends in "/",
+    `info` None) that stands for every key below it."""
+
+    key: str
+    info: ObjectInfo | None = None
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of a name search, in key order. `next_start_after`: pass it back as
+    `start_after` to go on (None: nothing is left). `partial`: the page stopped at the
+    store's bound on the work of one call, not because it was full; the hits are complete
+    up to `next_start_after` only, and `scanned` says how many objects the call read (0
+    when it answered from an index)."""
+
+    hits: list[SearchHit]
+    next_start_after: str | None
+    partial: bool = False
+    scanned: int = 0
+
+
+@runtime_checkable
+class NameSearch(Protocol):
+    """Find objects and folders by a part of their name. Optional: a store that cannot
+    answer does not implement it."""
+
+    async def search(
+        self,
+        bucket: str,
+        prefix: str,
+        text: str,
+        *,
+        start_after: str | None = None,
+        limit: int = 100,
+    ) -> SearchPage:
+        """The hits under `prefix` for `text`, after `start_after`, at most `limit` of them.
+
+        `text` is matched without regard to case (both sides lower-cased, as `str.lower`)
+        as a substring of the segments of a key after `prefix` (the rest of the key, split
+        at "/"): it holds no "/" and is not empty (InvalidInput), so a match never spans
+        two segments. A latest version of a key (delete markers and noncurrent versions
+        are never found) makes the hit `storage.names.hit_of` says: the key up to and
+        including the first segment after `prefix` that holds `text`; that is the key
+        itself when only its last segment does (a file), else a folder ending in "/" (one
+        hit for every key below it, whether or not a folder marker object exists; a folder
+        marker object that matches is that folder). Hits are distinct and in key order;
+        those after `start_after` are returned (every key below a folder hit is skipped
+        with it). A store may stop early (`SearchPage.partial`)."""
+        ...
+
+
 @runtime_checkable
 class ObjectStore(
     Get,

@@ -15,6 +15,11 @@ blobs are rows of `inline_blobs` instead of files (ids starting with `~`). `comp
 remembers, for a day, which ETag each completed multipart upload made, so that a Complete
 retried after its answer was lost gets the same answer (`ops.complete_upload`); it is made
 at every open if missing (`init_memory`).
+`names` (schema 6) holds every (bucket, key) of `objects` with a number, and `names_fts` its
+keys' trigrams (an FTS5 index, `detail=none`: which keys hold a trigram, not where), for
+search by name (`search`). Triggers on `objects` keep both in the transaction that adds or
+removes an object row, whichever operation does it (a key is never changed in place; an
+INSERT OR REPLACE, whose delete fires no trigger, keeps the key's name).
 Comparison is SQLite's BINARY collation (memcmp of UTF-8), which is S3's key order.
 """
 
@@ -29,7 +34,7 @@ from typing import Any
 
 from lakestow.storage.protocol import BucketInfo, Checksum, ObjectInfo, PartInfo, UploadInfo
 
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "6"
 Extent = tuple[str, int, int]
 """A blob id, an offset in that blob and a length."""
 
@@ -68,6 +73,27 @@ CREATE TABLE IF NOT EXISTS parts (
 ) WITHOUT ROWID;
 """
 
+_NAMES = (
+    """CREATE TABLE IF NOT EXISTS names (
+        id INTEGER PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL, UNIQUE (bucket, key)
+    )""",
+    """CREATE VIRTUAL TABLE IF NOT EXISTS names_fts USING fts5(
+        key, content='names', content_rowid='id', tokenize='trigram', detail='none'
+    )""",
+    """CREATE TRIGGER IF NOT EXISTS objects_named AFTER INSERT ON objects
+    WHEN NOT EXISTS (SELECT 1 FROM names WHERE bucket = new.bucket AND key = new.key)
+    BEGIN
+        INSERT INTO names (bucket, key) VALUES (new.bucket, new.key);
+        INSERT INTO names_fts (rowid, key) VALUES (last_insert_rowid(), new.key);
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS objects_unnamed AFTER DELETE ON objects BEGIN
+        INSERT INTO names_fts (names_fts, rowid, key)
+            SELECT 'delete', id, key FROM names WHERE bucket = old.bucket AND key = old.key;
+        DELETE FROM names WHERE bucket = old.bucket AND key = old.key;
+    END""",
+)
+"""The name index (schema 6), made with a new index and by the migration to 6."""
+
 _VERSIONS_TABLE, _VERSIONS_INDEX = _SCHEMA[
     _SCHEMA.index("CREATE TABLE IF NOT EXISTS versions") :
 ].split(";")[:2]
@@ -89,6 +115,12 @@ MIGRATIONS: dict[str, str | tuple[str, ...]] = {
         "ALTER TABLE objects ADD COLUMN seq INTEGER NOT NULL DEFAULT 0",
         _VERSIONS_TABLE,
         _VERSIONS_INDEX,
+    ),
+    "6": (  # the name index, filled with the objects there are
+        *_NAMES,
+        "INSERT INTO names (bucket, key) SELECT bucket, key FROM objects WHERE true "
+        "ON CONFLICT DO NOTHING",
+        "INSERT INTO names_fts (names_fts) VALUES ('rebuild')",
     ),
 }
 """For each version, in order: the statement(s) that bring an index of the version before up
@@ -159,6 +191,8 @@ def init_schema(conn: sqlite3.Connection) -> None:
     """Create the tables of a new index, or bring an older one up to `SCHEMA_VERSION`."""
     if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is None:
         conn.executescript(_SCHEMA)
+        for statement in _NAMES:
+            conn.execute(statement)
         set_meta(conn, "schema", SCHEMA_VERSION)
         return
     version = int(get_meta(conn, "schema") or "1")

@@ -29,7 +29,7 @@ import anyio
 from lakestow.auth.checksums import Checksummer
 from lakestow.errors import InvalidInput, LakestowError
 from lakestow.storage.common import clean_metadata, no_such_bucket, no_such_key
-from lakestow.storage.local import ops, versions
+from lakestow.storage.local import ops, search, versions
 from lakestow.storage.local.blobs import CHUNK, BlobWriter
 from lakestow.storage.local.core import HEAVY_ITEMS, Core
 from lakestow.storage.local.index import read_bucket, read_buckets, read_tags
@@ -62,6 +62,7 @@ from lakestow.storage.protocol import (
     ObjectPartsPage,
     ObjectStore,
     PartRange,
+    SearchPage,
     SortedPage,
     SortPosition,
     VersionsPage,
@@ -167,6 +168,27 @@ class LocalStore(MultipartOps):
         # In a thread: about 9 µs a version, so a page of 1,000 would hold the loop for 9 ms;
         # the hop costs tens of µs. (A listing of current objects is a few µs a key.)
         return await self._core.scan(query)
+
+    async def search(
+        self,
+        bucket: str,
+        prefix: str,
+        text: str,
+        *,
+        start_after: str | None = None,
+        limit: int = 100,
+    ) -> SearchPage:
+        self._core.check_bucket(bucket)
+        query = partial(
+            search.search,
+            bucket=bucket,
+            prefix=prefix,
+            text=text,
+            start_after=start_after,
+            limit=limit,
+        )
+        # In a thread: the index answers in about a millisecond, a scan in up to 50 ms.
+        return await self._core.run(partial(self._core.read_sync, query, True))
 
     async def purge_versions(
         self, bucket: str, *, prefix: str, noncurrent_before: datetime, limit: int = 1000

@@ -41,6 +41,7 @@ from lakestow.errors import (
     NotFound,
     PreconditionFailed,
 )
+from lakestow.storage import names
 from lakestow.storage.common import check_md5, clean_metadata, part_unsatisfiable
 from lakestow.storage.etags import clean_etag, parts_count, quoted, requoted
 from lakestow.storage.protocol import (
@@ -59,6 +60,7 @@ from lakestow.storage.protocol import (
     ObjectInfo,
     ObjectStore,
     PartRange,
+    SearchPage,
 )
 from lakestow.storage.s3.base import (
     checksum_of,
@@ -88,6 +90,8 @@ from lakestow.storage.s3.upstream import Upstream
 from lakestow.storage.s3.versions import S3Versioning
 
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
+SEARCH_SCAN = 10_000
+"""The most objects one search call lists from the upstream (10 listing requests)."""
 
 
 class S3Store(S3Versioning):
@@ -491,6 +495,21 @@ class S3Store(S3Versioning):
             self._known.pop(bucket, None)
             await self._require_bucket(bucket)
         return page
+
+    async def search(
+        self,
+        bucket: str,
+        prefix: str,
+        text: str,
+        *,
+        start_after: str | None = None,
+        limit: int = 100,
+    ) -> SearchPage:
+        """A bounded scan of the upstream's listing (`names.scan`): at most `SEARCH_SCAN`
+        objects a call, then the page is partial and goes on where it stopped."""
+        return await names.scan(
+            self, bucket, prefix, text, start_after=start_after, limit=limit, budget=SEARCH_SCAN
+        )
 
     async def copy(
         self,

@@ -1,0 +1,143 @@
+"""Search by name in the local index (`protocol.NameSearch`), in one read transaction.
+
+A text of 3 characters or more is looked up in the trigram index (`names_fts`): the keys
+holding a cover of its trigrams (non-overlapping ones, and the last), at most `CANDIDATES`
+of them in the whole index, are taken in key order within the prefix's key range, and each is
+checked as `names.hit_of` says (the index has false positives, and a match in the prefix
+itself makes no hit). A text of 1 or 2 characters, which no trigram covers, or one so common
+that more than `CANDIDATES` keys hold it, is looked for by reading the prefix's keys in order
+instead, at most `SCAN_BUDGET` of them a call: where matches are common a page fills fast;
+where they are rare the page ends `partial`, and the next call goes on from there.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import replace
+
+from lakestow.storage import names
+from lakestow.storage.common import successor
+from lakestow.storage.local.index import LISTED_COLUMNS, object_info
+from lakestow.storage.protocol import SearchHit, SearchPage
+
+CANDIDATES = 20_000
+"""The most keys the trigram index may name for one search (about 10 ms to sort)."""
+SCAN_BUDGET = 50_000
+"""The most keys one call reads in order (about 50 ms, in a worker thread)."""
+_CHUNK = 1000
+
+
+def search(
+    conn: sqlite3.Connection,
+    bucket: str,
+    prefix: str,
+    text: str,
+    start_after: str | None,
+    limit: int,
+) -> SearchPage:
+    """A page of `NameSearch.search`; run it in a read transaction."""
+    needle = names.needle(text, limit)
+    hits = names.Hits(prefix, needle, limit)
+    start = names.resume(prefix, needle, start_after)
+    if start is None:
+        return hits.page()
+    upper = successor(prefix)
+    page = None
+    if len(needle) >= 3:
+        page = _indexed(conn, bucket, hits, start, upper)
+    if page is None:
+        page = _scan(conn, bucket, hits, start, upper)
+    return replace(page, hits=_with_rows(conn, bucket, page.hits))
+
+
+def trigrams(needle: str) -> str:
+    """An FTS5 query for the keys holding every trigram of a cover of `needle`."""
+    starts = sorted({*range(0, len(needle) - 2, 3), len(needle) - 3})
+    return " AND ".join('"' + needle[at : at + 3].replace('"', '""') + '"' for at in starts)
+
+
+def _range(column: str, start: tuple[str, bool], upper: str | None) -> tuple[str, list[object]]:
+    sql = f" AND {column} {'>=' if start[1] else '>'} ?"
+    params: list[object] = [start[0]]
+    if upper is not None:
+        sql += f" AND {column} < ?"
+        params.append(upper)
+    return sql, params
+
+
+def _indexed(
+    conn: sqlite3.Connection,
+    bucket: str,
+    hits: names.Hits,
+    start: tuple[str, bool],
+    upper: str | None,
+) -> SearchPage | None:
+    """The page from the trigram index; None when it names too many keys to sort."""
+    ids = [
+        rowid
+        for (rowid,) in conn.execute(
+            "SELECT rowid FROM names_fts WHERE names_fts MATCH ? LIMIT ?",
+            (trigrams(hits.needle), CANDIDATES + 1),
+        )
+    ]
+    if len(ids) > CANDIDATES:
+        return None
+    # the ids named, looked up one by one: "+" keeps SQLite from scanning the key range
+    within, params = _range("+key", start, upper)
+    rows = conn.execute(
+        "SELECT key FROM names WHERE id IN (SELECT value FROM json_each(?)) "  # noqa: S608
+        f"AND +bucket = ?{within} ORDER BY key",
+        (json.dumps(ids), bucket, *params),
+    )
+    try:
+        for (key,) in rows:
+            hits.offer(key)
+            if hits.full:
+                break
+    finally:
+        rows.close()
+    return hits.page()
+
+
+def _scan(
+    conn: sqlite3.Connection,
+    bucket: str,
+    hits: names.Hits,
+    start: tuple[str, bool],
+    upper: str | None,
+) -> SearchPage:
+    """The page from the prefix's keys read in order, seeking past each folder hit."""
+    scanned, last = 0, start[0]
+    while scanned < SCAN_BUDGET:
+        within, params = _range("key", start, upper)
+        keys = conn.execute(
+            f"SELECT key FROM objects WHERE bucket = ?{within} ORDER BY key LIMIT ?",  # noqa: S608
+            (bucket, *params, min(_CHUNK, SCAN_BUDGET - scanned)),
+        ).fetchall()
+        if not keys:
+            return hits.page(scanned=scanned)
+        for (key,) in keys:
+            scanned, last = scanned + 1, key
+            folder = hits.offer(key)
+            if hits.full:
+                return hits.page(scanned=scanned)
+            if folder is not None:
+                start = (folder[:-1] + "0", True)  # past every key below the folder
+                break
+        else:
+            start = (last, False)
+    return hits.page(last, scanned)
+
+
+def _with_rows(conn: sqlite3.Connection, bucket: str, hits: list[SearchHit]) -> list[SearchHit]:
+    """`hits` with each object's row (a listing's columns)."""
+    query = f"SELECT {LISTED_COLUMNS} FROM objects WHERE bucket = ? AND key = ?"  # noqa: S608
+    found = []
+    for hit in hits:
+        if hit.key.endswith("/"):
+            found.append(hit)
+            continue
+        row = conn.execute(query, (bucket, hit.key)).fetchone()
+        found.append(SearchHit(hit.key, object_info(bucket, row)))
+    return found

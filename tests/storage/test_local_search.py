@@ -1,0 +1,127 @@
+"""Search by name in the local store: the conformance suite through each of its ways to answer
+(the trigram index; an ordered scan, as for a text under 3 characters or one too common for
+the index; a scan cut short by its budget), the name index kept right by every operation that
+changes an object's latest version, and an index of schema 5 back-filled at open."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from lakestow.storage.local import LocalStore
+from lakestow.storage.local import search as local_search
+from lakestow.storage.local.index import SCHEMA_VERSION
+from lakestow.storage.protocol import ENABLED
+from storage.conformance import chunks, new_bucket, put_keys
+from storage.search import TestSearch, TestSearchModel, every_hit, model, searcher
+from storage.test_local import _back_to
+
+__all__ = ["TestSearch", "TestSearchModel"]
+
+
+@pytest.fixture(params=["index", "scan", "scan-by-3"])
+async def store(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[LocalStore]:
+    """The store, answering from its index; by scanning only (as when the index names too
+    many keys); by scanning 3 keys a call, so that pages end partial."""
+    if request.param != "index":
+        monkeypatch.setattr(local_search, "CANDIDATES", 0)
+    if request.param == "scan-by-3":
+        monkeypatch.setattr(local_search, "SCAN_BUDGET", 3)
+    async with await LocalStore.open(tmp_path / "store", min_part_size=1) as opened:
+        yield opened
+
+
+def index_of(store: LocalStore) -> sqlite3.Connection:
+    return sqlite3.connect(store.root / "index.db")
+
+
+def check_names(store: LocalStore) -> None:
+    """The name index holds every object row's key and nothing else, and FTS5 finds its
+    trigram index whole and in agreement with the names."""
+    with index_of(store) as conn:
+        objects = conn.execute("SELECT bucket, key FROM objects ORDER BY 1, 2").fetchall()
+        named = conn.execute("SELECT bucket, key FROM names ORDER BY 1, 2").fetchall()
+        assert named == objects
+        conn.execute("INSERT INTO names_fts (names_fts) VALUES ('integrity-check')")
+
+
+@pytest.mark.anyio
+async def test_a_scan_cut_short_says_so_and_goes_on(store: LocalStore) -> None:
+    bucket = await new_bucket(store)
+    keys = [f"f/{n:02}{'-hit' if n in (1, 7) else ''}" for n in range(10)]
+    await put_keys(store, bucket, keys)
+    page = await searcher(store).search(bucket, "f/", "hit")
+    if local_search.SCAN_BUDGET == 3:
+        assert page.partial and page.scanned == 3 and page.next_start_after == "f/02"
+        assert [h.key for h in page.hits] == ["f/01-hit"]
+    else:
+        assert not page.partial and page.next_start_after is None
+        assert [h.key for h in page.hits] == ["f/01-hit", "f/07-hit"]
+        assert page.scanned == (10 if local_search.CANDIDATES == 0 else 0)
+    assert await every_hit(store, bucket, "f/", "hit") == ["f/01-hit", "f/07-hit"]
+
+
+@pytest.mark.anyio
+async def test_every_change_of_the_latest_version_changes_the_index(tmp_path: Path) -> None:
+    async with await LocalStore.open(tmp_path, min_part_size=1) as store:
+        bucket = await new_bucket(store)
+        await store.put_versioning(bucket, ENABLED)
+
+        async def found() -> list[str]:
+            check_names(store)
+            return await every_hit(store, bucket, "", "needle")
+
+        first = await store.put(bucket, "a/needle-put", chunks(b"1"))
+        second = await store.put(bucket, "a/needle-put", chunks(b"2"))  # an overwrite
+        assert await found() == ["a/needle-put"]
+        await store.copy(bucket, "a/needle-put", bucket, "b/needle-copy")
+        upload_id = await store.create_multipart(bucket, "c/needle-parts")
+        part = await store.upload_part(bucket, "c/needle-parts", upload_id, 1, chunks(b"p"))
+        await store.complete_multipart(bucket, "c/needle-parts", upload_id, [(1, part.etag)])
+        everything = ["a/needle-put", "b/needle-copy", "c/needle-parts"]
+        assert await found() == everything
+        marker = await store.delete(bucket, "a/needle-put")  # a delete marker hides it
+        assert await found() == everything[1:]
+        restored = await store.copy(  # a version restored, as the console restores one
+            bucket, "a/needle-put", bucket, "a/needle-put", src_version_id=first.version_id
+        )
+        assert await found() == everything
+        await store.delete(bucket, "a/needle-put", version_id=restored.version_id)
+        assert await found() == everything[1:]  # the marker is the latest again
+        await store.delete(bucket, "a/needle-put", version_id=marker.version_id)
+        assert await found() == everything  # the version below it is the latest
+        for version in (second, first):
+            await store.delete(bucket, "a/needle-put", version_id=version.version_id)
+        assert await found() == everything[1:]
+        await store.put_versioning(bucket, "Suspended")
+        await store.delete(bucket, "b/needle-copy")  # a null delete marker
+        assert await found() == everything[2:]
+        await store.delete_many(bucket, ["c/needle-parts"])
+        assert await found() == []
+
+
+@pytest.mark.anyio
+async def test_an_index_of_schema_5_gains_its_name_index(tmp_path: Path) -> None:
+    """An index made before search (schema 5) gets the name index at the next open, filled
+    with the objects it holds, and kept from then on."""
+    keys = [f"old/dir-{n}/file-{n}.csv" for n in range(30)] + ["old/Dir-7.txt"]
+    async with await LocalStore.open(tmp_path, min_part_size=1) as store:
+        bucket = await new_bucket(store)
+        await put_keys(store, bucket, keys)
+    with sqlite3.connect(tmp_path / "index.db") as conn:  # back to schema 5, as it was
+        _back_to(conn, 5)
+        assert "names" not in {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    async with await LocalStore.open(tmp_path, min_part_size=1) as store:
+        assert await every_hit(store, bucket, "old/", "dir-7") == model(keys, "old/", "dir-7")
+        assert await every_hit(store, bucket, "old/", "dir-7") == ["old/Dir-7.txt", "old/dir-7/"]
+        await store.put(bucket, "old/dir-77", chunks(b"new"))
+        assert "old/dir-77" in await every_hit(store, bucket, "old/", "dir-77")
+        check_names(store)
+    with sqlite3.connect(tmp_path / "index.db") as conn:
+        schema = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+        assert schema == (SCHEMA_VERSION,) == ("6",)
