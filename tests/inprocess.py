@@ -30,7 +30,7 @@ from lakestow.console.sessions import COOKIE
 from lakestow.datadir import Opened
 from lakestow.runtime import Runtime
 from lakestow.s3api.app import S3App
-from lakestow.server import open_runtime
+from lakestow.server import open_runtime, refresh_revocations
 
 S3_HOST = "s3.inprocess"
 CONSOLE_URL = "http://console.inprocess"
@@ -105,4 +105,11 @@ def in_process(
     ):
         client = TestClient(create_console(runtime, s3_url=s3_url), base_url=console_url)
         client.portal = portal  # requests run on the runtime's loop (no `with`: no lifespan)
-        yield InProcess(opened, client, runtime)
+        # as `serve` does: revocations reloaded in the background, so a test longer than
+        # catalog_staleness is not refused as if the catalog were down
+        interval = opened.settings.revocation_refresh
+        refresher = portal.start_task_soon(refresh_revocations, runtime.verifier, interval)
+        try:
+            yield InProcess(opened, client, runtime)
+        finally:
+            refresher.cancel()

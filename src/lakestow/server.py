@@ -91,7 +91,7 @@ async def open_runtime(opened: Opened) -> AsyncIterator[Runtime]:
         snapshot.catalog_snapshot,
         max_age=settings.revocation_refresh,  # `serve` also reloads it off the loop
         staleness=settings.catalog_staleness,
-        reloads_in_background=True,  # by _refresh: a request never waits on the catalog
+        reloads_in_background=True,  # by refresh_revocations: requests never wait for it
         lookup_operator=snapshot.operator_state,
         lookup_member=snapshot.member_state,
     )
@@ -182,7 +182,7 @@ def conditional_line(how: ConditionalWrites | None) -> str:
     return f"conditional writes (If-None-Match, If-Match): {how.describe()}"
 
 
-async def _refresh(verifier: Verifier, interval: float) -> None:
+async def refresh_revocations(verifier: Verifier, interval: float) -> None:
     """Reload revocations, disabled members and operators in a thread, a little more often
     than they expire, so requests never wait for the catalog. A failed reload (the catalog
     down) is counted and logged by `verifier.health` and tried again; nothing ends the loop
@@ -305,7 +305,9 @@ async def _serve(opened: Opened, fresh: Bootstrap | None) -> bool:
             loop.add_signal_handler(sig, _stop, servers)
         _announce(settings, fresh)
         print(conditional_line(runtime.conditional_writes), flush=True)
-        refresher = asyncio.create_task(_refresh(runtime.verifier, settings.revocation_refresh))
+        refresher = asyncio.create_task(
+            refresh_revocations(runtime.verifier, settings.revocation_refresh)
+        )
         purger = asyncio.create_task(_purge(runtime, settings.trash_purge_interval))
         s3_task = asyncio.create_task(_run(servers[0], settings.s3_address))
         console_task = asyncio.create_task(_run(servers[1], settings.console_address))
