@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -26,17 +26,12 @@ from lakestow.sync.credentials import (
     CredentialSource,
     EnvironmentCredentials,
     ProcessCredentials,
-    s3_client,
-    s3_store,
 )
 from lakestow.sync.errors import SyncError
 from lakestow.sync.instance import ChildSettings, Instance
 from lakestow.sync.plan import Options
-from lakestow.sync.remote import Remote, S3Client, parse_s3_uri
+from lakestow.sync.remote import Endpoint, Remote, parse_s3_uri
 from lakestow.sync.restore import Progress
-
-if TYPE_CHECKING:
-    from obstore.store import S3Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -63,16 +58,9 @@ class SyncSettings:
             bucket, prefix = parse_s3_uri(self.remote)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--remote") from exc
-        source = self.credential_source()
-
-        def connect() -> S3Client:
-            return s3_client(self.endpoint_url, self.region, source, self.workers)
-
-        def connect_store() -> S3Store:
-            return s3_store(self.endpoint_url, self.region, source, bucket, self.workers)
-
+        endpoint = Endpoint(self.endpoint_url, self.region, self.credential_source(), self.workers)
         tuning = Tuning(workers=self.workers)
-        return Agent(self.home, Remote(connect, bucket, prefix, connect_store), options, tuning)
+        return Agent(self.home, Remote(endpoint, bucket, prefix), options, tuning)
 
 
 def s3_options(command: F) -> F:

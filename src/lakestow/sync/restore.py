@@ -220,11 +220,11 @@ def _fetch(home: Path, tmp: Path, remote: Remote, obj: RemoteObject) -> Entry:
     partial = tmp / f"restore-{os.getpid()}-{next(_names)}"
     try:
         with partial.open("xb") as out:
-            etag, digest = remote.download(obj.path, out, obj.version_id)
+            got = remote.download(obj.path, out, obj.version_id)
             out.flush()  # the last write sets the mtime the state records
             st = os.fstat(out.fileno())
         os.replace(partial, target)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    return Entry(obj.path, st.st_size, st.st_mtime_ns, etag, digest)
+    return Entry(obj.path, st.st_size, st.st_mtime_ns, got.etag, got.md5)
