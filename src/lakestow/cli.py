@@ -11,7 +11,6 @@ load SQLAlchemy, Alembic, the web framework or boto3 (tests/test_cli_imports.py 
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import json
 import shlex
@@ -234,6 +233,8 @@ def org_purge(ctx: click.Context, name: str, older_than: str | None) -> None:
 
     A local object store serves one process at a time: stop `lakestow serve` first (which
     purges past the retention by itself every `trash_purge_interval` seconds)."""
+    import asyncio
+
     from lakestow.services import parse_retention
 
     seconds = None if older_than is None else parse_retention(older_than, "--older-than")

@@ -13,17 +13,19 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lakestow.sync.errors import NotFound, PreconditionFailed, SyncError
 from lakestow.sync.plan import Plan, Upload
 from lakestow.sync.remote import Remote
 from lakestow.sync.scan import LocalFile, is_folder
 from lakestow.sync.state import Entry, State
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 MiB = 1 << 20
 MAX_PARTS = 10_000
@@ -115,6 +117,8 @@ def _uploads(
     hook: ReadHook | None,
     result: PassResult,
 ) -> None:
+    from concurrent.futures import ThreadPoolExecutor, as_completed  # a pass with work only
+
     order = sorted(plan.uploads, key=lambda u: -u.file.size)
     with ThreadPoolExecutor(tuning.workers, thread_name_prefix="lakestow-sync") as pool:
         futures = {pool.submit(upload, remote, home, u, tuning, hook): u for u in order}
@@ -151,6 +155,8 @@ def _deletes(plan: Plan, remote: Remote, state: State, tuning: Tuning, result: P
     """Delete file by file; a remote version changed since the last pass is first kept aside."""
     if not plan.deletes:
         return
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(tuning.workers, thread_name_prefix="lakestow-sync") as pool:
         gone = list(pool.map(lambda e: _delete(remote, e, result), plan.deletes))
     done = [e.path for e, ok in zip(plan.deletes, gone, strict=True) if ok]

@@ -28,7 +28,6 @@ from lakestow.sync.credentials import (
     ProcessCredentials,
 )
 from lakestow.sync.errors import SyncError
-from lakestow.sync.instance import ChildSettings, Instance
 from lakestow.sync.plan import Options
 from lakestow.sync.remote import Endpoint, Remote, parse_s3_uri
 from lakestow.sync.restore import Progress
@@ -256,6 +255,8 @@ def instance_run(
     command: tuple[str, ...],
 ) -> None:
     """Restore --home, run CMD in it (after --), sync every interval and once at the end."""
+    from lakestow.sync.instance import ChildSettings, Instance
+
     _logging()
     child = ChildSettings(settings.endpoint_url, settings.region, settings.credential_process)
     with settings.agent(Options(force=force, checksum=checksum)) as agent:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import subprocess
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -69,6 +68,8 @@ class ProcessCredentials:
     command: str
 
     def __call__(self) -> Credentials:
+        import subprocess
+
         result = subprocess.run(
             shlex.split(self.command), capture_output=True, text=True, check=False, timeout=60
         )

@@ -10,7 +10,6 @@ answers are translated here and only here (STYLE convention 2).
 from __future__ import annotations
 
 import hashlib
-import http.client
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -18,18 +17,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote
-from xml.sax.saxutils import escape
-
-from defusedxml.ElementTree import ParseError, fromstring
 
 from lakestow.sync.credentials import CachedCredentials, CredentialSource, s3_store
 from lakestow.sync.errors import NotFound, PreconditionFailed, RemoteError
-from lakestow.sync.signed import Answer, Signer
 
 if TYPE_CHECKING:
     from xml.etree.ElementTree import Element
 
     from obstore.store import S3Store
+
+    from lakestow.sync.signed import Answer, Signer
 
 NOT_FOUND = {"NoSuchKey", "NoSuchUpload", "404", "NotFound"}
 META = "x-amz-meta-"
@@ -72,6 +69,8 @@ class Downloaded:
 @contextmanager
 def _translated() -> Iterator[None]:
     """obstore's errors and transport failures as the agent's closed set (`errors`)."""
+    import http.client
+
     from obstore.exceptions import (
         AlreadyExistsError,
         BaseError,
@@ -106,6 +105,8 @@ def _checked(answer: Answer) -> Answer:
 
 
 def _error(body: bytes) -> tuple[str, str] | None:
+    from defusedxml.ElementTree import ParseError, fromstring
+
     try:
         root = fromstring(body) if body.strip() else None
     except ParseError:
@@ -132,6 +133,8 @@ def _text(element: Element, name: str) -> str:
 
 
 def _parse(body: bytes) -> Element:
+    from defusedxml.ElementTree import ParseError, fromstring
+
     try:
         return fromstring(body)
     except ParseError as exc:
@@ -189,6 +192,8 @@ class Remote:
     def signer(self) -> Signer:
         with self._lock:
             if self._signer is None:
+                from lakestow.sync.signed import Signer
+
                 e = self.endpoint
                 self._signer = Signer(e.resolved_url, e.region, self._credentials, 300.0)
             return self._signer
@@ -266,6 +271,8 @@ class Remote:
         if_match: str | None = None,
         new: bool = False,
     ) -> str:
+        from xml.sax.saxutils import escape
+
         parts = "".join(
             f"<Part><PartNumber>{i + 1}</PartNumber><ETag>&quot;{escape(e)}&quot;</ETag></Part>"
             for i, e in enumerate(etags)

@@ -12,16 +12,18 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from lakestow.sync.errors import SyncError
 from lakestow.sync.ignore import IGNORE_FILE, STATE_DIR, STATUS_NAME, IgnoreRules
 from lakestow.sync.remote import Remote, RemoteObject
 from lakestow.sync.state import Entry, State
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 Action = Literal["download", "keep", "in-sync", "skip"]
 Progress = Callable[[int, int, int], None]
@@ -68,6 +70,8 @@ def restore(
 
     `as_of`: every file as it was at that moment instead (its version then, from the
     warehouse's trash), over what the home holds; see `_as_of`."""
+    from concurrent.futures import ThreadPoolExecutor
+
     home.mkdir(parents=True, exist_ok=True)
     tmp = home / STATE_DIR / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
@@ -106,6 +110,8 @@ def _as_of(
     one's state entry keeps the ETag of what is current there now, with a size no file has,
     so the pass sees it changed and uploads it (over that version, as an upload of a changed
     file does; a file deleted since is new again)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     then = [o for o in remote.list_as_of(moment) if restore_action(o, None, None, False) != "skip"]
     current = {o.path: o.etag for o in remote.list()}
     known = state.entries()
@@ -161,6 +167,8 @@ def _download(
     pool: ThreadPoolExecutor,
     progress: Progress | None = None,
 ) -> None:
+    from concurrent.futures import as_completed
+
     futures = {pool.submit(_fetch, home, tmp, remote, o): o for o in todo}
     pending: list[Entry] = []
     for done, future in enumerate(as_completed(futures), 1):
