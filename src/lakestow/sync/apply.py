@@ -2,7 +2,9 @@
 
 A file is committed only when it was the same (size, mtime) before, during and after it was
 read; otherwise the upload is dropped (multipart aborted, state untouched) and retried next pass.
-An empty folder is uploaded as its zero-byte marker `path/`, and deleted like a file.
+An empty folder is uploaded as its zero-byte marker `path/`, and deleted like a file; a
+symbolic link as a small object holding its target. Each file carries its mtime and mode
+(and a link its marker) as user metadata (`meta`).
 Every commit is conditional (If-Match the ETag last synced, or If-None-Match: * for a new file):
 on 412 the remote version, when it differs, is first copied aside as
 `NAME.remote-conflict-<UTC time>`, then overwritten.
@@ -18,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from lakestow.sync import meta
 from lakestow.sync.errors import NotFound, PreconditionFailed, SyncError
 from lakestow.sync.plan import Plan, Upload
 from lakestow.sync.remote import Remote
@@ -200,6 +203,9 @@ def upload(
     f = item.file
     if is_folder(f.path):
         return _marker(remote, item)
+    if f.link:
+        return _link(remote, home, item)
+    kept = meta.encode(f.mode, f.mtime_ns)
     with (home / f.path).open("rb") as fh:
         _same(os.fstat(fh.fileno()), f)
         if f.size <= tuning.multipart_threshold:
@@ -207,10 +213,26 @@ def upload(
             if hook:
                 hook(f.path, len(data))
             _unchanged(home, fh, f)
-            md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
-            etag, conflict = _commit(remote, item, md5, lambda c: remote.put(f.path, data, **c))
-            return Outcome(Entry(f.path, f.size, f.mtime_ns, etag, md5), conflict)
+            return _whole(remote, item, data, kept)
         return _multipart(remote, home, item, fh, tuning, hook)
+
+
+def _whole(remote: Remote, item: Upload, data: bytes, kept: dict[str, str]) -> Outcome:
+    """One PUT of `data` (a small file's content, a link's target) with its metadata."""
+    f = item.file
+    md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    put = lambda c: remote.put(f.path, data, meta=kept, **c)  # noqa: E731
+    etag, conflict = _commit(remote, item, md5, put)
+    return Outcome(Entry(f.path, f.size, f.mtime_ns, etag, md5, f.mode), conflict)
+
+
+def _link(remote: Remote, home: Path, item: Upload) -> Outcome:
+    """A symbolic link, never followed: its target, if the link is still the one scanned."""
+    f = item.file
+    target = os.readlink(home / f.path)
+    _same(os.stat(home / f.path, follow_symlinks=False), f)
+    data = os.fsencode(target)
+    return _whole(remote, item, data, meta.encode(f.mode, f.mtime_ns, link=True))
 
 
 def _marker(remote: Remote, item: Upload) -> Outcome:
@@ -230,7 +252,7 @@ def _multipart(
     hook: ReadHook | None,
 ) -> Outcome:
     f = item.file
-    upload_id = remote.start_upload(f.path)
+    upload_id = remote.start_upload(f.path, meta.encode(f.mode, f.mtime_ns))
     completed = False
     try:
         etags: list[str] = []
@@ -256,7 +278,8 @@ def _multipart(
             return etag
 
         etag, conflict = _commit(remote, item, local, send)
-        return Outcome(Entry(f.path, f.size, f.mtime_ns, etag, whole.hexdigest()), conflict)
+        entry = Entry(f.path, f.size, f.mtime_ns, etag, whole.hexdigest(), f.mode)
+        return Outcome(entry, conflict)
     finally:
         if not completed:
             remote.abort(f.path, upload_id)

@@ -2,21 +2,26 @@
 
 Local work is never overwritten: a local file that differs from what the state says was last
 synced (or that the state does not know) is kept; the next pass uploads it, keeping a differing
-remote version aside. Downloads land in `.lakestow/tmp/` and are renamed into place.
+remote version aside. Downloads land in `.lakestow/tmp/` (0600 while written), get the mode
+and mtime their object carries (`meta`), and are renamed into place; a link object becomes
+the link (unless it leaves the home), and nothing is written through a link.
 A folder marker (`path/`) becomes a directory, recorded in the state like the agent's own
 markers of empty folders: the next pass deletes it remotely if the folder is not empty.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from lakestow.sync import meta
 from lakestow.sync.errors import SyncError
 from lakestow.sync.ignore import IGNORE_FILE, STATE_DIR, STATUS_NAME, IgnoreRules
 from lakestow.sync.remote import Remote, RemoteObject
@@ -72,6 +77,7 @@ def restore(
     warehouse's trash), over what the home holds; see `_as_of`."""
     from concurrent.futures import ThreadPoolExecutor
 
+    _umask()
     home.mkdir(parents=True, exist_ok=True)
     tmp = home / STATE_DIR / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
@@ -223,16 +229,63 @@ _names = itertools.count()
 
 
 def _fetch(home: Path, tmp: Path, remote: Remote, obj: RemoteObject) -> Entry:
+    """Download `obj` beside the home, give it its mode and mtime (or make the link it
+    holds), then rename it into place: never through a link, never out of the home."""
     target = home / obj.path
+    _no_link_on_the_way(home, obj.path)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = tmp / f"restore-{os.getpid()}-{next(_names)}"
     try:
-        with partial.open("xb") as out:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
             got = remote.download(obj.path, out, obj.version_id)
-            out.flush()  # the last write sets the mtime the state records
-            st = os.fstat(out.fileno())
+            out.flush()
+            kept = meta.decode(got.meta)
+            if not kept.link:
+                _keep(out.fileno(), kept)
+        if kept.link:
+            _make_link(home, obj.path, partial, kept)
         os.replace(partial, target)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    return Entry(obj.path, st.st_size, st.st_mtime_ns, got.etag, got.md5)
+    st = os.stat(target, follow_symlinks=False)
+    mode = stat.S_IMODE(st.st_mode)
+    return Entry(obj.path, st.st_size, st.st_mtime_ns, got.etag, got.md5, mode)
+
+
+def _keep(fd: int, kept: meta.FileMeta) -> None:
+    """The mode and mtime the object carries (an object without them: the umask's, now)."""
+    os.fchmod(fd, kept.mode if kept.mode is not None else 0o666 & ~_umask())
+    if kept.mtime_ns is not None:
+        os.utime(fd, ns=(kept.mtime_ns, kept.mtime_ns))
+
+
+def _make_link(home: Path, path: str, partial: Path, kept: meta.FileMeta) -> None:
+    """Replace the downloaded `partial` by the link it describes (with its mtime)."""
+    data = partial.read_bytes()
+    target = os.fsdecode(data)
+    if not target or not meta.inside(home, path, target):
+        raise SyncError(f"a symlink to {target!r} leaves the home: not restored")
+    partial.unlink()
+    os.symlink(target, partial)
+    if kept.mtime_ns is not None:
+        os.utime(partial, ns=(kept.mtime_ns, kept.mtime_ns), follow_symlinks=False)
+
+
+@functools.cache
+def _umask() -> int:
+    """The process's umask, read once before any download thread starts (reading it means
+    setting it, which must not race a thread creating a file)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+def _no_link_on_the_way(home: Path, path: str) -> None:
+    """Refuse to write below a folder of the home that is a symlink (it may lead out)."""
+    folder = home
+    for part in Path(path).parts[:-1]:
+        folder = folder / part
+        if folder.is_symlink():
+            raise SyncError(f"{folder.relative_to(home)} is a symlink: not written through")
