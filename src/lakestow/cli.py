@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import shlex
 import sys
 from collections.abc import Iterator, Sequence
@@ -480,14 +481,36 @@ def token() -> None:
 @click.argument("name")
 @click.option("--expires", default="30d", show_default=True, help="Lifetime: 30d, 12h, or never.")
 @click.option("--label", default="", help="What the token is for.")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the token to this file (mode 0600) instead of stdout.",
+)
 @click.pass_context
-def token_issue(ctx: click.Context, name: str, expires: str, label: str) -> None:
-    """Issue an instance token; it is the only line printed on stdout (keep it secret)."""
+def token_issue(
+    ctx: click.Context, name: str, expires: str, label: str, output: Path | None
+) -> None:
+    """Issue an instance token; it is the only line printed on stdout (keep it secret), or
+    the content of --output, a file only its owner can read."""
     from lakestow.services import parse_duration
 
     seconds = None if expires == "never" else parse_duration(expires, longest=TOKEN_MAX_SECONDS)
     with _service(ctx) as service:
-        click.echo(service.credentials.issue_token(name, seconds=seconds, label=label))
+        issued = service.credentials.issue_token(name, seconds=seconds, label=label)
+    if output is None:
+        click.echo(issued)
+        return
+    _write_private(output, issued + "\n")
+    click.echo(f"wrote the token of {name} to {output} (mode 0600)", err=True)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to `path`, a file only its owner may read, even one that existed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(fd, 0o600)
+        out.write(text)
 
 
 @token.command("revoke")
@@ -519,9 +542,9 @@ def token_list(ctx: click.Context, name: str, as_json: bool) -> None:
 )
 def aws_credentials(server: str, token_file: Path) -> None:
     """Print fresh credentials as an AWS credential_process document (for ~/.aws/config)."""
-    from lakestow.client import exchange_token
+    from lakestow.client import exchange_token, read_token
 
-    document = exchange_token(server, token_file.read_text().strip())
+    document = exchange_token(server, read_token(token_file))
     click.echo(json.dumps(document["credentials"]))
 
 

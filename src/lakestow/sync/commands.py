@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import click
 
@@ -132,9 +132,9 @@ def _from_server(kwargs: dict[str, Any], server: str | None, token_file: Path | 
         return
     if server is None or token_file is None:
         raise click.UsageError("--server and --token-file go together")
-    from lakestow.client import exchange_token
+    from lakestow.client import exchange_token, read_token
 
-    answer = exchange_token(server, token_file.read_text().strip())
+    answer = exchange_token(server, read_token(token_file))
     kwargs["remote"] = kwargs["remote"] or answer["paths"]["USER_NOTEBOOKS_PATH"]
     kwargs["endpoint_url"] = kwargs["endpoint_url"] or answer["s3_endpoint"]
     kwargs["region"] = answer["region"]
@@ -158,14 +158,21 @@ def _logging() -> None:
     )
 
 
-def _progress() -> Progress:
+def _progress(stream: TextIO | None = None) -> Progress | None:
+    """A progress line for a restore, redrawn in place at most 10 times a second, when
+    `stream` (stderr) is a terminal; None (no progress shown) otherwise, as in a log."""
+    out = stream or sys.stderr
+    if not out.isatty():
+        return None
     last = [0.0]
 
     def show(done: int, total: int, size: int) -> None:
         now = time.monotonic()
-        if done == total or now - last[0] >= 1.0:
+        if done == total or now - last[0] >= 0.1:
             last[0] = now
-            click.echo(f"restore: {done}/{total} files, {size / 2**20:.1f} MiB", err=True)
+            line = f"\rrestore: {done}/{total} files, {size / 2**20:.1f} MiB"
+            out.write(line + ("\n" if done == total else ""))
+            out.flush()
 
     return show
 
