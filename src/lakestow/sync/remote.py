@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 NOT_FOUND = {"NoSuchKey", "NoSuchUpload", "404", "NotFound"}
 META = "x-amz-meta-"
+WHOLE = 4 << 20
+"""Objects up to this size are read in one piece by a GET, larger ones streamed."""
 
 
 @dataclass(frozen=True)
@@ -369,7 +371,11 @@ class Remote:
         with _translated():
             options: Any = {} if version_id is None else {"version": version_id}
             answer = obstore.get(self.store, self.key(path), options=options)
-            for block in answer.stream(min_chunk_size=1 << 20):
+            if answer.meta["size"] <= WHOLE:  # one crossing into obstore, not a stream's
+                blocks: Iterable[Any] = [answer.bytes()]
+            else:
+                blocks = answer.stream(min_chunk_size=1 << 20)
+            for block in blocks:
                 digest.update(block)
                 out.write(block)
         meta = {k.lower(): v for k, v in answer.attributes.items()}

@@ -175,7 +175,8 @@ def _download(
 ) -> None:
     from concurrent.futures import as_completed
 
-    futures = {pool.submit(_fetch, home, tmp, remote, o): o for o in todo}
+    made: set[Path] = set()
+    futures = {pool.submit(_fetch, home, tmp, remote, o, made): o for o in todo}
     pending: list[Entry] = []
     for done, future in enumerate(as_completed(futures), 1):
         obj = futures[future]
@@ -228,12 +229,11 @@ def _triage(
 _names = itertools.count()
 
 
-def _fetch(home: Path, tmp: Path, remote: Remote, obj: RemoteObject) -> Entry:
+def _fetch(home: Path, tmp: Path, remote: Remote, obj: RemoteObject, made: set[Path]) -> Entry:
     """Download `obj` beside the home, give it its mode and mtime (or make the link it
     holds), then rename it into place: never through a link, never out of the home."""
     target = home / obj.path
-    _no_link_on_the_way(home, obj.path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _folder_for(home, obj.path, made)
     partial = tmp / f"restore-{os.getpid()}-{next(_names)}"
     try:
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -282,10 +282,15 @@ def _umask() -> int:
     return umask
 
 
-def _no_link_on_the_way(home: Path, path: str) -> None:
-    """Refuse to write below a folder of the home that is a symlink (it may lead out)."""
-    folder = home
+def _folder_for(home: Path, path: str, made: set[Path]) -> None:
+    """Make the folders on the way to `path`, refusing to write below one that is a symlink
+    (it may lead out of the home). `made`: the folders done already, in this download."""
+    folder = (home / path).parent
+    if folder in made:
+        return
     for part in Path(path).parts[:-1]:
-        folder = folder / part
-        if folder.is_symlink():
-            raise SyncError(f"{folder.relative_to(home)} is a symlink: not written through")
+        home = home / part
+        if home.is_symlink():
+            raise SyncError(f"{part} on the way to {path} is a symlink: not written through")
+    folder.mkdir(parents=True, exist_ok=True)
+    made.add(folder)
