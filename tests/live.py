@@ -72,3 +72,32 @@ def wait_for_port(process: subprocess.Popen[bytes], port: int, data_dir: Path) -
         except OSError:
             time.sleep(0.05)
     raise AssertionError(f"lakestow serve did not listen on {port} within 30 s")
+
+
+HEAVY = ("sqlalchemy", "alembic", "starlette", "uvicorn", "boto3", "botocore")
+"""What the agent's commands must never import: the server's catalog and web framework, boto3."""
+
+
+def imported_by(
+    args: list[str], env: Mapping[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run `python -X importtime -m lakestow ARGS`; its result and every module it imported
+    (parsed from importtime's report on stderr)."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "lakestow", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    modules = {
+        line.rpartition("|")[2].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    return result, modules
+
+
+def heavy(modules: set[str]) -> set[str]:
+    """The modules of `modules` that belong to one of the HEAVY packages."""
+    return {m for m in modules if m.split(".")[0] in HEAVY}

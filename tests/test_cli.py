@@ -288,6 +288,20 @@ def test_token_issue_prints_only_the_token(acme: Cli) -> None:
     assert bad.exit_code == 1 and "invalid duration" in bad.stderr
 
 
+def test_token_issue_output_writes_a_private_file(acme: Cli, tmp_path: Path) -> None:
+    target = tmp_path / "token"
+    target.write_text("an older, world-readable file")
+    target.chmod(0o644)
+    result = acme("token", "issue", "alice", "--output", str(target))
+    assert result.stdout == "" and "mode 0600" in result.stderr
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    token = target.read_text()
+    assert token.startswith("lkt_") and token.count("\n") == 1
+    fresh = tmp_path / "fresh-token"
+    acme("token", "issue", "alice", "--output", str(fresh))
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o600 and fresh.read_text() != token
+
+
 def test_an_unreachable_catalog_is_one_line_naming_where(data_dir: Path) -> None:
     """Admin commands against a catalog that is down: one line on stderr naming the host and
     port (never the password), exit 1 — as a new process, as an operator runs them."""

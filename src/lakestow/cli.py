@@ -1,31 +1,36 @@
 """The `lakestow` command (a click group): `serve`, the admin commands on a data directory
 (`init`, `org`, `user`, `credentials`, `token`, `operator`, `env`, `audit`, `keys`) through
 `lakestow.services`, `aws-credentials`, and the sync agent's `instance` and `home` commands,
-which are registered from `lakestow.sync.commands` and import nothing of the server."""
+which are registered from `lakestow.sync.commands` and import nothing of the server.
+
+Fast from the command line: this module imports only click and lakestow's light modules
+(`config`, `errors`). Each admin command imports the catalog, the services or the key files
+when it runs, so `--help`, `home`, `instance`, `aws-credentials` and the token exchange never
+load SQLAlchemy, Alembic, the web framework or boto3 (tests/test_cli_imports.py checks it).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import json
+import os
 import shlex
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import sqlalchemy.exc
 
-from lakestow import config, datadir
-from lakestow.auth import keys as server_keys
-from lakestow.auth.credentials import TemporaryCredentials
-from lakestow.catalog.db import display_url
-from lakestow.domain import MemberInfo, OrgInfo
+from lakestow import config
 from lakestow.errors import InvalidInput, LakestowError, Unavailable
-from lakestow.services import Services, parse_duration, parse_retention
+
+if TYPE_CHECKING:
+    from lakestow.auth.credentials import TemporaryCredentials
+    from lakestow.domain import MemberInfo, OrgInfo
+    from lakestow.services import Services
 
 TOKEN_MAX_SECONDS = 366 * 86400
 
@@ -39,10 +44,20 @@ class Group(click.Group):
             return super().invoke(ctx)
         except LakestowError as exc:
             raise click.ClickException(exc.message) from exc
-        except sqlalchemy.exc.OperationalError as exc:
-            # the driver's first line names the host and port (never the password)
-            reason = (str(exc.orig).strip().splitlines() or ["no answer"])[0]
+        except Exception as exc:
+            reason = _catalog_unreachable(exc)
+            if reason is None:
+                raise
             raise click.ClickException(f"the catalog cannot be reached: {reason}") from exc
+
+
+def _catalog_unreachable(exc: Exception) -> str | None:
+    """The driver's first line when `exc` says the catalog cannot be reached (it names the
+    host and port, never the password); SQLAlchemy is loaded by then if it can say so."""
+    errors = sys.modules.get("sqlalchemy.exc")
+    if errors is None or not isinstance(exc, errors.OperationalError):
+        return None
+    return (str(exc.orig).strip().splitlines() or ["no answer"])[0]
 
 
 @click.group(cls=Group)
@@ -73,6 +88,8 @@ def _register_sync_commands() -> None:
 
 @contextmanager
 def _service(ctx: click.Context) -> Iterator[Services]:
+    from lakestow import datadir
+
     settings = config.load(ctx.find_root().obj)
     with datadir.opened(settings) as opened:
         yield opened.services(_actor())
@@ -89,6 +106,9 @@ def _actor() -> str:
 @click.pass_context
 def init(ctx: click.Context) -> None:
     """Create the data directory (config, server keys, catalog, object store) if missing."""
+    from lakestow import datadir
+    from lakestow.catalog.db import display_url
+
     settings = config.load(ctx.find_root().obj)
     done = datadir.initialize(settings)
     for path in done.created:
@@ -108,6 +128,8 @@ def keys() -> None:
 @click.argument("path", type=click.Path(path_type=Path))
 def keys_generate(path: Path) -> None:
     """Write a new server key file at PATH (mode 0600); never overwrites one."""
+    from lakestow.auth import keys as server_keys
+
     if path.exists():
         raise InvalidInput(f"{path} exists: lakestow never overwrites a key file")
     server_keys.generate(path)
@@ -119,6 +141,8 @@ def keys_generate(path: Path) -> None:
 def keys_rotate(path: Path) -> None:
     """Stage a new key in PATH: it opens but does not seal yet. Roll the file out to every
     replica, then `lakestow keys promote PATH` and roll it out again."""
+    from lakestow.auth import keys as server_keys
+
     server_keys.stage(path)
     click.echo(f"{path}: a new key staged; roll it out, then `lakestow keys promote`", err=True)
 
@@ -127,6 +151,8 @@ def keys_rotate(path: Path) -> None:
 @click.argument("path", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 def keys_promote(path: Path) -> None:
     """Make PATH's staged key the one that seals; older keys still open what they sealed."""
+    from lakestow.auth import keys as server_keys
+
     server_keys.promote(path)
     count = len(server_keys.load(path).keys)
     click.echo(f"{path}: the staged key seals now, {count - 1} older key(s) kept", err=True)
@@ -167,6 +193,8 @@ def org_create(
     ctx: click.Context, name: str, bucket: str, prefix: str | None, retention: str
 ) -> None:
     """Create an organization; prints the S3 URI of its warehouse root."""
+    from lakestow.services import parse_retention
+
     seconds = parse_retention(retention)
     with _service(ctx) as service:
         click.echo(service.orgs.create_org(name, bucket, prefix, retention=seconds).root_uri)
@@ -179,6 +207,8 @@ def org_create(
 def org_set(ctx: click.Context, name: str, retention: str) -> None:
     """Change an organization's settings; a shorter retention applies to what is kept
     already at the servers' next purge (or at once: `lakestow org purge`)."""
+    from lakestow.services import parse_retention
+
     seconds = parse_retention(retention)
     with _service(ctx) as service:
         info = service.orgs.set_retention(name, seconds)
@@ -204,6 +234,10 @@ def org_purge(ctx: click.Context, name: str, older_than: str | None) -> None:
 
     A local object store serves one process at a time: stop `lakestow serve` first (which
     purges past the retention by itself every `trash_purge_interval` seconds)."""
+    import asyncio
+
+    from lakestow.services import parse_retention
+
     seconds = None if older_than is None else parse_retention(older_than, "--older-than")
     settings = config.load(ctx.find_root().obj)
     with _service(ctx) as service:
@@ -380,6 +414,8 @@ def credentials_issue(
     profile: str,
 ) -> None:
     """Issue temporary credentials to a member."""
+    from lakestow.services import parse_duration
+
     seconds = parse_duration(duration)
     settings = config.load(ctx.find_root().obj)
     with _service(ctx) as service:
@@ -445,12 +481,36 @@ def token() -> None:
 @click.argument("name")
 @click.option("--expires", default="30d", show_default=True, help="Lifetime: 30d, 12h, or never.")
 @click.option("--label", default="", help="What the token is for.")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the token to this file (mode 0600) instead of stdout.",
+)
 @click.pass_context
-def token_issue(ctx: click.Context, name: str, expires: str, label: str) -> None:
-    """Issue an instance token; it is the only line printed on stdout (keep it secret)."""
+def token_issue(
+    ctx: click.Context, name: str, expires: str, label: str, output: Path | None
+) -> None:
+    """Issue an instance token; it is the only line printed on stdout (keep it secret), or
+    the content of --output, a file only its owner can read."""
+    from lakestow.services import parse_duration
+
     seconds = None if expires == "never" else parse_duration(expires, longest=TOKEN_MAX_SECONDS)
     with _service(ctx) as service:
-        click.echo(service.credentials.issue_token(name, seconds=seconds, label=label))
+        issued = service.credentials.issue_token(name, seconds=seconds, label=label)
+    if output is None:
+        click.echo(issued)
+        return
+    _write_private(output, issued + "\n")
+    click.echo(f"wrote the token of {name} to {output} (mode 0600)", err=True)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to `path`, a file only its owner may read, even one that existed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(fd, 0o600)
+        out.write(text)
 
 
 @token.command("revoke")
@@ -482,9 +542,9 @@ def token_list(ctx: click.Context, name: str, as_json: bool) -> None:
 )
 def aws_credentials(server: str, token_file: Path) -> None:
     """Print fresh credentials as an AWS credential_process document (for ~/.aws/config)."""
-    from lakestow.client import exchange_token
+    from lakestow.client import exchange_token, read_token
 
-    document = exchange_token(server, token_file.read_text().strip())
+    document = exchange_token(server, read_token(token_file))
     click.echo(json.dumps(document["credentials"]))
 
 
@@ -566,6 +626,8 @@ def _s3_url(settings: config.Settings) -> str:
     """The S3 endpoint to give members: `public_s3_url` when set; else the address the server
     running on this data directory listens on (`serve --s3-address` may have named one this
     command cannot know); else the configured address."""
+    from lakestow import datadir
+
     if settings.public_s3_url:
         return settings.resolved_public_s3_url
     served = datadir.served_urls(settings.data_dir) or {}

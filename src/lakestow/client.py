@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import json
+import stat
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
-from lakestow.errors import LakestowError, Unauthenticated
+from lakestow.errors import InvalidInput, LakestowError, Unauthenticated
 
 TOKEN_EXCHANGE_PATH = "/api/token/credentials"  # noqa: S105 (a path, not a secret)
+
+
+def read_token(path: Path) -> str:
+    """The instance token in `path`; refused, as ssh refuses a private key, when the file is
+    open to anyone but its owner (`lakestow token issue --output` writes it 0600)."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise InvalidInput(
+            f"the token file {path} is open to others (mode {mode:04o}): it is a secret; "
+            f"make it private with `chmod 600 {path}`"
+        )
+    return path.read_text().strip()
 
 
 def exchange_token(server: str, token: str, timeout: float = 30) -> dict[str, Any]:

@@ -10,7 +10,11 @@ marker, either door writes nothing and answers as its protocol does for an exist
 (S3: 200, as tools such as pyarrow, rclone mkdir and the AWS console make parent markers;
 the console: 409, as for any folder that exists).
 
-It may import `auth.policy`, `warehouse`, `catalog.audit`, `storage.protocol` and `errors`.
+The sync agent's status object (`.lakestow-sync-status.json`, rewritten every pass or two as
+a heartbeat for the console) is not audited: the audit records the changes people make.
+
+It may import `auth.policy`, `warehouse`, `catalog.audit`, `storage.protocol`, `errors`, and
+the name of the agent's status object.
 """
 
 from __future__ import annotations
@@ -43,8 +47,11 @@ from lakestow.storage.protocol import (
     PartInfo,
     PartsPage,
 )
+from lakestow.sync.ignore import STATUS_NAME
 from lakestow.warehouse import MemberView
 
+HEARTBEAT_BYTES = 64 * 1024
+"""The largest status object left out of the audit (the console reads no more of one)."""
 BATCH = 1000
 """Keys per `delete_many` call to the store (the S3 limit)."""
 RESTORE_BATCH = 50
@@ -154,7 +161,8 @@ class ObjectOperations:
             checksum=checksum,
             tags=tags,
         )
-        self.record("put", bucket, key, size=info.size, etag=info.etag)
+        if not _heartbeat(key, info.size):
+            self.record("put", bucket, key, size=info.size, etag=info.etag)
         return Written(info, decision.warning)
 
     async def make_folder(self, bucket: str, key: str) -> ObjectInfo | None:
@@ -511,3 +519,8 @@ def _what(version_id: str | None, deleted: Deleted) -> dict[str, object]:
 async def _empty() -> AsyncIterator[bytes]:
     return
     yield b""
+
+
+def _heartbeat(key: str, size: int) -> bool:
+    """Whether a PUT of `key` is the sync agent writing its status object."""
+    return key.rpartition("/")[2] == STATUS_NAME and size <= HEARTBEAT_BYTES

@@ -13,8 +13,8 @@ from playwright.sync_api import Page, expect
 from console.browsing import shot
 from console.console_support import LiveConsole, lakestow
 from lakestow.sync.agent import Agent
-from lakestow.sync.credentials import parse_process_document, s3_client
-from lakestow.sync.remote import Remote
+from lakestow.sync.credentials import parse_process_document
+from lakestow.sync.remote import Endpoint, Remote
 from live import BUCKET
 
 pytestmark = pytest.mark.slow
@@ -25,9 +25,7 @@ def notebooks_remote(live: LiveConsole) -> Remote:
     document = lakestow(live.data_dir, "credentials", "issue", "alice", "--format", "json")
     credentials = parse_process_document(document)
     prefix = f"acme/notebooks/customer-{live.ids['alice']}/"
-    return Remote(
-        lambda: s3_client(live.endpoint, "us-east-1", lambda: credentials), BUCKET, prefix
-    )
+    return Remote(Endpoint(live.endpoint, "us-east-1", lambda: credentials), BUCKET, prefix)
 
 
 def test_a_stopped_agent_is_warned_about(

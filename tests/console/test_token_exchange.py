@@ -17,8 +17,7 @@ BIN = Path(sys.executable).parent
 
 def test_aws_cli_through_credential_process(live: LiveConsole, tmp_path: Path) -> None:
     token_file = tmp_path / "token"
-    token_file.write_text(lakestow(live.data_dir, "token", "issue", "alice").strip())
-    token_file.chmod(0o600)
+    lakestow(live.data_dir, "token", "issue", "alice", "--output", str(token_file))
     helper = f"{BIN / 'lakestow'} aws-credentials --server {live.url} --token-file {token_file}"
     document = json.loads(
         subprocess.run(helper.split(), capture_output=True, text=True, check=True).stdout
@@ -55,7 +54,7 @@ def test_aws_cli_through_credential_process(live: LiveConsole, tmp_path: Path) -
 
 def test_a_revoked_token_gets_no_credentials(live: LiveConsole, tmp_path: Path) -> None:
     token_file = tmp_path / "token"
-    token_file.write_text(lakestow(live.data_dir, "token", "issue", "bob").strip())
+    lakestow(live.data_dir, "token", "issue", "bob", "--output", str(token_file))
     lakestow(live.data_dir, "token", "revoke", "bob")
     result = subprocess.run(
         [
@@ -74,12 +73,34 @@ def test_a_revoked_token_gets_no_credentials(live: LiveConsole, tmp_path: Path) 
     assert result.stdout == ""
 
 
+def test_a_token_file_others_can_read_is_refused(live: LiveConsole, tmp_path: Path) -> None:
+    """As ssh refuses a private key others can read: the helper and the agent alike."""
+    token_file = tmp_path / "token"
+    lakestow(live.data_dir, "token", "issue", "alice", "--output", str(token_file))
+    token_file.chmod(0o644)
+    server = ["--server", live.url, "--token-file", str(token_file)]
+    for args in (
+        ["aws-credentials", *server],
+        ["home", "sync", *server, "--home", str(tmp_path / "home")],
+    ):
+        result = subprocess.run(
+            [str(BIN / "lakestow"), *args], capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 1 and result.stdout == ""
+        assert "open to others (mode 0644)" in result.stderr and "chmod 600" in result.stderr
+    token_file.chmod(0o600)
+    helper = subprocess.run(
+        [str(BIN / "lakestow"), "aws-credentials", *server], capture_output=True, check=False
+    )
+    assert helper.returncode == 0 and b"AccessKeyId" in helper.stdout
+
+
 pytestmark = pytest.mark.slow
 
 
 def test_instance_run_with_only_a_server_and_a_token(live: LiveConsole, tmp_path: Path) -> None:
     token_file = tmp_path / "token"
-    token_file.write_text(lakestow(live.data_dir, "token", "issue", "alice").strip())
+    lakestow(live.data_dir, "token", "issue", "alice", "--output", str(token_file))
     home = tmp_path / "home"
     child = (
         "import os, pathlib, boto3;"

@@ -24,14 +24,9 @@ from botocore.config import Config
 
 from lakestow.sync.agent import Agent
 from lakestow.sync.apply import ReadHook, Tuning
-from lakestow.sync.credentials import (
-    Credentials,
-    parse_process_document,
-    s3_client,
-    s3_store,
-)
+from lakestow.sync.credentials import Credentials, parse_process_document
 from lakestow.sync.plan import Options
-from lakestow.sync.remote import Remote
+from lakestow.sync.remote import Endpoint, Remote
 from live import BIN, BUCKET, free_port, lakestow, serve
 
 __all__ = ["BIN", "BUCKET", "free_port", "lakestow"]
@@ -115,14 +110,10 @@ class Home:
         )
 
     def remote(self) -> Remote:
-        """The agent's remote, as `home sync` makes it: boto3, and obstore for small PUTs."""
+        """The agent's remote, as `home sync` makes it."""
         creds = self.credentials()
-        endpoint = self.server.endpoint
         return Remote(
-            lambda: s3_client(endpoint, "us-east-1", lambda: creds),
-            BUCKET,
-            self.prefix,
-            lambda: s3_store(endpoint, "us-east-1", lambda: creds, BUCKET),
+            Endpoint(self.server.endpoint, "us-east-1", lambda: creds), BUCKET, self.prefix
         )
 
     def agent(

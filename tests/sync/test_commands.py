@@ -9,14 +9,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from lakestow.sync.commands import main
-from lakestow.sync.credentials import (
-    Credentials,
-    CredentialSource,
-    ProcessCredentials,
-    s3_client,
-    s3_store,
-)
-from lakestow.sync.remote import Remote
+from lakestow.sync.credentials import Credentials, CredentialSource, ProcessCredentials
+from lakestow.sync.remote import Endpoint, Remote
 from sync.conftest import BUCKET, Home, tree
 
 
@@ -60,48 +54,12 @@ def test_home_sync_refused_exits_1(member: Home, tmp_path: Path) -> None:
     assert code == 0 and set(member.objects()) == {".lakestow-sync-status.json"}
 
 
+def remote_of(member: Home, source: CredentialSource) -> Remote:
+    return Remote(Endpoint(member.server.endpoint, "us-east-1", source), BUCKET, member.prefix)
+
+
 def test_credentials_are_refreshed_before_they_expire(member: Home) -> None:
-    real = member.credentials()
-    calls: list[datetime] = []
-
-    def source() -> Credentials:
-        calls.append(datetime.now(UTC))
-        return Credentials(
-            real.access_key_id,
-            real.secret_access_key,
-            real.session_token,
-            datetime.now(UTC) + timedelta(seconds=1),
-        )
-
-    remote = Remote(lambda: s3_client(member.server.endpoint, "us-east-1", source), BUCKET, "")
-    remote.prefix = member.prefix
-    remote.put("x", b"1")
-    time.sleep(1.2)
-    remote.put("x", b"2")
-    assert len(calls) >= 2
-
-
-def test_short_lived_process_credentials_keep_working(member: Home) -> None:
-    source = ProcessCredentials(member.credential_process + " --duration 3")
-    remote = Remote(
-        lambda: s3_client(member.server.endpoint, "us-east-1", source), BUCKET, member.prefix
-    )
-    remote.put("x", b"1")
-    time.sleep(3.5)  # the first credentials have expired by now
-    assert remote.head("x") is not None
-
-
-def store_only(member: Home, source: CredentialSource) -> Remote:
-    """A remote whose small PUTs go through obstore; boto3 must not be asked to connect."""
-
-    def no_boto3() -> None:
-        raise AssertionError("this PUT was to go through obstore")
-
-    store = lambda: s3_store(member.server.endpoint, "us-east-1", source, BUCKET)  # noqa: E731
-    return Remote(no_boto3, BUCKET, member.prefix, store)
-
-
-def test_store_credentials_are_refreshed_before_they_expire(member: Home) -> None:
+    """Both kinds of request, obstore's (a file) and the signed ones (a folder marker)."""
     real = member.credentials()
     calls: list[datetime] = []
 
@@ -112,17 +70,22 @@ def test_store_credentials_are_refreshed_before_they_expire(member: Home) -> Non
             real.access_key_id, real.secret_access_key, real.session_token, expiration
         )
 
-    remote = store_only(member, source)
+    remote = remote_of(member, source)
     first = remote.put("x", b"1", new=True)
+    remote.put("d/", b"", new=True)
+    assert len(calls) == 1  # one source call for both clients
     time.sleep(1.2)
     remote.put("x", b"2", if_match=first)
-    assert len(calls) >= 2 and remote.requests == 2
+    assert len(calls) == 2
+    assert remote.head("d/") is not None
+    assert remote.requests == 4
     assert member.objects()["x"] == b"2"
 
 
-def test_store_with_short_lived_process_credentials(member: Home) -> None:
-    remote = store_only(member, ProcessCredentials(member.credential_process + " --duration 3"))
+def test_short_lived_process_credentials_keep_working(member: Home) -> None:
+    remote = remote_of(member, ProcessCredentials(member.credential_process + " --duration 3"))
     remote.put("x", b"1")
     time.sleep(3.5)  # the first credentials have expired by now
     remote.put("y", b"2", new=True)
-    assert {"x", "y"} <= set(member.objects())
+    remote.put("z/", b"", new=True)
+    assert {"x", "y", "z/"} <= set(member.objects())

@@ -15,8 +15,8 @@ from botocore.client import BaseClient
 from moto.server import ThreadedMotoServer
 
 from lakestow.sync.agent import Agent
-from lakestow.sync.credentials import Credentials, s3_client
-from lakestow.sync.remote import Remote
+from lakestow.sync.credentials import Credentials
+from lakestow.sync.remote import Endpoint, Remote
 from sync.conftest import BUCKET, Home, free_port
 from sync.test_pass import write
 
@@ -70,7 +70,7 @@ def test_a_conditional_delete_keeps_a_version_written_after_the_check(
 ) -> None:
     endpoint = moto.meta.endpoint_url
     credentials = Credentials("test", "test")
-    remote = Remote(lambda: s3_client(endpoint, "us-east-1", lambda: credentials), "race", "h/")
+    remote = Remote(Endpoint(endpoint, "us-east-1", lambda: credentials), "race", "h/")
 
     def rewrite(path: str, data: bytes) -> None:
         moto.put_object(Bucket="race", Key="h/" + path, Body=data)

@@ -235,3 +235,49 @@ def test_sigint_is_forwarded_and_the_last_changes_synced(member: Home, tmp_path:
         if agent.poll() is None:
             agent.kill()
     assert remote_files(member) == {"ready": b"", "saved-on-stop.txt": b"bye"}
+
+
+def test_a_command_that_exits_at_once_is_reported(member: Home, tmp_path: Path) -> None:
+    """As Jupyter refusing to run as root: its start, its early exit and status, and the
+    final pass are in the instance's output, and its status is the instance's."""
+    (tmp_path / "notes.txt").write_text("kept")
+    refuse = "import sys; print('Running as root is not recommended', file=sys.stderr); sys.exit(3)"
+    result = subprocess.run(
+        [
+            *AGENT,
+            "instance",
+            "run",
+            *member.sync_args(tmp_path),
+            "--",
+            sys.executable,
+            "-c",
+            refuse,
+        ],
+        env=member.sync_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr
+    lines = result.stderr.splitlines()
+    started = next(i for i, line in enumerate(lines) if "started CMD (pid" in line)
+    early = next(i for i, line in enumerate(lines) if "CMD exited early" in line)
+    final = next(i for i, line in enumerate(lines) if "final sync pass: ok" in line)
+    assert started < early < final
+    assert "with status 3" in lines[early] and "Running as root" in result.stderr
+    assert remote_files(member) == {"notes.txt": b"kept"}
+
+
+def test_a_command_that_cannot_start_is_reported(member: Home, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*AGENT, "instance", "run", *member.sync_args(tmp_path), "--", "no-such-command-xyz"],
+        env=member.sync_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 127
+    assert "cannot start CMD no-such-command-xyz" in result.stderr
+    assert "final sync pass: ok" in result.stderr

@@ -42,18 +42,23 @@ def test_lakestowignore_adds_and_reincludes(tmp_path: Path) -> None:
     assert not rules.ignored("sub/top.txt") and not rules.ignored("node_modules/")
 
 
-def test_scan_records_files_and_skips_symlinks(tmp_path: Path) -> None:
+def test_scan_records_files_and_links_in_the_home_only(tmp_path: Path) -> None:
     (tmp_path / "d" / "e").mkdir(parents=True)
     (tmp_path / "d" / "e" / "f.txt").write_bytes(b"12345")
     (tmp_path / "d" / "__pycache__").mkdir()
     (tmp_path / "d" / "__pycache__" / "x.pyc").write_bytes(b"x")
     (tmp_path / "out").symlink_to("/etc")
+    (tmp_path / "d" / "up").symlink_to("../../x")
     (tmp_path / "loop").symlink_to(tmp_path)
+    (tmp_path / "d" / "near").symlink_to("e/f.txt")
     scan = scan_home(tmp_path)
-    assert list(scan.files) == ["d/e/f.txt"]
+    assert sorted(scan.files) == ["d/e/f.txt", "d/near", "loop"]
     f = scan.files["d/e/f.txt"]
     assert f.size == 5 and f.mtime_ns == (tmp_path / "d/e/f.txt").stat().st_mtime_ns
-    assert scan.skipped == {"out": "symlink (not followed)", "loop": "symlink (not followed)"}
+    assert not f.link and scan.files["d/near"].link and scan.files["loop"].link
+    assert scan.files["d/near"].size == len("e/f.txt")
+    outside = "symlink out of the home (not followed)"
+    assert scan.skipped == {"out": outside, "d/up": outside}
 
 
 def test_instance_paths() -> None:

@@ -188,10 +188,14 @@ def test_symlinks_are_not_followed(member: Home, tmp_path: Path) -> None:
     write(home, {"real.txt": b"real"})
     (home / "link-dir").symlink_to(outside)
     (home / "link-file").symlink_to(outside / "secret.txt")
-    (home / "inner-link").symlink_to(home / "real.txt")
+    (home / "inner-link").symlink_to(
+        home / "real.txt"
+    )  # kept as a link: tests/sync/test_metadata.py
     result = member.agent(home).sync()
     assert result.ok
-    assert set(member.objects()) == {"real.txt", ".lakestow-sync-status.json"}
+    objects = member.objects()
+    assert set(objects) == {"real.txt", "inner-link", ".lakestow-sync-status.json"}
+    assert objects["inner-link"] == str(home / "real.txt").encode()
 
 
 def test_restore_into_empty_dir_byte_for_byte(member: Home, tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 A file is committed only when it was the same (size, mtime) before, during and after it was
 read; otherwise the upload is dropped (multipart aborted, state untouched) and retried next pass.
-An empty folder is uploaded as its zero-byte marker `path/`, and deleted like a file.
+An empty folder is uploaded as its zero-byte marker `path/`, and deleted like a file; a
+symbolic link as a small object holding its target. Each file carries its mtime and mode
+(and a link its marker) as user metadata (`meta`).
 Every commit is conditional (If-Match the ETag last synced, or If-None-Match: * for a new file):
 on 412 the remote version, when it differs, is first copied aside as
 `NAME.remote-conflict-<UTC time>`, then overwritten.
@@ -13,17 +15,20 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
+from lakestow.sync import meta
 from lakestow.sync.errors import NotFound, PreconditionFailed, SyncError
 from lakestow.sync.plan import Plan, Upload
 from lakestow.sync.remote import Remote
 from lakestow.sync.scan import LocalFile, is_folder
 from lakestow.sync.state import Entry, State
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 MiB = 1 << 20
 MAX_PARTS = 10_000
@@ -115,6 +120,8 @@ def _uploads(
     hook: ReadHook | None,
     result: PassResult,
 ) -> None:
+    from concurrent.futures import ThreadPoolExecutor, as_completed  # a pass with work only
+
     order = sorted(plan.uploads, key=lambda u: -u.file.size)
     with ThreadPoolExecutor(tuning.workers, thread_name_prefix="lakestow-sync") as pool:
         futures = {pool.submit(upload, remote, home, u, tuning, hook): u for u in order}
@@ -151,6 +158,8 @@ def _deletes(plan: Plan, remote: Remote, state: State, tuning: Tuning, result: P
     """Delete file by file; a remote version changed since the last pass is first kept aside."""
     if not plan.deletes:
         return
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(tuning.workers, thread_name_prefix="lakestow-sync") as pool:
         gone = list(pool.map(lambda e: _delete(remote, e, result), plan.deletes))
     done = [e.path for e, ok in zip(plan.deletes, gone, strict=True) if ok]
@@ -194,6 +203,9 @@ def upload(
     f = item.file
     if is_folder(f.path):
         return _marker(remote, item)
+    if f.link:
+        return _link(remote, home, item)
+    kept = meta.encode(f.mode, f.mtime_ns)
     with (home / f.path).open("rb") as fh:
         _same(os.fstat(fh.fileno()), f)
         if f.size <= tuning.multipart_threshold:
@@ -201,10 +213,26 @@ def upload(
             if hook:
                 hook(f.path, len(data))
             _unchanged(home, fh, f)
-            md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
-            etag, conflict = _commit(remote, item, md5, lambda c: remote.put(f.path, data, **c))
-            return Outcome(Entry(f.path, f.size, f.mtime_ns, etag, md5), conflict)
+            return _whole(remote, item, data, kept)
         return _multipart(remote, home, item, fh, tuning, hook)
+
+
+def _whole(remote: Remote, item: Upload, data: bytes, kept: dict[str, str]) -> Outcome:
+    """One PUT of `data` (a small file's content, a link's target) with its metadata."""
+    f = item.file
+    md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    put = lambda c: remote.put(f.path, data, meta=kept, **c)  # noqa: E731
+    etag, conflict = _commit(remote, item, md5, put)
+    return Outcome(Entry(f.path, f.size, f.mtime_ns, etag, md5, f.mode), conflict)
+
+
+def _link(remote: Remote, home: Path, item: Upload) -> Outcome:
+    """A symbolic link, never followed: its target, if the link is still the one scanned."""
+    f = item.file
+    target = os.readlink(home / f.path)
+    _same(os.stat(home / f.path, follow_symlinks=False), f)
+    data = os.fsencode(target)
+    return _whole(remote, item, data, meta.encode(f.mode, f.mtime_ns, link=True))
 
 
 def _marker(remote: Remote, item: Upload) -> Outcome:
@@ -224,7 +252,7 @@ def _multipart(
     hook: ReadHook | None,
 ) -> Outcome:
     f = item.file
-    upload_id = remote.start_upload(f.path)
+    upload_id = remote.start_upload(f.path, meta.encode(f.mode, f.mtime_ns))
     completed = False
     try:
         etags: list[str] = []
@@ -250,7 +278,8 @@ def _multipart(
             return etag
 
         etag, conflict = _commit(remote, item, local, send)
-        return Outcome(Entry(f.path, f.size, f.mtime_ns, etag, whole.hexdigest()), conflict)
+        entry = Entry(f.path, f.size, f.mtime_ns, etag, whole.hexdigest(), f.mode)
+        return Outcome(entry, conflict)
     finally:
         if not completed:
             remote.abort(f.path, upload_id)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import click
 
@@ -26,17 +26,11 @@ from lakestow.sync.credentials import (
     CredentialSource,
     EnvironmentCredentials,
     ProcessCredentials,
-    s3_client,
-    s3_store,
 )
 from lakestow.sync.errors import SyncError
-from lakestow.sync.instance import ChildSettings, Instance
 from lakestow.sync.plan import Options
-from lakestow.sync.remote import Remote, S3Client, parse_s3_uri
+from lakestow.sync.remote import Endpoint, Remote, parse_s3_uri
 from lakestow.sync.restore import Progress
-
-if TYPE_CHECKING:
-    from obstore.store import S3Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -63,16 +57,9 @@ class SyncSettings:
             bucket, prefix = parse_s3_uri(self.remote)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--remote") from exc
-        source = self.credential_source()
-
-        def connect() -> S3Client:
-            return s3_client(self.endpoint_url, self.region, source, self.workers)
-
-        def connect_store() -> S3Store:
-            return s3_store(self.endpoint_url, self.region, source, bucket, self.workers)
-
+        endpoint = Endpoint(self.endpoint_url, self.region, self.credential_source(), self.workers)
         tuning = Tuning(workers=self.workers)
-        return Agent(self.home, Remote(connect, bucket, prefix, connect_store), options, tuning)
+        return Agent(self.home, Remote(endpoint, bucket, prefix), options, tuning)
 
 
 def s3_options(command: F) -> F:
@@ -145,9 +132,9 @@ def _from_server(kwargs: dict[str, Any], server: str | None, token_file: Path | 
         return
     if server is None or token_file is None:
         raise click.UsageError("--server and --token-file go together")
-    from lakestow.client import exchange_token
+    from lakestow.client import exchange_token, read_token
 
-    answer = exchange_token(server, token_file.read_text().strip())
+    answer = exchange_token(server, read_token(token_file))
     kwargs["remote"] = kwargs["remote"] or answer["paths"]["USER_NOTEBOOKS_PATH"]
     kwargs["endpoint_url"] = kwargs["endpoint_url"] or answer["s3_endpoint"]
     kwargs["region"] = answer["region"]
@@ -171,14 +158,21 @@ def _logging() -> None:
     )
 
 
-def _progress() -> Progress:
+def _progress(stream: TextIO | None = None) -> Progress | None:
+    """A progress line for a restore, redrawn in place at most 10 times a second, when
+    `stream` (stderr) is a terminal; None (no progress shown) otherwise, as in a log."""
+    out = stream or sys.stderr
+    if not out.isatty():
+        return None
     last = [0.0]
 
     def show(done: int, total: int, size: int) -> None:
         now = time.monotonic()
-        if done == total or now - last[0] >= 1.0:
+        if done == total or now - last[0] >= 0.1:
             last[0] = now
-            click.echo(f"restore: {done}/{total} files, {size / 2**20:.1f} MiB", err=True)
+            line = f"\rrestore: {done}/{total} files, {size / 2**20:.1f} MiB"
+            out.write(line + ("\n" if done == total else ""))
+            out.flush()
 
     return show
 
@@ -268,6 +262,8 @@ def instance_run(
     command: tuple[str, ...],
 ) -> None:
     """Restore --home, run CMD in it (after --), sync every interval and once at the end."""
+    from lakestow.sync.instance import ChildSettings, Instance
+
     _logging()
     child = ChildSettings(settings.endpoint_url, settings.region, settings.credential_process)
     with settings.agent(Options(force=force, checksum=checksum)) as agent:

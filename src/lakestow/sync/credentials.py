@@ -1,24 +1,23 @@
-"""Where the sync agent's S3 credentials come from, and the clients that refresh them.
+"""Where the sync agent's S3 credentials come from, and the obstore store that uses them.
 
-A `CredentialSource` is any callable returning fresh `Credentials`; the clients ask it again
-shortly before the current ones expire. Sources here: the environment / an AWS profile, and a
-`credential_process` command. The server token exchange plugs in as one more callable.
-
-Two clients share a source: boto3 for most requests, and obstore (Rust) for the many small
-PUTs of a pass, which take botocore about four times the CPU per request.
+A `CredentialSource` is any callable returning fresh `Credentials`; `CachedCredentials` asks it
+again shortly before the current ones expire, and is shared by obstore and the signed requests
+(`signed`), so that a pass runs a `credential_process` once. Sources here: the environment /
+an AWS profile, and a `credential_process` command. The server token exchange plugs in through
+`lakestow aws-credentials`, a `credential_process`.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shlex
-import subprocess
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lakestow.sync.errors import SyncError
-from lakestow.sync.remote import S3Client
 
 if TYPE_CHECKING:
     from obstore.store import S3Credential, S3Store
@@ -69,6 +68,8 @@ class ProcessCredentials:
     command: str
 
     def __call__(self) -> Credentials:
+        import subprocess
+
         result = subprocess.run(
             shlex.split(self.command), capture_output=True, text=True, check=False, timeout=60
         )
@@ -84,6 +85,10 @@ class EnvironmentCredentials:
     profile: str | None = None
 
     def __call__(self) -> Credentials:
+        key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+        if key and secret and self.profile is None:  # the common case, without botocore
+            return Credentials(key, secret, os.environ.get("AWS_SESSION_TOKEN") or None)
+        # profiles, SSO, instance metadata: only botocore knows them all
         from botocore.session import Session  # type: ignore[import-untyped, unused-ignore]
 
         session = Session(profile=self.profile)
@@ -97,82 +102,51 @@ class EnvironmentCredentials:
         )
 
 
-def _refresher(source: CredentialSource) -> Any:
-    def refresh() -> dict[str, str]:
-        c = source()
-        # botocore wants an expiry; static credentials are refreshed once a day, harmlessly.
-        expiry = min(c.expiration, datetime.now(UTC) + timedelta(days=1))
-        return {
-            "access_key": c.access_key_id,
-            "secret_key": c.secret_access_key,
-            "token": c.session_token or "",
-            "expiry_time": expiry.isoformat(),
-        }
+class CachedCredentials:
+    """`source`'s credentials, kept until shortly before they expire (a quarter of their
+    life, at most 5 min, before), then asked for again; thread-safe."""
 
-    return refresh
+    def __init__(self, source: CredentialSource) -> None:
+        self.source = source
+        self.current: Credentials | None = None
+        self.refresh_at: datetime | None = None  # None: never
+        self._lock = threading.Lock()
 
-
-def s3_client(
-    endpoint_url: str | None, region: str, source: CredentialSource, max_pool: int = 32
-) -> S3Client:
-    """A thread-safe boto3 S3 client whose credentials refresh themselves from `source`.
-
-    boto3 is imported here, on first use, so that a pass with nothing to do never pays for it.
-    """
-    import boto3  # type: ignore[import-untyped, unused-ignore]
-    from botocore.config import Config  # type: ignore[import-untyped, unused-ignore]
-    from botocore.credentials import (  # type: ignore[import-untyped, unused-ignore]
-        RefreshableCredentials,
-    )
-    from botocore.handlers import add_expect_header  # type: ignore[import-untyped, unused-ignore]
-    from botocore.session import (  # type: ignore[import-untyped, unused-ignore]
-        Session as BotocoreSession,
-    )
-
-    refresh = _refresher(source)
-    credentials = RefreshableCredentials.create_from_metadata(
-        metadata=refresh(), refresh_using=refresh, method="lakestow-sync"
-    )
-    botocore_session = BotocoreSession()
-    botocore_session._credentials = credentials  # type: ignore[attr-defined, unused-ignore]
-    session = boto3.Session(botocore_session=botocore_session, region_name=region)
-    config = Config(
-        s3={"addressing_style": "path"},
-        retries={"max_attempts": 4, "mode": "standard"},
-        max_pool_connections=max_pool,
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-    )
-    client = session.client("s3", endpoint_url=endpoint_url, config=config)
-    # `Expect: 100-continue` costs a round trip per upload; lakestow answers errors either way.
-    client.meta.events.unregister("before-call.s3", add_expect_header)
-    return client
+    def __call__(self) -> Credentials:
+        with self._lock:
+            now = datetime.now(UTC)
+            if self.current is None or (self.refresh_at is not None and now >= self.refresh_at):
+                self.current = self.source()
+                self.refresh_at = None
+                if self.current.expiration != NEVER:
+                    life = max(self.current.expiration - now, timedelta(0))
+                    self.refresh_at = self.current.expiration - min(life / 4, timedelta(minutes=5))
+            return self.current
 
 
-def _provider(source: CredentialSource) -> Any:
-    """obstore's credential provider: `source`, with an expiry brought forward so that obstore
-    asks again before the credentials really expire (a quarter of their life, at most 5 min)."""
+def _provider(credentials: CachedCredentials) -> Any:
+    """obstore's credential provider: asks again at the cache's refresh time."""
 
     def provide() -> S3Credential:
-        c = source()
-        expires_at = None
-        if c.expiration != NEVER:
-            life = max(c.expiration - datetime.now(UTC), timedelta(0))  # already expired: as is
-            expires_at = c.expiration - min(life / 4, timedelta(minutes=5))
+        c = credentials()
         return {
             "access_key_id": c.access_key_id,
             "secret_access_key": c.secret_access_key,
             "token": c.session_token,
-            "expires_at": expires_at,
+            "expires_at": credentials.refresh_at,
         }
 
     return provide
 
 
 def s3_store(
-    endpoint_url: str | None, region: str, source: CredentialSource, bucket: str, max_pool: int = 32
+    endpoint_url: str | None,
+    region: str,
+    credentials: CachedCredentials,
+    bucket: str,
+    max_pool: int = 32,
 ) -> S3Store:
-    """An obstore store of `bucket` whose credentials refresh themselves from `source`."""
+    """An obstore store of `bucket` whose credentials refresh themselves."""
     from obstore.store import S3Store
 
     options = {"pool_max_idle_per_host": str(max_pool), "timeout": "300s"}
@@ -183,6 +157,6 @@ def s3_store(
         endpoint=endpoint_url,
         region=region,
         virtual_hosted_style_request=False,
-        credential_provider=_provider(source),
+        credential_provider=_provider(credentials),
         client_options=options,  # type: ignore[arg-type]
     )

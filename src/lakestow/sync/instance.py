@@ -6,6 +6,10 @@
 3. one sync pass every interval;
 4. on CMD's exit, SIGTERM or SIGINT (forwarded to CMD, which is waited for): a final pass,
    then exit with CMD's status.
+
+Each step is logged: CMD's start (its command line and pid), its exit status (and, when it
+exits within `EARLY` seconds, that it did: a command refusing to run leaves a trace), and the
+final pass's result.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shlex
 import signal
 import subprocess
 import time
@@ -27,6 +32,8 @@ from lakestow.sync.restore import Progress
 
 log = logging.getLogger("lakestow.sync")
 NOTEBOOKS = re.compile(r"^s3://(?P<root>[^/]+/(?:.+/)?)notebooks/(?P<folder>[^/]+)/$")
+EARLY = 10.0
+"""A CMD that exits within this many seconds of its start is reported as exiting early."""
 AWS_SECRETS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
 
 
@@ -98,6 +105,18 @@ def exit_status(returncode: int) -> int:
     return returncode if returncode >= 0 else 128 - returncode
 
 
+def _log_exit(status: int, seconds: float, stop_signal: int | None) -> None:
+    """CMD's exit status; an exit nobody asked for within EARLY seconds is a warning."""
+    if stop_signal is None and seconds < EARLY:
+        log.warning(
+            "CMD exited early, %.1f s after its start, with status %d: see its output above",
+            seconds,
+            status,
+        )
+    else:
+        log.info("CMD exited with status %d after %.1f s", status, seconds)
+
+
 class Instance:
     """Runs CMD next to a sync agent; see the module docstring."""
 
@@ -129,7 +148,10 @@ class Instance:
             if self.stop_signal is not None:
                 return 128 + self.stop_signal
             status = self._supervise()
-            self.agent.sync()
+            final = self.agent.sync()
+            log.info(
+                "final sync pass: %s", "ok" if final.ok else final.refused or "failed, see above"
+            )
             return status
         finally:
             for sig, handler in previous.items():
@@ -139,14 +161,23 @@ class Instance:
         home = self.agent.home
         config = write_aws_config(home, self.child)
         env = child_environment(os.environ, home, self.agent.remote.uri, self.child, config)
-        self.process = subprocess.Popen(self.command, cwd=home, env=env)
-        next_pass = time.monotonic() + self.interval
+        try:
+            self.process = subprocess.Popen(self.command, cwd=home, env=env)
+        except OSError as exc:
+            log.error("cannot start CMD %s: %s", shlex.join(self.command), exc.strerror or exc)
+            return 127 if isinstance(exc, FileNotFoundError) else 126
+        started = time.monotonic()
+        log.info("started CMD (pid %d): %s", self.process.pid, shlex.join(self.command))
+        next_pass = started + self.interval
         while True:
             wait = min(max(next_pass - time.monotonic(), 0.0), 0.5)
             try:
-                return exit_status(self.process.wait(timeout=wait))
+                status = exit_status(self.process.wait(timeout=wait))
             except subprocess.TimeoutExpired:
                 pass
+            else:
+                _log_exit(status, time.monotonic() - started, self.stop_signal)
+                return status
             if self.stop_signal is not None:
                 self._escalate()
             elif time.monotonic() >= next_pass:

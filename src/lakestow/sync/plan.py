@@ -1,7 +1,8 @@
 """What a pass must do, decided without any I/O (STYLE convention 9).
 
 From the local scan and the state (the remote copy as the agent left it):
-- uploads: files that are new, or changed by size or mtime (or, with `checksum`, by content);
+- uploads: files that are new, or changed by size, mtime or permission bits (or, with
+  `checksum`, by content);
 - deletes: files in the state that are gone locally (or now ignored);
 - touches: with `checksum`, files whose mtime moved but content did not (state-only update);
 - refused: why the delete guard refused the plan (more than half of the remote copy deleted).
@@ -91,16 +92,21 @@ def make_plan(
         if known is None:
             uploads.append(Upload(f, None, "new"))
         elif path in checksums and options.checksum:
-            if checksums[path] != known.checksum:
+            if checksums[path] != known.checksum or _chmod(known, f):
                 uploads.append(Upload(f, known.etag, "changed"))
             elif known.mtime_ns != f.mtime_ns:
                 touches.append(replace(known, mtime_ns=f.mtime_ns))
-        elif known.size != f.size or known.mtime_ns != f.mtime_ns:
+        elif known.size != f.size or known.mtime_ns != f.mtime_ns or _chmod(known, f):
             uploads.append(Upload(f, known.etag, "changed"))
     deletes = tuple(state[p] for p in sorted(state) if p not in files)
     remote_files = sum(1 for p in state if not is_folder(p))
     plan = Plan(tuple(uploads), deletes, tuple(touches), remote_files, None, dict(checksums))
     return replace(plan, refused=guard(plan, options))
+
+
+def _chmod(known: Entry, f: LocalFile) -> bool:
+    """Whether the permission bits changed since the last sync (a folder has none to keep)."""
+    return known.mode is not None and not is_folder(f.path) and known.mode != f.mode
 
 
 def guard(plan: Plan, options: Options) -> str | None:

@@ -1,29 +1,51 @@
 """The remote copy: the S3 operations the agent uses, on keys relative to one prefix.
 
-Requests go through boto3, but for small PUTs when an obstore store is given: those are most
-of the requests of a first sync, and obstore spends a quarter of botocore's CPU on each.
-botocore's and obstore's errors are translated here and only here (STYLE convention 2).
+One client: obstore for the data (PUTs of files, conditional and with user metadata; GETs;
+HEADs), and, for the requests obstore has no words for (keys ending in `/`, DELETE and copy
+with If-Match, conditional multipart commits, listings that keep `/`-ended keys, versions),
+SigV4-signed requests of our own (`signed`). No boto3. obstore's errors and the S3 error
+answers are translated here and only here (STYLE convention 2).
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
+from urllib.parse import quote
 
+from lakestow.sync.credentials import CachedCredentials, CredentialSource, s3_store
 from lakestow.sync.errors import NotFound, PreconditionFailed, RemoteError
 
 if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
+
     from obstore.store import S3Store
 
-S3Client = Any
-"""A boto3 S3 client: botocore makes its methods at run time, so it is typed loosely."""
+    from lakestow.sync.signed import Answer, Signer
 
 NOT_FOUND = {"NoSuchKey", "NoSuchUpload", "404", "NotFound"}
+META = "x-amz-meta-"
+WHOLE = 4 << 20
+"""Objects up to this size are read in one piece by a GET, larger ones streamed."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the S3 endpoint is and how to sign for it; `pool`: concurrent connections."""
+
+    url: str | None
+    region: str
+    source: CredentialSource
+    pool: int = 32
+
+    @property
+    def resolved_url(self) -> str:
+        return self.url or f"https://s3.{self.region}.amazonaws.com"
 
 
 @dataclass(frozen=True)
@@ -37,31 +59,20 @@ class RemoteObject:
     version_id: str | None = None
 
 
+@dataclass(frozen=True)
+class Downloaded:
+    """What a GET brought: the ETag, the MD5 of the content, the object's user metadata."""
+
+    etag: str
+    md5: str
+    meta: Mapping[str, str] = field(default_factory=dict)
+
+
 @contextmanager
 def _translated() -> Iterator[None]:
-    from botocore.exceptions import (  # type: ignore[import-untyped, unused-ignore]
-        BotoCoreError,
-        ClientError,
-    )
+    """obstore's errors and transport failures as the agent's closed set (`errors`)."""
+    import http.client
 
-    try:
-        yield
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", "Unknown"))
-        message = str(error.get("Message", "")) or str(exc)
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if status == 412 or code == "PreconditionFailed":
-            raise PreconditionFailed(code, message) from exc
-        if code in NOT_FOUND:
-            raise NotFound(code, message) from exc
-        raise RemoteError(code, message) from exc
-    except BotoCoreError as exc:
-        raise RemoteError(type(exc).__name__, str(exc)) from exc
-
-
-@contextmanager
-def _translated_store() -> Iterator[None]:
     from obstore.exceptions import (
         AlreadyExistsError,
         BaseError,
@@ -73,14 +84,63 @@ def _translated_store() -> Iterator[None]:
         yield
     except (PreconditionError, AlreadyExistsError) as exc:  # If-Match, If-None-Match: *
         raise PreconditionFailed("PreconditionFailed", _first_line(exc)) from exc
-    except NotFoundError as exc:
+    except (NotFoundError, FileNotFoundError) as exc:
         raise NotFound("NoSuchKey", _first_line(exc)) from exc
     except BaseError as exc:
         raise RemoteError(type(exc).__name__, _first_line(exc)) from exc
+    except (OSError, http.client.HTTPException) as exc:
+        raise RemoteError(type(exc).__name__, str(exc) or type(exc).__name__) from exc
+
+
+def _checked(answer: Answer) -> Answer:
+    """`answer`, or its S3 error raised (also an error in a 200 body, as CompleteMultipart
+    and CopyObject may send)."""
+    error = _error(answer.body) if answer.status >= 300 or b"<Error>" in answer.body else None
+    if answer.status < 300 and error is None:
+        return answer
+    code, message = error or (str(answer.status), f"HTTP {answer.status}")
+    if answer.status == 412 or code == "PreconditionFailed":
+        raise PreconditionFailed(code, message)
+    if answer.status == 404 or code in NOT_FOUND:
+        raise NotFound(code, message)
+    raise RemoteError(code, message)
+
+
+def _error(body: bytes) -> tuple[str, str] | None:
+    from defusedxml.ElementTree import ParseError, fromstring
+
+    try:
+        root = fromstring(body) if body.strip() else None
+    except ParseError:
+        return None
+    if root is None or _name(root) != "Error":
+        return None
+    return _text(root, "Code") or "Unknown", _text(root, "Message")
 
 
 def _first_line(exc: Exception) -> str:
     return next(iter(str(exc).strip().splitlines()), type(exc).__name__)
+
+
+def _name(element: Element) -> str:
+    return element.tag.rpartition("}")[2]
+
+
+def _children(element: Element, name: str) -> Iterator[Element]:
+    return (child for child in element if _name(child) == name)
+
+
+def _text(element: Element, name: str) -> str:
+    return next((child.text or "" for child in _children(element, name)), "")
+
+
+def _parse(body: bytes) -> Element:
+    from defusedxml.ElementTree import ParseError, fromstring
+
+    try:
+        return fromstring(body)
+    except ParseError as exc:
+        raise RemoteError("MalformedAnswer", f"the endpoint's answer is not XML: {exc}") from exc
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -93,101 +153,116 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, (prefix.rstrip("/") + "/") if prefix.strip("/") else ""
 
 
-def _unquote(etag: str) -> str:
+def _unquote(etag: str | None) -> str:
+    if not etag:
+        raise RemoteError("NoETag", "the endpoint answered without an ETag")
     return etag.strip('"')
+
+
+def _conditions(if_match: str | None, new: bool) -> dict[str, str]:
+    if if_match is not None:
+        return {"if-match": f'"{if_match}"'}
+    return {"if-none-match": "*"} if new else {}
 
 
 class Remote:
     """The objects under `s3://bucket/prefix`, addressed by relative POSIX paths.
 
-    The client is made on first use (`connect`), so a pass with nothing to do never fetches
+    The clients are made on first use, so a pass with nothing to do never fetches
     credentials; `requests` counts every S3 request made.
     """
 
-    def __init__(
-        self,
-        connect: Callable[[], S3Client],
-        bucket: str,
-        prefix: str,
-        store: Callable[[], S3Store] | None = None,
-    ) -> None:
-        self.connect = connect
-        self.connect_store = store
+    def __init__(self, endpoint: Endpoint, bucket: str, prefix: str) -> None:
+        self.endpoint = endpoint
         self.bucket = bucket
         self.prefix = prefix
         self.requests = 0
-        self._client: S3Client | None = None
+        self._credentials = CachedCredentials(endpoint.source)
         self._store: S3Store | None = None
+        self._signer: Signer | None = None
         self._lock = threading.Lock()
-        self._count_lock = threading.Lock()
 
     @property
-    def client(self) -> S3Client:
+    def store(self) -> S3Store:
         with self._lock:
-            if self._client is None:
-                self._client = self.connect()
-                self._client.meta.events.register("before-call.s3", self._count)
-            return self._client
-
-    @property
-    def store(self) -> S3Store | None:
-        """The obstore store for small PUTs, made on first use; None: boto3 does them."""
-        with self._lock:
-            if self._store is None and self.connect_store is not None:
-                self._store = self.connect_store()
+            if self._store is None:
+                e = self.endpoint
+                self._store = s3_store(e.url, e.region, self._credentials, self.bucket, e.pool)
             return self._store
+
+    @property
+    def signer(self) -> Signer:
+        with self._lock:
+            if self._signer is None:
+                from lakestow.sync.signed import Signer
+
+                e = self.endpoint
+                self._signer = Signer(e.resolved_url, e.region, self._credentials, 300.0)
+            return self._signer
 
     @property
     def uri(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
 
-    def _count(self, **_: Any) -> None:
-        with self._count_lock:
-            self.requests += 1
-
     def key(self, path: str) -> str:
         return self.prefix + path
 
-    def put(self, path: str, data: bytes, *, if_match: str | None = None, new: bool = False) -> str:
-        """PUT bytes; `if_match` an ETag, `new` for If-None-Match: *. Returns the new ETag."""
-        store = None if path.endswith("/") else self.store  # obstore drops a trailing "/"
-        if store is not None:
-            return self._put_store(store, path, data, if_match, new)
-        args = _conditions(if_match, new)
-        with _translated():
-            answer = self.client.put_object(
-                Bucket=self.bucket, Key=self.key(path), Body=data, **args
-            )
-        return _unquote(answer["ETag"])
+    def _count(self) -> None:
+        with self._lock:
+            self.requests += 1
 
-    def _put_store(
-        self, store: S3Store, path: str, data: bytes, if_match: str | None, new: bool
+    def _send(
+        self,
+        method: str,
+        path: str | None,
+        query: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: bytes = b"",
+    ) -> Answer:
+        """A signed request on `path` (None: the bucket), its error raised."""
+        self._count()
+        key = "" if path is None else self.key(path)
+        with _translated():
+            answer = self.signer.request(method, self.bucket, key, query, headers, body)
+        return _checked(answer)
+
+    def put(
+        self,
+        path: str,
+        data: bytes,
+        *,
+        if_match: str | None = None,
+        new: bool = False,
+        meta: Mapping[str, str] | None = None,
     ) -> str:
+        """PUT bytes with user metadata `meta`; `if_match` an ETag, `new` for If-None-Match: *.
+        Returns the new ETag."""
+        if path.endswith("/"):  # obstore drops a trailing "/"
+            headers = _conditions(if_match, new) | {META + k: v for k, v in (meta or {}).items()}
+            return _unquote(self._send("PUT", path, headers=headers, body=data).headers.get("etag"))
         import obstore
 
         mode: Any = {"e_tag": f'"{if_match}"'} if if_match else "create" if new else "overwrite"
         self._count()
-        with _translated_store():
-            answer = obstore.put(store, self.key(path), data, mode=mode, use_multipart=False)
-        if not answer.get("e_tag"):
-            raise RemoteError("NoETag", f"the PUT of {path} was answered without an ETag")
-        return _unquote(str(answer["e_tag"]))
-
-    def start_upload(self, path: str) -> str:
         with _translated():
-            answer = self.client.create_multipart_upload(Bucket=self.bucket, Key=self.key(path))
-        return str(answer["UploadId"])
+            answer = obstore.put(
+                self.store,
+                self.key(path),
+                data,
+                mode=mode,
+                use_multipart=False,
+                attributes=dict(meta) if meta else None,
+            )
+        return _unquote(answer.get("e_tag"))
+
+    def start_upload(self, path: str, meta: Mapping[str, str] | None = None) -> str:
+        headers = {META + k: v for k, v in (meta or {}).items()}
+        answer = self._send("POST", path, {"uploads": ""}, headers)
+        return _text(_parse(answer.body), "UploadId")
 
     def put_part(self, path: str, upload_id: str, number: int, data: bytes) -> str:
-        with _translated():
-            answer = self.client.upload_part(
-                Bucket=self.bucket,
-                Key=self.key(path),
-                UploadId=upload_id,
-                PartNumber=number,
-                Body=data,
-            )
-        return _unquote(answer["ETag"])
+        query = {"partNumber": str(number), "uploadId": upload_id}
+        return _unquote(self._send("PUT", path, query, body=data).headers.get("etag"))
 
     def complete(
         self,
@@ -198,122 +273,140 @@ class Remote:
         if_match: str | None = None,
         new: bool = False,
     ) -> str:
-        parts = [{"PartNumber": i + 1, "ETag": f'"{e}"'} for i, e in enumerate(etags)]
-        with _translated():
-            answer = self.client.complete_multipart_upload(
-                Bucket=self.bucket,
-                Key=self.key(path),
-                UploadId=upload_id,
-                MultipartUpload={"Parts": parts},
-                **_conditions(if_match, new),
-            )
-        return _unquote(answer["ETag"])
+        from xml.sax.saxutils import escape
+
+        parts = "".join(
+            f"<Part><PartNumber>{i + 1}</PartNumber><ETag>&quot;{escape(e)}&quot;</ETag></Part>"
+            for i, e in enumerate(etags)
+        )
+        body = f"<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>".encode()
+        answer = self._send("POST", path, {"uploadId": upload_id}, _conditions(if_match, new), body)
+        return _unquote(_text(_parse(answer.body), "ETag"))
 
     def abort(self, path: str, upload_id: str) -> None:
-        try:
-            with _translated():
-                self.client.abort_multipart_upload(
-                    Bucket=self.bucket, Key=self.key(path), UploadId=upload_id
-                )
-        except NotFound:
-            pass
+        with suppress(NotFound):
+            self._send("DELETE", path, {"uploadId": upload_id})
 
     def head(self, path: str) -> str | None:
         """The ETag of `path`, or None when it does not exist."""
         try:
+            if path.endswith("/"):
+                return _unquote(self._send("HEAD", path).headers.get("etag"))
+            import obstore
+
+            self._count()
             with _translated():
-                answer = self.client.head_object(Bucket=self.bucket, Key=self.key(path))
+                return _unquote(obstore.head(self.store, self.key(path))["e_tag"])
         except NotFound:
             return None
-        return _unquote(answer["ETag"])
 
     def copy(self, source: str, target: str, *, if_match: str) -> None:
-        """Server-side copy of `source` (only if its ETag is still `if_match`) to `target`."""
-        with _translated():
-            self.client.copy_object(
-                Bucket=self.bucket,
-                Key=self.key(target),
-                CopySource={"Bucket": self.bucket, "Key": self.key(source)},
-                CopySourceIfMatch=f'"{if_match}"',
-            )
+        """Server-side copy of `source` (only if its ETag is still `if_match`) to `target`,
+        its user metadata with it."""
+        headers = {
+            "x-amz-copy-source": quote(f"/{self.bucket}/{self.key(source)}", safe="/-_.~"),
+            "x-amz-copy-source-if-match": f'"{if_match}"',
+        }
+        self._send("PUT", target, headers=headers)
 
     def delete_one(self, path: str, *, if_match: str) -> None:
         """DeleteObject with If-Match: a version written since `if_match` was read is refused
         (PreconditionFailed), never deleted, by a server that honours it (lakestow, AWS S3,
         moto); see `apply._delete`."""
-        with _translated():
-            self.client.delete_object(
-                Bucket=self.bucket, Key=self.key(path), IfMatch=f'"{if_match}"'
-            )
+        self._send("DELETE", path, headers={"if-match": f'"{if_match}"'})
+
+    def _pages(self, query: dict[str, str], markers: Sequence[str]) -> Iterator[Element]:
+        """Each page of a listing under the prefix; `markers` name the answer's fields that
+        continue it (copied into the next request's query under the same lower-case
+        hyphenated names as S3 expects)."""
+        query = {"prefix": self.prefix, **query}
+        while True:
+            page = _parse(self._send("GET", None, query).body)
+            yield page
+            if _text(page, "IsTruncated") != "true":
+                return
+            for name in markers:
+                value = _text(page, name)
+                if value:
+                    query[_query_name(name)] = value
 
     def list(self) -> Iterator[RemoteObject]:
         """Every object under the prefix (folder markers included, as paths ending in /)."""
-        paginator = self.client.get_paginator("list_objects_v2")
-        with _translated():
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
-                for item in page.get("Contents", []):
-                    path = str(item["Key"])[len(self.prefix) :]
-                    yield RemoteObject(path, int(item["Size"]), _unquote(str(item["ETag"])))
+        query = {"list-type": "2"}
+        for page in self._pages(query, ["NextContinuationToken"]):
+            for item in _children(page, "Contents"):
+                path = _text(item, "Key")[len(self.prefix) :]
+                yield RemoteObject(path, int(_text(item, "Size")), _unquote(_text(item, "ETag")))
 
     def list_as_of(self, moment: datetime) -> Iterator[RemoteObject]:
         """Every object under the prefix as it was at `moment`, with its version id: for each
         key, the newest of its versions made by then, unless that is a delete marker (or
         there is none). Needs the bucket to keep versions (the warehouse's trash)."""
         newest: dict[str, tuple[datetime, RemoteObject | None]] = {}
-        paginator = self.client.get_paginator("list_object_versions")
-        with _translated():
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
-                found = [(v, False) for v in page.get("Versions", [])]
-                found += [(m, True) for m in page.get("DeleteMarkers", [])]
-                for item, marker in found:
-                    made = item["LastModified"]
-                    path = str(item["Key"])[len(self.prefix) :]
-                    if made > moment or (path in newest and newest[path][0] >= made):
-                        continue
-                    version = None
-                    if not marker:
-                        etag = _unquote(str(item["ETag"]))
-                        version = RemoteObject(path, int(item["Size"]), etag, item["VersionId"])
-                    newest[path] = (made, version)
+        for page in self._pages({"versions": ""}, ["NextKeyMarker", "NextVersionIdMarker"]):
+            for item in page:
+                kind = _name(item)
+                if kind not in ("Version", "DeleteMarker"):
+                    continue
+                made = datetime.fromisoformat(_text(item, "LastModified").replace("Z", "+00:00"))
+                path = _text(item, "Key")[len(self.prefix) :]
+                if made > moment or (path in newest and newest[path][0] >= made):
+                    continue
+                version = None
+                if kind == "Version":
+                    etag, size = _unquote(_text(item, "ETag")), int(_text(item, "Size"))
+                    version = RemoteObject(path, size, etag, _text(item, "VersionId"))
+                newest[path] = (made, version)
         for path in sorted(newest):
             version = newest[path][1]
             if version is not None:
                 yield version
 
-    def download(self, path: str, out: BinaryIO, version_id: str | None = None) -> tuple[str, str]:
-        """Stream `path` (its version `version_id`, if given) into `out`; its ETag and the
-        MD5 of its content."""
+    def download(self, path: str, out: BinaryIO, version_id: str | None = None) -> Downloaded:
+        """Stream `path` (its version `version_id`, if given) into `out`."""
+        import obstore
+
         digest = hashlib.md5(usedforsecurity=False)
-        version = {} if version_id is None else {"VersionId": version_id}
+        self._count()
         with _translated():
-            answer = self.client.get_object(Bucket=self.bucket, Key=self.key(path), **version)
-            body = answer["Body"]
-            while block := body.read(1 << 20):
+            options: Any = {} if version_id is None else {"version": version_id}
+            answer = obstore.get(self.store, self.key(path), options=options)
+            if answer.meta["size"] <= WHOLE:  # one crossing into obstore, not a stream's
+                blocks: Iterable[Any] = [answer.bytes()]
+            else:
+                blocks = answer.stream(min_chunk_size=1 << 20)
+            for block in blocks:
                 digest.update(block)
                 out.write(block)
-        return _unquote(answer["ETag"]), digest.hexdigest()
+        meta = {k.lower(): v for k, v in answer.attributes.items()}
+        return Downloaded(_unquote(answer.meta["e_tag"]), digest.hexdigest(), meta)
 
     def abort_uploads(self, started_before: datetime) -> int:
         """Abort the multipart uploads under the prefix begun before a time (a dead agent's)."""
-        paginator = self.client.get_paginator("list_multipart_uploads")
         aborted = 0
-        with _translated():
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
-                for upload in page.get("Uploads", []):
-                    if upload["Initiated"] < started_before:
-                        path = str(upload["Key"])[len(self.prefix) :]
-                        self.abort(path, str(upload["UploadId"]))
-                        aborted += 1
+        for page in self._pages({"uploads": ""}, ["NextKeyMarker", "NextUploadIdMarker"]):
+            for upload in _children(page, "Upload"):
+                begun = _text(upload, "Initiated").replace("Z", "+00:00")
+                if datetime.fromisoformat(begun) < started_before:
+                    self.abort(_text(upload, "Key")[len(self.prefix) :], _text(upload, "UploadId"))
+                    aborted += 1
         return aborted
 
     def put_json(self, path: str, data: bytes) -> None:
+        import obstore
+
+        self._count()
         with _translated():
-            self.client.put_object(
-                Bucket=self.bucket, Key=self.key(path), Body=data, ContentType="application/json"
+            obstore.put(
+                self.store, self.key(path), data, attributes={"Content-Type": "application/json"}
             )
 
 
-def _conditions(if_match: str | None, new: bool) -> dict[str, str]:
-    if if_match is not None:
-        return {"IfMatch": f'"{if_match}"'}
-    return {"IfNoneMatch": "*"} if new else {}
+def _query_name(field_name: str) -> str:
+    """`NextKeyMarker` -> `key-marker`, `NextContinuationToken` -> `continuation-token`."""
+    words: list[str] = []
+    for char in field_name.removeprefix("Next"):
+        if char.isupper() and words:
+            words.append("-")
+        words.append(char.lower())
+    return "".join(words)

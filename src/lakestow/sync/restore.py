@@ -2,26 +2,33 @@
 
 Local work is never overwritten: a local file that differs from what the state says was last
 synced (or that the state does not know) is kept; the next pass uploads it, keeping a differing
-remote version aside. Downloads land in `.lakestow/tmp/` and are renamed into place.
+remote version aside. Downloads land in `.lakestow/tmp/` (0600 while written), get the mode
+and mtime their object carries (`meta`), and are renamed into place; a link object becomes
+the link (unless it leaves the home), and nothing is written through a link.
 A folder marker (`path/`) becomes a directory, recorded in the state like the agent's own
 markers of empty folders: the next pass deletes it remotely if the folder is not empty.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
+import stat
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
+from lakestow.sync import meta
 from lakestow.sync.errors import SyncError
 from lakestow.sync.ignore import IGNORE_FILE, STATE_DIR, STATUS_NAME, IgnoreRules
 from lakestow.sync.remote import Remote, RemoteObject
 from lakestow.sync.state import Entry, State
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 Action = Literal["download", "keep", "in-sync", "skip"]
 Progress = Callable[[int, int, int], None]
@@ -68,6 +75,9 @@ def restore(
 
     `as_of`: every file as it was at that moment instead (its version then, from the
     warehouse's trash), over what the home holds; see `_as_of`."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _umask()
     home.mkdir(parents=True, exist_ok=True)
     tmp = home / STATE_DIR / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
@@ -106,6 +116,8 @@ def _as_of(
     one's state entry keeps the ETag of what is current there now, with a size no file has,
     so the pass sees it changed and uploads it (over that version, as an upload of a changed
     file does; a file deleted since is new again)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     then = [o for o in remote.list_as_of(moment) if restore_action(o, None, None, False) != "skip"]
     current = {o.path: o.etag for o in remote.list()}
     known = state.entries()
@@ -161,7 +173,10 @@ def _download(
     pool: ThreadPoolExecutor,
     progress: Progress | None = None,
 ) -> None:
-    futures = {pool.submit(_fetch, home, tmp, remote, o): o for o in todo}
+    from concurrent.futures import as_completed
+
+    made: set[Path] = set()
+    futures = {pool.submit(_fetch, home, tmp, remote, o, made): o for o in todo}
     pending: list[Entry] = []
     for done, future in enumerate(as_completed(futures), 1):
         obj = futures[future]
@@ -214,17 +229,68 @@ def _triage(
 _names = itertools.count()
 
 
-def _fetch(home: Path, tmp: Path, remote: Remote, obj: RemoteObject) -> Entry:
+def _fetch(home: Path, tmp: Path, remote: Remote, obj: RemoteObject, made: set[Path]) -> Entry:
+    """Download `obj` beside the home, give it its mode and mtime (or make the link it
+    holds), then rename it into place: never through a link, never out of the home."""
     target = home / obj.path
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _folder_for(home, obj.path, made)
     partial = tmp / f"restore-{os.getpid()}-{next(_names)}"
     try:
-        with partial.open("xb") as out:
-            etag, digest = remote.download(obj.path, out, obj.version_id)
-            out.flush()  # the last write sets the mtime the state records
-            st = os.fstat(out.fileno())
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            got = remote.download(obj.path, out, obj.version_id)
+            out.flush()
+            kept = meta.decode(got.meta)
+            if not kept.link:
+                _keep(out.fileno(), kept)
+        if kept.link:
+            _make_link(home, obj.path, partial, kept)
         os.replace(partial, target)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    return Entry(obj.path, st.st_size, st.st_mtime_ns, etag, digest)
+    st = os.stat(target, follow_symlinks=False)
+    mode = stat.S_IMODE(st.st_mode)
+    return Entry(obj.path, st.st_size, st.st_mtime_ns, got.etag, got.md5, mode)
+
+
+def _keep(fd: int, kept: meta.FileMeta) -> None:
+    """The mode and mtime the object carries (an object without them: the umask's, now)."""
+    os.fchmod(fd, kept.mode if kept.mode is not None else 0o666 & ~_umask())
+    if kept.mtime_ns is not None:
+        os.utime(fd, ns=(kept.mtime_ns, kept.mtime_ns))
+
+
+def _make_link(home: Path, path: str, partial: Path, kept: meta.FileMeta) -> None:
+    """Replace the downloaded `partial` by the link it describes (with its mtime)."""
+    data = partial.read_bytes()
+    target = os.fsdecode(data)
+    if not target or not meta.inside(home, path, target):
+        raise SyncError(f"a symlink to {target!r} leaves the home: not restored")
+    partial.unlink()
+    os.symlink(target, partial)
+    if kept.mtime_ns is not None:
+        os.utime(partial, ns=(kept.mtime_ns, kept.mtime_ns), follow_symlinks=False)
+
+
+@functools.cache
+def _umask() -> int:
+    """The process's umask, read once before any download thread starts (reading it means
+    setting it, which must not race a thread creating a file)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+def _folder_for(home: Path, path: str, made: set[Path]) -> None:
+    """Make the folders on the way to `path`, refusing to write below one that is a symlink
+    (it may lead out of the home). `made`: the folders done already, in this download."""
+    folder = (home / path).parent
+    if folder in made:
+        return
+    for part in Path(path).parts[:-1]:
+        home = home / part
+        if home.is_symlink():
+            raise SyncError(f"{part} on the way to {path} is a symlink: not written through")
+    folder.mkdir(parents=True, exist_ok=True)
+    made.add(folder)

@@ -6,7 +6,8 @@ marker, `path/` with no bytes, so that a restore recreates it; a folder with con
 none. Its `LocalFile` has size 0 and mtime 0: a folder's mtime moves with every change inside
 it, and the marker's content never changes.
 
-Iterative (os.scandir and a stack), never following a symlink: symlinks are recorded as
+Iterative (os.scandir and a stack), never following a symlink: a link whose target stays in
+the home is synced as a link (its target, see `meta`), one that leaves it is recorded as
 skipped, so nothing outside the home directory is ever read.
 """
 
@@ -18,17 +19,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lakestow.sync.ignore import IgnoreRules
+from lakestow.sync.meta import inside
 
 
 @dataclass(frozen=True)
 class LocalFile:
-    """A regular file of the home: relative POSIX path, size, mtime in ns, mode; or an empty
-    folder, whose path ends in `/`."""
+    """A regular file of the home: relative POSIX path, size, mtime in ns, mode; a symbolic
+    link (`link`: its size is its target's length); or an empty folder, whose path ends in
+    `/`."""
 
     path: str
     size: int
     mtime_ns: int
     mode: int = 0o644
+    link: bool = False
 
 
 @dataclass
@@ -42,6 +46,7 @@ class Scan:
 def scan_home(home: Path, rules: IgnoreRules | None = None) -> Scan:
     """Walk `home` applying `rules` (defaults + its .lakestowignore when None)."""
     rules = rules if rules is not None else IgnoreRules.for_home(home)
+    home = Path(os.path.abspath(home))
     result = Scan()
     stack = [""]
     while stack:
@@ -50,7 +55,7 @@ def scan_home(home: Path, rules: IgnoreRules | None = None) -> Scan:
         try:
             with os.scandir(home / folder if folder else home) as entries:
                 for entry in entries:
-                    _visit(entry, folder + entry.name, rules, result, stack)
+                    _visit(home, entry, folder + entry.name, rules, result, stack)
         except OSError as exc:
             result.skipped[folder or "."] = f"unreadable: {exc.strerror}"
             continue
@@ -65,13 +70,19 @@ def is_folder(path: str) -> bool:
 
 
 def _visit(
-    entry: os.DirEntry[str], path: str, rules: IgnoreRules, result: Scan, stack: list[str]
+    home: Path,
+    entry: os.DirEntry[str],
+    path: str,
+    rules: IgnoreRules,
+    result: Scan,
+    stack: list[str],
 ) -> None:
     problem = _bad_name(path)
     if problem:
         result.skipped[path] = problem
     elif entry.is_symlink():
-        result.skipped[path] = "symlink (not followed)"
+        if not rules.ignored(path):
+            _add_link(home, entry, path, result)
     elif entry.is_dir(follow_symlinks=False):
         if not rules.ignored(path + "/"):
             stack.append(path + "/")
@@ -89,6 +100,19 @@ def _add_file(entry: os.DirEntry[str], path: str, result: Scan) -> None:
         result.skipped[path] = "not a regular file"
         return
     result.files[path] = LocalFile(path, st.st_size, st.st_mtime_ns, stat.S_IMODE(st.st_mode))
+
+
+def _add_link(home: Path, entry: os.DirEntry[str], path: str, result: Scan) -> None:
+    try:
+        target = os.readlink(entry.path)
+        st = entry.stat(follow_symlinks=False)
+    except OSError as exc:
+        result.skipped[path] = f"unreadable: {exc.strerror}"
+        return
+    if not inside(home, path, target):
+        result.skipped[path] = "symlink out of the home (not followed)"
+        return
+    result.files[path] = LocalFile(path, st.st_size, st.st_mtime_ns, 0o777, link=True)
 
 
 def _bad_name(path: str) -> str | None:

@@ -1,7 +1,8 @@
 """The agent's memory: what it last synced, in `HOME/.lakestow/state.db` (SQLite, WAL).
 
-One row per file in the remote copy as the agent left it: size and mtime_ns of the local file
-it uploaded or restored, an optional checksum, and the remote ETag.
+One row per file in the remote copy as the agent left it: size, mtime_ns and permission bits
+of the local file it uploaded or restored, an optional checksum, and the remote ETag. (`mode`
+came later: a state from before has none, and a pass then compares size and mtime only.)
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from lakestow.sync.ignore import STATE_DIR
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-    checksum TEXT, etag TEXT NOT NULL
+    checksum TEXT, etag TEXT NOT NULL, mode INTEGER
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -31,6 +32,7 @@ class Entry:
     mtime_ns: int
     etag: str
     checksum: str | None = None
+    mode: int | None = None
 
 
 class State:
@@ -42,6 +44,9 @@ class State:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(files)")}
+        if "mode" not in columns:  # a state written before modes were kept
+            self.db.execute("ALTER TABLE files ADD COLUMN mode INTEGER")
 
     @classmethod
     def for_home(cls, home: Path, remote_uri: str) -> State:
@@ -56,14 +61,18 @@ class State:
         self.db.close()
 
     def entries(self) -> dict[str, Entry]:
-        rows = self.db.execute("SELECT path, size, mtime_ns, etag, checksum FROM files")
+        rows = self.db.execute("SELECT path, size, mtime_ns, etag, checksum, mode FROM files")
         return {row[0]: Entry(*row) for row in rows}
 
     def put(self, entries: Iterable[Entry]) -> None:
-        rows = [(e.path, e.size, e.mtime_ns, e.checksum, e.etag) for e in entries]
+        rows = [(e.path, e.size, e.mtime_ns, e.checksum, e.etag, e.mode) for e in entries]
         with self.db:
             self.db.execute("BEGIN")
-            self.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", rows)
+            self.db.executemany(
+                "INSERT OR REPLACE INTO files (path, size, mtime_ns, checksum, etag, mode)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
 
     def remove(self, paths: Iterable[str]) -> None:
         with self.db:

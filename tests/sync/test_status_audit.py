@@ -1,0 +1,31 @@
+"""The agent's status object is a heartbeat, not a change people make: its PUTs leave no row
+in the audit log, while the files a pass uploads (and anything else written at that key that
+is too big to be a status document) are audited as before."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sync.conftest import BUCKET, Home, lakestow, status
+
+
+def audited_targets(member: Home) -> list[str]:
+    rows = json.loads(lakestow(member.server.data_dir, "audit", "--json", "--limit", "100000"))
+    return [row["target"] for row in rows if member.prefix in row["target"]]
+
+
+def test_status_writes_are_not_audited(member: Home, tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("a")
+    with member.agent(tmp_path) as agent:
+        agent.status_every = 0  # a status object every pass
+        for _ in range(3):
+            assert agent.sync().ok
+    assert status(member)["ok"] is True
+    base = f"s3://{BUCKET}/{member.prefix}"
+    assert audited_targets(member) == [base + "a.txt"]
+    big = b" " * (64 * 1024 + 1)
+    member.client().put_object(
+        Bucket=BUCKET, Key=member.prefix + ".lakestow-sync-status.json", Body=big
+    )
+    assert base + ".lakestow-sync-status.json" in audited_targets(member)
