@@ -125,3 +125,23 @@ async def test_an_index_of_schema_5_gains_its_name_index(tmp_path: Path) -> None
     with sqlite3.connect(tmp_path / "index.db") as conn:
         schema = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
         assert schema == (SCHEMA_VERSION,) == ("6",)
+
+
+@pytest.mark.anyio
+async def test_how_a_search_is_answered_does_not_depend_on_keys_outside_its_prefix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys outside the prefix (another member's) that hold the text, however many, change
+    nothing of a page: not its hits, not whether it is partial, not how far it searched."""
+    monkeypatch.setattr(local_search, "CANDIDATES", 5)
+    monkeypatch.setattr(local_search, "SCAN_BUDGET", 4)
+    mine = [f"alice/{n:02}{'-report' if n % 4 == 0 else ''}" for n in range(12)]
+    pages = []
+    for others in (0, 50):
+        async with await LocalStore.open(tmp_path / f"with-{others}", min_part_size=1) as store:
+            bucket = await new_bucket(store)
+            theirs = [f"bob/{n:03}-report" for n in range(others)]
+            await put_keys(store, bucket, mine + theirs)
+            page = await searcher(store).search(bucket, "alice/", "report")
+            pages.append((page.partial, page.next_start_after, [h.key for h in page.hits]))
+    assert pages[0] == pages[1] == (False, None, [k for k in mine if k.endswith("report")])

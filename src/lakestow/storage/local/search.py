@@ -1,8 +1,8 @@
 """Search by name in the local index (`protocol.NameSearch`), in one read transaction.
 
 A text of 3 characters or more is looked up in the trigram index (`names_fts`): the keys
-holding a cover of its trigrams (non-overlapping ones, and the last), at most `CANDIDATES`
-of them in the whole index, are taken in key order within the prefix's key range, and each is
+holding a cover of its trigrams (non-overlapping ones, and the last) within the prefix's key
+range, at most `CANDIDATES` of them, are taken in key order, and each is
 checked as `names.hit_of` says (the index has false positives, and a match in the prefix
 itself makes no hit). A text of 1 or 2 characters, which no trigram covers, or one so common
 that more than `CANDIDATES` keys hold it, is looked for by reading the prefix's keys in order
@@ -12,7 +12,6 @@ where they are rare the page ends `partial`, and the next call goes on from ther
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import replace
 
@@ -73,30 +72,25 @@ def _indexed(
     start: tuple[str, bool],
     upper: str | None,
 ) -> SearchPage | None:
-    """The page from the trigram index; None when it names too many keys to sort."""
-    ids = [
-        rowid
-        for (rowid,) in conn.execute(
-            "SELECT rowid FROM names_fts WHERE names_fts MATCH ? LIMIT ?",
-            (trigrams(hits.needle), CANDIDATES + 1),
-        )
-    ]
-    if len(ids) > CANDIDATES:
-        return None
-    # the ids named, looked up one by one: "+" keeps SQLite from scanning the key range
-    within, params = _range("+key", start, upper)
+    """The page from the trigram index; None when it names more than CANDIDATES keys in the
+    range searched. Counted in that range only, never in the whole index: whether a search
+    takes this path or the scan (which may answer `partial`) must not depend on keys outside
+    the range, which may be other members' (the isolation rule: the same answers as if those
+    did not exist)."""
+    # driven by the index; "+" keeps SQLite from scanning the names' key range instead
+    within, params = _range("+n.key", start, upper)
     rows = conn.execute(
-        "SELECT key FROM names WHERE id IN (SELECT value FROM json_each(?)) "  # noqa: S608
-        f"AND +bucket = ?{within} ORDER BY key",
-        (json.dumps(ids), bucket, *params),
+        "SELECT n.key FROM names_fts JOIN names AS n ON n.id = names_fts.rowid "  # noqa: S608
+        f"WHERE names_fts MATCH ? AND +n.bucket = ?{within} LIMIT ?",
+        (trigrams(hits.needle), bucket, *params, CANDIDATES + 1),
     )
-    try:
-        for (key,) in rows:
-            hits.offer(key)
-            if hits.full:
-                break
-    finally:
-        rows.close()
+    keys = [key for (key,) in rows]
+    if len(keys) > CANDIDATES:
+        return None
+    for key in sorted(keys):
+        hits.offer(key)
+        if hits.full:
+            break
     return hits.page()
 
 
