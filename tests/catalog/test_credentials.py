@@ -295,7 +295,7 @@ def test_the_reload_loop_outlives_an_outage(service: Services, alice: int) -> No
     catalog.down = True
 
     async def run() -> None:
-        loop = asyncio.create_task(server._refresh(verifier, 0.05))
+        loop = asyncio.create_task(server.refresh_revocations(verifier, 0.05))
         await asyncio.sleep(0.3)
         assert verifier.health.failures >= 2 and not loop.done()
         catalog.down = False

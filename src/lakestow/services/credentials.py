@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from lakestow import paths
 from lakestow.auth import credentials
@@ -59,24 +60,7 @@ class CredentialService(Base):
             if member.disabled:
                 raise InvalidInput(f"the member {name!r} is disabled")
             folders = tuple(_scope(member, text) for text in scopes)
-            issued, grant = credentials.mint(
-                self.keyring,
-                member_id=member.id,
-                org_id=member.org.id,
-                seconds=seconds,
-                scopes=folders,
-                read_only=read_only,
-            )
-            session.add(
-                IssuedCredential(
-                    access_key_id=grant.access_key_id,
-                    member_id=member.id,
-                    issued_at=_at(grant.issued_ms),
-                    expires_at=_at(grant.expires_ms),
-                    scopes=list(folders),
-                    read_only=read_only,
-                )
-            )
+            issued, grant = self._mint(session, member, seconds, folders, read_only)
             audit.record(
                 session,
                 self.actor,
@@ -105,24 +89,8 @@ class CredentialService(Base):
             decision = decide(member.principal, Action.READ, Target(member.org.id, path))
             if not decision or paths.is_folder(path):
                 raise AccessDenied(f"{name} may not share /{path}: {decision.reason}")
-            issued, grant = credentials.mint(
-                self.keyring,
-                member_id=member.id,
-                org_id=member.org.id,
-                seconds=seconds,
-                scopes=(path,),  # its own key only, should the secret ever leak
-                read_only=True,
-            )
-            session.add(
-                IssuedCredential(
-                    access_key_id=grant.access_key_id,
-                    member_id=member.id,
-                    issued_at=_at(grant.issued_ms),
-                    expires_at=_at(grant.expires_ms),
-                    scopes=[path],
-                    read_only=True,
-                )
-            )
+            # scoped to its own key only, should the secret ever leak
+            issued, grant = self._mint(session, member, seconds, (path,), read_only=True)
             audit.record(
                 session,
                 self.actor,
@@ -133,6 +101,35 @@ class CredentialService(Base):
                 path=member.org.uri(path),
             )
             return issued
+
+    def _mint(
+        self,
+        session: Session,
+        member: MemberInfo,
+        seconds: int,
+        scopes: tuple[str, ...],
+        read_only: bool,
+    ) -> tuple[credentials.TemporaryCredentials, credentials.Grant]:
+        """Credentials of `member`, recorded (by access key id, for revocation) in `session`."""
+        issued, grant = credentials.mint(
+            self.keyring,
+            member_id=member.id,
+            org_id=member.org.id,
+            seconds=seconds,
+            scopes=scopes,
+            read_only=read_only,
+        )
+        session.add(
+            IssuedCredential(
+                access_key_id=grant.access_key_id,
+                member_id=member.id,
+                issued_at=_at(grant.issued_ms),
+                expires_at=_at(grant.expires_ms),
+                scopes=list(scopes),
+                read_only=read_only,
+            )
+        )
+        return issued, grant
 
     def revoke_key(self, access_key_id: str) -> None:
         with self.catalog.session() as session:
