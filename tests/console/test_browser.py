@@ -226,3 +226,29 @@ def test_phone_width_never_scrolls_sideways(browser: Browser, live: LiveConsole)
         shot(page, "phone")
     finally:
         page.context.close()
+
+
+def test_selection_toolbar_copies_moves_and_deletes(alice: Page, live: LiveConsole) -> None:
+    folder = home(live) + "picked/"
+    for name in ("a.csv", "b.csv", "c.csv"):
+        api(live).put(f"{live.url}/api/object", params={"path": folder + name}, data=b"x")
+    alice.goto(live.url + "/browse/" + folder)
+    bar = alice.locator("#selection-bar")
+    expect(bar).to_be_hidden()
+    alice.check('tr.entry[data-name="a.csv"] input.pick')
+    alice.check('tr.entry[data-name="b.csv"] input.pick')
+    expect(alice.locator("#selection-count")).to_have_text("2 selected")
+    shot(alice, "selection-toolbar")
+    alice.click("#sel-copy")
+    copied = alice.evaluate("navigator.clipboard.readText()")
+    assert copied.splitlines() == [f"s3://lakestow/acme/{folder}{n}" for n in ("a.csv", "b.csv")]
+    alice.click("#sel-move")
+    reply(alice, folder + "moved")
+    alice.wait_for_selector('tr.entry[data-name="moved"]')
+    assert listed(live, folder + "moved/") == ["a.csv", "b.csv"]
+    alice.check("#select-all")
+    expect(alice.locator("#selection-count")).to_have_text("2 selected")  # moved/ and c.csv
+    alice.click("#sel-delete")
+    assert "2 selected" in reply(alice, True)
+    expect(alice.locator("tr.entry")).to_have_count(0)
+    assert listed(live, folder) == []

@@ -107,6 +107,7 @@ function browsePage() {
     else if (row && button.classList.contains("share")) shareDialog(row);
   });
   setUpShare();
+  setUpSelection(folder);
   const files = document.getElementById("pick-files");
   const dir = document.getElementById("pick-folder");
   if (files) files.addEventListener("change", () => uploadPicked(files, folder));
@@ -146,6 +147,62 @@ async function renameEntry(row) {
     await api("POST", "/api/move", { src, dst });
     location.reload();
   } catch (err) { toast("Move refused: " + err.message); }
+}
+
+/* The selection: row checkboxes, select-all, and one toolbar acting on the rows picked. */
+function picked() {
+  return [...document.querySelectorAll("tr.entry input.pick:checked")].map((box) => box.closest("tr.entry"));
+}
+
+function setUpSelection(folder) {
+  const bar = document.getElementById("selection-bar");
+  const all = document.getElementById("select-all");
+  if (!bar || !all) return;
+  const boxes = () => [...document.querySelectorAll("tr.entry input.pick")];
+  const update = () => {
+    const rows = picked();
+    bar.hidden = rows.length === 0;
+    document.getElementById("selection-count").textContent = rows.length + " selected";
+    all.checked = rows.length > 0 && rows.length === boxes().length;
+    all.indeterminate = rows.length > 0 && rows.length < boxes().length;
+  };
+  document.addEventListener("change", (event) => {
+    if (event.target === all) boxes().forEach((box) => { box.checked = all.checked; });
+    if (event.target === all || event.target.classList.contains("pick")) update();
+  });
+  document.getElementById("sel-clear").addEventListener("click", () => {
+    boxes().forEach((box) => { box.checked = false; });
+    update();
+  });
+  document.getElementById("sel-copy").addEventListener("click", (event) =>
+    copyText(event.target, picked().map((row) => row.querySelector("input.pick").dataset.s3).join("\n")));
+  const move = document.getElementById("sel-move");
+  if (move) move.addEventListener("click", async () => {
+    const rows = picked();
+    let target = await ask({ title: "Move " + rows.length + " selected", message: "Into the folder", label: "Folder", value: folder, ok: "Move" });
+    if (!target || !(await confirmChange("Move"))) return;
+    target = target.replace(/^\/+/, "");
+    if (!target.endsWith("/")) target += "/";
+    try {
+      for (const row of rows) {
+        const dst = target + row.dataset.name + (row.dataset.kind === "folder" ? "/" : "");
+        await api("POST", "/api/move", { src: row.dataset.path, dst });
+      }
+      location.reload();
+    } catch (err) { toast("Move refused: " + err.message); }
+  });
+  const remove = document.getElementById("sel-delete");
+  if (remove) remove.addEventListener("click", async () => {
+    const rows = picked();
+    const sure = await ask({ title: "Delete?", message: "Delete the " + rows.length + " selected (folders with everything in them)?", ok: "Delete " + rows.length, danger: true });
+    if (!sure || !(await confirmChange("Delete"))) return;
+    try {
+      await api("POST", "/api/delete", { paths: rows.map((row) => row.dataset.path) });
+      rows.forEach((row) => row.remove());
+      update();
+      toast("Deleted " + rows.length);
+    } catch (err) { toast("Delete refused: " + err.message); }
+  });
 }
 
 /* Share links: a presigned GET URL of one file, made on request, with its expiry shown. */
