@@ -252,3 +252,22 @@ def test_selection_toolbar_copies_moves_and_deletes(alice: Page, live: LiveConso
     assert "2 selected" in reply(alice, True)
     expect(alice.locator("tr.entry")).to_have_count(0)
     assert listed(live, folder) == []
+
+
+def test_one_field_filters_as_you_type_and_searches_below_on_enter(
+    alice: Page, live: LiveConsole
+) -> None:
+    folder = home(live) + "find/"
+    for path in ("alpha.txt", "beta.txt", "deep/alphabet.txt"):
+        api(live).put(f"{live.url}/api/object", params={"path": folder + path}, data=b"x")
+    alice.goto(live.url + "/browse/" + folder)
+    alice.fill("#find", "ALP")
+    expect(alice.locator("tr.entry:visible")).to_have_count(1)
+    expect(alice.locator("tr.entry:visible")).to_have_attribute("data-name", "alpha.txt")
+    alice.check("#select-all")  # only what is shown is selected
+    expect(alice.locator("#selection-count")).to_have_text("1 selected")
+    alice.press("#find", "Enter")
+    alice.wait_for_url("**?q=ALP")
+    found = alice.locator("tr.entry")
+    expect(found).to_have_count(2)
+    expect(found.nth(1)).to_have_attribute("data-path", folder + "deep/alphabet.txt")

@@ -108,6 +108,7 @@ function browsePage() {
   });
   setUpShare();
   setUpSelection(folder);
+  setUpFind();
   const files = document.getElementById("pick-files");
   const dir = document.getElementById("pick-folder");
   if (files) files.addEventListener("change", () => uploadPicked(files, folder));
@@ -149,16 +150,30 @@ async function renameEntry(row) {
   } catch (err) { toast("Move refused: " + err.message); }
 }
 
+/* One field: typing filters the rows on the page (by name, any case); Enter submits the form,
+   which searches every name below the folder (the server's search). */
+function setUpFind() {
+  const find = document.getElementById("find");
+  if (!find || new URLSearchParams(location.search).has("q")) return;
+  find.addEventListener("input", () => {
+    const wanted = find.value.trim().toLowerCase();
+    for (const row of document.querySelectorAll("tr.entry")) {
+      row.hidden = wanted !== "" && !row.dataset.name.toLowerCase().includes(wanted);
+    }
+    find.dispatchEvent(new Event("change", { bubbles: true }));  // the selection counts shown rows
+  });
+}
+
 /* The selection: row checkboxes, select-all, and one toolbar acting on the rows picked. */
 function picked() {
-  return [...document.querySelectorAll("tr.entry input.pick:checked")].map((box) => box.closest("tr.entry"));
+  return [...document.querySelectorAll("tr.entry:not([hidden]) input.pick:checked")].map((box) => box.closest("tr.entry"));
 }
 
 function setUpSelection(folder) {
   const bar = document.getElementById("selection-bar");
   const all = document.getElementById("select-all");
   if (!bar || !all) return;
-  const boxes = () => [...document.querySelectorAll("tr.entry input.pick")];
+  const boxes = () => [...document.querySelectorAll("tr.entry:not([hidden]) input.pick")];  // (not rows filtered out)
   const update = () => {
     const rows = picked();
     bar.hidden = rows.length === 0;
@@ -168,7 +183,7 @@ function setUpSelection(folder) {
   };
   document.addEventListener("change", (event) => {
     if (event.target === all) boxes().forEach((box) => { box.checked = all.checked; });
-    if (event.target === all || event.target.classList.contains("pick")) update();
+    if (event.target === all || event.target.classList.contains("pick") || event.target.id === "find") update();
   });
   document.getElementById("sel-clear").addEventListener("click", () => {
     boxes().forEach((box) => { box.checked = false; });
