@@ -173,6 +173,7 @@ def vm(pid: int, field: str) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.alone
 def test_s3_gets_stay_quick_while_searches_and_a_zip_run(server: LiveConsole) -> None:
     home = f"data/customer-{server.ids['alice']}/"
     fill(server, home + "big/", KEYS)
@@ -196,6 +197,7 @@ def test_s3_gets_stay_quick_while_searches_and_a_zip_run(server: LiveConsole) ->
 
 
 @pytest.mark.slow
+@pytest.mark.alone
 def test_eight_searches_at_once_keep_memory_bounded(server: LiveConsole) -> None:
     home = f"data/customer-{server.ids['bob']}/"
     fill(server, home + "wide/", WIDE)
