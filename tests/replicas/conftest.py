@@ -140,6 +140,33 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             b.stop()
 
 
+def over_rclone(
+    root: Path, upstream: Upstream, catalog_url: str, **settings: str
+) -> tuple[dict[str, str], Replica, Replica, str]:
+    """Two replicas (not started) over `upstream` (an `rclone serve s3`) and `catalog_url`,
+    configured by their environment (plus `settings`, LAKESTOW_* variables), the catalog set
+    up with organization acme and member alice: the environment, the replicas, alice's
+    folder."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LAKESTOW_"))}
+    env = {
+        **base,
+        "LAKESTOW_CATALOG_URL": catalog_url,
+        "LAKESTOW_STORE_URL": f"s3://{upstream.bucket}/lake",
+        "LAKESTOW_STORE_ENDPOINT_URL": upstream.endpoint_url,
+        "LAKESTOW_STORE_ACCESS_KEY_ID": upstream.access_key_id,
+        "LAKESTOW_STORE_SECRET_ACCESS_KEY": upstream.secret_access_key,
+        "LAKESTOW_KEY_FILE": str(root / "secrets" / "server.key"),
+        **settings,
+    }
+    a, b = Replica("a", root / "a", env), Replica("b", root / "b", env)
+    a.cli("keys", "generate", env["LAKESTOW_KEY_FILE"])
+    a.cli("init")
+    a.cli("org", "create", "acme")
+    a.cli("user", "create", "alice", "--org", "acme")
+    home = a.cli("env", "alice").split("USER_S3_PATH=s3://lakestow/")[1].split()[0]
+    return env, a, b, home
+
+
 def credentials_from(replica: Replica, name: str = "alice") -> dict[str, Any]:
     """Temporary credentials issued through `replica`'s console, as a member gets them."""
     http, csrf = replica.sign_in(name)

@@ -11,7 +11,6 @@ replica set to `conditional_writes = refuse` answers them 501 instead.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -30,7 +29,7 @@ from deltalake import DeltaTable, write_deltalake
 
 from live import BUCKET
 from postgres import fresh_database
-from replicas.conftest import Replica
+from replicas.conftest import Replica, over_rclone
 from storage.upstream import Rclone
 
 WRITERS = 16
@@ -79,22 +78,7 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lake]:
     upstream.client().create_bucket(Bucket=upstream.bucket)
     try:
         with fresh_database() as catalog_url:
-            base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LAKESTOW_"))}
-            env = {
-                **base,
-                "LAKESTOW_CATALOG_URL": catalog_url,
-                "LAKESTOW_STORE_URL": f"s3://{upstream.bucket}/lake",
-                "LAKESTOW_STORE_ENDPOINT_URL": upstream.endpoint_url,
-                "LAKESTOW_STORE_ACCESS_KEY_ID": upstream.access_key_id,
-                "LAKESTOW_STORE_SECRET_ACCESS_KEY": upstream.secret_access_key,
-                "LAKESTOW_KEY_FILE": str(root / "secrets" / "server.key"),
-            }
-            a, b = Replica("a", root / "a", env), Replica("b", root / "b", env)
-            a.cli("keys", "generate", env["LAKESTOW_KEY_FILE"])
-            a.cli("init")
-            a.cli("org", "create", "acme")
-            a.cli("user", "create", "alice", "--org", "acme")
-            home = a.cli("env", "alice").split("USER_S3_PATH=s3://lakestow/")[1].split()[0]
+            env, a, b, home = over_rclone(root, upstream, catalog_url)
             a.start()
             b.start()
             try:
