@@ -181,6 +181,13 @@ def test_keyboard_use_of_the_rows(alice: Page, live: LiveConsole) -> None:
     expect(row("file2.txt")).to_have_count(0)
     expect(row("file10.txt")).to_be_focused()  # the next row
     assert listed(live, folder) == ["sub", "file1.txt", "file10.txt"]
+    alice.keyboard.press(" ")
+    alice.keyboard.press("ArrowUp")
+    alice.keyboard.press(" ")
+    expect(alice.locator("#selection-count")).to_have_text("2 selected")
+    alice.keyboard.press("Delete")  # a row of a selection of several: the selection
+    assert "Delete the 2 selected" in reply(alice, False)
+    expect(row("file1.txt")).to_be_focused()
 
     alice.keyboard.press("Home")
     expect(row("sub")).to_be_focused()
