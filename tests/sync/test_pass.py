@@ -55,6 +55,18 @@ def test_pass_uploads_edits_deletes_then_nothing(member: Home, tmp_path: Path) -
     assert agent.sync().requests == 0
 
 
+def test_a_delete_is_one_request(member: Home, tmp_path: Path) -> None:
+    """DELETE with If-Match the ETag last synced, no HEAD first (issue 16: a few changes, a
+    few round trips); the other request is the status object."""
+    write(tmp_path, {f"f{i}": b"x" for i in range(4)} | {"empty/.keep": b""})
+    with member.agent(tmp_path) as agent:
+        assert agent.sync().ok
+        (tmp_path / "f0").unlink()
+        result = agent.sync()
+    assert result.ok and result.deleted == ["f0"] and result.requests == 2
+    assert "f0" not in member.objects()
+
+
 def test_status_object(member: Home, tmp_path: Path) -> None:
     write(tmp_path, {"a": b"1"})
     member.agent(tmp_path).sync()

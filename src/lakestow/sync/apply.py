@@ -170,20 +170,24 @@ def _deletes(plan: Plan, remote: Remote, state: State, tuning: Tuning, result: P
 def _delete(remote: Remote, entry: Entry, result: PassResult) -> bool:
     """Whether the remote copy of `entry` is gone (an error keeps it for the next pass).
 
-    The remote version is read (HEAD), kept aside when someone else changed it, then deleted
-    with If-Match that version: a version written in between is refused (412) and checked
-    again next pass. lakestow, AWS S3 and moto honour If-Match on DeleteObject; an endpoint
-    that ignores it loses a version written in the one round trip between this HEAD and this
-    DELETE, which is why each DELETE follows its own HEAD at once (not a batch delete).
+    One request when nobody else touched it: DELETE with If-Match the ETag last synced. A
+    refusal (412: someone rewrote it) is the rare case: the version found (HEAD) is kept
+    aside, then deleted with If-Match that version, so a version written in between is
+    refused again and checked next pass. lakestow, AWS S3 and moto honour If-Match on
+    DeleteObject; an endpoint that ignores it deletes whatever version is there, as a plain
+    DELETE would.
     """
     try:
-        current = remote.head(entry.path)
+        try:
+            remote.delete_one(entry.path, if_match=entry.etag)
+            return True
+        except PreconditionFailed:
+            current = remote.head(entry.path)
         if current is None:
             return True
-        if current != entry.etag:
-            aside = conflict_name(entry.path)
-            remote.copy(entry.path, aside, if_match=current)
-            result.conflicts.append(aside)
+        aside = conflict_name(entry.path)
+        remote.copy(entry.path, aside, if_match=current)
+        result.conflicts.append(aside)
         remote.delete_one(entry.path, if_match=current)
         return True
     except NotFound:  # deleted by someone else in between
