@@ -271,9 +271,12 @@ def test_checksum_mode_skips_touched_files(member: Home, tmp_path: Path) -> None
     bump(tmp_path / "edited", b"v2")  # same size, new bytes
     with member.agent(tmp_path, Options(checksum=True)) as agent:
         result = agent.sync()
-        assert result.uploaded == ["edited"]
+        assert sorted(result.uploaded) == ["edited", "same"] and result.touched == ["same"]
         assert agent.sync().requests == 0  # the touched file's new mtime was recorded
     assert member.objects()["edited"] == b"v2"
+    head = member.client().head_object(Bucket=BUCKET, Key=member.prefix + "same")
+    mtime = (tmp_path / "same").stat().st_mtime_ns  # kept remotely, for a restore
+    assert head["Metadata"]["mtime"] == f"{mtime // 10**9}.{mtime % 10**9:09d}"
 
 
 def test_restore_skips_ignored_remote_files(member: Home, tmp_path: Path) -> None:

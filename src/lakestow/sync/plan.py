@@ -2,9 +2,12 @@
 
 From the local scan and the state (the remote copy as the agent left it):
 - uploads: files that are new, or changed by size, mtime or permission bits (or, with
-  `checksum`, by content);
+  `checksum`, by content). A change of the permission bits alone (same size and mtime), or
+  with `checksum` of the mtime alone (same content), is a `meta` upload: the remote object's
+  metadata is replaced in place (a copy onto itself), its bytes are not sent again. A file of
+  the same size whose mtime moved may also turn out to be unchanged (`apply` hashes a large
+  one before sending it: `Upload.checksum`);
 - deletes: files in the state that are gone locally (or now ignored);
-- touches: with `checksum`, files whose mtime moved but content did not (state-only update);
 - refused: why the delete guard refused the plan (more than half of the remote copy deleted).
 
 Empty folders (paths ending in `/`, see `scan`) are planned like files, but the delete guard
@@ -20,7 +23,7 @@ from typing import Literal
 from lakestow.sync.scan import LocalFile, is_folder
 from lakestow.sync.state import Entry
 
-Reason = Literal["new", "changed"]
+Reason = Literal["new", "changed", "meta"]
 
 
 @dataclass(frozen=True)
@@ -33,11 +36,14 @@ class Options:
 
 @dataclass(frozen=True)
 class Upload:
-    """A file to upload; `etag` is the remote version it replaces (None: a new file)."""
+    """A file to upload; `etag` is the remote version it replaces (None: a new file);
+    `checksum` the MD5 of the content last synced when the size is the same (a file whose
+    mtime alone moved may hold the same bytes)."""
 
     file: LocalFile
     etag: str | None
     reason: Reason
+    checksum: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,6 @@ class Plan:
 
     uploads: tuple[Upload, ...] = ()
     deletes: tuple[Entry, ...] = ()
-    touches: tuple[Entry, ...] = ()
     remote_count: int = 0  # files in the remote copy (folder markers not counted)
     refused: str | None = None
     checksums: Mapping[str, str] = field(default_factory=dict)
@@ -86,21 +91,24 @@ def make_plan(
     """The plan for one pass; `checksums` holds the hashes of `checksum_candidates`."""
     checksums = checksums or {}
     uploads: list[Upload] = []
-    touches: list[Entry] = []
     for path in sorted(files):
         f, known = files[path], state.get(path)
         if known is None:
             uploads.append(Upload(f, None, "new"))
         elif path in checksums and options.checksum:
-            if checksums[path] != known.checksum or _chmod(known, f):
+            if checksums[path] != known.checksum:
                 uploads.append(Upload(f, known.etag, "changed"))
-            elif known.mtime_ns != f.mtime_ns:
-                touches.append(replace(known, mtime_ns=f.mtime_ns))
-        elif known.size != f.size or known.mtime_ns != f.mtime_ns or _chmod(known, f):
+            elif known.mtime_ns != f.mtime_ns or _chmod(known, f):
+                uploads.append(Upload(f, known.etag, "meta", known.checksum))
+        elif known.size != f.size:
             uploads.append(Upload(f, known.etag, "changed"))
+        elif known.mtime_ns != f.mtime_ns:
+            uploads.append(Upload(f, known.etag, "changed", known.checksum))
+        elif _chmod(known, f):
+            uploads.append(Upload(f, known.etag, "meta", known.checksum))
     deletes = tuple(state[p] for p in sorted(state) if p not in files)
     remote_files = sum(1 for p in state if not is_folder(p))
-    plan = Plan(tuple(uploads), deletes, tuple(touches), remote_files, None, dict(checksums))
+    plan = Plan(tuple(uploads), deletes, remote_files, None, dict(checksums))
     return replace(plan, refused=guard(plan, options))
 
 

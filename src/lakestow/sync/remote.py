@@ -309,6 +309,17 @@ class Remote:
         }
         self._send("PUT", target, headers=headers)
 
+    def replace_meta(self, path: str, meta: Mapping[str, str], *, if_match: str) -> str:
+        """Replace the user metadata of `path` (only if its ETag is still `if_match`) by a copy
+        onto itself, its bytes kept; returns the ETag the copy answers."""
+        headers = {
+            "x-amz-copy-source": quote(f"/{self.bucket}/{self.key(path)}", safe="/-_.~"),
+            "x-amz-copy-source-if-match": f'"{if_match}"',
+            "x-amz-metadata-directive": "REPLACE",
+        } | {META + k: v for k, v in meta.items()}
+        answer = self._send("PUT", path, headers=headers)
+        return _unquote(_text(_parse(answer.body), "ETag"))
+
     def delete_one(self, path: str, *, if_match: str) -> None:
         """DeleteObject with If-Match: a version written since `if_match` was read is refused
         (PreconditionFailed), never deleted, by a server that honours it (lakestow, AWS S3,
