@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lakestow.sync.plan import Options, checksum_candidates, make_plan
+from lakestow.sync.plan import Options, checksum_candidates, make_plan, reconcile
 from lakestow.sync.remote import RemoteObject
 from lakestow.sync.restore import restore_action
 from lakestow.sync.scan import LocalFile
@@ -132,3 +133,38 @@ def test_guard_counts_files_not_folder_markers() -> None:
     wiped = make_plan({}, state)
     assert wiped.refused is not None and "delete 2 of the 2 files" in wiped.refused
 
+
+def test_reconcile_corrects_the_state_and_finds_strays() -> None:
+    files = {p: local(p) for p in ["same", "gone", "rewritten", "local-only"]}
+    state = {p: entry(p) for p in ["same", "gone", "rewritten", "deleted-here"]}
+    remote = {
+        "same": "etag-same",
+        "rewritten": "theirs",
+        "deleted-here": "etag-deleted-here",
+        "stray": "s",
+        "local-only": "l",  # a new local file there: uploaded over it, not deleted
+        "x.pyc": "i",
+        "a.remote-conflict-20261203T101010Z": "k",
+        ".lakestow-sync-status.json": "j",
+        "": "prefix",
+    }
+    corrected, strays = reconcile(files, state, remote, lambda p: p.endswith(".pyc"))
+    assert corrected == {
+        "same": state["same"],
+        "rewritten": replace(state["rewritten"], size=-1),
+        "deleted-here": state["deleted-here"],
+    }
+    assert strays == (Entry("stray", 0, 0, "s"),)
+    plan = make_plan(files, corrected, Options(), None, strays)
+    assert [(u.file.path, u.reason, u.etag) for u in plan.uploads] == [
+        ("gone", "new", None),
+        ("local-only", "new", None),
+        ("rewritten", "changed", "etag-rewritten"),
+    ]
+    assert [e.path for e in plan.deletes] == ["deleted-here", "stray"]
+    assert plan.remote_count == 4
+
+
+def test_strays_count_for_the_delete_guard() -> None:
+    strays = tuple(Entry(f"f{i}", 1, 1, "e") for i in range(4))
+    assert make_plan({}, {}, Options(), None, strays).refused

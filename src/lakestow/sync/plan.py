@@ -12,16 +12,28 @@ From the local scan and the state (the remote copy as the agent left it):
 
 Empty folders (paths ending in `/`, see `scan`) are planned like files, but the delete guard
 counts files only: a folder marker holds no data, and goes whenever its folder fills up.
+
+A reconciling pass (`reconcile`) also has the remote listing: the state is first corrected by
+it (an entry whose object is gone is dropped, so its file is uploaded again; one whose object
+was rewritten by someone else is marked changed, so the local file is sent over it, the other
+version kept aside by `apply`), and the objects nobody synced from this home (a console
+upload, say) are deleted unless the home has a file there, they are ignored, or they are the
+agent's own (its status object, the copies it kept aside).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from lakestow.sync.ignore import STATE_DIR, STATUS_NAME
 from lakestow.sync.scan import LocalFile, is_folder
 from lakestow.sync.state import Entry
+
+KEPT_ASIDE = re.compile(r"\.remote-conflict-\d{8}T\d{6}Z$")
+"""The name of a remote version the agent kept aside (`apply.conflict_name`)."""
 
 Reason = Literal["new", "changed", "meta"]
 
@@ -82,13 +94,46 @@ def checksum_candidates(
     )
 
 
+def reconcile(
+    files: Mapping[str, LocalFile],
+    state: Mapping[str, Entry],
+    remote: Mapping[str, str],
+    ignored: Callable[[str], bool],
+) -> tuple[dict[str, Entry], tuple[Entry, ...]]:
+    """The state corrected by the remote listing (path -> ETag), and the remote objects to
+    delete that the state does not know (see the module docstring)."""
+    corrected: dict[str, Entry] = {}
+    for path, known in state.items():
+        etag = remote.get(path)
+        if etag is not None:
+            corrected[path] = known if etag == known.etag else replace(known, size=-1)
+    strays = tuple(
+        Entry(path, 0, 0, etag)
+        for path, etag in sorted(remote.items())
+        if path not in state and path not in files and not _own(path) and not ignored(path)
+    )
+    return corrected, strays
+
+
+def _own(path: str) -> bool:
+    """The prefix itself, the agent's status object, its state, the versions it kept aside."""
+    return (
+        not path
+        or path == STATUS_NAME
+        or path.startswith(STATE_DIR + "/")
+        or KEPT_ASIDE.search(path) is not None
+    )
+
+
 def make_plan(
     files: Mapping[str, LocalFile],
     state: Mapping[str, Entry],
     options: Options = Options(),
     checksums: Mapping[str, str] | None = None,
+    strays: tuple[Entry, ...] = (),
 ) -> Plan:
-    """The plan for one pass; `checksums` holds the hashes of `checksum_candidates`."""
+    """The plan for one pass; `checksums` holds the hashes of `checksum_candidates`, `strays`
+    the remote objects a reconciling pass found that the state does not know (`reconcile`)."""
     checksums = checksums or {}
     uploads: list[Upload] = []
     for path in sorted(files):
@@ -106,8 +151,8 @@ def make_plan(
             uploads.append(Upload(f, known.etag, "changed", known.checksum))
         elif _chmod(known, f):
             uploads.append(Upload(f, known.etag, "meta", known.checksum))
-    deletes = tuple(state[p] for p in sorted(state) if p not in files)
-    remote_files = sum(1 for p in state if not is_folder(p))
+    deletes = tuple(state[p] for p in sorted(state) if p not in files) + strays
+    remote_files = sum(1 for p in [*state, *(e.path for e in strays)] if not is_folder(p))
     plan = Plan(tuple(uploads), deletes, remote_files, None, dict(checksums))
     return replace(plan, refused=guard(plan, options))
 
