@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -40,8 +41,12 @@ def test_pass_uploads_edits_deletes_then_nothing(member: Home, tmp_path: Path) -
         ".lakestow-sync-status.json": member.objects()[".lakestow-sync-status.json"],
     }
 
+    changes = agent.state.db.total_changes
     idle = agent.sync()
     assert idle.ok and idle.requests == 0 and not idle.uploaded
+    assert agent.state.db.total_changes == changes  # nor a write to the state database
+    last = agent.state.last_success()  # recorded by a utime of a file
+    assert last is not None and abs(last - time.time()) < 5
 
     bump(tmp_path / "a.txt", b"edited")
     (tmp_path / "nb/one.ipynb").unlink()

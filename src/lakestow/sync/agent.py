@@ -20,10 +20,7 @@ instance makes that at most two intervals, so a console can warn after three).
 from __future__ import annotations
 
 import fcntl
-import hashlib
-import json
 import logging
-import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -141,10 +138,12 @@ class Agent:
     def _status(self, plan: Plan, result: PassResult, force: bool = False) -> None:
         now = time.time()
         if result.ok:
-            self.state.set_meta("last_success", _iso(now))
+            self.state.succeeded(now)
         last = float(self.state.get_meta("status_at") or 0)
         if plan.empty and result.ok and now - last < self.status_every and not force:
             return
+        import json
+
         try:
             self.remote.put_json(STATUS_NAME, json.dumps(self._document(now, result)).encode())
             self.state.set_meta("status_at", str(now))
@@ -152,12 +151,15 @@ class Agent:
             result.errors["status"] = exc.message
 
     def _document(self, now: float, result: PassResult) -> dict[str, Any]:
+        import socket
+
         return {
             "agent": "lakestow-sync",
             "host": socket.gethostname(),
             "home": str(self.home),
             "last_pass_at": _iso(now),
-            "last_success_at": self.state.get_meta("last_success"),
+            "last_success_at": _iso_or_none(self.state.last_success())
+            or self.state.get_meta("last_success"),  # as a state before 2026-12 kept it
             "ok": result.ok,
             "counts": {
                 "files": result.files,
@@ -190,6 +192,12 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _iso_or_none(t: float | None) -> str | None:
+    return None if t is None else _iso(t)
+
+
 def _md5(path: Path) -> str:
+    import hashlib
+
     with path.open("rb") as fh:
         return hashlib.file_digest(fh, lambda: hashlib.md5(usedforsecurity=False)).hexdigest()

@@ -126,6 +126,8 @@ def _uploads(
     hook: ReadHook | None,
     result: PassResult,
 ) -> None:
+    if not plan.uploads:
+        return
     from concurrent.futures import ThreadPoolExecutor, as_completed  # a pass with work only
 
     order = sorted(plan.uploads, key=lambda u: -u.file.size)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -142,6 +141,8 @@ def _from_server(kwargs: dict[str, Any], server: str | None, token_file: Path | 
         return
     if server is None or token_file is None:
         raise click.UsageError("--server and --token-file go together")
+    import shlex
+
     from lakestow.client import exchange_token, read_token
 
     answer = exchange_token(server, read_token(token_file))

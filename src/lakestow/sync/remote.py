@@ -9,7 +9,6 @@ answers are translated here and only here (STYLE convention 2).
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -375,6 +374,8 @@ class Remote:
 
     def download(self, path: str, out: BinaryIO, version_id: str | None = None) -> Downloaded:
         """Stream `path` (its version `version_id`, if given) into `out`."""
+        import hashlib
+
         import obstore
 
         digest = hashlib.md5(usedforsecurity=False)
