@@ -311,7 +311,7 @@ def _multipart(
             _same(os.fstat(fh.fileno()), f)
             whole.update(data)
             digests.append(_md5(data).digest())
-            etags.append(remote.put_part(f.path, upload_id, len(etags) + 1, data))
+            etags.append(remote.put_part(f.path, upload_id, len(etags) + 1, data, digests[-1]))
         _unchanged(home, fh, f)
         local = _md5(b"".join(digests)).hexdigest()
         local += f"-{len(digests)}"

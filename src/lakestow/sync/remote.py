@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 NOT_FOUND = {"NoSuchKey", "NoSuchUpload", "404", "NotFound"}
 META = "x-amz-meta-"
+SHA256, UNSIGNED = "x-amz-content-sha256", "UNSIGNED-PAYLOAD"
 WHOLE = 4 << 20
 """Objects up to this size are read in one piece by a GET, larger ones streamed."""
 
@@ -259,9 +260,15 @@ class Remote:
         answer = self._send("POST", path, {"uploads": ""}, headers)
         return _text(_parse(answer.body), "UploadId")
 
-    def put_part(self, path: str, upload_id: str, number: int, data: bytes) -> str:
+    def put_part(self, path: str, upload_id: str, number: int, data: bytes, md5: bytes) -> str:
+        """UploadPart of `data`, whose MD5 digest is `md5`: sent as Content-MD5, which the
+        endpoint checks, and the payload left unsigned (UNSIGNED-PAYLOAD), so the part is
+        hashed once (the MD5 the agent needs anyway), not also with SHA-256 for the signature."""
+        import base64
+
         query = {"partNumber": str(number), "uploadId": upload_id}
-        return _unquote(self._send("PUT", path, query, body=data).headers.get("etag"))
+        headers = {"content-md5": base64.b64encode(md5).decode(), SHA256: UNSIGNED}
+        return _unquote(self._send("PUT", path, query, headers, data).headers.get("etag"))
 
     def complete(
         self,
