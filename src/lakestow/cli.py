@@ -11,10 +11,7 @@ load SQLAlchemy, Alembic, the web framework or boto3 (tests/test_cli_imports.py 
 
 from __future__ import annotations
 
-import getpass
-import json
 import os
-import shlex
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -97,6 +94,8 @@ def _service(ctx: click.Context) -> Iterator[Services]:
 
 def _actor() -> str:
     try:
+        import getpass
+
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):
         return "cli"
@@ -429,6 +428,8 @@ def _render_credentials(
     c: TemporaryCredentials, fmt: str, profile: str, settings: config.Settings
 ) -> str:
     if fmt == "json":
+        import json
+
         return json.dumps(c.credential_process(), indent=2) + "\n"
     expires = c.credential_process()["Expiration"]
     if fmt == "env":
@@ -542,6 +543,8 @@ def token_list(ctx: click.Context, name: str, as_json: bool) -> None:
 )
 def aws_credentials(server: str, token_file: Path) -> None:
     """Print fresh credentials as an AWS credential_process document (for ~/.aws/config)."""
+    import json
+
     from lakestow.client import exchange_token, read_token
 
     document = exchange_token(server, read_token(token_file))
@@ -566,6 +569,8 @@ def operator_create(ctx: click.Context, name: str, fmt: str) -> None:
         made = service.operators.create_operator(name)
     access_key_id, secret = made.access_key_id, made.secret_access_key
     if fmt == "json":
+        import json
+
         click.echo(json.dumps({"AccessKeyId": access_key_id, "SecretAccessKey": secret}, indent=2))
     else:
         click.echo(f"aws_access_key_id = {access_key_id}\naws_secret_access_key = {secret}")
@@ -636,6 +641,8 @@ def _s3_url(settings: config.Settings) -> str:
 
 
 def _exports(values: dict[str, str], comment: str | None = None) -> str:
+    import shlex
+
     lines = [f"# {comment}"] if comment else []
     lines += [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
     return "\n".join(lines) + "\n"
@@ -643,6 +650,8 @@ def _exports(values: dict[str, str], comment: str | None = None) -> str:
 
 def _print_rows(rows: list[dict[str, object]], columns: list[str], as_json: bool) -> None:
     if as_json:
+        import json
+
         click.echo(json.dumps(rows, indent=2))
         return
     table = [columns] + [[str(row[c]) for c in columns] for row in rows]

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from lakestow.sync.commands import main
 from lakestow.sync.credentials import Credentials, CredentialSource, ProcessCredentials
+from lakestow.sync.errors import RemoteError
 from lakestow.sync.remote import Endpoint, Remote
 from sync.conftest import BUCKET, Home, tree
 
@@ -89,3 +93,17 @@ def test_short_lived_process_credentials_keep_working(member: Home) -> None:
     remote.put("y", b"2", new=True)
     remote.put("z/", b"", new=True)
     assert {"x", "y", "z/"} <= set(member.objects())
+
+
+def test_a_part_goes_unsigned_and_is_checked_by_its_md5(member: Home) -> None:
+    """UploadPart carries Content-MD5 and UNSIGNED-PAYLOAD (the part hashed once, not also
+    with SHA-256): a part whose bytes do not match the MD5 is refused."""
+    remote = member.remote()
+    data = os.urandom(5 * 2**20)
+    upload_id = remote.start_upload("parts.bin")
+    with pytest.raises(RemoteError) as refused:
+        remote.put_part("parts.bin", upload_id, 1, data, hashlib.md5(b"other").digest())
+    assert refused.value.code in ("BadDigest", "InvalidDigest")
+    etag = remote.put_part("parts.bin", upload_id, 1, data, hashlib.md5(data).digest())
+    remote.complete("parts.bin", upload_id, [etag], new=True)
+    assert member.objects()["parts.bin"] == data

@@ -1,7 +1,9 @@
-"""The race of a delete: someone rewrites a file remotely between the agent's HEAD and its
-DELETE. The agent deletes with If-Match the version it checked, so on an endpoint that honours
-If-Match on DeleteObject (lakestow, moto, AWS S3) the new version survives and is kept aside by
-the next pass.
+"""The race of a delete. The agent deletes with If-Match the version it last synced, so a
+version someone wrote since is refused (412), never deleted; the agent then keeps the version
+it finds (HEAD) aside and deletes with If-Match that one. Someone rewriting the file again
+between that HEAD and that DELETE is refused too: on an endpoint that honours If-Match on
+DeleteObject (lakestow, moto, AWS S3) every version survives, and the next pass keeps the
+newest aside.
 """
 
 from __future__ import annotations
@@ -24,17 +26,18 @@ Rewrite = Callable[[str, bytes], None]
 
 
 def race_a_delete(agent: Agent, rewrite: Rewrite, objects: Callable[[], dict[str, bytes]]) -> None:
-    """Sync, delete `victim` locally, and have it rewritten remotely right after the agent's
-    HEAD of it; then the passes that follow must keep the rewritten version."""
+    """Sync, have `victim` rewritten remotely and deleted locally, and rewritten once more
+    right after the agent's HEAD of it; then the passes that follow must keep that version."""
     write(agent.home, {"victim": b"mine", "a": b"1", "b": b"2", "c": b"3"})
     assert agent.sync().ok
+    rewrite("victim", b"theirs")
     (agent.home / "victim").unlink()
     head = agent.remote.head
 
     def racing_head(path: str) -> str | None:
         etag = head(path)
         if path == "victim":
-            rewrite(path, b"theirs")
+            rewrite(path, b"theirs again")
         return etag
 
     agent.remote.head = racing_head  # type: ignore[method-assign]
@@ -45,7 +48,7 @@ def race_a_delete(agent: Agent, rewrite: Rewrite, objects: Callable[[], dict[str
     assert after.ok and after.deleted == ["victim"]
     [aside] = after.conflicts
     remote = objects()
-    assert "victim" not in remote and remote[aside] == b"theirs"
+    assert "victim" not in remote and remote[aside] == b"theirs again"
 
 
 @pytest.fixture(scope="module")

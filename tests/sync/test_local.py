@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from lakestow.sync.ignore import IgnoreRules
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lakestow.sync.ignore import DEFAULT_RULES, DEFAULT_UNION, IgnoreRules, union
 from lakestow.sync.instance import (
     ChildSettings,
     aws_config_text,
@@ -89,3 +93,49 @@ def test_child_environment_and_config(tmp_path: Path) -> None:
 
 def test_exit_status() -> None:
     assert exit_status(0) == 0 and exit_status(3) == 3 and exit_status(-15) == 143
+
+
+NAMES = ["a", "b.pyc", "node_modules", ".cache", "x y", ".lakestow", "top", "data", "raw", "tmp"]
+NAMES += ["k.parquet", ".local", "share", "jupyter", "runtime", ".Trash-1", "__pycache__"]
+
+
+@given(
+    st.lists(st.sampled_from(NAMES), min_size=1, max_size=4),
+    st.booleans(),
+)
+def test_the_one_regex_decides_as_pathspec_does(parts: list[str], folder: bool) -> None:
+    """The rules asked as one regex (no `!` rule) answer as pathspec's loop over them."""
+    path = "/".join(parts) + ("/" if folder else "")
+    for extra in ([], ["*.parquet", "/top/", "data/raw/", "**/tmp"]):
+        rules = IgnoreRules(extra)
+        assert rules.union is not None
+        assert rules.ignored(path) == rules.spec.match_file(path), path
+
+
+def test_the_defaults_regex_is_pathspecs() -> None:
+    """Written out so that a home without a .lakestowignore never imports pathspec."""
+    import pathspec
+
+    defaults = union(pathspec.GitIgnoreSpec.from_lines(DEFAULT_RULES).patterns)
+    assert defaults is not None and defaults.pattern == DEFAULT_UNION
+
+
+def test_a_reinclude_rule_falls_back_to_pathspec() -> None:
+    rules = IgnoreRules(["!node_modules/"])
+    assert rules.union is None and not rules.ignored("web/node_modules/")
+
+
+def test_names_no_s3_key_can_hold_are_skipped(tmp_path: Path) -> None:
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "ok" / "fine.txt").write_text("1")
+    (tmp_path / "ok" / "line\nbreak").write_text("2")
+    (tmp_path / "bad\tdir").mkdir()
+    (tmp_path / "bad\tdir" / "inside.txt").write_text("3")
+    os.close(os.open(os.fsencode(tmp_path / "ok") + b"/latin\xe9", os.O_CREAT | os.O_WRONLY))
+    scan = scan_home(tmp_path)
+    assert set(scan.files) == {"ok/fine.txt"}
+    assert scan.skipped == {
+        "ok/line\nbreak": "name has control characters",
+        "bad\tdir": "name has control characters",
+        "ok/latin\udce9": "name is not UTF-8",
+    }

@@ -112,9 +112,34 @@ def test_a_chmod_alone_is_synced(member: Home, tmp_path: Path) -> None:
         assert agent.sync().ok
         os.chmod(tmp_path / "tool", 0o755)  # noqa: S103 (the point of the test)
         again = agent.sync()
-    assert again.uploaded == ["tool"]
+    assert again.uploaded == ["tool"] and again.touched == ["tool"]  # the bytes not sent again
+    assert again.requests == 2  # a copy onto itself with the new metadata; the status object
     head = member.client().head_object(Bucket=BUCKET, Key=member.prefix + "tool")
     assert head["Metadata"]["mode"] == "100755"
+    assert member.objects()["tool"] == b"#!/bin/sh\n"
+
+
+def test_a_large_file_touched_keeps_its_remote_bytes(member: Home, tmp_path: Path) -> None:
+    """`touch` of a large file (its mtime alone): hashed, found the same, its metadata alone
+    updated; the same size with other bytes is sent whole."""
+    data = os.urandom(6 * 2**20)
+    write(tmp_path, {"big.bin": data})
+    key = member.prefix + "big.bin"
+    with member.agent(tmp_path, tuning=SMALL_PARTS) as agent:
+        assert agent.sync().ok
+        os.utime(tmp_path / "big.bin", ns=(T, T))
+        touched = agent.sync()
+        assert touched.ok and touched.touched == ["big.bin"] and touched.requests == 2
+        assert member.client().head_object(Bucket=BUCKET, Key=key)["Metadata"]["mtime"] == (
+            "1700000000.123456789"
+        )
+        assert agent.sync().requests == 0
+        other = os.urandom(len(data))
+        (tmp_path / "big.bin").write_bytes(other)
+        os.utime(tmp_path / "big.bin", ns=(T + 10**9, T + 10**9))
+        edited = agent.sync()
+    assert edited.ok and edited.uploaded == ["big.bin"] and edited.touched == []
+    assert member.objects()["big.bin"] == other
 
 
 def test_links_out_of_the_home_are_neither_followed_nor_restored(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -40,8 +41,12 @@ def test_pass_uploads_edits_deletes_then_nothing(member: Home, tmp_path: Path) -
         ".lakestow-sync-status.json": member.objects()[".lakestow-sync-status.json"],
     }
 
+    changes = agent.state.db.total_changes
     idle = agent.sync()
     assert idle.ok and idle.requests == 0 and not idle.uploaded
+    assert agent.state.db.total_changes == changes  # nor a write to the state database
+    last = agent.state.last_success()  # recorded by a utime of a file
+    assert last is not None and abs(last - time.time()) < 5
 
     bump(tmp_path / "a.txt", b"edited")
     (tmp_path / "nb/one.ipynb").unlink()
@@ -53,6 +58,18 @@ def test_pass_uploads_edits_deletes_then_nothing(member: Home, tmp_path: Path) -
     remote.pop(".lakestow-sync-status.json")
     assert remote == tree(tmp_path)
     assert agent.sync().requests == 0
+
+
+def test_a_delete_is_one_request(member: Home, tmp_path: Path) -> None:
+    """DELETE with If-Match the ETag last synced, no HEAD first (issue 16: a few changes, a
+    few round trips); the other request is the status object."""
+    write(tmp_path, {f"f{i}": b"x" for i in range(4)} | {"empty/.keep": b""})
+    with member.agent(tmp_path) as agent:
+        assert agent.sync().ok
+        (tmp_path / "f0").unlink()
+        result = agent.sync()
+    assert result.ok and result.deleted == ["f0"] and result.requests == 2
+    assert "f0" not in member.objects()
 
 
 def test_status_object(member: Home, tmp_path: Path) -> None:
@@ -259,9 +276,12 @@ def test_checksum_mode_skips_touched_files(member: Home, tmp_path: Path) -> None
     bump(tmp_path / "edited", b"v2")  # same size, new bytes
     with member.agent(tmp_path, Options(checksum=True)) as agent:
         result = agent.sync()
-        assert result.uploaded == ["edited"]
+        assert sorted(result.uploaded) == ["edited", "same"] and result.touched == ["same"]
         assert agent.sync().requests == 0  # the touched file's new mtime was recorded
     assert member.objects()["edited"] == b"v2"
+    head = member.client().head_object(Bucket=BUCKET, Key=member.prefix + "same")
+    mtime = (tmp_path / "same").stat().st_mtime_ns  # kept remotely, for a restore
+    assert head["Metadata"]["mtime"] == f"{mtime // 10**9}.{mtime % 10**9:09d}"
 
 
 def test_restore_skips_ignored_remote_files(member: Home, tmp_path: Path) -> None:

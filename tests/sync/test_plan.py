@@ -8,19 +8,21 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lakestow.sync.plan import Options, checksum_candidates, make_plan
+from lakestow.sync.plan import Options, checksum_candidates, make_plan, reconcile
 from lakestow.sync.remote import RemoteObject
 from lakestow.sync.restore import restore_action
 from lakestow.sync.scan import LocalFile
 from lakestow.sync.state import Entry
 
 
-def local(path: str, size: int = 1, mtime: int = 1) -> LocalFile:
-    return LocalFile(path, size, mtime)
+def local(path: str, size: int = 1, mtime: int = 1, mode: int = 0o644) -> LocalFile:
+    return LocalFile(path, size, mtime, mode)
 
 
-def entry(path: str, size: int = 1, mtime: int = 1, checksum: str | None = None) -> Entry:
-    return Entry(path, size, mtime, f"etag-{path}", checksum)
+def entry(
+    path: str, size: int = 1, mtime: int = 1, checksum: str | None = None, mode: int | None = None
+) -> Entry:
+    return Entry(path, size, mtime, f"etag-{path}", checksum, mode)
 
 
 def test_new_changed_unchanged_deleted() -> None:
@@ -56,15 +58,29 @@ def test_wiped_home_is_refused() -> None:
     assert make_plan({}, {}).refused is None
 
 
-def test_checksum_mode_uploads_same_size_different_content_and_touches_mtime() -> None:
+def test_checksum_mode_uploads_same_size_different_content_and_retags_an_mtime() -> None:
     files = {"a": local("a", 1, 5), "b": local("b", 1, 5), "c": local("c", 2, 5)}
     state = {p: entry(p, 1, 1, checksum=f"sum-{p}") for p in files}
     options = Options(checksum=True)
     assert checksum_candidates(files, state, options) == ["a", "b"]
     assert checksum_candidates(files, state, Options()) == []
     plan = make_plan(files, state, options, {"a": "sum-a", "b": "other"})
-    assert [u.file.path for u in plan.uploads] == ["b", "c"]
-    assert plan.touches == (replace(state["a"], mtime_ns=5),)
+    assert [(u.file.path, u.reason) for u in plan.uploads] == [
+        ("a", "meta"),  # same content, new mtime: the remote metadata follows
+        ("b", "changed"),
+        ("c", "changed"),
+    ]
+
+
+def test_a_chmod_alone_is_a_metadata_update_and_an_mtime_alone_may_be() -> None:
+    files = {"x": local("x", 1, 1, mode=0o755), "y": local("y", 1, 9), "z": local("z", 2, 9)}
+    state = {p: entry(p, 1, 1, checksum=f"sum-{p}", mode=0o644) for p in files}
+    plan = make_plan(files, state)
+    assert [(u.file.path, u.reason, u.checksum) for u in plan.uploads] == [
+        ("x", "meta", "sum-x"),
+        ("y", "changed", "sum-y"),  # same size: apply may find the same bytes
+        ("z", "changed", None),
+    ]
 
 
 paths = st.text(alphabet="abc/", min_size=1, max_size=4)
@@ -116,3 +132,39 @@ def test_guard_counts_files_not_folder_markers() -> None:
     assert [e.path for e in plan.deletes] == ["x/", "y/"]
     wiped = make_plan({}, state)
     assert wiped.refused is not None and "delete 2 of the 2 files" in wiped.refused
+
+
+def test_reconcile_corrects_the_state_and_finds_strays() -> None:
+    files = {p: local(p) for p in ["same", "gone", "rewritten", "local-only"]}
+    state = {p: entry(p) for p in ["same", "gone", "rewritten", "deleted-here"]}
+    remote = {
+        "same": "etag-same",
+        "rewritten": "theirs",
+        "deleted-here": "etag-deleted-here",
+        "stray": "s",
+        "local-only": "l",  # a new local file there: uploaded over it, not deleted
+        "x.pyc": "i",
+        "a.remote-conflict-20261203T101010Z": "k",
+        ".lakestow-sync-status.json": "j",
+        "": "prefix",
+    }
+    corrected, strays = reconcile(files, state, remote, lambda p: p.endswith(".pyc"))
+    assert corrected == {
+        "same": state["same"],
+        "rewritten": replace(state["rewritten"], size=-1),
+        "deleted-here": state["deleted-here"],
+    }
+    assert strays == (Entry("stray", 0, 0, "s"),)
+    plan = make_plan(files, corrected, Options(), None, strays)
+    assert [(u.file.path, u.reason, u.etag) for u in plan.uploads] == [
+        ("gone", "new", None),
+        ("local-only", "new", None),
+        ("rewritten", "changed", "etag-rewritten"),
+    ]
+    assert [e.path for e in plan.deletes] == ["deleted-here", "stray"]
+    assert plan.remote_count == 4
+
+
+def test_strays_count_for_the_delete_guard() -> None:
+    strays = tuple(Entry(f"f{i}", 1, 1, "e") for i in range(4))
+    assert make_plan({}, {}, Options(), None, strays).refused

@@ -1,6 +1,17 @@
 """One home directory and its remote copy: a sync pass, a restore, the status object.
 
-A pass with nothing to do makes no remote request at all: a stat scan against the state.
+A pass trusts the state: it compares a stat scan of the home with what the agent last synced,
+and sends only the differences (the agent is the only writer of its prefix). A pass with
+nothing to do makes no remote request at all.
+
+The remote copy is read (listed) only by a reconciling pass, which corrects the state by the
+listing and removes what others put in the prefix (`plan.reconcile`): the first pass of a
+home, a pass when the last reconciliation is older than `reconcile_every` seconds (an hour by
+default; recorded in the state, so this holds across `home sync` processes), and a pass asked
+to (`home sync --reconcile`, the final pass of `instance run`). A restore leaves the state
+reconciled. Between two reconciliations, a file deleted or rewritten remotely by someone else
+is put back when it next changes locally, or by the reconciliation.
+
 The status object (`.lakestow-sync-status.json` at the remote prefix) is written after a restore,
 after a pass that changed something or failed, and otherwise every `status_every` seconds (an
 instance makes that at most two intervals, so a console can warn after three).
@@ -9,10 +20,7 @@ instance makes that at most two intervals, so a console can warn after three).
 from __future__ import annotations
 
 import fcntl
-import hashlib
-import json
 import logging
-import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,14 +29,16 @@ from typing import IO, Any
 
 from lakestow.sync.apply import PassResult, ReadHook, Tuning, apply_plan
 from lakestow.sync.errors import SyncError
-from lakestow.sync.ignore import STATE_DIR, STATUS_NAME
-from lakestow.sync.plan import Options, Plan, checksum_candidates, make_plan
+from lakestow.sync.ignore import STATE_DIR, STATUS_NAME, IgnoreRules
+from lakestow.sync.plan import Options, Plan, checksum_candidates, make_plan, reconcile
 from lakestow.sync.remote import Remote
 from lakestow.sync.restore import Progress, RestoreResult, restore
 from lakestow.sync.scan import scan_home
-from lakestow.sync.state import State
+from lakestow.sync.state import Entry, State
 
 log = logging.getLogger("lakestow.sync")
+RECONCILE_EVERY = 3600.0
+"""Seconds between two passes that list the remote copy (see the module docstring)."""
 
 
 @dataclass
@@ -42,6 +52,7 @@ class Agent:
     hook: ReadHook | None = None
     status_every: float = 300.0
     interval: float | None = None
+    reconcile_every: float = RECONCILE_EVERY
 
     def __post_init__(self) -> None:
         self.home = self.home.absolute()
@@ -59,24 +70,45 @@ class Agent:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def plan(self) -> tuple[Plan, int]:
-        """The plan of the next pass, and the number of files scanned."""
-        scan = scan_home(self.home)
+    def plan(self, reconciling: bool = False, record: bool = False) -> tuple[Plan, int]:
+        """The plan of the next pass, and the number of files scanned. `reconciling`: list
+        the remote copy too (`plan.reconcile`); `record`: write the state's corrections."""
+        rules = IgnoreRules.for_home(self.home)
+        scan = scan_home(self.home, rules)
         if "." in scan.skipped:  # the home itself: never read as "everything was deleted"
             raise SyncError(f"cannot read the home directory {self.home}: {scan.skipped['.']}")
         entries = self.state.entries()
+        strays: tuple[Entry, ...] = ()
+        if reconciling:
+            listed = {o.path: o.etag for o in self.remote.list()}
+            corrected, strays = reconcile(scan.files, entries, listed, rules.ignored)
+            if record:  # before anything is sent: a pass killed midway starts from the truth
+                self.state.remove(p for p in entries if p not in corrected)
+                self.state.put(e for p, e in corrected.items() if e != entries[p])
+            entries = corrected
         candidates = checksum_candidates(scan.files, entries, self.options)
         checksums = {p: _md5(self.home / p) for p in candidates}
-        return make_plan(scan.files, entries, self.options, checksums), len(scan.files)
+        plan = make_plan(scan.files, entries, self.options, checksums, strays)
+        return plan, len(scan.files)
 
-    def sync(self) -> PassResult:
-        """One pass: scan, plan, apply, status; logs one line."""
+    def reconcile_due(self) -> bool:
+        """Whether the next pass must list the remote copy (see the module docstring)."""
+        last = self.state.get_meta("reconciled_at")
+        return last is None or time.time() - float(last) >= self.reconcile_every
+
+    def sync(self, reconcile: bool = False) -> PassResult:
+        """One pass: scan, plan, apply, status; logs one line. `reconcile`: list the remote
+        copy whether or not it is due."""
         started, before = time.monotonic(), self.remote.requests
+        now = time.time()
+        reconciling = reconcile or self.reconcile_due()
         try:
-            plan, files = self.plan()
+            plan, files = self.plan(reconciling, record=True)
             result = apply_plan(plan, self.home, self.remote, self.state, self.tuning, self.hook)
         except (SyncError, OSError) as exc:
             plan, files, result = Plan(), 0, PassResult(errors={"": str(exc)})
+        if reconciling and result.ok:
+            self.state.set_meta("reconciled_at", str(now))
         result.files = files
         self._status(plan, result)
         result.requests = self.remote.requests - before
@@ -93,6 +125,8 @@ class Agent:
         result = restore(
             self.home, self.remote, self.state, self.tuning.workers, progress, as_of=as_of
         )
+        if as_of is None and not result.errors:  # the state is the listing, less local edits
+            self.state.set_meta("reconciled_at", str(started.timestamp()))
         try:  # uploads a killed agent left open; this home has one agent at a time (the lock)
             self.remote.abort_uploads(started)
         except SyncError as exc:
@@ -104,10 +138,12 @@ class Agent:
     def _status(self, plan: Plan, result: PassResult, force: bool = False) -> None:
         now = time.time()
         if result.ok:
-            self.state.set_meta("last_success", _iso(now))
+            self.state.succeeded(now)
         last = float(self.state.get_meta("status_at") or 0)
         if plan.empty and result.ok and now - last < self.status_every and not force:
             return
+        import json
+
         try:
             self.remote.put_json(STATUS_NAME, json.dumps(self._document(now, result)).encode())
             self.state.set_meta("status_at", str(now))
@@ -115,12 +151,15 @@ class Agent:
             result.errors["status"] = exc.message
 
     def _document(self, now: float, result: PassResult) -> dict[str, Any]:
+        import socket
+
         return {
             "agent": "lakestow-sync",
             "host": socket.gethostname(),
             "home": str(self.home),
             "last_pass_at": _iso(now),
-            "last_success_at": self.state.get_meta("last_success"),
+            "last_success_at": _iso_or_none(self.state.last_success())
+            or self.state.get_meta("last_success"),  # as a state before 2026-12 kept it
             "ok": result.ok,
             "counts": {
                 "files": result.files,
@@ -153,6 +192,12 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _iso_or_none(t: float | None) -> str | None:
+    return None if t is None else _iso(t)
+
+
 def _md5(path: Path) -> str:
+    import hashlib
+
     with path.open("rb") as fh:
         return hashlib.file_digest(fh, lambda: hashlib.md5(usedforsecurity=False)).hexdigest()

@@ -8,11 +8,14 @@ symbolic link as a small object holding its target. Each file carries its mtime 
 Every commit is conditional (If-Match the ETag last synced, or If-None-Match: * for a new file):
 on 412 the remote version, when it differs, is first copied aside as
 `NAME.remote-conflict-<UTC time>`, then overwritten.
+A file whose bytes did not change (a chmod alone; an mtime alone, known by `checksum` or, for a
+file above the multipart threshold, by hashing it first) keeps its remote bytes: its metadata
+is replaced by a copy of the object onto itself (If-Match the ETag last synced; refused, the
+file is sent whole as any changed file).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +35,7 @@ if TYPE_CHECKING:
 
 MiB = 1 << 20
 MAX_PARTS = 10_000
-EMPTY_MD5 = hashlib.md5(b"", usedforsecurity=False).hexdigest()
+EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"  # of no bytes
 ReadHook = Callable[[str, int], None]
 """Called after each block read from a file being uploaded: (path, bytes read so far)."""
 
@@ -51,6 +54,7 @@ class PassResult:
     """What one pass did."""
 
     uploaded: list[str] = field(default_factory=list)
+    touched: list[str] = field(default_factory=list)  # metadata alone updated
     deleted: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     retry: list[str] = field(default_factory=list)
@@ -72,6 +76,8 @@ class PassResult:
             f" {len(self.errors)} errors; {self.files} files, {self.requests} requests,"
             f" {self.seconds:.2f} s"
         )
+        if self.touched:
+            text = text.replace(" uploaded,", f" uploaded ({len(self.touched)} metadata only),")
         if self.errors:
             path, error = next(iter(self.errors.items()))
             text += f"; first error: {path}: {error}"
@@ -86,6 +92,7 @@ class Changed(Exception):
 class Outcome:
     entry: Entry
     conflict: str | None
+    touched: bool = False  # the metadata alone was updated
 
 
 def conflict_name(path: str, now: datetime | None = None) -> str:
@@ -105,7 +112,6 @@ def apply_plan(
     result = PassResult(refused=plan.refused)
     if plan.refused:
         return result
-    state.put(plan.touches)
     _uploads(plan, home, remote, state, tuning, hook, result)
     _deletes(plan, remote, state, tuning, result)
     return result
@@ -120,6 +126,8 @@ def _uploads(
     hook: ReadHook | None,
     result: PassResult,
 ) -> None:
+    if not plan.uploads:
+        return
     from concurrent.futures import ThreadPoolExecutor, as_completed  # a pass with work only
 
     order = sorted(plan.uploads, key=lambda u: -u.file.size)
@@ -149,6 +157,8 @@ def _collect(future: Future[Outcome], path: str, result: PassResult) -> Entry | 
         result.errors[path] = f"cannot read: {exc.strerror or exc}"
         return None
     result.uploaded.append(path)
+    if outcome.touched:
+        result.touched.append(path)
     if outcome.conflict:
         result.conflicts.append(outcome.conflict)
     return outcome.entry
@@ -170,20 +180,24 @@ def _deletes(plan: Plan, remote: Remote, state: State, tuning: Tuning, result: P
 def _delete(remote: Remote, entry: Entry, result: PassResult) -> bool:
     """Whether the remote copy of `entry` is gone (an error keeps it for the next pass).
 
-    The remote version is read (HEAD), kept aside when someone else changed it, then deleted
-    with If-Match that version: a version written in between is refused (412) and checked
-    again next pass. lakestow, AWS S3 and moto honour If-Match on DeleteObject; an endpoint
-    that ignores it loses a version written in the one round trip between this HEAD and this
-    DELETE, which is why each DELETE follows its own HEAD at once (not a batch delete).
+    One request when nobody else touched it: DELETE with If-Match the ETag last synced. A
+    refusal (412: someone rewrote it) is the rare case: the version found (HEAD) is kept
+    aside, then deleted with If-Match that version, so a version written in between is
+    refused again and checked next pass. lakestow, AWS S3 and moto honour If-Match on
+    DeleteObject; an endpoint that ignores it deletes whatever version is there, as a plain
+    DELETE would.
     """
     try:
-        current = remote.head(entry.path)
+        try:
+            remote.delete_one(entry.path, if_match=entry.etag)
+            return True
+        except PreconditionFailed:
+            current = remote.head(entry.path)
         if current is None:
             return True
-        if current != entry.etag:
-            aside = conflict_name(entry.path)
-            remote.copy(entry.path, aside, if_match=current)
-            result.conflicts.append(aside)
+        aside = conflict_name(entry.path)
+        remote.copy(entry.path, aside, if_match=current)
+        result.conflicts.append(aside)
         remote.delete_one(entry.path, if_match=current)
         return True
     except NotFound:  # deleted by someone else in between
@@ -205,6 +219,11 @@ def upload(
         return _marker(remote, item)
     if f.link:
         return _link(remote, home, item)
+    if item.reason == "meta" or _same_bytes(home, item, tuning):
+        try:
+            return _retag(remote, home, item)
+        except (PreconditionFailed, NotFound):  # rewritten or gone remotely: sent whole
+            pass
     kept = meta.encode(f.mode, f.mtime_ns)
     with (home / f.path).open("rb") as fh:
         _same(os.fstat(fh.fileno()), f)
@@ -217,10 +236,36 @@ def upload(
         return _multipart(remote, home, item, fh, tuning, hook)
 
 
+def _same_bytes(home: Path, item: Upload, tuning: Tuning) -> bool:
+    """Whether a large file whose mtime alone moved holds the bytes last synced: hashing it
+    costs a read, sending it a read and its whole size over the network."""
+    f = item.file
+    if item.reason != "changed" or item.checksum is None or f.size <= tuning.multipart_threshold:
+        return False
+    import hashlib
+
+    with (home / f.path).open("rb") as fh:
+        _same(os.fstat(fh.fileno()), f)
+        digest = hashlib.file_digest(fh, _md5)
+        _unchanged(home, fh, f)
+    return digest.hexdigest() == item.checksum
+
+
+def _retag(remote: Remote, home: Path, item: Upload) -> Outcome:
+    """Replace the object's metadata (mode, mtime) in place, its bytes kept."""
+    f = item.file
+    _same(os.stat(home / f.path, follow_symlinks=False), f)
+    if item.etag is None:
+        raise NotFound("NoSuchKey", f.path)
+    etag = remote.replace_meta(f.path, meta.encode(f.mode, f.mtime_ns), if_match=item.etag)
+    entry = Entry(f.path, f.size, f.mtime_ns, etag, item.checksum, f.mode)
+    return Outcome(entry, None, touched=True)
+
+
 def _whole(remote: Remote, item: Upload, data: bytes, kept: dict[str, str]) -> Outcome:
     """One PUT of `data` (a small file's content, a link's target) with its metadata."""
     f = item.file
-    md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    md5 = _md5(data).hexdigest()
     put = lambda c: remote.put(f.path, data, meta=kept, **c)  # noqa: E731
     etag, conflict = _commit(remote, item, md5, put)
     return Outcome(Entry(f.path, f.size, f.mtime_ns, etag, md5, f.mode), conflict)
@@ -257,7 +302,7 @@ def _multipart(
     try:
         etags: list[str] = []
         digests: list[bytes] = []
-        whole, done = hashlib.md5(usedforsecurity=False), 0
+        whole, done = _md5(), 0
         part_size = max(tuning.part_size, -(-f.size // MAX_PARTS))
         while data := fh.read(part_size):
             done += len(data)
@@ -265,10 +310,10 @@ def _multipart(
                 hook(f.path, done)
             _same(os.fstat(fh.fileno()), f)
             whole.update(data)
-            digests.append(hashlib.md5(data, usedforsecurity=False).digest())
-            etags.append(remote.put_part(f.path, upload_id, len(etags) + 1, data))
+            digests.append(_md5(data).digest())
+            etags.append(remote.put_part(f.path, upload_id, len(etags) + 1, data, digests[-1]))
         _unchanged(home, fh, f)
-        local = hashlib.md5(b"".join(digests), usedforsecurity=False).hexdigest()
+        local = _md5(b"".join(digests)).hexdigest()
         local += f"-{len(digests)}"
 
         def send(condition: dict[str, Any]) -> str:
@@ -301,6 +346,13 @@ def _commit(
     aside = conflict_name(path)
     remote.copy(path, aside, if_match=current)
     return send({"if_match": current}), aside
+
+
+def _md5(data: bytes = b"") -> Any:
+    """A new MD5; hashlib is imported by a pass with work only (its OpenSSL costs 8 ms)."""
+    import hashlib
+
+    return hashlib.md5(data, usedforsecurity=False)
 
 
 def _same(st: os.stat_result, f: LocalFile) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from typing import Any, TextIO, TypeVar
 
 import click
 
-from lakestow.sync.agent import Agent
+from lakestow.sync.agent import RECONCILE_EVERY, Agent
 from lakestow.sync.apply import Tuning
 from lakestow.sync.credentials import (
     CredentialSource,
@@ -46,6 +45,7 @@ class SyncSettings:
     profile: str | None
     credential_process: str | None
     workers: int
+    reconcile_every: float
 
     def credential_source(self) -> CredentialSource:
         if self.credential_process:
@@ -59,7 +59,8 @@ class SyncSettings:
             raise click.BadParameter(str(exc), param_hint="--remote") from exc
         endpoint = Endpoint(self.endpoint_url, self.region, self.credential_source(), self.workers)
         tuning = Tuning(workers=self.workers)
-        return Agent(self.home, Remote(endpoint, bucket, prefix), options, tuning)
+        remote = Remote(endpoint, bucket, prefix)
+        return Agent(self.home, remote, options, tuning, reconcile_every=self.reconcile_every)
 
 
 def s3_options(command: F) -> F:
@@ -101,6 +102,13 @@ def s3_options(command: F) -> F:
         help="A command printing credential_process JSON (refreshed before expiry).",
     )
     @click.option("--workers", default=32, show_default=True, help="Concurrent transfers.")
+    @click.option(
+        "--reconcile-every",
+        default=RECONCILE_EVERY,
+        show_default=True,
+        help="Seconds between passes that list the remote copy, putting back what others "
+        "deleted or rewrote and removing what they added (0: every pass).",
+    )
     @functools.wraps(command)
     def wrapper(**kwargs: Any) -> Any:
         names = (
@@ -111,6 +119,7 @@ def s3_options(command: F) -> F:
             "profile",
             "credential_process",
             "workers",
+            "reconcile_every",
         )
         _from_server(kwargs, kwargs.pop("server"), kwargs.pop("token_file"))
         if not kwargs["remote"]:
@@ -132,6 +141,8 @@ def _from_server(kwargs: dict[str, Any], server: str | None, token_file: Path | 
         return
     if server is None or token_file is None:
         raise click.UsageError("--server and --token-file go together")
+    import shlex
+
     from lakestow.client import exchange_token, read_token
 
     answer = exchange_token(server, read_token(token_file))
@@ -213,22 +224,29 @@ def home_restore(settings: SyncSettings, as_of: datetime | None) -> None:
 @click.option("--dry-run", is_flag=True, help="List what would change; change nothing.")
 @click.option("--force", is_flag=True, help="Allow deleting more than half of the remote copy.")
 @click.option("--checksum", is_flag=True, help="Compare content, not only size and mtime.")
-def home_sync(settings: SyncSettings, dry_run: bool, force: bool, checksum: bool) -> None:
+@click.option(
+    "--reconcile",
+    is_flag=True,
+    help="List the remote copy this pass (see --reconcile-every), whether or not it is due.",
+)
+def home_sync(
+    settings: SyncSettings, dry_run: bool, force: bool, checksum: bool, reconcile: bool
+) -> None:
     """One pass: upload what changed in --home, delete what was removed."""
     with settings.agent(Options(force=force, checksum=checksum)) as agent:
-        _sync(agent, dry_run)
+        _sync(agent, dry_run, reconcile)
 
 
-def _sync(agent: Agent, dry_run: bool) -> None:
+def _sync(agent: Agent, dry_run: bool, reconcile: bool = False) -> None:
     if dry_run:
-        plan, _ = agent.plan()
+        plan, _ = agent.plan(reconcile or agent.reconcile_due())
         for u in plan.uploads:
             click.echo(f"upload ({u.reason}) {u.file.path}")
         for e in plan.deletes:
             click.echo(f"delete {e.path}")
         click.echo(plan.refused or plan.summary(), err=True)
         return
-    result = agent.sync()
+    result = agent.sync(reconcile)
     click.echo(result.line(), err=True)
     if not result.ok:
         for path, error in result.errors.items():

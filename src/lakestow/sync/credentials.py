@@ -9,9 +9,7 @@ an AWS profile, and a `credential_process` command. The server token exchange pl
 
 from __future__ import annotations
 
-import json
 import os
-import shlex
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -43,6 +41,8 @@ class CredentialSource(Protocol):
 
 def parse_process_document(text: str) -> Credentials:
     """Credentials from the JSON a `credential_process` command prints."""
+    import json
+
     try:
         doc = json.loads(text)
         expiration = doc.get("Expiration")
@@ -68,6 +68,7 @@ class ProcessCredentials:
     command: str
 
     def __call__(self) -> Credentials:
+        import shlex
         import subprocess
 
         result = subprocess.run(

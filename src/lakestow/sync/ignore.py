@@ -1,14 +1,23 @@
 """Which paths of the home directory are never synced: defaults plus `.lakestowignore`.
 
 Rules are gitignore-style (pathspec's GitIgnoreSpec); the root's `.lakestowignore` comes after
-the defaults, so a `!pattern` line there re-includes something a default excludes.
+the defaults, so a `!pattern` line there re-includes something a default excludes. A scan asks
+about every path of the home: while no rule re-includes, the rules are asked as one regex (a
+path is ignored exactly when some rule matches it), not one after the other. The defaults'
+regex is written out below (`DEFAULT_UNION`, checked against pathspec's by a test), so a home
+without a `.lakestowignore` does not import pathspec at all.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pathspec
+if TYPE_CHECKING:
+    import pathspec
 
 IGNORE_FILE = ".lakestowignore"
 STATE_DIR = ".lakestow"
@@ -29,11 +38,33 @@ DEFAULT_RULES = (
 )
 
 
+DEFAULT_UNION = (
+    r"(?:^\.lakestow(?:/))"
+    r"|(?:^\.lakestow\-sync\-status\.json(?:(?:/)|$))"
+    r"|(?:^(?:.+/)?\.ipynb_checkpoints(?:/))"
+    r"|(?:^(?:.+/)?__pycache__(?:/))"
+    r"|(?:^(?:.+/)?[^/]*\.pyc(?:(?:/)|$))"
+    r"|(?:^(?:.+/)?\.cache(?:/))"
+    r"|(?:^\.local/share/jupyter/runtime(?:/))"
+    r"|(?:^(?:.+/)?\.virtual_documents(?:/))"
+    r"|(?:^(?:.+/)?\.Trash\-[^/]*(?:/))"
+    r"|(?:^(?:.+/)?node_modules(?:/))"
+)
+"""`union(DEFAULT_RULES)`, as pathspec compiles them (tests/sync/test_local.py checks it)."""
+
+
 class IgnoreRules:
     """Decides whether a relative POSIX path (a folder ends in `/`) is ignored."""
 
     def __init__(self, extra: list[str] | None = None) -> None:
-        self.spec = pathspec.GitIgnoreSpec.from_lines([*DEFAULT_RULES, *(extra or [])])
+        self.lines = [*DEFAULT_RULES, *(extra or [])]
+        self.union = re.compile(DEFAULT_UNION) if not extra else union(self.spec.patterns)
+
+    @cached_property
+    def spec(self) -> pathspec.GitIgnoreSpec:
+        import pathspec
+
+        return pathspec.GitIgnoreSpec.from_lines(self.lines)
 
     @classmethod
     def for_home(cls, home: Path) -> IgnoreRules:
@@ -45,4 +76,21 @@ class IgnoreRules:
         return cls(text.splitlines())
 
     def ignored(self, path: str) -> bool:
+        """Whether `path` (relative, POSIX, a folder ending in `/`) is ignored."""
+        if self.union is not None:
+            return self.union.match(path) is not None
         return self.spec.match_file(path)
+
+
+def union(patterns: Iterable[pathspec.Pattern]) -> re.Pattern[str] | None:
+    """One regex matching what any rule matches; None when a rule re-includes (`!`), where
+    the last rule matching decides and pathspec must walk them in order."""
+    sources = []
+    for pattern in patterns:
+        if pattern.include is None:  # a blank line or a comment
+            continue
+        regex = getattr(pattern, "regex", None)
+        if not pattern.include or not isinstance(regex, re.Pattern):
+            return None
+        sources.append(re.sub(r"\(\?P<\w+>", "(?:", regex.pattern))  # no groups needed
+    return re.compile("|".join(f"(?:{s})" for s in sources) or "(?!)")

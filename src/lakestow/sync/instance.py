@@ -5,7 +5,7 @@
    and start CMD with the instance environment, cwd and HOME the home directory;
 3. one sync pass every interval;
 4. on CMD's exit, SIGTERM or SIGINT (forwarded to CMD, which is waited for): a final pass,
-   then exit with CMD's status.
+   which reconciles (lists the remote copy, see `agent`), then exit with CMD's status.
 
 Each step is logged: CMD's start (its command line and pid), its exit status (and, when it
 exits within `EARLY` seconds, that it did: a command refusing to run leaves a trace), and the
@@ -148,7 +148,7 @@ class Instance:
             if self.stop_signal is not None:
                 return 128 + self.stop_signal
             status = self._supervise()
-            final = self.agent.sync()
+            final = self.agent.sync(reconcile=True)  # the last word: others' objects go too
             log.info(
                 "final sync pass: %s", "ok" if final.ok else final.refused or "failed, see above"
             )

@@ -9,7 +9,6 @@ answers are translated here and only here (STYLE convention 2).
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -30,6 +29,7 @@ if TYPE_CHECKING:
 
 NOT_FOUND = {"NoSuchKey", "NoSuchUpload", "404", "NotFound"}
 META = "x-amz-meta-"
+SHA256, UNSIGNED = "x-amz-content-sha256", "UNSIGNED-PAYLOAD"
 WHOLE = 4 << 20
 """Objects up to this size are read in one piece by a GET, larger ones streamed."""
 
@@ -260,9 +260,15 @@ class Remote:
         answer = self._send("POST", path, {"uploads": ""}, headers)
         return _text(_parse(answer.body), "UploadId")
 
-    def put_part(self, path: str, upload_id: str, number: int, data: bytes) -> str:
+    def put_part(self, path: str, upload_id: str, number: int, data: bytes, md5: bytes) -> str:
+        """UploadPart of `data`, whose MD5 digest is `md5`: sent as Content-MD5, which the
+        endpoint checks, and the payload left unsigned (UNSIGNED-PAYLOAD), so the part is
+        hashed once (the MD5 the agent needs anyway), not also with SHA-256 for the signature."""
+        import base64
+
         query = {"partNumber": str(number), "uploadId": upload_id}
-        return _unquote(self._send("PUT", path, query, body=data).headers.get("etag"))
+        headers = {"content-md5": base64.b64encode(md5).decode(), SHA256: UNSIGNED}
+        return _unquote(self._send("PUT", path, query, headers, data).headers.get("etag"))
 
     def complete(
         self,
@@ -308,6 +314,17 @@ class Remote:
             "x-amz-copy-source-if-match": f'"{if_match}"',
         }
         self._send("PUT", target, headers=headers)
+
+    def replace_meta(self, path: str, meta: Mapping[str, str], *, if_match: str) -> str:
+        """Replace the user metadata of `path` (only if its ETag is still `if_match`) by a copy
+        onto itself, its bytes kept; returns the ETag the copy answers."""
+        headers = {
+            "x-amz-copy-source": quote(f"/{self.bucket}/{self.key(path)}", safe="/-_.~"),
+            "x-amz-copy-source-if-match": f'"{if_match}"',
+            "x-amz-metadata-directive": "REPLACE",
+        } | {META + k: v for k, v in meta.items()}
+        answer = self._send("PUT", path, headers=headers)
+        return _unquote(_text(_parse(answer.body), "ETag"))
 
     def delete_one(self, path: str, *, if_match: str) -> None:
         """DeleteObject with If-Match: a version written since `if_match` was read is refused
@@ -364,6 +381,8 @@ class Remote:
 
     def download(self, path: str, out: BinaryIO, version_id: str | None = None) -> Downloaded:
         """Stream `path` (its version `version_id`, if given) into `out`."""
+        import hashlib
+
         import obstore
 
         digest = hashlib.md5(usedforsecurity=False)

@@ -14,12 +14,15 @@ skipped, so nothing outside the home directory is ever read.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lakestow.sync.ignore import IgnoreRules
 from lakestow.sync.meta import inside
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ def _visit(
     result: Scan,
     stack: list[str],
 ) -> None:
-    problem = _bad_name(path)
+    problem = _bad_name(entry.name)  # the folders above it were checked on the way
     if problem:
         result.skipped[path] = problem
     elif entry.is_symlink():
@@ -115,12 +118,10 @@ def _add_link(home: Path, entry: os.DirEntry[str], path: str, result: Scan) -> N
     result.files[path] = LocalFile(path, st.st_size, st.st_mtime_ns, 0o777, link=True)
 
 
-def _bad_name(path: str) -> str | None:
-    """Why a path cannot be an S3 key (not UTF-8, control characters), or None."""
+def _bad_name(name: str) -> str | None:
+    """Why a name cannot be part of an S3 key (not UTF-8, control characters), or None."""
     try:
-        path.encode("utf-8")
+        name.encode("utf-8")
     except UnicodeEncodeError:
         return "name is not UTF-8"
-    if any(ord(c) < 32 or ord(c) == 127 for c in path):
-        return "name has control characters"
-    return None
+    return "name has control characters" if CONTROL.search(name) else None

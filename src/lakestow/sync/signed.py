@@ -4,8 +4,10 @@ obstore (object_store) carries the agent's data: PUTs of files (conditional, wit
 metadata), GETs, HEADs. It has no way to send a key that ends in `/` (a folder marker: it
 normalizes the slash away, in PUT and in listings alike), a DELETE or a copy with If-Match,
 a conditional CompleteMultipartUpload, or ListObjectVersions. Those few requests are signed
-here (AWS Signature Version 4, path-style, the payload hashed) and sent on one keep-alive
-connection per thread; answers come back raw (`Answer`) for `remote` to read and translate.
+here (AWS Signature Version 4, path-style, the payload hashed unless the caller says
+UNSIGNED-PAYLOAD, as multipart parts do, which carry Content-MD5 instead) and sent on one
+keep-alive connection per thread; answers come back raw (`Answer`) for `remote` to read and
+translate.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ def sign(
     moment = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     signed = {k.lower(): v.strip() for k, v in headers.items()}
     signed |= {"host": host, "x-amz-date": moment}
-    signed["x-amz-content-sha256"] = hashlib.sha256(body).hexdigest()
+    if "x-amz-content-sha256" not in signed:  # given: UNSIGNED-PAYLOAD
+        signed["x-amz-content-sha256"] = hashlib.sha256(body).hexdigest()
     if credentials.session_token:
         signed["x-amz-security-token"] = credentials.session_token
     names = sorted(signed)

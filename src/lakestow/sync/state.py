@@ -3,10 +3,15 @@
 One row per file in the remote copy as the agent left it: size, mtime_ns and permission bits
 of the local file it uploaded or restored, an optional checksum, and the remote ETag. (`mode`
 came later: a state from before has none, and a pass then compares size and mtime only.)
+
+The time of the last successful pass is the mtime of an empty file beside the database
+(`state.db.success`), set by one utime call: a pass with nothing to do writes nothing to the
+database (a write there costs a WAL append, and a checkpoint with its fsyncs at close).
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,6 +45,7 @@ class State:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.success = path.with_name(path.name + ".success")
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -81,6 +87,22 @@ class State:
 
     def clear(self) -> None:
         self.db.execute("DELETE FROM files")
+        self.success.unlink(missing_ok=True)
+
+    def succeeded(self, at: float) -> None:
+        """Record a successful pass at `at` (seconds since the epoch)."""
+        try:
+            os.utime(self.success, (at, at))
+        except FileNotFoundError:
+            self.success.touch(mode=0o600)
+            os.utime(self.success, (at, at))
+
+    def last_success(self) -> float | None:
+        """When the last successful pass was (None: never, or never recorded)."""
+        try:
+            return os.stat(self.success).st_mtime
+        except FileNotFoundError:
+            return None
 
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
