@@ -259,6 +259,11 @@ class Verifier:
         self._members, self._operators = {}, {}  # the snapshot now holds what they held
         self.health.succeeded()
 
+    def refresh_if_older(self, seconds: float) -> None:
+        """`refresh`, unless the snapshot was loaded less than `seconds` ago."""
+        if time.monotonic() - self._loaded_at >= seconds:
+            self.refresh()
+
     def verify(self, access_key_id: str, session_token: str | None) -> tuple[Principal, Grant]:
         grant = self._unsealed.get((access_key_id, session_token))
         if grant is None:

@@ -10,6 +10,7 @@ Every LakestowError becomes S3 XML here and nowhere else.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import secrets
@@ -112,7 +113,16 @@ class S3App:
             raise AccessDenied("Access Denied: anonymous requests are not accepted; sign them")
         if isinstance(who, Operator):
             actor = f"operator:{who.name}"
-            return OperatorRequest(http, self.runtime, bucket, key, query, actor, mode, signer, who)
+            request = OperatorRequest(
+                http, self.runtime, bucket, key, query, actor, mode, signer, who
+            )
+            if bucket and not request.has_bucket(bucket):
+                # Created a moment ago through another worker or replica? Their snapshot
+                # reloads every second or two; a miss reloads this one now (at most four
+                # times a second), so that a bucket is usable everywhere once created.
+                with contextlib.suppress(Exception):  # refused below on the last snapshot
+                    await anyio.to_thread.run_sync(self.runtime.verifier.refresh_if_older, 0.25)
+            return request
         org = await self.runtime.orgs.get(who.org_id)
         actor = f"member:{who.member_id}"
         return MemberRequest(http, self.runtime, bucket, key, query, actor, mode, signer, who, org)

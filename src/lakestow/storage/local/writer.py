@@ -40,6 +40,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 SLICE = 0.002  # seconds of operations the loop runs before it takes its turn back
+BUSY_WAIT_MS = 60_000  # how long a write waits for other processes' writes before it fails
 
 
 class CommitUncertain(Unavailable):
@@ -105,8 +106,15 @@ class GroupCommitWriter:
         on_commit: Callable[[list[str]], None],
         *,
         max_batch: int = 512,
+        contended: bool = False,
     ) -> None:
         self._conn = conn
+        # Other processes write the index too (`serve --workers N`): BEGIN IMMEDIATE is tried
+        # on the loop without waiting, and waited for in the committing thread when another
+        # process holds the write lock, so that the loop never sleeps in SQLite's busy handler.
+        self._contended = contended
+        if contended:
+            conn.execute("PRAGMA busy_timeout = 0")
         self._on_commit = on_commit
         self._max_batch = max_batch
         self._pending: deque[_Job] = deque()
@@ -168,12 +176,42 @@ class GroupCommitWriter:
             return
         try:
             self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if not (self._contended and exc.sqlite_errorcode == sqlite3.SQLITE_BUSY):
+                self._not_begun(loop, group, exc)
+                return
+            waited = loop.run_in_executor(self.committer, self._begin_waiting)
+            waited.add_done_callback(lambda done: self._began(loop, group, done))
+            return
         except BaseException as exc:
-            log.exception("could not begin an index transaction")
-            self._fail(group, _failed_group, exc)
-            loop.call_soon(self._begin, loop)
+            self._not_begun(loop, group, exc)
             return
         self._continue(loop, group)
+
+    def _begin_waiting(self) -> None:
+        """BEGIN IMMEDIATE, waiting (in the committing thread) for another process's write."""
+        conn = self._conn
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_WAIT_MS}")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        finally:
+            conn.execute("PRAGMA busy_timeout = 0")
+
+    def _began(
+        self, loop: asyncio.AbstractEventLoop, group: _Group, done: asyncio.Future[None]
+    ) -> None:
+        error = asyncio.CancelledError() if done.cancelled() else done.exception()
+        if error is not None:
+            self._not_begun(loop, group, error)
+            return
+        self._continue(loop, group)
+
+    def _not_begun(
+        self, loop: asyncio.AbstractEventLoop, group: _Group, error: BaseException
+    ) -> None:
+        log.error("could not begin an index transaction", exc_info=error)
+        self._fail(group, _failed_group, error)
+        loop.call_soon(self._begin, loop)
 
     def _continue(self, loop: asyncio.AbstractEventLoop, group: _Group) -> None:
         """Run the group's next operations for up to SLICE, then COMMIT in the thread."""
