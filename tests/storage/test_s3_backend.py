@@ -299,6 +299,8 @@ class TestVersioning(versioning.TestVersioning):
 
 
 class TestVersionsModel(versioning.TestVersionsModel):
+    test_matches_model = versioning.model_test(6)  # moto answers an example in ~2.5 s
+
     @pytest.fixture(params=["moto-versioned"])
     def upstream(self, request: pytest.FixtureRequest) -> Upstream:
         return _upstream(request)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import anyio
 import pytest
@@ -379,10 +380,12 @@ Step = tuple[str, str, int]  # (put | delete | remove, key, which version to rem
 KEYS = ["a", "a/b", "a/c/d", "b", "ab"]
 
 
-@pytest.mark.anyio
-class TestVersionsModel(StoreSuite):
+def model_test(max_examples: int) -> Any:
+    """The model test, run `max_examples` times (an upstream reached over HTTP takes a few
+    seconds an example, a local store milliseconds)."""
+
     @settings(
-        max_examples=20,
+        max_examples=max_examples,
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
@@ -454,6 +457,13 @@ class TestVersionsModel(StoreSuite):
                     await store.head(bucket, key)
             else:
                 assert (await store.head(bucket, key)).version_id == version_id
+
+    return test_matches_model
+
+
+@pytest.mark.anyio
+class TestVersionsModel(StoreSuite):
+    test_matches_model = model_test(20)
 
 
 @pytest.mark.anyio
