@@ -8,7 +8,8 @@ an operation that references it). File I/O runs in worker threads, 1 MiB at a ti
 
 On-disk layout of a store root:
 
-    lock          flock()ed while a process has the store open
+    lock          flock()ed while a process has the store open (or a `Held` and its workers)
+    writer        flock()ed by a worker's writer around each transaction (shared stores)
     index.db      the SQLite index (+ index.db-wal, index.db-shm)
     blobs/ab/cd/abcd...   immutable blob files named by 32 random hex digits
 """
@@ -110,6 +111,7 @@ class Core:
         self._writer: GroupCommitWriter | None = None
         self._reaper = ThreadPoolExecutor(1, thread_name_prefix="lakestow-reaper")
         self._lock_fd = -1
+        self._gate_fd = -1  # shared: the writers' gate (see `GroupCommitWriter`)
         self._inflight = 0
         self._inflight_lock = threading.Lock()
         self.uncertain = False  # a write's outcome is unknown: do not mark the close clean
@@ -129,7 +131,8 @@ class Core:
         if self.shared:
             conn = connect(index)
             self._load_buckets(conn)
-            self._writer = GroupCommitWriter(conn, self._release, contended=True)
+            self._gate_fd = os.open(self.root / "writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
+            self._writer = GroupCommitWriter(conn, self._release, gate=self._gate_fd)
             return
         self._lock_fd = _lock(self.root)
         try:
@@ -171,9 +174,10 @@ class Core:
         self._reaper.shutdown(wait=True)
         self.pins.release_all()
         conn = writer.connection
-        if self.shared:  # the clean mark and the lock are the holder's (`hold`)
+        if self.shared:  # the clean mark and the lock are the holder's (`Held`)
             conn.close()
             self._readers.close()
+            os.close(self._gate_fd)
             return
         if self._inflight == 0 and not self.uncertain and not writer.failed:
             set_meta(conn, "clean", "1")
