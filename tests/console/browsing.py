@@ -57,6 +57,16 @@ def reply(page: Page, answer: str | bool) -> str:
     return said
 
 
+def row_action(page: Page, name: str, action: str) -> None:
+    """Choose `action` (the item's class: preview, download, share, versions, copy, rename,
+    delete) in the row menu of the entry named `name`: its ⋯ button opens the menu."""
+    row = page.locator(f'tr.entry[data-name="{name}"]')
+    row.locator("button.menu-button").click()
+    item = row.locator(f'ul.menu [role="menuitem"].{action}')
+    expect(item).to_be_visible()
+    item.click()
+
+
 def home(live: LiveConsole, name: str = "alice") -> str:
     return f"data/customer-{live.ids[name]}/"
 

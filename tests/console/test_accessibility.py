@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page
 
-from console.browsing import api, home, shot
+from console.browsing import api, home, row_action, shot
 from console.console_support import LiveConsole
 
 AXE = Path(__file__).parents[1] / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
@@ -65,7 +65,11 @@ def test_the_console_pages_have_no_wcag_violation(
         background = page.evaluate("getComputedStyle(document.body).backgroundColor")
         assert background == {"light": "rgb(246, 247, 249)", "dark": "rgb(20, 24, 31)"}[scheme]
         shot(page, f"folder-{scheme}")
-        page.click('tr.entry[data-name="table.csv"] button.preview')
+        page.click('tr.entry[data-name="notes.txt"] button.menu-button')  # a row's menu, open
+        page.wait_for_selector('tr.entry[data-name="notes.txt"] ul.menu:visible')
+        found["row-menu"] = violations(page)
+        page.keyboard.press("Escape")
+        row_action(page, "table.csv", "preview")
         page.wait_for_selector("#preview-dialog[open]")
         found["preview"] = violations(page)
     finally:

@@ -186,6 +186,39 @@ def test_zip_of_a_folder(alice: As) -> None:
     assert archive.read("z/sub/b.txt") == b"B" * 100_000
 
 
+def test_zip_of_chosen_files_and_folders(alice: As) -> None:
+    for path, data in (
+        ("a.txt", b"A"),
+        ("b.txt", b"B"),
+        ("sub/c.txt", b"C"),
+        ("sub/d/e.txt", b"E"),
+    ):
+        put(alice, alice.home("pick/" + path), data)
+    chosen = ["a.txt", "sub/", "sub/c.txt", "missing.txt", "a.txt"]  # sub/c.txt is in sub/
+    response = alice.post("/api/zip", data={"path": alice.home("pick/"), "name": chosen})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-disposition"].startswith(
+        'attachment; filename="pick (3 chosen).zip"'
+    )
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    assert archive.namelist() == ["a.txt", "sub/c.txt", "sub/d/e.txt"]  # missing.txt left out
+    assert archive.read("sub/d/e.txt") == b"E"
+    below = alice.post("/api/zip", data={"path": alice.home(), "name": ["pick/sub/d/e.txt"]})
+    assert zipfile.ZipFile(io.BytesIO(below.content)).namelist() == ["pick/sub/d/e.txt"]
+    form = {"path": alice.home("pick/"), "name": ["b.txt"], "csrf": alice.csrf}
+    by_form = alice.post("/api/zip", data=form, csrf=False)  # as the page's form posts it
+    assert zipfile.ZipFile(io.BytesIO(by_form.content)).read("b.txt") == b"B"
+
+
+def test_zip_of_chosen_names_is_bounded_and_needs_the_csrf_token(alice: As) -> None:
+    folder = alice.home()
+    refused = alice.post("/api/zip", data={"path": folder, "name": ["a.txt"]}, csrf=False)
+    assert refused.status_code == 403 and refused.json()["error"] == "CSRFFailed"
+    for chosen in ([], [f"f{i}" for i in range(1001)], ["/abs"], ["x/../y"], [""]):
+        answer = alice.post("/api/zip", data={"path": folder, "name": chosen})
+        assert answer.status_code == 400, (chosen[:2], answer.text)
+
+
 def test_credentials_are_issued_with_snippets_and_audited(console: Console, alice: As) -> None:
     body = {"scopes": [alice.home("proj")], "read_only": True, "duration": "30m"}
     issued = alice.post("/api/credentials", json=body)

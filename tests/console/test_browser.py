@@ -23,6 +23,7 @@ from console.browsing import (
     home,
     listed,
     reply,
+    row_action,
     shot,
     sign_in,
 )
@@ -60,8 +61,8 @@ def test_browse_and_copy_s3_path(alice: Page, live: LiveConsole) -> None:
     shot(alice, "browse-data")
     row = alice.locator(f'tr.entry[data-name="customer-{live.ids["alice"]}"]')
     expect(row.locator(".badge")).to_have_text("private")
-    row.locator("button.copy").click()
-    expect(row.locator("button.copy")).to_have_text("Copied")
+    row_action(alice, f"customer-{live.ids['alice']}", "copy")
+    expect(alice.locator("#toast")).to_contain_text("Copied s3://")
     copied = alice.evaluate("navigator.clipboard.readText()")
     assert copied == f"s3://lakestow/acme/{home(live)}"
 
@@ -102,7 +103,7 @@ def test_upload_download_new_folder_delete(alice: Page, live: LiveConsole, tmp_p
     with alice.expect_download() as info:
         alice.click('tr.entry[data-name="hello world.csv"] td.name a')
     assert Path(info.value.path()).read_bytes() == source.read_bytes()
-    alice.click('tr.entry[data-name="hello world.csv"] button.delete')
+    row_action(alice, "hello world.csv", "delete")
     assert "Delete /data/" in reply(alice, True)
     expect(alice.locator('tr.entry[data-name="hello world.csv"]')).to_have_count(0)
     assert listed(live, home(live) + "reports/") == []
@@ -169,7 +170,7 @@ def test_preview_of_a_csv(alice: Page, live: LiveConsole) -> None:
     path = home(live) + "preview.csv"
     api(live).put(f"{live.url}/api/object", params={"path": path}, data=b"a,b\n<b>1</b>,2\n")
     alice.goto(live.url + "/browse/" + home(live))
-    alice.click('tr.entry[data-name="preview.csv"] button.preview')
+    row_action(alice, "preview.csv", "preview")
     table = alice.locator("#preview-body table.preview-table")
     expect(table.locator("th")).to_have_text(["a", "b"])
     expect(table.locator("tbody td")).to_have_text(["<b>1</b>", "2"])
@@ -180,23 +181,41 @@ def test_preview_of_a_csv(alice: Page, live: LiveConsole) -> None:
 def test_preview_of_a_parquet_file(alice: Page, live: LiveConsole) -> None:
     path = home(live) + "cities.parquet"
     sink = io.BytesIO()
-    cities = {"city": ["Zürich", "Oslo", "Lima"], "population": [421_878, 709_037, 9_751_000]}
+    cities = {
+        "city": ["Zürich", "Oslo", "Lima", "Nairobi", "Hanoi", "Montréal", "Perth", "Quito"],
+        "country": ["CH", "NO", "PE", "KE", "VN", "CA", "AU", "EC"],
+        "population": [
+            421_878,
+            709_037,
+            9_751_000,
+            4_397_073,
+            8_435_700,
+            1_762_949,
+            2_192_229,
+            2_800_388,
+        ],
+        "area_km2": [87.88, 454.0, 2672.3, 696.0, 3358.6, 431.5, 6418.0, 372.4],
+        "capital": [False, True, True, True, True, False, False, True],
+    }
     pq.write_table(pa.table(cities), sink)
     api(live).put(f"{live.url}/api/object", params={"path": path}, data=sink.getvalue())
     alice.goto(live.url + "/browse/" + home(live))
-    alice.click('tr.entry[data-name="cities.parquet"] button.preview')
+    row_action(alice, "cities.parquet", "preview")
     table = alice.locator("#preview-body table.preview-table")
-    expect(table.locator("th")).to_have_text(["citystring", "populationint64"])
-    expect(table.locator("tbody tr").first.locator("td")).to_have_text(["Zürich", "421878"])
-    expect(alice.locator("#preview-body p.rows")).to_have_text("3 rows of 3")
-    shot(alice, "preview-parquet")
+    expect(table.locator("th")).to_have_text(
+        ["citystring", "countrystring", "populationint64", "area_km2double", "capitalbool"]
+    )
+    first = table.locator("tbody tr").first.locator("td")
+    expect(first).to_have_text(["Zürich", "CH", "421878", "87.88", "false"])
+    expect(alice.locator("#preview-body p.rows")).to_have_text("8 rows of 8")
+    shot(alice, "parquet-preview")
 
 
 def test_share_link_of_a_file(alice: Page, live: LiveConsole) -> None:
     path = home(live) + "to-share.txt"
     api(live).put(f"{live.url}/api/object", params={"path": path}, data=b"shared bytes")
     alice.goto(live.url + "/browse/" + home(live))
-    alice.click('tr.entry[data-name="to-share.txt"] button.share')
+    row_action(alice, "to-share.txt", "share")
     expect(alice.locator("#share-name")).to_have_text("to-share.txt")
     alice.select_option("#share-expiry", "7d")
     alice.click("#share-make")
@@ -223,6 +242,10 @@ def test_phone_width_never_scrolls_sideways(browser: Browser, live: LiveConsole)
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= 375, (url, width)
         page.goto(live.url + f"/browse/{home(live)}phone/")
+        page.click(f'tr.entry[data-name="{long_name}"] button.menu-button')  # its menu, open
+        expect(page.locator("ul.menu:visible")).to_have_count(1)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, ("the row menu", width)
         shot(page, "phone")
     finally:
         page.context.close()

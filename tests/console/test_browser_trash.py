@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from console.browsing import api, home, listed, reply, shot, sign_in
+from console.browsing import api, home, listed, reply, row_action, shot, sign_in
 from console.console_support import LiveConsole, lakestow
 from live import BIN, BUCKET
 
@@ -83,7 +83,7 @@ def test_a_file_deleted_in_the_console_is_restored(alice: Page, versioned: LiveC
     )
     assert stored.status_code == 201
     alice.goto(versioned.url + "/browse/" + folder)
-    alice.click('tr.entry[data-name="report.bin"] button.delete')
+    row_action(alice, "report.bin", "delete")
     reply(alice, True)
     expect(alice.locator('tr.entry[data-name="report.bin"]')).to_have_count(0)
     assert listed(versioned, folder) == []
@@ -108,7 +108,7 @@ def test_a_version_overwritten_by_the_aws_cli_is_restored(
     aws(versioned, tmp_path, "s3", "cp", str(first), uri(versioned, folder + "table.csv"))
     aws(versioned, tmp_path, "s3", "cp", str(second), uri(versioned, folder + "table.csv"))
     alice.goto(versioned.url + "/browse/" + folder)
-    alice.click('tr.entry[data-name="table.csv"] button.versions')
+    row_action(alice, "table.csv", "versions")
     dialog = alice.locator("#versions-dialog")
     expect(dialog).to_be_visible()
     rows = dialog.locator("tr.version")

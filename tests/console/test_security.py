@@ -5,6 +5,7 @@ Each refused request is checked to have changed nothing.
 
 from __future__ import annotations
 
+import time
 from urllib.parse import quote
 
 import pytest
@@ -79,6 +80,44 @@ def test_another_members_folder_answers_as_a_missing_one(alice: As, bob: As) -> 
     stolen = bob.post("/api/move", json={"src": alice.home("secret.txt"), "dst": bob.home("s")})
     assert stolen.status_code == 403
     assert alice.get("/api/download", params={"path": alice.home("secret.txt")}).content == b"s"
+
+
+def test_a_zip_of_chosen_names_refuses_another_members_as_missing_ones(
+    console: Console, alice: As, bob: As
+) -> None:
+    """A chosen name bob may not read refuses his whole zip before a byte is sent, with the
+    answer a name that does not exist gets; each refusal is audited."""
+    put_ok = alice.put(f"/api/object?path={alice.home('secret.txt')}", content=b"s")
+    assert put_ok.status_code == 201
+    bob.put(f"/api/object?path={bob.home('mine.txt')}", content=b"m")
+    theirs, nobody = f"customer-{alice.id}", "customer-999999"
+    for folder, names in [
+        ("data/", ["{who}/"]),
+        ("data/", ["{who}/secret.txt"]),
+        ("data/", [f"customer-{bob.id}/mine.txt", "{who}/secret.txt"]),  # one refused: all
+        ("data/{who}/", ["secret.txt"]),
+    ]:
+        a, b = (
+            bob.post(
+                "/api/zip",
+                data={"path": folder.format(who=who), "name": [n.format(who=who) for n in names]},
+            )
+            for who in (theirs, nobody)
+        )
+        assert a.status_code == b.status_code == 403, (folder, names, a.text)
+        assert a.headers["content-type"] == b.headers["content-type"] == "application/json"
+        assert a.json()["message"].replace(str(alice.id), "N") == b.json()["message"].replace(
+            "999999", "N"
+        )
+    deadline = time.monotonic() + 10  # the audit log is written in the background
+    while not any(
+        e.outcome == "denied" and e.target.endswith(theirs + "/secret.txt")
+        for e in console.opened.services("t").audit_log(50)
+    ):
+        assert time.monotonic() < deadline, "the refusal is not in the audit log"
+        time.sleep(0.1)
+    mine = bob.post("/api/zip", data={"path": bob.home(), "name": ["mine.txt"]})
+    assert mine.status_code == 200
 
 
 def test_other_organizations_are_invisible(console: Console, alice: As) -> None:

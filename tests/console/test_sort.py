@@ -154,3 +154,33 @@ def test_a_store_that_cannot_sort_says_the_page_is_sorted_alone(s3_console: Cons
     assert [e["name"] for e in rest["entries"]] == ["f5.txt", "f4.txt", "f3.txt"]
     html = alice.get(f"/browse/{folder}", params={"sort": "size", "limit": "3"}).text
     assert 'id="sort-partial"' in html and "this page only" in html
+
+
+def test_names_in_natural_order(alice: As) -> None:
+    """file2 before file10, on the server, for the page; a folder of several pages says the
+    order is natural within each page only (the store pages in key order)."""
+    for name in ("file10.csv", "file2.csv", "File3.csv", "file1.csv", "dir10/x", "dir9/x"):
+        put(alice, alice.home("natural/" + name), b"x")
+    page = listed(alice, alice.home("natural/"))
+    assert [e["name"] for e in page["entries"]] == [
+        "dir9",
+        "dir10",
+        "file1.csv",
+        "file2.csv",
+        "File3.csv",
+        "file10.csv",
+    ]
+    assert page["sorted"] == "folder" and page["notice"] is None
+    html = alice.get(f"/browse/{alice.home('natural/')}").text
+    assert re.findall(r'data-kind="file" data-name="([^"]+)"', html)[1:] == [
+        "file2.csv",
+        "File3.csv",
+        "file10.csv",
+    ]
+    for name in ("a10", "a9", "b"):
+        put(alice, alice.home("paged/" + name), b"x")
+    first = listed(alice, alice.home("paged/"), limit="2")
+    assert [e["name"] for e in first["entries"]] == ["a9", "a10"]
+    assert first["sorted"] == "page" and "natural order" in first["notice"]
+    rest = listed(alice, alice.home("paged/"), limit="2", cursor=first["cursor"])
+    assert [e["name"] for e in rest["entries"]] == ["b"] and rest["notice"] is None

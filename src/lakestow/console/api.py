@@ -20,13 +20,17 @@ from starlette.routing import Route
 from lakestow import paths
 from lakestow.auth.policy import Action
 from lakestow.console import listing, zipnames
-from lakestow.console.context import Viewer, name_of, parse_path, viewer
+from lakestow.console.context import CSRF_HEADER, Viewer, name_of, parse_path, viewer
 from lakestow.console.search import search_page
-from lakestow.errors import InvalidInput, LakestowError
+from lakestow.console.sessions import check_csrf
+from lakestow.errors import InvalidInput, LakestowError, NotFound
+from lakestow.storage.protocol import ObjectInfo
 
 MAX_LIMIT = 1000
 SEARCH_RESULTS = 200
 ZIP_SCAN = 100_000
+ZIP_NAMES = 1000
+"""The most names a zip of chosen files and folders takes (a page holds at most 1,000 rows)."""
 
 
 def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -150,21 +154,27 @@ class _Sink(io.RawIOBase):
         return data
 
 
-async def _zip_stream(v: Viewer, folder: str) -> AsyncIterator[bytes]:
-    """The zip, as it is written; entry names made safe (`zipnames`), with a note listing
-    every name changed at the end."""
+async def _zip_stream(
+    v: Viewer, base: str, objects: AsyncIterator[ObjectInfo]
+) -> AsyncIterator[bytes]:
+    """The zip of `objects`, named by their keys below the key prefix `base`, as it is written;
+    entry names made safe (`zipnames`), with a note listing every name changed at the end. A
+    file gone since it was listed is left out."""
     sink = _Sink()
     store = v.state.runtime.store
     root = v.member.root
-    base = v.key(paths.parent(folder)) if folder else root
     names = zipnames.Names()
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-        async for info in listing.walk(v, folder, ZIP_SCAN):
+        async for info in objects:
             if info.key.endswith("/"):
                 continue
-            name = names.place(info.key[len(base) :], info.key[len(root) :])
-            entry = zipfile.ZipInfo(name, info.last_modified.timetuple()[:6])
-            async with await store.get(v.bucket, info.key) as result:
+            try:
+                result = await store.get(v.bucket, info.key)
+            except NotFound:
+                continue
+            async with result:
+                name = names.place(info.key[len(base) :], info.key[len(root) :])
+                entry = zipfile.ZipInfo(name, info.last_modified.timetuple()[:6])
                 with archive.open(entry, "w", force_zip64=True) as out:
                     async for chunk in result.body:
                         out.write(chunk)
@@ -186,7 +196,72 @@ async def zip_folder(request: Request) -> Response:
     v.authorize(Action.LIST, folder)
     name = (name_of(folder) or v.info.org.name) + ".zip"
     headers = {"content-disposition": attachment(name)}
-    return StreamingResponse(_zip_stream(v, folder), headers=headers, media_type="application/zip")
+    base = v.key(paths.parent(folder)) if folder else v.member.root
+    objects = listing.walk(v, folder, ZIP_SCAN)
+    return StreamingResponse(
+        _zip_stream(v, base, objects), headers=headers, media_type="application/zip"
+    )
+
+
+def chosen_names(folder: str, names: list[str]) -> list[str]:
+    """The paths of `names` (files, or folders ending in "/", relative to `folder`: a name of a
+    search result may hold "/"), validated, sorted, each once, none below a folder chosen."""
+    if not 0 < len(names) <= ZIP_NAMES:
+        raise InvalidInput(f"give 1 to {ZIP_NAMES} names to zip")
+    chosen: list[str] = []
+    for name in sorted(set(names)):
+        if not name.strip("/") or name.startswith("/"):
+            raise InvalidInput("every name must be a file or folder's name, without a leading '/'")
+        path = parse_path(folder + name)
+        if not any(paths.is_folder(c) and path.startswith(c) for c in chosen):
+            chosen.append(path)
+    return chosen
+
+
+async def _chosen_objects(v: Viewer, chosen: list[str]) -> AsyncIterator[ObjectInfo]:
+    """The objects of `chosen`: a file as it is now (left out if it is missing, as if it was
+    never named), a folder's files below it; at most ZIP_SCAN looked through in all."""
+    left = ZIP_SCAN
+    for path in chosen:
+        if left <= 0:
+            return
+        if not paths.is_folder(path):
+            try:
+                found: ObjectInfo | None = await v.state.runtime.store.head(v.bucket, v.key(path))
+            except NotFound:
+                found = None
+            if found is not None:
+                yield found
+            left -= 1
+            continue
+        async for info in listing.walk(v, path, left):
+            left -= 1
+            yield info
+
+
+async def zip_chosen(request: Request) -> Response:
+    """POST /api/zip (a form: path, name repeated, csrf): the files and folders named, in the
+    folder `path`, as one zip. Each name is decided by the policy before anything is sent, as
+    the folder zip decides its folder: READ of a file, LIST of a folder (whose zip then holds
+    what the member may read below it); one refusal refuses the request, with the policy's
+    answer, which never depends on whether the name exists. A name the member may read but
+    which is missing is left out. Posted as a form so the browser streams the download."""
+    v = await viewer(request, csrf=False)
+    form = await request.form()
+    token = form.get("csrf") or request.headers.get(CSRF_HEADER)
+    check_csrf(v.session, token if isinstance(token, str) else None)
+    path = form.get("path")
+    folder = parse_path(path if isinstance(path, str) else None, folder=True)
+    names = [n for n in form.getlist("name") if isinstance(n, str)]
+    chosen = chosen_names(folder, names)
+    v.authorize(Action.LIST, folder)
+    for item in chosen:
+        v.authorize(Action.LIST if paths.is_folder(item) else Action.READ, item)
+    label = name_of(folder) or v.info.org.name
+    headers = {"content-disposition": attachment(f"{label} ({len(chosen)} chosen).zip")}
+    base = v.key(folder)
+    stream = _zip_stream(v, base, _chosen_objects(v, chosen))
+    return StreamingResponse(stream, headers=headers, media_type="application/zip")
 
 
 ROUTES = [
@@ -194,4 +269,5 @@ ROUTES = [
     Route("/api/search", search, methods=["GET"]),
     Route("/api/download", download, methods=["GET"]),
     Route("/api/zip", zip_folder, methods=["GET"]),
+    Route("/api/zip", zip_chosen, methods=["POST"]),
 ]

@@ -87,6 +87,24 @@ MEMBER_BODY = body(
     ["action", "name"],
 )
 
+ZIP_FORM: Schema = {
+    "required": True,
+    "description": "The folder, the names in it (a folder's ending in '/'), the CSRF token "
+    "(or the X-CSRF-Token header): a form, so that a browser streams the download.",
+    "content": {
+        "application/x-www-form-urlencoded": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "path": STR,
+                    "name": {"type": "array", "items": STR, "minItems": 1, "maxItems": 1000},
+                    "csrf": STR,
+                },
+                "required": ["path", "name"],
+            }
+        }
+    },
+}
 SHARE_BODY = body(
     {"path": STR, "expires_in": {"type": ["string", "integer"]}},
     ["path"],
@@ -306,7 +324,13 @@ PATHS: dict[str, Schema] = {
             {"$ref": "#/components/schemas/RestoreFolder"},
         )
     },
-    "/api/zip": {"get": binary_op("Download a folder as a zip", "application/zip", [FOLDER])},
+    "/api/zip": {
+        "get": binary_op("Download a folder as a zip", "application/zip", [FOLDER]),
+        "post": {
+            **binary_op("Download chosen files and folders as a zip", "application/zip", []),
+            "requestBody": ZIP_FORM,
+        },
+    },
     "/api/object": {"put": op("Upload a small file", "201", [PATH], requestBody=BYTES_BODY)},
     "/api/folder": {"post": op("New folder", "201", requestBody=body({"path": STR}, ["path"]))},
     "/api/delete": {"post": op("Delete files and folders", requestBody=PATHS_BODY)},

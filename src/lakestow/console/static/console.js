@@ -109,6 +109,8 @@ function browsePage() {
   setUpShare();
   setUpSelection(folder);
   setUpFind();
+  setUpRowMenus();
+  setUpRowKeys();
   const files = document.getElementById("pick-files");
   const dir = document.getElementById("pick-folder");
   if (files) files.addEventListener("change", () => uploadPicked(files, folder));
@@ -133,9 +135,137 @@ async function deleteEntry(row) {
   if (!sure || !(await confirmChange("Delete"))) return;
   try {
     await api("POST", "/api/delete", { paths: [path] });
-    row.remove();
+    removeRows([row]);
     toast("Deleted /" + path);
   } catch (err) { toast("Delete refused: " + err.message); }
+}
+
+/* Rows gone: the focus, if it was in one of them, goes to the row after (or before). */
+function removeRows(rows) {
+  const gone = new Set(rows);
+  const shown = [...document.querySelectorAll("tr.entry:not([hidden])")];
+  const focused = rows.some((row) => row.contains(document.activeElement));
+  const at = Math.max(0, ...rows.map((row) => shown.indexOf(row)));
+  const next = shown.slice(at).find((row) => !gone.has(row)) || shown.slice(0, at).reverse().find((row) => !gone.has(row));
+  rows.forEach((row) => row.remove());
+  document.dispatchEvent(new Event("rows-changed"));
+  if (next) {
+    focusRow(next, focused);
+  }
+}
+
+/* One row at a time is in the tab order (tabindex 0), the one last focused: Tab comes into
+   the listing there and leaves it at once; the arrows move between rows. */
+function focusRow(row, focus = true) {
+  for (const other of document.querySelectorAll("tr.entry")) other.tabIndex = other === row ? 0 : -1;
+  if (focus) row.focus();
+}
+
+/* Keyboard use of the listing: ↑ ↓ (Home, End) move between the rows shown, Enter opens a
+   folder or previews a file, Space selects, Delete deletes after asking (the selection,
+   when the row is in a selection of several). From the search field, ↓ goes to the rows. */
+function setUpRowKeys() {
+  const shown = () => [...document.querySelectorAll("tr.entry:not([hidden])")];
+  document.addEventListener("focusin", (event) => {
+    const row = event.target.closest && event.target.closest("tr.entry");
+    if (row) focusRow(row, false);
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    const rows = shown();
+    if (event.target.id === "find" && event.key === "ArrowDown" && rows.length) {
+      event.preventDefault();
+      focusRow(rows[0]);
+      return;
+    }
+    const row = event.target.closest && event.target.closest("tr.entry");
+    if (!row || event.target.closest(".menu") || event.target.classList.contains("menu-button")) return;
+    const at = rows.indexOf(row);
+    const moves = { ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: rows.length - 1 };
+    if (event.key in moves) {
+      event.preventDefault();
+      const to = rows[Math.min(Math.max(moves[event.key], 0), rows.length - 1)];
+      if (to) focusRow(to);
+      return;
+    }
+    if (event.target !== row) return;  // Enter, Space and Delete on a row's own controls: theirs
+    if (event.key === "Enter") {
+      event.preventDefault();
+      if (row.dataset.kind === "folder") location.href = row.querySelector("td.name a").href;
+      else preview(row);
+    } else if (event.key === " ") {
+      event.preventDefault();
+      const box = row.querySelector("input.pick");
+      box.checked = !box.checked;
+      box.dispatchEvent(new Event("change", { bubbles: true }));
+    } else if (event.key === "Delete") {
+      event.preventDefault();
+      const several = picked();
+      if (several.length > 1 && several.includes(row) && document.getElementById("sel-delete")) document.getElementById("sel-delete").click();
+      else if (row.querySelector("button.delete")) deleteEntry(row);
+      else toast("You may not delete /" + row.dataset.path);
+    }
+  });
+}
+
+/* The per-row menu (the ARIA menu button): ⋯ opens it with the focus on its first item;
+   ↑ ↓ Home End move, Escape or Tab closes it and the focus returns to ⋯, as it does when an
+   item is chosen (a dialog an item opens gives the focus back there too); a click elsewhere
+   closes it. */
+function setUpRowMenus() {
+  let open = null;
+  const itemsOf = (menu) => [...menu.querySelectorAll('[role="menuitem"]')];
+  const close = (focusButton) => {
+    if (!open) return;
+    const { button, menu } = open;
+    open = null;
+    menu.hidden = true;
+    button.setAttribute("aria-expanded", "false");
+    if (focusButton) button.focus();
+  };
+  const show = (button, last = false) => {
+    close(false);
+    const menu = document.getElementById(button.getAttribute("aria-controls"));
+    menu.hidden = false;
+    button.setAttribute("aria-expanded", "true");
+    open = { button, menu };
+    const items = itemsOf(menu);
+    items[last ? items.length - 1 : 0].focus();
+  };
+  // capture: the menu closes (the focus back on ⋯) before an item's own action runs
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("button.menu-button");
+    if (button) {
+      if (open && open.button === button) close(true);
+      else show(button);
+      return;
+    }
+    if (!open) return;
+    const item = event.target.closest('[role="menuitem"]');
+    close(Boolean(item && open.menu.contains(item)));
+  }, true);
+  document.addEventListener("keydown", (event) => {
+    const button = event.target.closest && event.target.closest("button.menu-button");
+    if (button && (event.key === "ArrowDown" || event.key === "ArrowUp")) {
+      event.preventDefault();
+      show(button, event.key === "ArrowUp");
+      return;
+    }
+    if (!open || !open.menu.contains(event.target)) return;
+    const items = itemsOf(open.menu);
+    const at = items.indexOf(event.target);
+    const moves = { ArrowDown: (at + 1) % items.length, ArrowUp: (at - 1 + items.length) % items.length, Home: 0, End: items.length - 1 };
+    if (event.key in moves) {
+      event.preventDefault();
+      items[moves[event.key]].focus();
+    } else if (event.key === "Escape" || event.key === "Tab") {
+      event.preventDefault();
+      close(true);
+    } else if (event.key === " " && event.target.tagName === "A") {
+      event.preventDefault();
+      event.target.click();
+    }
+  });
 }
 
 async function renameEntry(row) {
@@ -185,6 +315,24 @@ function setUpSelection(folder) {
     if (event.target === all) boxes().forEach((box) => { box.checked = all.checked; });
     if (event.target === all || event.target.classList.contains("pick") || event.target.id === "find") update();
   });
+  document.addEventListener("rows-changed", update);
+  /* Download as zip: the page's form, posted, so the browser streams the zip to a file.
+     Each name is relative to this folder (a search result's may hold "/"); a folder's ends
+     in "/". The server decides each one by the policy, as it does the folder zip. */
+  document.getElementById("sel-zip").addEventListener("click", () => {
+    const form = document.getElementById("zip-form");
+    form.querySelectorAll('input[name="name"]').forEach((input) => input.remove());
+    for (const row of picked()) {
+      let name = row.dataset.path.startsWith(folder) ? row.dataset.path.slice(folder.length) : row.dataset.name;
+      if (row.dataset.kind === "folder" && !name.endsWith("/")) name += "/";
+      const input = document.createElement("input");
+      input.type = "hidden";
+      input.name = "name";
+      input.value = name;
+      form.append(input);
+    }
+    form.submit();
+  });
   document.getElementById("sel-clear").addEventListener("click", () => {
     boxes().forEach((box) => { box.checked = false; });
     update();
@@ -213,8 +361,7 @@ function setUpSelection(folder) {
     if (!sure || !(await confirmChange("Delete"))) return;
     try {
       await api("POST", "/api/delete", { paths: rows.map((row) => row.dataset.path) });
-      rows.forEach((row) => row.remove());
-      update();
+      removeRows(rows);
       toast("Deleted " + rows.length);
     } catch (err) { toast("Delete refused: " + err.message); }
   });
