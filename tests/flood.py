@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from live import serving
+
 MiB = 1024 * 1024
 ATTACK = 300 * MiB  # the size of the bodies in issue 12
 RSS_GROWTH = 64 * MiB  # what such a body may add to the server's memory, at most
@@ -95,23 +97,22 @@ def _length(head: bytes) -> int:
 
 
 class Peak:
-    """The peak RSS of process `pid` from now on (VmHWM, reset through /proc when allowed)."""
+    """The peak RSS of server process `pid` and of each worker it forked, from now on (VmHWM,
+    reset through /proc when allowed): the growth of the one that grew most."""
 
     def __init__(self, pid: int) -> None:
-        self.status = Path(f"/proc/{pid}/status")
-        with contextlib.suppress(OSError):
-            Path(f"/proc/{pid}/clear_refs").write_text("5")  # 5: reset the peak to the current
-        self.start = self._field("VmRSS")
-
-    def _field(self, name: str) -> int:
-        line = next(s for s in self.status.read_text().splitlines() if s.startswith(name + ":"))
-        return int(line.split()[1]) * 1024
+        self.pids = serving(pid)
+        for each in self.pids:
+            with contextlib.suppress(OSError):  # 5: reset the peak to the current RSS
+                Path(f"/proc/{each}/clear_refs").write_text("5")
+        self.start = {each: _field(each, "VmRSS") for each in self.pids}
 
     @property
     def growth(self) -> int:
-        """How far above the starting RSS the process has been at its peak, in bytes."""
-        return self._field("VmHWM") - self.start
+        """How far above its starting RSS a process has been at its peak, in bytes."""
+        return max(_field(each, "VmHWM") - start for each, start in self.start.items())
 
-    @property
-    def now(self) -> int:
-        return self._field("VmRSS")
+
+def _field(pid: int, name: str) -> int:
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return int(next(s for s in lines if s.startswith(name + ":")).split()[1]) * 1024

@@ -56,11 +56,16 @@ def lakestow(data_dir: Path, *args: str, input: str | None = None) -> str:
 
 
 def serve(
-    data_dir: Path, s3_port: int, console_port: int, env: Mapping[str, str] | None = None
+    data_dir: Path,
+    s3_port: int,
+    console_port: int,
+    env: Mapping[str, str] | None = None,
+    workers: int | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start `lakestow serve` logging to DATA_DIR/server.log; returns once it listens.
 
-    `env` is the server's whole environment (None: this process's).
+    `env` is the server's whole environment (None: this process's). `workers`: `serve
+    --workers N` (None: the default, one worker process per core).
     """
     log = open(data_dir / "server.log", "ab")  # noqa: SIM115 (lives as long as the server)
     process = subprocess.Popen(
@@ -68,6 +73,7 @@ def serve(
             *(str(BIN / "lakestow"), "--data-dir", str(data_dir), "serve"),
             *("--s3-address", f"127.0.0.1:{s3_port}"),
             *("--console-address", f"127.0.0.1:{console_port}"),
+            *(() if workers is None else ("--workers", str(workers))),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -77,6 +83,15 @@ def serve(
     wait_for_port(process, s3_port, data_dir)
     wait_for_port(process, console_port, data_dir)
     return process
+
+
+def serving(pid: int) -> list[int]:
+    """The server process `pid` and the worker processes it forked (`serve --workers N`)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return [pid, *map(int, children)]
 
 
 def wait_for_port(process: subprocess.Popen[bytes], port: int, data_dir: Path) -> None:

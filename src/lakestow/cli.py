@@ -160,13 +160,24 @@ def keys_promote(path: Path) -> None:
 @cli.command()
 @click.option("--s3-address", default=None, help="HOST:PORT of the S3 endpoint [127.0.0.1:9000].")
 @click.option("--console-address", default=None, help="HOST:PORT of the console [127.0.0.1:9001].")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0, max=64),
+    default=None,
+    help="Worker processes [0: one per core, at most 8; 1: a single process].",
+)
 @click.pass_context
-def serve(ctx: click.Context, s3_address: str | None, console_address: str | None) -> None:
+def serve(
+    ctx: click.Context, s3_address: str | None, console_address: str | None, workers: int | None
+) -> None:
     """Serve the S3 endpoint (and the console); initializes a fresh data directory first."""
     from lakestow.server import serve as run
 
     settings = config.load(
-        ctx.find_root().obj, s3_address=s3_address, console_address=console_address
+        ctx.find_root().obj,
+        s3_address=s3_address,
+        console_address=console_address,
+        workers=workers,
     )
     run(settings)
 

@@ -33,6 +33,11 @@ class Settings:
     data_dir: Path
     s3_address: str = _setting("127.0.0.1:9000", "HOST:PORT the S3 endpoint listens on.")
     console_address: str = _setting("127.0.0.1:9001", "HOST:PORT the web console listens on.")
+    workers: int = _setting(
+        0,
+        "Worker processes serving both addresses over this data directory: 0, one per core "
+        "(at most 8); 1, a single process.",
+    )
     public_s3_url: str = _setting(
         "", "URL clients use to reach the S3 endpoint; empty: http://<s3_address>."
     )
@@ -82,7 +87,9 @@ class Settings:
         43200, "Longest lifetime a member may ask for, seconds (at most 12 hours)."
     )
     revocation_refresh: float = _setting(
-        2.0, "Seconds between reloads of revocations and disabled members from the catalog."
+        1.0,
+        "Seconds between reloads of revocations and disabled members from the catalog (each "
+        "worker and replica reloads a little more often than this).",
     )
     catalog_staleness: float = _setting(
         60.0,
@@ -208,6 +215,8 @@ def _check(settings: Settings) -> None:
             f"conditional_writes is one of {', '.join(CONDITIONAL_WRITES)}, "
             f"not {settings.conditional_writes!r}"
         )
+    if not 0 <= settings.workers <= 64:
+        raise InvalidInput("workers must be 0 (one per core, at most 8) or from 1 to 64")
     if settings.trash_purge_interval < 0:
         raise InvalidInput("trash_purge_interval must be 0 (never) or a number of seconds")
     if not 0 < settings.credential_duration <= settings.credential_max_duration <= 43200:

@@ -22,13 +22,15 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
 import anyio
 import uvicorn
 
-from lakestow import datadir, trash
+from lakestow import datadir, trash, workers
 from lakestow.auth.credentials import Verifier
 from lakestow.catalog.audit import AuditWriter
 from lakestow.catalog.locks import key_locks
@@ -38,6 +40,7 @@ from lakestow.datadir import Opened
 from lakestow.errors import AlreadyExists, InvalidInput, LakestowError
 from lakestow.runtime import OrgCache, Runtime
 from lakestow.s3api.app import S3App
+from lakestow.storage.local.core import Held
 from lakestow.storage.protocol import (
     REFUSED,
     SERIALIZED,
@@ -78,11 +81,16 @@ def bootstrap(opened: Opened) -> Bootstrap | None:
 
 
 @asynccontextmanager
-async def open_runtime(opened: Opened) -> AsyncIterator[Runtime]:
+async def open_runtime(opened: Opened, *, shared: bool = False) -> AsyncIterator[Runtime]:
     """The runtime both front doors share, over an opened data directory: the store, the
-    verifier, the audit writer and the organizations' roots; closes it all on exit."""
+    verifier, the audit writer and the organizations' roots; closes it all on exit. `shared`:
+    other worker processes serve the same data directory (a local store is then opened as
+    one `workers.Held` by the supervisor)."""
     settings = opened.settings
-    store = await open_store(settings.resolved_store_url, **store_options(settings))
+    options = store_options(settings)
+    if shared and not settings.resolved_store_url.startswith("s3://"):
+        options["shared"] = True
+    store = await open_store(settings.resolved_store_url, **options)
     audit = AuditWriter(opened.catalog.session)
     services = opened.services("lakestow:server")
     snapshot = services.snapshot
@@ -232,13 +240,48 @@ small GET went from about 2 ms idle to 7-9 ms at 5 ms, 2-3 ms at 0.5 ms."""
 
 def serve(settings: Settings) -> None:
     sys.setswitchinterval(SWITCH_INTERVAL)
+    size = workers.count(settings.workers)
     datadir.initialize(settings)
+    if size > 1:
+        raise SystemExit(_serve_workers(settings, size))
     with datadir.opened(settings) as opened:
         fresh = bootstrap(opened)
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             started = runner.run(_serve(opened, fresh))
     if not started:
         raise SystemExit(1)
+
+
+def _serve_workers(settings: Settings, size: int) -> int:
+    """`size` worker processes over one data directory (see `workers`); the exit code."""
+    with datadir.opened(settings) as opened:
+        fresh = bootstrap(opened)
+    held = None
+    if not settings.resolved_store_url.startswith("s3://"):
+        held = Held(unquote(urlsplit(settings.resolved_store_url).path))
+    sockets = [workers.listen(settings.s3_address), workers.listen(settings.console_address)]
+    supervisor = workers.Supervisor(size, partial(_work, settings, sockets))
+    record = datadir.ServingRecord(settings.data_dir)
+    try:
+        _announce(settings, fresh)
+        print(f"{size} worker processes (set with serve --workers N)", flush=True)
+        if settings.uses_data_dir:
+            record.write(*(_bound_url(sock) for sock in sockets))
+        return supervisor.run()
+    finally:
+        record.close()
+        for sock in sockets:
+            sock.close()
+        if held is not None:
+            held.release(clean=supervisor.clean)
+
+
+def _work(settings: Settings, sockets: list[socket.socket], number: int) -> int:
+    """One worker process: its own catalog connections, runtime and event loop, serving the
+    supervisor's sockets; the exit code."""
+    with datadir.opened(settings) as opened, asyncio.Runner(loop_factory=_loop_factory()) as r:
+        started = r.run(_serve(opened, None, sockets=sockets, number=number))
+    return 0 if started else 1
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -286,10 +329,19 @@ def _config(app: Any, address: str, trusted_proxies: str) -> uvicorn.Config:
     )
 
 
-async def _serve(opened: Opened, fresh: Bootstrap | None) -> bool:
-    """Serve until told to stop; False when a server could not start (a port in use)."""
+async def _serve(
+    opened: Opened,
+    fresh: Bootstrap | None,
+    *,
+    sockets: list[socket.socket] | None = None,
+    number: int = 0,
+) -> bool:
+    """Serve until told to stop; False when a server could not start (a port in use). A
+    worker (`number` of several) serves the supervisor's `sockets` and announces nothing
+    but, for the first, how conditional writes are decided."""
     settings = opened.settings
-    async with open_runtime(opened) as runtime:
+    worker = sockets is not None
+    async with open_runtime(opened, shared=worker) as runtime:
         console = create_console(
             runtime,
             s3_url=settings.resolved_public_s3_url,
@@ -303,16 +355,25 @@ async def _serve(opened: Opened, fresh: Bootstrap | None) -> bool:
         loop.set_exception_handler(_loop_errors)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, _stop, servers)
-        _announce(settings, fresh)
-        print(conditional_line(runtime.conditional_writes), flush=True)
+        if not worker:
+            _announce(settings, fresh)
+        if number == 0:
+            print(conditional_line(runtime.conditional_writes), flush=True)
         refresher = asyncio.create_task(
             refresh_revocations(runtime.verifier, settings.revocation_refresh)
         )
-        purger = asyncio.create_task(_purge(runtime, settings.trash_purge_interval))
-        s3_task = asyncio.create_task(_run(servers[0], settings.s3_address))
-        console_task = asyncio.create_task(_run(servers[1], settings.console_address))
+        # one purger per data directory's machine is enough (more would be harmless)
+        purge_interval = settings.trash_purge_interval if number == 0 else 0
+        purger = asyncio.create_task(_purge(runtime, purge_interval))
+        s3_socket, console_socket = sockets or (None, None)
+        s3_task = asyncio.create_task(_run(servers[0], settings.s3_address, s3_socket))
+        console_task = asyncio.create_task(
+            _run(servers[1], settings.console_address, console_socket)
+        )
         record = datadir.ServingRecord(settings.data_dir)
-        recorder = asyncio.create_task(_record(servers, record, settings.uses_data_dir))
+        recorder = asyncio.create_task(
+            _record(servers, record, settings.uses_data_dir and not worker)
+        )
         try:
             done, _ = await asyncio.wait([s3_task, console_task], return_when=FIRST_COMPLETED)
         finally:
@@ -334,25 +395,26 @@ async def _record(servers: list[_Server], record: datadir.ServingRecord, enabled
         return
     for server in servers:
         await server.listening.wait()
-    s3_url, console_url = (_bound_url(server) for server in servers)
+    s3_url, console_url = (_bound_url(server.servers[0].sockets[0]) for server in servers)
     try:
         await anyio.to_thread.run_sync(record.write, s3_url, console_url)
     except OSError as exc:  # serving matters more: `lakestow env` prints the configured URL
         logger.warning("could not record the addresses served in %s: %s", record.path, exc)
 
 
-def _bound_url(server: _Server) -> str:
-    """http://HOST:PORT of the first socket `server` listens on; a wildcard address (every
-    interface) as the loopback one, which reaches it from this machine."""
-    host, port = server.servers[0].sockets[0].getsockname()[:2]
+def _bound_url(sock: Any) -> str:
+    """http://HOST:PORT of a listening socket; a wildcard address (every interface) as the
+    loopback one, which reaches it from this machine."""
+    host, port = sock.getsockname()[:2]
     host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-async def _run(server: _Server, address: str) -> None:
-    """One uvicorn server; its exit on a failed start becomes an error the other sees."""
+async def _run(server: _Server, address: str, sock: socket.socket | None = None) -> None:
+    """One uvicorn server (on `sock`, a worker's inherited socket, or binding `address`); its
+    exit on a failed start becomes an error the other sees."""
     try:
-        await server.serve()
+        await server.serve(sockets=None if sock is None else [sock])
     except SystemExit as exc:  # uvicorn exits when it cannot listen (it logged why)
         logger.error("could not listen on %s", address)
         raise RuntimeError(f"could not listen on {address}") from exc

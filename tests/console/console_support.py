@@ -132,8 +132,8 @@ class LiveConsole:
             self.ids[name] = int(out.split()[-1])
         return self
 
-    def start(self) -> LiveConsole:
-        self.process = serve(self.data_dir, self.s3_port, self.console_port)
+    def start(self, workers: int | None = None) -> LiveConsole:
+        self.process = serve(self.data_dir, self.s3_port, self.console_port, workers=workers)
         return self
 
     def stop(self) -> None:

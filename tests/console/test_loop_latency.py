@@ -37,7 +37,8 @@ EMPTY = ("d41d8cd98f00b204e9800998ecf8427e", 0, "binary/octet-stream", "{}", Non
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConsole]:
-    server = LiveConsole(tmp_path_factory.mktemp("loop-latency")).create().start()
+    # One worker: what is measured is one event loop's turns and one process's memory.
+    server = LiveConsole(tmp_path_factory.mktemp("loop-latency")).create().start(workers=1)
     yield server
     server.stop()
     assert "Traceback" not in server.log(), server.log()

@@ -27,6 +27,11 @@ PASSWORD = "correct horse battery"
 MiB = 1024 * 1024
 
 
+WORKERS = 2
+"""Worker processes of each replica, whatever the machine's cores: each logs what it sees
+(a catalog outage: once per worker)."""
+
+
 @dataclass
 class Replica:
     """One `lakestow serve` process of the deployment."""
@@ -37,6 +42,7 @@ class Replica:
     s3_port: int = field(default_factory=free_port)
     console_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    workers: int = WORKERS
 
     @property
     def endpoint(self) -> str:
@@ -48,7 +54,9 @@ class Replica:
 
     def start(self) -> Replica:
         self.data_dir.mkdir(parents=True, exist_ok=True)  # for server.log only
-        self.process = serve(self.data_dir, self.s3_port, self.console_port, env=self.env)
+        self.process = serve(
+            self.data_dir, self.s3_port, self.console_port, env=self.env, workers=self.workers
+        )
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:

@@ -217,6 +217,7 @@ class LiveServer:
     process: subprocess.Popen[bytes] | None = None
     ids: dict[str, int] = field(default_factory=dict)
     console_port: int = field(default_factory=free_port)
+    workers: int | None = None
 
     @property
     def endpoint(self) -> str:
@@ -235,8 +236,10 @@ class LiveServer:
             server.ids[name] = int(lakestow(data_dir, "user", "create", name, "--org", org))
         return server
 
-    def start(self) -> LiveServer:
-        self.process = serve(self.data_dir, self.port, self.console_port, self.env)
+    def start(self, workers: int | None = None) -> LiveServer:
+        """`lakestow serve`, with `workers` worker processes (None: its default, one a core)."""
+        self.workers = workers if workers is not None else self.workers
+        self.process = serve(self.data_dir, self.port, self.console_port, self.env, self.workers)
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:

@@ -6,6 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from live import serving
 from s3api.conftest import BUCKET, LiveServer, Store
 
 MiB = 1024 * 1024
@@ -13,9 +14,14 @@ SIZE = 96 * MiB
 
 
 def _peak_rss(server: LiveServer) -> int:
-    """The server's peak resident set size so far (VmHWM), in bytes."""
+    """The server's peak resident set size so far (VmHWM), in bytes: of the process that
+    grew most, with several workers."""
     assert server.process is not None
-    status = Path(f"/proc/{server.process.pid}/status").read_text()
+    return max(_hwm(pid) for pid in serving(server.process.pid))
+
+
+def _hwm(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
     line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
     return int(line.split()[1]) * 1024
 

@@ -262,7 +262,7 @@ class TestLocalStore:
             bucket = await new_bucket(store)
             in_flight = threading.Event()
             running = 0
-            write = BlobWriter.write
+            write = BlobWriter.write_unhashed
 
             def slow_write(writer: BlobWriter, batch: list[bytes]) -> None:
                 nonlocal running
@@ -284,7 +284,7 @@ class TestLocalStore:
                 yield blob(MiB)
 
             with pytest.MonkeyPatch.context() as patch:
-                patch.setattr(BlobWriter, "write", slow_write)
+                patch.setattr(BlobWriter, "write_unhashed", slow_write)
                 if ending == "failed":
                     with pytest.raises(ConnectionResetError):
                         await store.put(bucket, "k", body())

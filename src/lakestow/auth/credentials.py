@@ -238,6 +238,7 @@ class Verifier:
         self._clock = clock
         self._state: CatalogSnapshot | None = None
         self._loaded_at = float("-inf")
+        self._began_at = float("-inf")
         self._retry_at = float("-inf")  # after a failed reload, the request path waits a second
         self.health = ReloadHealth()
         self._operator_secrets: dict[str, str] = {}
@@ -249,6 +250,7 @@ class Verifier:
 
     def refresh(self) -> None:
         """Reload the snapshot; on failure, the error is raised and counted in `health`."""
+        began = time.monotonic()
         try:
             state = self._load_state()
         except Exception as exc:
@@ -256,8 +258,15 @@ class Verifier:
             raise
         self._state = state
         self._loaded_at = time.monotonic()
+        self._began_at = began
         self._members, self._operators = {}, {}  # the snapshot now holds what they held
         self.health.succeeded()
+
+    def refresh_unless_since(self, started: float) -> None:
+        """`refresh`, unless the snapshot's reload began at `started` (time.monotonic()) or
+        later: it then holds whatever was committed before then."""
+        if self._began_at < started:
+            self.refresh()
 
     def verify(self, access_key_id: str, session_token: str | None) -> tuple[Principal, Grant]:
         grant = self._unsealed.get((access_key_id, session_token))

@@ -9,15 +9,21 @@ connection of a small pool of its own (so waiters never starve the catalog's oth
 transaction sets `lock_timeout` (how long a waiter waits: then 503) and
 `idle_in_transaction_session_timeout` (how long a holder may keep it: then PostgreSQL ends the
 session, and the lock goes with it, even if the holder's replica was cut off). Two names with
-the same hash only wait for each other. On SQLite (one server process on one machine), a lock
-per name in the process. In both, a replica's own waiters for one name queue in the process
-first, so a name costs one catalog connection per replica at most.
+the same hash only wait for each other. On SQLite (the worker processes of one machine), a
+record lock on a byte of a file beside the catalog (`FileLocks`). In both, a replica's own
+waiters for one name queue in the process first, so a name costs one catalog connection per
+replica at most.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import fcntl
+import hashlib
 import logging
+import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -153,8 +159,60 @@ def _unreachable() -> Unavailable:
     ).with_headers({"Retry-After": "5"})
 
 
+class FileLocks(ProcessLocks):
+    """Locks on names across the processes of one machine that share a SQLite catalog (`serve
+    --workers N`): a POSIX record lock on one byte of a file beside the catalog, the byte
+    chosen by a hash of the name (two names on one byte only wait for each other).
+
+    Record locks belong to a process, not to a thread (a second lock of the same byte by the
+    same process succeeds, and either unlock frees it), so the process's own holders queue per
+    byte first, in `ProcessLocks`. The kernel drops the locks of a process that dies. A waiter
+    polls, so that it gives up after `wait` seconds (503) as on PostgreSQL."""
+
+    SLOTS = 1 << 20
+
+    def __init__(self, path: str, *, wait: float = WAIT) -> None:
+        super().__init__()
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._wait = wait
+
+    @asynccontextmanager
+    async def hold(self, name: str, *, seconds: float) -> AsyncIterator[None]:
+        digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+        slot = int.from_bytes(digest, "big") % self.SLOTS
+        async with super().hold(f"slot {slot}", seconds=seconds):
+            await anyio.to_thread.run_sync(self._lock, slot)
+            try:
+                yield
+            finally:
+                fcntl.lockf(self._fd, fcntl.LOCK_UN, 1, slot)
+
+    def _lock(self, slot: int) -> None:
+        deadline = time.monotonic() + self._wait
+        while True:
+            try:
+                fcntl.lockf(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, slot)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EACCES, errno.EAGAIN):
+                    raise
+            if time.monotonic() > deadline:
+                raise Unavailable(
+                    f"Other conditional writes of this key held it for more than "
+                    f"{self._wait:g} s; try again."
+                ).with_headers({"Retry-After": "1"})
+            time.sleep(0.002)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
 def key_locks(catalog: Catalog) -> ProcessLocks:
-    """The locks every replica of `catalog` shares: advisory ones on PostgreSQL."""
+    """The locks every replica of `catalog` shares: advisory ones on PostgreSQL, record locks
+    in a file beside a SQLite catalog's (which only processes of one machine share)."""
     if catalog.engine.dialect.name == "postgresql":
         return AdvisoryLocks(catalog.url)
+    database = catalog.engine.url.database
+    if database and database != ":memory:":
+        return FileLocks(f"{database}.locks")
     return ProcessLocks()

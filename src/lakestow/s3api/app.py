@@ -10,9 +10,11 @@ Every LakestowError becomes S3 XML here and nowhere else.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import secrets
+import time
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, unquote
 
@@ -95,7 +97,7 @@ class S3App:
         self, http: Incoming, signed: sigv4.SignedRequest, bucket: str, key: str
     ) -> S3Request:
         """Who signed the request, checked: a member's or an operator's request."""
-        now = datetime.now(UTC)
+        now, arrived = datetime.now(UTC), time.monotonic()
         raw_query = signed.raw_query
         query = dict(parse_qsl(raw_query, keep_blank_values=True)) if raw_query else {}
         legacy = sigv2.parse(signed, query)
@@ -112,7 +114,18 @@ class S3App:
             raise AccessDenied("Access Denied: anonymous requests are not accepted; sign them")
         if isinstance(who, Operator):
             actor = f"operator:{who.name}"
-            return OperatorRequest(http, self.runtime, bucket, key, query, actor, mode, signer, who)
+            request = OperatorRequest(
+                http, self.runtime, bucket, key, query, actor, mode, signer, who
+            )
+            if bucket and not request.has_bucket(bucket):
+                # Created a moment ago through another worker or replica? Snapshots reload
+                # every second; on a miss, this one is reloaded unless a reload began since
+                # this request did, so that a bucket is everyone's once its creation answered.
+                with contextlib.suppress(Exception):  # refused below on the last snapshot
+                    await anyio.to_thread.run_sync(
+                        self.runtime.verifier.refresh_unless_since, arrived
+                    )
+            return request
         org = await self.runtime.orgs.get(who.org_id)
         actor = f"member:{who.member_id}"
         return MemberRequest(http, self.runtime, bucket, key, query, actor, mode, signer, who, org)

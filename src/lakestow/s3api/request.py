@@ -21,11 +21,13 @@ Lakestow follows it, from the caller's point of view:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from lakestow.auth import sigv4
 from lakestow.auth.checksums import HEADER_PREFIX, Checksummer, algorithm_of_header
@@ -228,12 +230,36 @@ def _too_large(limit: int) -> InvalidRequest:
     )
 
 
+HASH_BATCH = 1 << 20
+"""Bytes of a signed body hashed (SHA-256) at a time in a worker thread, beside the store's
+own writing and hashing of the batch before: a large signed PUT is not held to the sum of its
+hashes' times, and the event loop does none of it."""
+
+
 async def _sha256_checked(stream: AsyncIterator[bytes], expected: str) -> AsyncIterator[bytes]:
     digest = hashlib.sha256()
+    pending: list[bytes] = []
+    size = 0
+    hashing: asyncio.Future[None] | None = None  # the batch before, hashed in a thread
+    loop = asyncio.get_running_loop()
     async for piece in stream:
-        digest.update(piece)
         yield piece
+        pending.append(piece)
+        size += len(piece)
+        if size >= HASH_BATCH:
+            if hashing is not None:
+                await hashing
+            batch, pending, size = pending, [], 0
+            hashing = loop.run_in_executor(None, _update, digest, batch)
+    if hashing is not None:
+        await hashing
+    _update(digest, pending)
     sigv4.check_payload_sha256(expected, digest.digest())
+
+
+def _update(digest: Any, pieces: list[bytes]) -> None:
+    for piece in pieces:
+        digest.update(piece)
 
 
 _NOT_ALGORITHMS = ("type", "mode", "algorithm")

@@ -6,8 +6,11 @@ transaction as the object row, so a small PUT costs no file creation and no fsyn
 A blob is written once by `BlobWriter` (hashing as it goes), made durable (fdatasync of the
 file, fsync of its directory) and only then referenced by an index commit. A blob no longer
 referenced is unlinked after the commit that released it, unless a read has it pinned
-(`BlobPins`), in which case it is unlinked when the last such read ends. Everything here is
-blocking and runs in worker threads.
+(`BlobPins`), in which case it is unlinked when the last such read ends. A pinned blob is also
+held open, and read through that descriptor: another process serving the same store (`serve
+--workers N`) knows nothing of this one's pins and may unlink it, and an unlinked file stays
+readable through a descriptor opened before. Everything here is blocking and runs in worker
+threads, but for `pin`, a few opens, which runs on the loop.
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ import os
 import secrets
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 CHUNK = 1 << 20
 INLINE_PREFIX = "~"
 _OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+_OPEN_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 
 
 def is_inline(blob_id: str) -> bool:
@@ -72,9 +76,6 @@ class BlobDir:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path(blob_id))
 
-    def exists(self, blob_ids: Iterable[str]) -> bool:
-        return all(os.path.exists(self.path(b)) for b in blob_ids)
-
     def scan(self) -> Iterator[str]:
         """Every blob id on disk."""
         for top in os.scandir(self.root):
@@ -86,17 +87,21 @@ class BlobDir:
 
     def read(self, blob_id: str, offset: int, length: int) -> bytes:
         """Exactly `length` bytes at `offset` of a blob."""
-        fd = os.open(self.path(blob_id), os.O_RDONLY)
+        fd = os.open(self.path(blob_id), _OPEN_READ)
         try:
-            data = os.pread(fd, length, offset)
-            while len(data) < length:
-                more = os.pread(fd, length - len(data), offset + len(data))
-                if not more:
-                    raise OSError(f"blob {blob_id} is shorter than its index says")
-                data += more
-            return data
+            return _read_exactly(fd, blob_id, offset, length)
         finally:
             os.close(fd)
+
+
+def _read_exactly(fd: int, blob_id: str, offset: int, length: int) -> bytes:
+    data = os.pread(fd, length, offset)
+    while len(data) < length:
+        more = os.pread(fd, length - len(data), offset + len(data))
+        if not more:
+            raise OSError(f"blob {blob_id} is shorter than its index says")
+        data += more
+    return data
 
 
 class BlobWriter:
@@ -116,12 +121,22 @@ class BlobWriter:
         self._fd: int | None = None
         self._path: str | None = None
 
-    def write(self, chunks: Iterable[bytes]) -> None:
+    def write(self, chunks: Sequence[bytes]) -> None:
+        self.hash(chunks)
+        self.write_unhashed(chunks)
+
+    def hash(self, chunks: Sequence[bytes]) -> None:
+        """Hash chunks (in order; may run in a thread beside `write_unhashed` of the same
+        chunks: hashlib lets go of the GIL on large buffers)."""
+        for chunk in chunks:
+            self._md5.update(chunk)
+
+    def write_unhashed(self, chunks: Sequence[bytes]) -> None:
+        """Write chunks whose hashing is `hash`'s business."""
         if self._fd is None:
             self._path = self.blobs.prepare(self.id)
             self._fd = os.open(self._path, _OPEN_NEW, 0o644)
         for chunk in chunks:
-            self._md5.update(chunk)
             view = memoryview(chunk)
             while view:
                 view = view[os.write(self._fd, view) :]
@@ -171,26 +186,46 @@ class BlobWriter:
 
 
 class BlobPins:
-    """Keeps released blobs on disk while reads that started before the release use them."""
+    """Keeps released blobs on disk, and open, while reads that started before the release
+    use them."""
 
     def __init__(self, blobs: BlobDir) -> None:
         self._blobs = blobs
         self._lock = threading.Lock()
         self._pins: Counter[str] = Counter()
+        self._fds: dict[str, int] = {}
         self._deferred: set[str] = set()
         self._dying: set[str] = set()
 
     def pin(self, blob_ids: Iterable[str]) -> bool:
-        """Pin blobs that still exist; False (nothing pinned) if any was released."""
+        """Pin and open blobs that still exist; False (nothing pinned) if any was released,
+        here or by another process."""
         ids = list(blob_ids)
         with self._lock:
             if any(b in self._dying for b in ids):
                 return False
             self._pins.update(ids)
-        if self._blobs.exists(set(ids)):
-            return True
-        self.unpin(ids)
-        return False
+            closed = [b for b in dict.fromkeys(ids) if b not in self._fds]
+        opened: dict[str, int] = {}
+        try:
+            for blob_id in closed:
+                opened[blob_id] = os.open(self._blobs.path(blob_id), _OPEN_READ)
+        except FileNotFoundError:
+            for fd in opened.values():
+                os.close(fd)
+            self.unpin(ids)
+            return False
+        with self._lock:
+            for blob_id, fd in opened.items():
+                if blob_id in self._fds:  # another read opened it meanwhile
+                    os.close(fd)
+                else:
+                    self._fds[blob_id] = fd
+        return True
+
+    def read(self, blob_id: str, offset: int, length: int) -> bytes:
+        """Exactly `length` bytes at `offset` of a pinned blob, through its descriptor."""
+        return _read_exactly(self._fds[blob_id], blob_id, offset, length)
 
     def unpin(self, blob_ids: Iterable[str]) -> None:
         free: set[str] = set()
@@ -200,6 +235,9 @@ class BlobPins:
                 if self._pins[blob_id] > 0:
                     continue
                 del self._pins[blob_id]
+                fd = self._fds.pop(blob_id, None)
+                if fd is not None:
+                    os.close(fd)
                 if blob_id in self._deferred:
                     self._deferred.discard(blob_id)
                     free.add(blob_id)
@@ -217,9 +255,12 @@ class BlobPins:
         self._unlink(free)
 
     def release_all(self) -> None:
-        """At close: unlink everything deferred, pinned or not."""
+        """At close: unlink everything deferred, pinned or not, and close what is open."""
         with self._lock:
             free, self._deferred = self._deferred, set()
+            fds, self._fds = self._fds, {}
+        for fd in fds.values():
+            os.close(fd)
         self._blobs.unlink(free)
 
     def _unlink(self, free: set[str]) -> None:

@@ -8,7 +8,8 @@ an operation that references it). File I/O runs in worker threads, 1 MiB at a ti
 
 On-disk layout of a store root:
 
-    lock          flock()ed while a process has the store open
+    lock          flock()ed while a process has the store open (or a `Held` and its workers)
+    writer        flock()ed by a worker's writer around each transaction (shared stores)
     index.db      the SQLite index (+ index.db-wal, index.db-shm)
     blobs/ab/cd/abcd...   immutable blob files named by 32 random hex digits
 """
@@ -87,9 +88,16 @@ class Core:
     """A local store's resources; see the module docstring."""
 
     def __init__(
-        self, root: Path, *, min_part_size: int, inline_max: int, max_threads: int
+        self,
+        root: Path,
+        *,
+        min_part_size: int,
+        inline_max: int,
+        max_threads: int,
+        shared: bool = False,
     ) -> None:
         root = self.root = Path(os.path.abspath(root))
+        self.shared = shared  # other processes serve the store too (see `hold`)
         self.min_part_size = min_part_size
         self.inline_max = inline_max
         self.blobs = BlobDir(root / "blobs")
@@ -103,6 +111,7 @@ class Core:
         self._writer: GroupCommitWriter | None = None
         self._reaper = ThreadPoolExecutor(1, thread_name_prefix="lakestow-reaper")
         self._lock_fd = -1
+        self._gate_fd = -1  # shared: the writers' gate (see `GroupCommitWriter`)
         self._inflight = 0
         self._inflight_lock = threading.Lock()
         self.uncertain = False  # a write's outcome is unknown: do not mark the close clean
@@ -114,38 +123,42 @@ class Core:
         return self._writer
 
     def open(self, scan_orphans: bool | None) -> None:
-        """Lock the root, open the index, collect orphans if needed, start the writer."""
+        """Lock the root, open the index, collect orphans if needed, start the writer. A
+        `shared` store was locked and prepared by the process that forked this one (`hold`):
+        it only opens the index."""
         _make_durable_dirs(self.root / "blobs")
+        index = str(self.root / "index.db")
+        if self.shared:
+            conn = connect(index)
+            self._load_buckets(conn)
+            self._gate_fd = os.open(self.root / "writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
+            self._writer = GroupCommitWriter(conn, self._release, gate=self._gate_fd)
+            return
         self._lock_fd = _lock(self.root)
         try:
-            conn = connect(str(self.root / "index.db"))
-            init_schema(conn)
-            init_memory(conn)
-            if scan_orphans or (scan_orphans is None and get_meta(conn, "clean") == "0"):
-                self.orphans_removed = self._collect_orphans(conn)
-            set_meta(conn, "clean", "0")
-            fsync_dir(str(self.root))  # the index and its WAL are there for good
-            self.buckets = {bucket.name for bucket in read_buckets(conn)}
-            rows = conn.execute("SELECT name FROM buckets WHERE versioning IS NOT NULL")
-            self.versioned = {name for (name,) in rows}
+            conn = connect(index)
+            self.orphans_removed = _prepare(conn, self.root, self.blobs, scan_orphans)
+            self._load_buckets(conn)
         except BaseException:
             os.close(self._lock_fd)
             raise
         self._writer = GroupCommitWriter(conn, self._release)
 
+    def _load_buckets(self, conn: sqlite3.Connection) -> None:
+        self.buckets = {bucket.name for bucket in read_buckets(conn)}
+        rows = conn.execute("SELECT name FROM buckets WHERE versioning IS NOT NULL")
+        self.versioned = {name for (name,) in rows}
+
+    def is_versioned(self, bucket: str) -> bool:
+        """Whether `bucket`'s versioning was ever set; in a shared store another process may
+        have set it since this one last looked (a point query on a table of a few rows)."""
+        if bucket not in self.versioned and self.shared:
+            self.read_sync(self._load_buckets)
+        return bucket in self.versioned
+
     def _release(self, dead: list[str]) -> None:
         """After a commit: unlink blobs in the background (a big unlink can take a while)."""
         self._reaper.submit(self.pins.release, dead)
-
-    def _collect_orphans(self, conn: sqlite3.Connection) -> int:
-        """Unlink blob files no row references: left by a crash between write and commit,
-        or between a commit and the unlink it allowed."""
-        referenced = {row[0] for row in conn.execute("SELECT id FROM blobs")}
-        orphans = [blob_id for blob_id in self.blobs.scan() if blob_id not in referenced]
-        self.blobs.unlink(orphans)
-        if orphans:
-            log.info("removed %d orphan blobs from %s", len(orphans), self.root)
-        return len(orphans)
 
     async def drain(self) -> None:
         """Refuse new writes and wait for those queued (on the loop, before `close`)."""
@@ -161,6 +174,11 @@ class Core:
         self._reaper.shutdown(wait=True)
         self.pins.release_all()
         conn = writer.connection
+        if self.shared:  # the clean mark and the lock are the holder's (`Held`)
+            conn.close()
+            self._readers.close()
+            os.close(self._gate_fd)
+            return
         if self._inflight == 0 and not self.uncertain and not writer.failed:
             set_meta(conn, "clean", "1")
         conn.close()
@@ -168,9 +186,13 @@ class Core:
         os.close(self._lock_fd)
 
     def check_bucket(self, bucket: str) -> None:
-        """Fail fast on a bucket that does not exist (the commit checks again)."""
+        """Fail fast on a bucket that does not exist (the commit checks again); in a shared
+        store, one another process created since this one looked is found."""
         if bucket not in self.buckets:
-            raise no_such_bucket(bucket)
+            if self.shared:
+                self.read_sync(self._load_buckets)
+            if bucket not in self.buckets:
+                raise no_such_bucket(bucket)
 
     def read_sync(self, query: Callable[[sqlite3.Connection], T], snapshot: bool = False) -> T:
         """Run `query` on a reader connection, in one read transaction if `snapshot` (a
@@ -282,12 +304,14 @@ class Core:
     async def _receive(self, body: AsyncIterable[bytes], blob: BlobWriter) -> list[bytes]:
         """Write the body in ~1 MiB batches; return the last batch, not yet written.
 
-        A batch is hashed and written in a thread while the next one is received: receiving
-        and writing overlap, one batch in flight at a time (so the blob's bytes stay in order
-        and at most two batches are held)."""
+        A batch is written in one thread and hashed (MD5) in another while the next one is
+        received: receiving, writing and hashing overlap, so a large PUT goes at the pace of
+        the slower of the disk and the hash, not of their sum. One batch in flight each (so
+        the blob's bytes and the hash stay in order, and at most three batches are held)."""
         pending: list[bytes] = []
         size = 0
         writing: Outcome[None] | None = None
+        hashing: Outcome[None] | None = None
         try:
             async for chunk in body:
                 pending.append(chunk)
@@ -296,14 +320,19 @@ class Core:
                     batch, pending, size = pending, [], 0
                     if writing is not None:
                         await wait(writing)
-                    writing = self.start(partial(blob.write, batch))
+                    if hashing is not None:
+                        await wait(hashing)
+                    writing = self.start(partial(blob.write_unhashed, batch))
+                    hashing = self.start(partial(blob.hash, batch))
         except BaseException:
-            if writing is not None:  # the thread is done before the blob is discarded,
-                with contextlib.suppress(Exception):  # and the error told is the body's
-                    await wait(writing)
+            for running in (writing, hashing):  # the threads are done before the blob is
+                if running is not None:  # discarded, and the error told is the body's
+                    with contextlib.suppress(Exception):
+                        await wait(running)
             raise
-        if writing is not None:
-            await wait(writing)
+        for running in (writing, hashing):
+            if running is not None:
+                await wait(running)
         return pending
 
 
@@ -340,6 +369,66 @@ def _make_durable_dirs(path: Path) -> None:
     with contextlib.suppress(FileExistsError):
         path.mkdir()
         fsync_dir(str(path.parent))
+
+
+def _prepare(
+    conn: sqlite3.Connection, root: Path, blobs: BlobDir, scan_orphans: bool | None
+) -> int:
+    """The start-up work of whoever opens the store first: the index's schema brought up to
+    date, orphan blobs collected (by default only after a close that was not clean), and the
+    store marked open (not clean) until a clean close. Returns the orphans removed."""
+    init_schema(conn)
+    init_memory(conn)
+    removed = 0
+    if scan_orphans or (scan_orphans is None and get_meta(conn, "clean") == "0"):
+        removed = _collect_orphans(conn, root, blobs)
+    set_meta(conn, "clean", "0")
+    fsync_dir(str(root))  # the index and its WAL are there for good
+    return removed
+
+
+def _collect_orphans(conn: sqlite3.Connection, root: Path, blobs: BlobDir) -> int:
+    """Unlink blob files no row references: left by a crash between write and commit, or
+    between a commit and the unlink it allowed."""
+    referenced = {row[0] for row in conn.execute("SELECT id FROM blobs")}
+    orphans = [blob_id for blob_id in blobs.scan() if blob_id not in referenced]
+    blobs.unlink(orphans)
+    if orphans:
+        log.info("removed %d orphan blobs from %s", len(orphans), root)
+    return len(orphans)
+
+
+class Held:
+    """A store held for several processes (`serve --workers N`): locked by the process that
+    forks them, which does the start-up work once, before any of them opens it `shared`.
+
+    The lock is an flock() on `lock`; forked workers inherit the descriptor, so the store stays
+    locked while any of them lives, and no second server (or `org purge`) opens it. Only the
+    holder may collect orphans (a worker's blob being written is not yet referenced by any
+    row), so a worker that dies leaves its partial blob until the next start; the holder marks
+    the close clean only when every worker ended cleanly."""
+
+    def __init__(self, root: str | os.PathLike[str], scan_orphans: bool | None = None) -> None:
+        self.root = Path(os.path.abspath(root))
+        _make_durable_dirs(self.root / "blobs")
+        self.fd = _lock(self.root)
+        try:
+            with contextlib.closing(connect(str(self.root / "index.db"))) as conn:
+                self.orphans_removed = _prepare(
+                    conn, self.root, BlobDir(self.root / "blobs"), scan_orphans
+                )
+        except BaseException:
+            os.close(self.fd)
+            raise
+
+    def release(self, clean: bool) -> None:
+        """Once every worker has ended: mark the store closed cleanly if `clean`, unlock."""
+        try:
+            if clean:
+                with contextlib.closing(connect(str(self.root / "index.db"))) as conn:
+                    set_meta(conn, "clean", "1")
+        finally:
+            os.close(self.fd)
 
 
 def _lock(root: Path) -> int:

@@ -134,7 +134,7 @@ class BlobStream(AsyncIterator[bytes]):
             raise StopAsyncIteration
         blob_id, offset, length = self._pieces[0]
         take = min(CHUNK, length)
-        data = await self._core.run(partial(self._core.blobs.read, blob_id, offset, take))
+        data = await self._core.run(partial(self._core.pins.read, blob_id, offset, take))
         if take == length:
             self._pieces.popleft()
         else:
@@ -263,7 +263,7 @@ def open_snapshot(core: Core, snap: _Snapshot) -> GetResult:
 def read_pinned(core: Core, snap: _Snapshot) -> GetResult:
     """A small range of blob files read at once (file I/O: run it in a thread)."""
     try:
-        data = b"".join(core.blobs.read(*piece) for piece in snap.pieces)
+        data = b"".join(core.pins.read(*piece) for piece in snap.pieces)
     finally:
         core.pins.unpin(blob_id for blob_id, _, _ in snap.pieces)
     return GetResult.of_bytes(snap.info, snap.start, snap.end, data)
@@ -316,7 +316,7 @@ def hash_range(
         if md5 is not None or checksum is not None:
             for blob_id, offset, length in snap.pieces:
                 for at in range(0, length, CHUNK):
-                    data = core.blobs.read(blob_id, offset + at, min(CHUNK, length - at))
+                    data = core.pins.read(blob_id, offset + at, min(CHUNK, length - at))
                     if md5 is not None:
                         md5.update(data)
                     if checksum is not None:

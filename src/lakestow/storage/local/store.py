@@ -90,6 +90,7 @@ class LocalStore(MultipartOps):
         inline_max: int = 64 * 1024,
         scan_orphans: bool | None = None,
         max_threads: int = 64,
+        shared: bool = False,
     ) -> LocalStore:
         """Open (creating if needed) the store at `root`.
 
@@ -97,12 +98,15 @@ class LocalStore(MultipartOps):
         `inline_max`: objects up to this size are kept in the index, not in files.
         `scan_orphans`: look for blob files no row references; by default only when the
         store was not closed cleanly. `max_threads`: worker threads for file and index I/O.
+        `shared`: other processes serve the store too; a `Held` of it, made by the process
+        that forked this one, did the start-up work (and `scan_orphans` is not for this one).
         """
         core = Core(
             Path(root),
             min_part_size=min_part_size,
             inline_max=inline_max,
             max_threads=max_threads,
+            shared=shared,
         )
         await core.run_to_end(partial(core.open, scan_orphans))
         return cls(core)
@@ -209,7 +213,7 @@ class LocalStore(MultipartOps):
     def _named(self, info: ObjectInfo) -> ObjectInfo:
         """`info` with its version named as S3 names it: the null version of a bucket whose
         versioning was set is "null"; a bucket never versioned has no version ids."""
-        if info.version_id is None and info.bucket in self._core.versioned:
+        if info.version_id is None and self._core.is_versioned(info.bucket):
             return replace(info, version_id=NULL_VERSION)
         return info
 

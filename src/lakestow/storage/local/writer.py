@@ -25,6 +25,7 @@ writes, so the process must be restarted and the next open collects any orphaned
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import sqlite3
 import time
@@ -40,6 +41,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 SLICE = 0.002  # seconds of operations the loop runs before it takes its turn back
+BUSY_WAIT_MS = 60_000  # how long a write waits for other processes' writes before it fails
 
 
 class CommitUncertain(Unavailable):
@@ -105,8 +107,19 @@ class GroupCommitWriter:
         on_commit: Callable[[list[str]], None],
         *,
         max_batch: int = 512,
+        gate: int | None = None,
     ) -> None:
         self._conn = conn
+        # Other processes write the index too (`serve --workers N`): a group first takes
+        # `gate`, an flock() on a file beside the index that every writer takes around its
+        # transaction. It is tried on the loop without waiting, and waited for in the
+        # committing thread while another process commits: the loop never sleeps, and a
+        # waiter wakes the moment the lock is let go (SQLite's busy handler would poll, sleeping
+        # 1, 2, 5, 10... ms between tries). SQLite's own lock stays the guarantee.
+        self._gate = gate
+        self._gated = False  # this writer holds the gate (from BEGIN to the end of COMMIT)
+        if gate is not None:
+            conn.execute("PRAGMA busy_timeout = 0")
         self._on_commit = on_commit
         self._max_batch = max_batch
         self._pending: deque[_Job] = deque()
@@ -167,13 +180,67 @@ class GroupCommitWriter:
             loop.call_soon(self._begin, loop)
             return
         try:
+            if self._gate is not None and not self._take_gate(wait=False):
+                waited = loop.run_in_executor(self.committer, self._begin_waiting)
+                waited.add_done_callback(lambda done: self._began(loop, group, done))
+                return
             self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if not (self._gate is not None and exc.sqlite_errorcode == sqlite3.SQLITE_BUSY):
+                self._not_begun(loop, group, exc)
+                return
+            waited = loop.run_in_executor(self.committer, self._begin_waiting)
+            waited.add_done_callback(lambda done: self._began(loop, group, done))
+            return
         except BaseException as exc:
-            log.exception("could not begin an index transaction")
-            self._fail(group, _failed_group, exc)
-            loop.call_soon(self._begin, loop)
+            self._not_begun(loop, group, exc)
             return
         self._continue(loop, group)
+
+    def _take_gate(self, *, wait: bool) -> bool:
+        if self._gated:
+            return True
+        assert self._gate is not None
+        try:
+            fcntl.flock(self._gate, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            return False
+        self._gated = True
+        return True
+
+    def _open_gate(self) -> None:
+        """Let the next process's group begin (after this one's COMMIT or ROLLBACK)."""
+        if self._gated and self._gate is not None:
+            self._gated = False
+            fcntl.flock(self._gate, fcntl.LOCK_UN)
+
+    def _begin_waiting(self) -> None:
+        """The gate and BEGIN IMMEDIATE, waited for (in the committing thread) while another
+        process writes; SQLite's busy handler waits for a writer that takes no gate."""
+        self._take_gate(wait=True)
+        conn = self._conn
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_WAIT_MS}")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        finally:
+            conn.execute("PRAGMA busy_timeout = 0")
+
+    def _began(
+        self, loop: asyncio.AbstractEventLoop, group: _Group, done: asyncio.Future[None]
+    ) -> None:
+        error = asyncio.CancelledError() if done.cancelled() else done.exception()
+        if error is not None:
+            self._not_begun(loop, group, error)
+            return
+        self._continue(loop, group)
+
+    def _not_begun(
+        self, loop: asyncio.AbstractEventLoop, group: _Group, error: BaseException
+    ) -> None:
+        log.error("could not begin an index transaction", exc_info=error)
+        self._open_gate()
+        self._fail(group, _failed_group, error)
+        loop.call_soon(self._begin, loop)
 
     def _continue(self, loop: asyncio.AbstractEventLoop, group: _Group) -> None:
         """Run the group's next operations for up to SLICE, then COMMIT in the thread."""
@@ -228,6 +295,8 @@ class GroupCommitWriter:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        finally:
+            self._open_gate()
 
     def _end(
         self, loop: asyncio.AbstractEventLoop, group: _Group, committed: asyncio.Future[None]
@@ -260,6 +329,8 @@ class GroupCommitWriter:
         except BaseException:
             log.exception("could not roll the index transaction back; refusing further writes")
             self.failed = True
+        finally:
+            self._open_gate()
         self._fail(group, _failed_group, error)
         loop.call_soon(self._begin, loop)
 
