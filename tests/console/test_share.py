@@ -66,8 +66,9 @@ def test_anyone_with_the_link_downloads_that_file_and_nothing_else(live: LiveCon
     assert requests.put(link["url"], data=b"x", timeout=10).status_code == 403
     lakestow(live.data_dir, "credentials", "revoke", "--access-key-id", link["access_key_id"])
     deadline = time.monotonic() + 10
-    while requests.get(link["url"], timeout=10).status_code == 200:
+    while (refused := requests.get(link["url"], timeout=10)).status_code == 200:
         assert time.monotonic() < deadline, "the revoked link still works"
         time.sleep(0.2)
-    refused = requests.get(link["url"], timeout=10)
     assert (refused.status_code, "<Code>InvalidToken</Code>" in refused.text) == (400, True)
+    time.sleep(1.0)  # every worker has reloaded the revocations: refused wherever it lands
+    assert {requests.get(link["url"], timeout=10).status_code for _ in range(6)} == {400}

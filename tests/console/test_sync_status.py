@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,10 @@ class RecordingRemote:
 
     def put_json(self, path: str, data: bytes) -> None:
         self.written[path] = data
+
+    def list(self) -> Iterator[Any]:
+        """The remote folder, empty (a first pass reads it before it trusts its state)."""
+        return iter(())
 
 
 def agent_document(home: Path, interval: float | None = INTERVAL) -> dict[str, Any]:

@@ -191,8 +191,10 @@ class LocalStore(MultipartOps):
             start_after=start_after,
             limit=limit,
         )
-        # In a thread: the index answers in about a millisecond, a scan in up to 50 ms.
-        return await self._core.run(partial(self._core.read_sync, query, True))
+        # In a thread: the index answers in about a millisecond, a scan in up to 50 ms; one
+        # at a time, as large listing pages (`Core.scan`: the GIL runs them one at a time
+        # anyway, and each more thread wanting it slows every turn of the event loop).
+        return await self._core.scan(query)
 
     async def purge_versions(
         self, bucket: str, *, prefix: str, noncurrent_before: datetime, limit: int = 1000
