@@ -22,8 +22,7 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from console.console_support import LiveConsole, lakestow, password
-from lakestow.console.sessions import COOKIE
+from console.console_support import LiveConsole, console_client, lakestow
 from live import serving
 
 BUCKET = "lakestow"
@@ -123,20 +122,6 @@ def test_a_write_through_one_worker_is_read_and_listed_through_the_other(
     assert missing.value.response["Error"]["Code"] == "404"
 
 
-def console(server: LiveConsole, name: str) -> httpx.Client:
-    session = httpx.Client(base_url=server.url, timeout=30)
-    signed = session.post("/api/session", json={"name": name, "password": password(name)})
-    assert signed.status_code == 201, signed.text
-    session.headers.update(
-        {
-            "cookie": f"{COOKIE}={signed.cookies[COOKIE]}",
-            "x-csrf-token": signed.json()["csrf_token"],
-        }
-    )
-    session.cookies.clear()
-    return session
-
-
 def refused_by(s3: BaseClient, prefix: str) -> str | None:
     """The worker that refused a listing with AccessDenied, or None if it was answered."""
     try:
@@ -152,7 +137,7 @@ def test_a_member_disabled_through_one_worker_is_refused_by_every_worker_within_
     server: LiveConsole,
 ) -> None:
     one, two = on_two_workers(server, "bob")
-    with contextlib.closing(console(server, "root")) as admin:
+    with contextlib.closing(console_client(server, "root")) as admin:
         disabled = admin.post("/api/admin/members", json={"action": "disable", "name": "bob"})
         assert disabled.status_code == 200, disabled.text
         at = time.monotonic()

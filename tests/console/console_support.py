@@ -23,7 +23,7 @@ from lakestow.console.sessions import COOKIE
 from lakestow.datadir import Opened
 from live import free_port, lakestow, serve
 
-__all__ = ["LiveConsole", "free_port", "lakestow"]
+__all__ = ["LiveConsole", "console_client", "free_port", "lakestow"]
 MEMBERS: tuple[tuple[str, str, bool], ...] = (
     ("root", "acme", True),
     ("alice", "acme", False),
@@ -144,3 +144,19 @@ class LiveConsole:
 
     def log(self) -> str:
         return (self.data_dir / "server.log").read_text(errors="replace")
+
+
+def console_client(server: LiveConsole, name: str) -> httpx.Client:
+    """An HTTP client of the live console, signed in as `name`, sending the session's cookie
+    and CSRF token with every request."""
+    client = httpx.Client(base_url=server.url, timeout=120)
+    signed = client.post("/api/session", json={"name": name, "password": password(name)})
+    assert signed.status_code == 201, signed.text
+    client.headers.update(
+        {
+            "cookie": f"{COOKIE}={signed.cookies[COOKIE]}",
+            "x-csrf-token": signed.json()["csrf_token"],
+        }
+    )
+    client.cookies.clear()
+    return client

@@ -22,8 +22,7 @@ import pytest
 from botocore.client import BaseClient
 from botocore.config import Config
 
-from console.console_support import LiveConsole, lakestow, password
-from lakestow.console.sessions import COOKIE
+from console.console_support import LiveConsole, console_client, lakestow
 from live import serving
 
 BUCKET = "lakestow"
@@ -69,20 +68,6 @@ def s3_client(server: LiveConsole, name: str) -> BaseClient:
         aws_session_token=issued["SessionToken"],
         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
     )
-
-
-def console_client(server: LiveConsole, name: str) -> httpx.Client:
-    client = httpx.Client(base_url=server.url, timeout=120)
-    signed = client.post("/api/session", json={"name": name, "password": password(name)})
-    assert signed.status_code == 201, signed.text
-    client.headers.update(
-        {
-            "cookie": f"{COOKIE}={signed.cookies[COOKIE]}",
-            "x-csrf-token": signed.json()["csrf_token"],
-        }
-    )
-    client.cookies.clear()
-    return client
 
 
 LOAD = """
