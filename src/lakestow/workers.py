@@ -107,6 +107,7 @@ class Supervisor:
                     continue
                 self._start(number)
         finally:
+            signal.alarm(0)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return 0 if self.clean else 1
@@ -119,9 +120,9 @@ class Supervisor:
         if pid == 0:  # the worker: never returns into the supervisor's code
             code = 1
             try:
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM):
+                    signal.signal(sig, signal.SIG_DFL)  # the supervisor's are not the worker's
                 _die_with(parent)
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    signal.signal(sig, signal.SIG_DFL)
                 code = self._work(number)
             except BaseException:
                 logger.exception("worker %d failed", number)
