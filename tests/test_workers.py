@@ -22,7 +22,7 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from console.console_support import LiveConsole, console_client, lakestow
+from console.console_support import LiveConsole, console_client, lakestow, s3_client
 from live import serving
 
 BUCKET = "lakestow"
@@ -36,19 +36,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConsole]:
     assert "Traceback" not in server.log(), server.log()
 
 
-def client(server: LiveConsole, name: str, credentials: dict[str, Any] | None = None) -> Any:
-    issued = credentials or json.loads(lakestow(server.data_dir, "credentials", "issue", name))
-    return boto3.client(
-        "s3",
-        endpoint_url=server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=issued["AccessKeyId"],
-        aws_secret_access_key=issued["SecretAccessKey"],
-        aws_session_token=issued["SessionToken"],
-        config=Config(
-            s3={"addressing_style": "path"}, retries={"max_attempts": 1}, max_pool_connections=1
-        ),
-    )
+def client(server: LiveConsole, name: str, issued: dict[str, Any] | None = None) -> Any:
+    """One connection, kept alive: it stays on the worker that accepted it."""
+    return s3_client(server, name, issued, max_pool_connections=1)
 
 
 def worker_of(answer: dict[str, Any]) -> str:

@@ -7,13 +7,17 @@ Members: acme has `root` (admin), `alice` and `bob`; globex has `carol`. Every p
 
 from __future__ import annotations
 
+import json
 import subprocess
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 import httpx
+from botocore.client import BaseClient
+from botocore.config import Config
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -23,7 +27,7 @@ from lakestow.console.sessions import COOKIE
 from lakestow.datadir import Opened
 from live import free_port, lakestow, serve
 
-__all__ = ["LiveConsole", "console_client", "free_port", "lakestow"]
+__all__ = ["LiveConsole", "console_client", "free_port", "lakestow", "s3_client"]
 MEMBERS: tuple[tuple[str, str, bool], ...] = (
     ("root", "acme", True),
     ("alice", "acme", False),
@@ -160,3 +164,21 @@ def console_client(server: LiveConsole, name: str) -> httpx.Client:
     )
     client.cookies.clear()
     return client
+
+
+def s3_client(
+    server: LiveConsole, name: str, issued: dict[str, Any] | None = None, **config: Any
+) -> BaseClient:
+    """boto3 on the live S3 endpoint with `name`'s credentials (`issued`, or new ones from
+    `lakestow credentials issue`), path-style, no retries; `config` adds botocore settings."""
+    if issued is None:
+        issued = json.loads(lakestow(server.data_dir, "credentials", "issue", name))
+    return boto3.client(
+        "s3",
+        endpoint_url=server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=issued["AccessKeyId"],
+        aws_secret_access_key=issued["SecretAccessKey"],
+        aws_session_token=issued["SessionToken"],
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, **config),
+    )

@@ -16,13 +16,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 from botocore.client import BaseClient
-from botocore.config import Config
 
-from console.console_support import LiveConsole, console_client, lakestow
+from console.console_support import LiveConsole, console_client, s3_client
 from live import serving
 
 BUCKET = "lakestow"
@@ -55,19 +53,6 @@ def fill(server: LiveConsole, folder: str, count: int) -> None:
             "parts_count, extents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
-
-
-def s3_client(server: LiveConsole, name: str) -> BaseClient:
-    issued: dict[str, Any] = json.loads(lakestow(server.data_dir, "credentials", "issue", name))
-    return boto3.client(
-        "s3",
-        endpoint_url=server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=issued["AccessKeyId"],
-        aws_secret_access_key=issued["SecretAccessKey"],
-        aws_session_token=issued["SessionToken"],
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-    )
 
 
 LOAD = """
