@@ -3,10 +3,10 @@
 `lakestow.services`, `aws-credentials`, and the sync agent's `instance` and `home` commands,
 which are registered from `lakestow.sync.commands` and import nothing of the server.
 
-Fast from the command line: this module imports only click and lakestow's light modules
-(`config`, `errors`). Each admin command imports the catalog, the services or the key files
-when it runs, so `--help`, `home`, `instance`, `aws-credentials` and the token exchange never
-load SQLAlchemy, Alembic, the web framework or boto3 (tests/test_cli_imports.py checks it).
+Fast from the command line: this module imports only click. Each admin command imports the
+settings, the catalog, the services or the key files when it runs, so `--help`, `home`,
+`instance`, `aws-credentials` and the token exchange never load SQLAlchemy, Alembic, the web
+framework or boto3 (tests/test_cli_imports.py checks it).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from lakestow import config
-from lakestow.errors import InvalidInput, LakestowError, Unavailable
+from lakestow import DATA_DIR_ENV, DEFAULT_DATA_DIR
 
 if TYPE_CHECKING:
+    from lakestow import config
     from lakestow.auth.credentials import TemporaryCredentials
     from lakestow.domain import MemberInfo, OrgInfo
     from lakestow.services import Services
@@ -39,9 +39,10 @@ class Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except LakestowError as exc:
-            raise click.ClickException(exc.message) from exc
         except Exception as exc:
+            errors = sys.modules.get("lakestow.errors")  # loaded by whatever raised one
+            if errors is not None and isinstance(exc, errors.LakestowError):
+                raise click.ClickException(exc.message) from exc
             reason = _catalog_unreachable(exc)
             if reason is None:
                 raise
@@ -61,10 +62,10 @@ def _catalog_unreachable(exc: Exception) -> str | None:
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    envvar=config.DATA_DIR_ENV,
-    default=config.DEFAULT_DATA_DIR,
+    envvar=DATA_DIR_ENV,
+    default=DEFAULT_DATA_DIR,
     show_default=True,
-    help=f"The data directory (or ${config.DATA_DIR_ENV}).",
+    help=f"The data directory (or ${DATA_DIR_ENV}).",
 )
 @click.pass_context
 def cli(ctx: click.Context, data_dir: Path) -> None:
@@ -87,9 +88,15 @@ def _register_sync_commands() -> None:
 def _service(ctx: click.Context) -> Iterator[Services]:
     from lakestow import datadir
 
-    settings = config.load(ctx.find_root().obj)
+    settings = _settings(ctx)
     with datadir.opened(settings) as opened:
         yield opened.services(_actor())
+
+
+def _settings(ctx: click.Context) -> config.Settings:
+    from lakestow import config  # here: `home`, `instance` and `--help` load no settings
+
+    return config.load(ctx.find_root().obj)
 
 
 def _actor() -> str:
@@ -108,7 +115,7 @@ def init(ctx: click.Context) -> None:
     from lakestow import datadir
     from lakestow.catalog.db import display_url
 
-    settings = config.load(ctx.find_root().obj)
+    settings = _settings(ctx)
     done = datadir.initialize(settings)
     for path in done.created:
         click.echo(f"created {path}", err=True)
@@ -128,6 +135,7 @@ def keys() -> None:
 def keys_generate(path: Path) -> None:
     """Write a new server key file at PATH (mode 0600); never overwrites one."""
     from lakestow.auth import keys as server_keys
+    from lakestow.errors import InvalidInput
 
     if path.exists():
         raise InvalidInput(f"{path} exists: lakestow never overwrites a key file")
@@ -171,6 +179,7 @@ def serve(
     ctx: click.Context, s3_address: str | None, console_address: str | None, workers: int | None
 ) -> None:
     """Serve the S3 endpoint (and the console); initializes a fresh data directory first."""
+    from lakestow import config
     from lakestow.server import serve as run
 
     settings = config.load(
@@ -249,7 +258,7 @@ def org_purge(ctx: click.Context, name: str, older_than: str | None) -> None:
     from lakestow.services import parse_retention
 
     seconds = None if older_than is None else parse_retention(older_than, "--older-than")
-    settings = config.load(ctx.find_root().obj)
+    settings = _settings(ctx)
     with _service(ctx) as service:
         info = service.orgs.get_org(name)
         count = asyncio.run(_purge(settings, info, seconds))
@@ -259,6 +268,7 @@ def org_purge(ctx: click.Context, name: str, older_than: str | None) -> None:
 
 async def _purge(settings: config.Settings, org: OrgInfo, older_than: int | None) -> int:
     from lakestow import trash
+    from lakestow.errors import InvalidInput, Unavailable
     from lakestow.server import store_options
     from lakestow.storage.registry import open_store
 
@@ -427,7 +437,7 @@ def credentials_issue(
     from lakestow.services import parse_duration
 
     seconds = parse_duration(duration)
-    settings = config.load(ctx.find_root().obj)
+    settings = _settings(ctx)
     with _service(ctx) as service:
         issued = service.credentials.issue_credentials(
             name, seconds=seconds, scopes=tuple(scopes), read_only=read_only
@@ -615,7 +625,7 @@ def operator_disable(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def env(ctx: click.Context, name: str) -> None:
     """Print the environment of a member's notebook instance, as export lines."""
-    settings = config.load(ctx.find_root().obj)
+    settings = _settings(ctx)
     with _service(ctx) as service:
         member = service.orgs.get_member(name)
     exports = {

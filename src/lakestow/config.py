@@ -7,17 +7,16 @@ variable `LAKESTOW_<NAME>`, and a command-line flag where one exists.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from lakestow import DATA_DIR_ENV as DATA_DIR_ENV
+from lakestow import DEFAULT_DATA_DIR as DEFAULT_DATA_DIR
 from lakestow.errors import InvalidInput
 
 CONFIG_FILE = "lakestow.toml"
-DATA_DIR_ENV = "LAKESTOW_DATA_DIR"
-DEFAULT_DATA_DIR = "lakestow-data"
 DEFAULT_KEY_FILE = "keys/server.key"
 
 
@@ -177,6 +176,8 @@ def render_config(settings: Settings) -> str:
 
 
 def _read_file(path: Path) -> dict[str, Any]:
+    import tomllib  # here: `lakestow home sync` and `--help` load no settings
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

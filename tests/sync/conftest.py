@@ -23,8 +23,8 @@ from botocore.client import BaseClient
 from botocore.config import Config
 
 from lakestow.sync.agent import Agent
-from lakestow.sync.apply import ReadHook, Tuning
 from lakestow.sync.credentials import Credentials, parse_process_document
+from lakestow.sync.outcome import ReadHook, Tuning
 from lakestow.sync.plan import Options
 from lakestow.sync.remote import Endpoint, Remote
 from live import BIN, BUCKET, free_port, lakestow, serve

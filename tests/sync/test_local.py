@@ -33,6 +33,7 @@ def test_default_ignores() -> None:
         ".lakestow/",
         ".lakestow-sync-status.json",
         "web/node_modules/",
+        "a/.lakestow-partial-12-3",  # a download a killed restore left
     ]:
         assert rules.ignored(path), path
     for path in ["a.py", "cache/", ".local/share/jupyter/kernels/", "sub/.lakestow/"]:

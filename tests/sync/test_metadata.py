@@ -186,6 +186,7 @@ def test_a_restore_never_writes_through_or_makes_an_escaping_link(
     assert set(restored.errors) == {"evil-link", "deep/evil", "through/planted.txt"}
     assert list(outside.iterdir()) == []
     assert not os.path.lexists(home / "evil-link") and not os.path.lexists(home / "deep/evil")
+    assert [p for p in home.rglob("*") if "lakestow-partial" in p.name] == []  # none left
 
 
 def test_an_object_without_metadata_gets_the_usual_mode(member: Home, tmp_path: Path) -> None:

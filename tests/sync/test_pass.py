@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lakestow.sync.apply import Tuning
 from lakestow.sync.errors import SyncError
+from lakestow.sync.outcome import Tuning
 from lakestow.sync.plan import Options
 from sync.conftest import BUCKET, Home, status, tree
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -151,7 +150,7 @@ def test_reconcile_corrects_the_state_and_finds_strays() -> None:
     corrected, strays = reconcile(files, state, remote, lambda p: p.endswith(".pyc"))
     assert corrected == {
         "same": state["same"],
-        "rewritten": replace(state["rewritten"], size=-1),
+        "rewritten": state["rewritten"]._replace(size=-1),
         "deleted-here": state["deleted-here"],
     }
     assert strays == (Entry("stray", 0, 0, "s"),)

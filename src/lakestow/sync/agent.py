@@ -25,16 +25,18 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from lakestow.sync.apply import PassResult, ReadHook, Tuning, apply_plan
 from lakestow.sync.errors import SyncError
 from lakestow.sync.ignore import STATE_DIR, STATUS_NAME, IgnoreRules
+from lakestow.sync.outcome import PassResult, ReadHook, Tuning
 from lakestow.sync.plan import Options, Plan, checksum_candidates, make_plan, reconcile
-from lakestow.sync.remote import Remote
-from lakestow.sync.restore import Progress, RestoreResult, restore
 from lakestow.sync.scan import scan_home
 from lakestow.sync.state import Entry, State
+
+if TYPE_CHECKING:  # `apply`, `remote` and `restore` load when a pass has work (STYLE: fast CLI)
+    from lakestow.sync.remote import Remote
+    from lakestow.sync.restore import Progress, RestoreResult
 
 log = logging.getLogger("lakestow.sync")
 RECONCILE_EVERY = 3600.0
@@ -104,7 +106,7 @@ class Agent:
         reconciling = reconcile or self.reconcile_due()
         try:
             plan, files = self.plan(reconciling, record=True)
-            result = apply_plan(plan, self.home, self.remote, self.state, self.tuning, self.hook)
+            result = PassResult() if plan.empty else self._apply(plan)
         except (SyncError, OSError) as exc:
             plan, files, result = Plan(), 0, PassResult(errors={"": str(exc)})
         if reconciling and result.ok:
@@ -116,11 +118,18 @@ class Agent:
         (log.info if result.ok else log.warning)(result.line())
         return result
 
+    def _apply(self, plan: Plan) -> PassResult:
+        from lakestow.sync.apply import apply_plan
+
+        return apply_plan(plan, self.home, self.remote, self.state, self.tuning, self.hook)
+
     def restore(
         self, progress: Progress | None = None, as_of: datetime | None = None
     ) -> RestoreResult:
         """Replicate the remote copy into the home (as it was at `as_of`, if given); the
         status object then says so."""
+        from lakestow.sync.restore import restore
+
         started = datetime.now(UTC)
         result = restore(
             self.home, self.remote, self.state, self.tuning.workers, progress, as_of=as_of

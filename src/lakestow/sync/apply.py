@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lakestow.sync import meta
 from lakestow.sync.errors import NotFound, PreconditionFailed, SyncError
+from lakestow.sync.outcome import PassResult, ReadHook, Tuning
 from lakestow.sync.plan import Plan, Upload
 from lakestow.sync.remote import Remote
 from lakestow.sync.scan import LocalFile, is_folder
@@ -33,55 +34,8 @@ from lakestow.sync.state import Entry, State
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-MiB = 1 << 20
 MAX_PARTS = 10_000
 EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"  # of no bytes
-ReadHook = Callable[[str, int], None]
-"""Called after each block read from a file being uploaded: (path, bytes read so far)."""
-
-
-@dataclass(frozen=True)
-class Tuning:
-    """Transfer sizes: files above `multipart_threshold` go in `part_size` parts."""
-
-    part_size: int = 8 * MiB
-    multipart_threshold: int = 8 * MiB
-    workers: int = 32
-
-
-@dataclass
-class PassResult:
-    """What one pass did."""
-
-    uploaded: list[str] = field(default_factory=list)
-    touched: list[str] = field(default_factory=list)  # metadata alone updated
-    deleted: list[str] = field(default_factory=list)
-    conflicts: list[str] = field(default_factory=list)
-    retry: list[str] = field(default_factory=list)
-    errors: dict[str, str] = field(default_factory=dict)
-    refused: str | None = None
-    files: int = 0
-    requests: int = 0
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors and self.refused is None
-
-    def line(self) -> str:
-        """The one log line of a pass."""
-        text = (
-            f"sync pass: {len(self.uploaded)} uploaded, {len(self.deleted)} deleted,"
-            f" {len(self.conflicts)} kept aside, {len(self.retry)} to retry,"
-            f" {len(self.errors)} errors; {self.files} files, {self.requests} requests,"
-            f" {self.seconds:.2f} s"
-        )
-        if self.touched:
-            text = text.replace(" uploaded,", f" uploaded ({len(self.touched)} metadata only),")
-        if self.errors:
-            path, error = next(iter(self.errors.items()))
-            text += f"; first error: {path}: {error}"
-        return text + (f"; {self.refused}" if self.refused else "")
 
 
 class Changed(Exception):
@@ -105,7 +59,7 @@ def apply_plan(
     home: Path,
     remote: Remote,
     state: State,
-    tuning: Tuning = Tuning(),
+    tuning: Tuning = Tuning(),  # noqa: B008 (frozen)
     hook: ReadHook | None = None,
 ) -> PassResult:
     """Execute `plan`; the state records each commit as soon as it is done."""

@@ -15,21 +15,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
 
 from lakestow.sync.agent import RECONCILE_EVERY, Agent
-from lakestow.sync.apply import Tuning
-from lakestow.sync.credentials import (
-    CredentialSource,
-    EnvironmentCredentials,
-    ProcessCredentials,
-)
 from lakestow.sync.errors import SyncError
+from lakestow.sync.outcome import Tuning
 from lakestow.sync.plan import Options
-from lakestow.sync.remote import Endpoint, Remote, parse_s3_uri
-from lakestow.sync.restore import Progress
+
+if TYPE_CHECKING:
+    from lakestow.sync.credentials import CredentialSource
+    from lakestow.sync.restore import Progress
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,11 +45,15 @@ class SyncSettings:
     reconcile_every: float
 
     def credential_source(self) -> CredentialSource:
+        from lakestow.sync.credentials import EnvironmentCredentials, ProcessCredentials
+
         if self.credential_process:
             return ProcessCredentials(self.credential_process)
         return EnvironmentCredentials(self.profile)
 
     def agent(self, options: Options = Options()) -> Agent:  # noqa: B008 (frozen)
+        from lakestow.sync.remote import Endpoint, Remote, parse_s3_uri
+
         try:
             bucket, prefix = parse_s3_uri(self.remote)
         except ValueError as exc:

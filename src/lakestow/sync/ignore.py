@@ -24,6 +24,8 @@ STATE_DIR = ".lakestow"
 STATUS_NAME = ".lakestow-sync-status.json"
 
 # node_modules is ignored: recreated by `npm install`, and tens of thousands of small files.
+# A restore downloads each file beside its target as `.NAME.lakestow-partial-*` (`restore`):
+# one that a killed restore left behind is never synced.
 DEFAULT_RULES = (
     f"/{STATE_DIR}/",
     f"/{STATUS_NAME}",
@@ -35,6 +37,7 @@ DEFAULT_RULES = (
     ".virtual_documents/",
     ".Trash-*/",
     "node_modules/",
+    "*.lakestow-partial-*",
 )
 
 
@@ -49,6 +52,7 @@ DEFAULT_UNION = (
     r"|(?:^(?:.+/)?\.virtual_documents(?:/))"
     r"|(?:^(?:.+/)?\.Trash\-[^/]*(?:/))"
     r"|(?:^(?:.+/)?node_modules(?:/))"
+    r"|(?:^(?:.+/)?[^/]*\.lakestow\-partial\-[^/]*(?:(?:/)|$))"
 )
 """`union(DEFAULT_RULES)`, as pathspec compiles them (tests/sync/test_local.py checks it)."""
 

@@ -106,7 +106,7 @@ def reconcile(
     for path, known in state.items():
         etag = remote.get(path)
         if etag is not None:
-            corrected[path] = known if etag == known.etag else replace(known, size=-1)
+            corrected[path] = known if etag == known.etag else known._replace(size=-1)
     strays = tuple(
         Entry(path, 0, 0, etag)
         for path, etag in sorted(remote.items())

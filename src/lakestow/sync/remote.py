@@ -9,12 +9,13 @@ answers are translated here and only here (STYLE convention 2).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from lakestow.sync.credentials import CachedCredentials, CredentialSource, s3_store
@@ -379,8 +380,8 @@ class Remote:
             if version is not None:
                 yield version
 
-    def download(self, path: str, out: BinaryIO, version_id: str | None = None) -> Downloaded:
-        """Stream `path` (its version `version_id`, if given) into `out`."""
+    def download(self, path: str, fd: int, version_id: str | None = None) -> Downloaded:
+        """Write `path` (its version `version_id`, if given) to the file descriptor `fd`."""
         import hashlib
 
         import obstore
@@ -396,7 +397,7 @@ class Remote:
                 blocks = answer.stream(min_chunk_size=1 << 20)
             for block in blocks:
                 digest.update(block)
-                out.write(block)
+                _write_all(fd, memoryview(block))
         meta = {k.lower(): v for k, v in answer.attributes.items()}
         return Downloaded(_unquote(answer.meta["e_tag"]), digest.hexdigest(), meta)
 
@@ -419,6 +420,12 @@ class Remote:
             obstore.put(
                 self.store, self.key(path), data, attributes={"Content-Type": "application/json"}
             )
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    """Write all of `data` to `fd` (os.write may take less than it is given)."""
+    while data:
+        data = data[os.write(fd, data) :]
 
 
 def _query_name(field_name: str) -> str:

@@ -2,8 +2,9 @@
 
 Local work is never overwritten: a local file that differs from what the state says was last
 synced (or that the state does not know) is kept; the next pass uploads it, keeping a differing
-remote version aside. Downloads land in `.lakestow/tmp/` (0600 while written), get the mode
-and mtime their object carries (`meta`), and are renamed into place; a link object becomes
+remote version aside. A download lands beside its target as `.lakestow-partial-*` (0600 while
+written; a default ignore rule keeps one a killed restore left from being synced), gets the
+mode and mtime its object carries (`meta`), and is renamed into place; a link object becomes
 the link (unless it leaves the home), and nothing is written through a link.
 A folder marker (`path/`) becomes a directory, recorded in the state like the agent's own
 markers of empty folders: the next pass deletes it remotely if the folder is not empty.
@@ -28,7 +29,7 @@ from lakestow.sync.remote import Remote, RemoteObject
 from lakestow.sync.state import Entry, State
 
 if TYPE_CHECKING:
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 Action = Literal["download", "keep", "in-sync", "skip"]
 Progress = Callable[[int, int, int], None]
@@ -72,6 +73,7 @@ def restore(
     as_of: datetime | None = None,
 ) -> RestoreResult:
     """Bring every remote file into `home` (see the module docstring); record the state.
+    Downloads begin with the listing's first page (a large folder's listing is many pages).
 
     `as_of`: every file as it was at that moment instead (its version then, from the
     warehouse's trash), over what the home holds; see `_as_of`."""
@@ -79,32 +81,36 @@ def restore(
 
     _umask()
     home.mkdir(parents=True, exist_ok=True)
-    tmp = home / STATE_DIR / "tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
     if as_of is not None:
-        return _as_of(home, tmp, remote, state, as_of, workers, progress)
-    objects = list(remote.list())
+        return _as_of(home, remote, state, as_of, workers, progress)
     known = state.entries()
-    remote_paths = {o.path for o in objects}
-    state.remove(p for p in known if p not in remote_paths)
     result = RestoreResult()
     with ThreadPoolExecutor(workers, thread_name_prefix="lakestow-restore") as pool:
-        # the remote .lakestowignore first, so that its rules apply to the rest
-        first = [o for o in objects if o.path == IGNORE_FILE]
-        todo = _triage(home, first, known, IgnoreRules(), result)
-        _download(home, tmp, remote, state, todo, result, pool)
-        rest = [o for o in objects if o.path != IGNORE_FILE]
+        # the remote .lakestowignore first (one HEAD), so that its rules apply to the rest
+        etag = remote.head(IGNORE_FILE)
+        if etag is not None:
+            first = Downloads(home, remote, state, result, pool)
+            first.add(RemoteObject(IGNORE_FILE, 0, etag), known, IgnoreRules())
+            first.finish()
         rules = IgnoreRules.for_home(home)
-        folders = [o for o in rest if o.path.endswith("/") and not rules.ignored(o.path)]
+        rest = Downloads(home, remote, state, result, pool, progress)
+        listed, folders = set(), []
+        try:
+            for obj in remote.list():
+                listed.add(obj.path)
+                if obj.path.endswith("/") and not rules.ignored(obj.path):
+                    folders.append(obj)
+                elif obj.path != IGNORE_FILE:
+                    rest.add(obj, known, rules)
+        finally:  # a listing cut short: what was downloaded is still recorded
+            rest.finish()
         state.put(_folders(home, folders, result))
-        todo = _triage(home, rest, known, rules, result)
-        _download(home, tmp, remote, state, todo, result, pool, progress)
+    state.remove(p for p in known if p not in listed)
     return result
 
 
 def _as_of(
     home: Path,
-    tmp: Path,
     remote: Remote,
     state: State,
     moment: datetime,
@@ -139,7 +145,10 @@ def _as_of(
         else:
             todo.append(obj)
     with ThreadPoolExecutor(workers, thread_name_prefix="lakestow-restore") as pool:
-        _download(home, tmp, remote, state, todo, result, pool, progress)
+        downloads = Downloads(home, remote, state, result, pool, progress)
+        for obj in todo:
+            downloads.submit(obj)
+        downloads.finish()
     restored = state.entries()
     state.put(
         Entry(path, -1, -1, current[path])
@@ -163,36 +172,65 @@ def _folders(home: Path, markers: list[RemoteObject], result: RestoreResult) -> 
     return made
 
 
-def _download(
-    home: Path,
-    tmp: Path,
-    remote: Remote,
-    state: State,
-    todo: list[RemoteObject],
-    result: RestoreResult,
-    pool: ThreadPoolExecutor,
-    progress: Progress | None = None,
-) -> None:
-    from concurrent.futures import as_completed
+class Downloads:
+    """Files being downloaded into the home by a thread pool, from the moment they are listed:
+    `add` triages a listed object and submits it if it is to be downloaded; `finish` waits
+    for all of them, recording each file in the state (200 at a time) and calling
+    `progress`."""
 
-    made: set[Path] = set()
-    futures = {pool.submit(_fetch, home, tmp, remote, o, made): o for o in todo}
-    pending: list[Entry] = []
-    for done, future in enumerate(as_completed(futures), 1):
-        obj = futures[future]
+    def __init__(
+        self,
+        home: Path,
+        remote: Remote,
+        state: State,
+        result: RestoreResult,
+        pool: ThreadPoolExecutor,
+        progress: Progress | None = None,
+    ) -> None:
+        self.home, self.remote, self.state = home, remote, state
+        self.result, self.pool, self.progress = result, pool, progress
+        self.futures: dict[Future[Entry], RemoteObject] = {}
+        self.made: set[Path] = set()  # the folders made: the threads share it
+        self.pending: list[Entry] = []
+
+    def add(self, obj: RemoteObject, known: dict[str, Entry], rules: IgnoreRules) -> None:
         try:
-            entry = future.result()
-        except (SyncError, OSError) as exc:
-            result.errors[obj.path] = getattr(exc, "message", None) or str(exc)
-        else:
-            pending.append(entry)
-            result.downloaded.append(obj.path)
-            result.bytes += entry.size
-        if len(pending) >= 200 or done == len(todo):
-            state.put(pending)
-            pending.clear()
-        if progress:
-            progress(done, len(todo), result.bytes)
+            local = _stat(self.home / obj.path)
+        except OSError as exc:
+            self.result.errors[obj.path] = f"cannot restore: {exc.strerror}"
+            return
+        action = restore_action(obj, local, known.get(obj.path), rules.ignored(obj.path))
+        if action == "download":
+            self.submit(obj)
+        elif action == "keep":
+            self.result.kept.append(obj.path)
+        elif action == "in-sync":
+            self.result.in_sync += 1
+
+    def submit(self, obj: RemoteObject) -> None:
+        future = self.pool.submit(_fetch, self.home, self.remote, obj, self.made)
+        self.futures[future] = obj
+
+    def finish(self) -> None:
+        from concurrent.futures import as_completed
+
+        for done, future in enumerate(as_completed(self.futures), 1):
+            obj = self.futures[future]
+            try:
+                entry = future.result()
+            except (SyncError, OSError) as exc:
+                self.result.errors[obj.path] = getattr(exc, "message", None) or str(exc)
+            else:
+                self.pending.append(entry)
+                self.result.downloaded.append(obj.path)
+                self.result.bytes += entry.size
+            if len(self.pending) >= 200:
+                self.state.put(self.pending)
+                self.pending.clear()
+            if self.progress:
+                self.progress(done, len(self.futures), self.result.bytes)
+        self.state.put(self.pending)
+        self.pending.clear()
 
 
 def _stat(path: Path) -> os.stat_result | None:
@@ -202,47 +240,26 @@ def _stat(path: Path) -> os.stat_result | None:
         return None
 
 
-def _triage(
-    home: Path,
-    objects: list[RemoteObject],
-    known: dict[str, Entry],
-    rules: IgnoreRules,
-    result: RestoreResult,
-) -> list[RemoteObject]:
-    todo = []
-    for obj in objects:
-        try:
-            local = _stat(home / obj.path)
-        except OSError as exc:
-            result.errors[obj.path] = f"cannot restore: {exc.strerror}"
-            continue
-        action = restore_action(obj, local, known.get(obj.path), rules.ignored(obj.path))
-        if action == "download":
-            todo.append(obj)
-        elif action == "keep":
-            result.kept.append(obj.path)
-        elif action == "in-sync":
-            result.in_sync += 1
-    return todo
-
-
 _names = itertools.count()
 
 
-def _fetch(home: Path, tmp: Path, remote: Remote, obj: RemoteObject, made: set[Path]) -> Entry:
-    """Download `obj` beside the home, give it its mode and mtime (or make the link it
+def _fetch(home: Path, remote: Remote, obj: RemoteObject, made: set[Path]) -> Entry:
+    """Download `obj` beside its target, give it its mode and mtime (or make the link it
     holds), then rename it into place: never through a link, never out of the home."""
     target = home / obj.path
     _folder_for(home, obj.path, made)
-    partial = tmp / f"restore-{os.getpid()}-{next(_names)}"
+    # beside its target, not in one folder for all: creating and renaming files in a single
+    # directory serializes the threads on its lock (measured: 25-40% slower on ext4)
+    partial = target.parent / f".lakestow-partial-{os.getpid()}-{next(_names)}"
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            got = remote.download(obj.path, out, obj.version_id)
-            out.flush()
+        try:
+            got = remote.download(obj.path, fd, obj.version_id)
             kept = meta.decode(got.meta)
             if not kept.link:
-                _keep(out.fileno(), kept)
+                _keep(fd, kept)
+        finally:
+            os.close(fd)
         if kept.link:
             _make_link(home, obj.path, partial, kept)
         os.replace(partial, target)

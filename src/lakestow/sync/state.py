@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from lakestow.sync.ignore import STATE_DIR
 
@@ -28,9 +28,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-@dataclass(frozen=True)
-class Entry:
-    """What the agent knows of one synced file."""
+class Entry(NamedTuple):
+    """What the agent knows of one synced file. (A named tuple: a pass reads one per file
+    of the home, and a frozen dataclass costs 5x as much to make.)"""
 
     path: str
     size: int
