@@ -15,7 +15,8 @@ each tool into its own prefix of alice's notebooks folder:
   `rclone copy`, and `aws s3 sync`).
 
 With `--cli` every tool runs as a new process, the way users and `instance run` start them
-(`lakestow home sync`, credentials from the environment for all three); without it the agent
+(`lakestow home sync` through the installed `lakestow` command beside this Python, credentials
+from the environment for all three); without it the agent
 runs in this process, as one pass of a running agent. Python tools (lakestow, aws) run with
 their bytecode cached, as an installed package has it. Prints the load average before and
 after (other work on the machine skews every column) and a markdown table with the ratio of
@@ -121,7 +122,8 @@ class Tools:
         self.root, self.home, self.alice, self.cli = root, home, alice, cli
         self.env = environment(root, alice)
         self.base = f"{BUCKET}/{alice.prefix}"
-        lakestow = [sys.executable, "-m", "lakestow"]
+        script = Path(sys.executable).with_name("lakestow")  # the command users run
+        lakestow = [str(script)] if script.exists() else [sys.executable, "-m", "lakestow"]
         self.agent_args = [*lakestow, "home", "sync", "--home", str(home)]
         self.agent_args += ["--remote", f"s3://{self.base}agent/"]
         self.restore_args = [*lakestow, "home", "restore", "--remote", f"s3://{self.base}agent/"]

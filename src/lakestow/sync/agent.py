@@ -140,7 +140,7 @@ class Agent:
             self.remote.abort_uploads(started)
         except SyncError as exc:
             result.errors["multipart uploads"] = exc.message
-        files = len(self.state.entries())
+        files = self.state.count()
         self._status(Plan(), PassResult(errors=result.errors, files=files), force=True)
         return result
 

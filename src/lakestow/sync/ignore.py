@@ -44,15 +44,15 @@ DEFAULT_RULES = (
 DEFAULT_UNION = (
     r"(?:^\.lakestow(?:/))"
     r"|(?:^\.lakestow\-sync\-status\.json(?:(?:/)|$))"
-    r"|(?:^(?:.+/)?\.ipynb_checkpoints(?:/))"
-    r"|(?:^(?:.+/)?__pycache__(?:/))"
-    r"|(?:^(?:.+/)?[^/]*\.pyc(?:(?:/)|$))"
-    r"|(?:^(?:.+/)?\.cache(?:/))"
     r"|(?:^\.local/share/jupyter/runtime(?:/))"
-    r"|(?:^(?:.+/)?\.virtual_documents(?:/))"
-    r"|(?:^(?:.+/)?\.Trash\-[^/]*(?:/))"
-    r"|(?:^(?:.+/)?node_modules(?:/))"
-    r"|(?:^(?:.+/)?[^/]*\.lakestow\-partial\-[^/]*(?:(?:/)|$))"
+    r"|^(?:.+/)?(?:(?:\.ipynb_checkpoints(?:/))"
+    r"|(?:__pycache__(?:/))"
+    r"|(?:[^/]*\.pyc(?:(?:/)|$))"
+    r"|(?:\.cache(?:/))"
+    r"|(?:\.virtual_documents(?:/))"
+    r"|(?:\.Trash\-[^/]*(?:/))"
+    r"|(?:node_modules(?:/))"
+    r"|(?:[^/]*\.lakestow\-partial\-[^/]*(?:(?:/)|$)))"
 )
 """`union(DEFAULT_RULES)`, as pathspec compiles them (tests/sync/test_local.py checks it)."""
 
@@ -97,4 +97,14 @@ def union(patterns: Iterable[pathspec.Pattern]) -> re.Pattern[str] | None:
         if not pattern.include or not isinstance(regex, re.Pattern):
             return None
         sources.append(re.sub(r"\(\?P<\w+>", "(?:", regex.pattern))  # no groups needed
-    return re.compile("|".join(f"(?:{s})" for s in sources) or "(?!)")
+    # `^(?:.+/)?A|^(?:.+/)?B` as `^(?:.+/)?(?:A|B)`: the same matches, with one walk back
+    # over the path's folders rather than one for each rule
+    anywhere = [s.removeprefix(ANY_FOLDER) for s in sources if s.startswith(ANY_FOLDER)]
+    rooted = [f"(?:{s})" for s in sources if not s.startswith(ANY_FOLDER)]
+    if anywhere:
+        rooted.append(ANY_FOLDER + "(?:" + "|".join(f"(?:{s})" for s in anywhere) + ")")
+    return re.compile("|".join(rooted) or "(?!)")
+
+
+ANY_FOLDER = "^(?:.+/)?"
+"""How pathspec begins the regex of a rule that applies in any folder."""

@@ -10,12 +10,13 @@ answers are translated here and only here (STYLE convention 2).
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote
 
 from lakestow.sync.credentials import CachedCredentials, CredentialSource, s3_store
@@ -33,6 +34,9 @@ META = "x-amz-meta-"
 SHA256, UNSIGNED = "x-amz-content-sha256", "UNSIGNED-PAYLOAD"
 WHOLE = 4 << 20
 """Objects up to this size are read in one piece by a GET, larger ones streamed."""
+MD5_ETAG = re.compile("[0-9a-f]{32}")
+"""An ETag that is the MD5 of the object's bytes: one PUT's (S3 and lakestow; not under
+SSE-KMS, where a state checksum taken from it only makes a later `--checksum` send again)."""
 
 
 @dataclass(frozen=True)
@@ -49,10 +53,11 @@ class Endpoint:
         return self.url or f"https://s3.{self.region}.amazonaws.com"
 
 
-@dataclass(frozen=True)
-class RemoteObject:
+class RemoteObject(NamedTuple):
     """One object under the prefix: its path relative to the prefix, size and ETag (and,
-    for an older version, its version id)."""
+    for an older version, its version id). (Named tuples here are cheaper than dataclasses
+    to define and to make: a listing makes one per object, and a command that makes none
+    still imports this module.)"""
 
     path: str
     size: int
@@ -60,13 +65,13 @@ class RemoteObject:
     version_id: str | None = None
 
 
-@dataclass(frozen=True)
-class Downloaded:
-    """What a GET brought: the ETag, the MD5 of the content, the object's user metadata."""
+class Downloaded(NamedTuple):
+    """What a GET brought: the ETag, the MD5 of the content (the ETag, when it is one:
+    `MD5_ETAG`), the object's user metadata."""
 
     etag: str
     md5: str
-    meta: Mapping[str, str] = field(default_factory=dict)
+    meta: Mapping[str, str]
 
 
 @contextmanager
@@ -386,20 +391,23 @@ class Remote:
 
         import obstore
 
-        digest = hashlib.md5(usedforsecurity=False)
         self._count()
         with _translated():
             options: Any = {} if version_id is None else {"version": version_id}
             answer = obstore.get(self.store, self.key(path), options=options)
+            etag = _unquote(answer.meta["e_tag"])
+            # a single-part object's ETag is the MD5 of its bytes: hash the others only
+            digest = None if MD5_ETAG.fullmatch(etag) else hashlib.md5(usedforsecurity=False)
             if answer.meta["size"] <= WHOLE:  # one crossing into obstore, not a stream's
                 blocks: Iterable[Any] = [answer.bytes()]
             else:
                 blocks = answer.stream(min_chunk_size=1 << 20)
             for block in blocks:
-                digest.update(block)
+                if digest:
+                    digest.update(block)
                 _write_all(fd, memoryview(block))
         meta = {k.lower(): v for k, v in answer.attributes.items()}
-        return Downloaded(_unquote(answer.meta["e_tag"]), digest.hexdigest(), meta)
+        return Downloaded(etag, digest.hexdigest() if digest else etag, meta)
 
     def abort_uploads(self, started_before: datetime) -> int:
         """Abort the multipart uploads under the prefix begun before a time (a dead agent's)."""

@@ -48,62 +48,54 @@ class Scan:
 
 
 def scan_home(home: Path, rules: IgnoreRules | None = None) -> Scan:
-    """Walk `home` applying `rules` (defaults + its .lakestowignore when None)."""
+    """Walk `home` applying `rules` (defaults + its .lakestowignore when None).
+
+    The loop is written out (no call per entry but `stat` and the rules' one regex): it runs
+    once a file on every pass, and a pass with nothing to do is mostly this walk."""
     rules = rules if rules is not None else IgnoreRules.for_home(home)
     home = Path(os.path.abspath(home))
     result = Scan()
+    files, skipped, ignored = result.files, result.skipped, rules.ignored
     stack = [""]
     while stack:
         folder = stack.pop()
-        files, folders = len(result.files), len(stack)
+        found, waiting = len(files), len(stack)
         try:
             with os.scandir(home / folder if folder else home) as entries:
                 for entry in entries:
-                    _visit(home, entry, folder + entry.name, rules, result, stack)
+                    name = entry.name  # the folders above it were checked on the way
+                    path = folder + name
+                    problem = None if name.isascii() and name.isprintable() else _bad_name(name)
+                    if problem:
+                        skipped[path] = problem
+                    elif entry.is_dir(follow_symlinks=False):
+                        if not ignored(path + "/"):
+                            stack.append(path + "/")
+                    elif entry.is_symlink():
+                        if not ignored(path):
+                            _add_link(home, entry, path, result)
+                    elif not ignored(path):
+                        try:
+                            st = entry.stat(follow_symlinks=False)
+                        except OSError as exc:  # vanished since listed
+                            skipped[path] = f"unreadable: {exc.strerror}"
+                            continue
+                        if stat.S_ISREG(st.st_mode):
+                            mode = stat.S_IMODE(st.st_mode)
+                            files[path] = LocalFile(path, st.st_size, st.st_mtime_ns, mode)
+                        else:
+                            skipped[path] = "not a regular file"
         except OSError as exc:
-            result.skipped[folder or "."] = f"unreadable: {exc.strerror}"
+            skipped[folder or "."] = f"unreadable: {exc.strerror}"
             continue
-        if folder and len(result.files) == files and len(stack) == folders:
-            result.files[folder] = LocalFile(folder, 0, 0, 0o755)
+        if folder and len(files) == found and len(stack) == waiting:
+            files[folder] = LocalFile(folder, 0, 0, 0o755)
     return result
 
 
 def is_folder(path: str) -> bool:
     """Whether a path of the scan (or of the state) is an empty folder's marker."""
     return path.endswith("/")
-
-
-def _visit(
-    home: Path,
-    entry: os.DirEntry[str],
-    path: str,
-    rules: IgnoreRules,
-    result: Scan,
-    stack: list[str],
-) -> None:
-    problem = _bad_name(entry.name)  # the folders above it were checked on the way
-    if problem:
-        result.skipped[path] = problem
-    elif entry.is_symlink():
-        if not rules.ignored(path):
-            _add_link(home, entry, path, result)
-    elif entry.is_dir(follow_symlinks=False):
-        if not rules.ignored(path + "/"):
-            stack.append(path + "/")
-    elif not rules.ignored(path):
-        _add_file(entry, path, result)
-
-
-def _add_file(entry: os.DirEntry[str], path: str, result: Scan) -> None:
-    try:
-        st = entry.stat(follow_symlinks=False)
-    except OSError as exc:  # vanished since listed
-        result.skipped[path] = f"unreadable: {exc.strerror}"
-        return
-    if not stat.S_ISREG(st.st_mode):
-        result.skipped[path] = "not a regular file"
-        return
-    result.files[path] = LocalFile(path, st.st_size, st.st_mtime_ns, stat.S_IMODE(st.st_mode))
 
 
 def _add_link(home: Path, entry: os.DirEntry[str], path: str, result: Scan) -> None:
@@ -120,9 +112,8 @@ def _add_link(home: Path, entry: os.DirEntry[str], path: str, result: Scan) -> N
 
 
 def _bad_name(name: str) -> str | None:
-    """Why a name cannot be part of an S3 key (not UTF-8, control characters), or None."""
-    if name.isascii():  # the common case, in one call: ASCII is printable but for CONTROL
-        return None if name.isprintable() else "name has control characters"
+    """Why a name cannot be part of an S3 key (not UTF-8, control characters), or None.
+    (An ASCII name is checked by `isprintable` first: ASCII is printable but for CONTROL.)"""
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
