@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import time
 import zipfile
+from datetime import UTC, datetime
 
 from console.console_support import As, Console
+from lakestow.console.api import zip_time
 
 MiB = 1024 * 1024
 
@@ -294,3 +296,13 @@ def test_an_instance_token_is_exchanged_for_credentials(console: Console, alice:
     assert document["paths"]["USER_S3_PATH"].endswith(f"/data/customer-{alice.id}/")
     refused = console.client.post("/api/token/credentials", headers={"authorization": "Bearer x"})
     assert refused.status_code == 401
+
+
+def test_a_zip_entry_time_stays_in_the_range_zip_can_hold() -> None:
+    """MS-DOS dates run from 1980 to 2107: zipfile refuses any other, which would cut a
+    zip download short at an object dated outside them (an upstream store's, say)."""
+    assert zip_time(datetime(1970, 1, 1, tzinfo=UTC)) == (1980, 1, 1, 0, 0, 0)
+    assert zip_time(datetime(1999, 12, 31, 8, 30, 5)) == (1999, 12, 31, 8, 30, 5)  # naive: UTC
+    assert zip_time(datetime(2200, 1, 1, tzinfo=UTC)) == (2107, 12, 31, 23, 59, 58)
+    for moment in (datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)):
+        zipfile.ZipInfo("a.txt", zip_time(moment))  # accepted

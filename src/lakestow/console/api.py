@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -30,6 +31,8 @@ MAX_LIMIT = 1000
 SEARCH_RESULTS = 200
 ZIP_SCAN = 100_000
 ZIP_NAMES = 1000
+ZIP_EARLIEST = datetime(1980, 1, 1, tzinfo=UTC)
+ZIP_LATEST = datetime(2107, 12, 31, 23, 59, 58, tzinfo=UTC)
 """The most names a zip of chosen files and folders takes (a page holds at most 1,000 rows)."""
 
 
@@ -174,7 +177,7 @@ async def _zip_stream(
                 continue
             async with result:
                 name = names.place(info.key[len(base) :], info.key[len(root) :])
-                entry = zipfile.ZipInfo(name, info.last_modified.timetuple()[:6])
+                entry = zipfile.ZipInfo(name, zip_time(info.last_modified))
                 with archive.open(entry, "w", force_zip64=True) as out:
                     async for chunk in result.body:
                         out.write(chunk)
@@ -187,6 +190,14 @@ async def _zip_stream(
         if note is not None:
             archive.writestr(note[0], note[1])
     yield sink.take()
+
+
+def zip_time(moment: datetime) -> tuple[int, int, int, int, int, int]:
+    """A modification time as a zip entry holds it: MS-DOS dates run from 1980 to 2107, and
+    zipfile refuses any other (an object from an upstream store may be older)."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    kept = min(max(aware, ZIP_EARLIEST), ZIP_LATEST)
+    return kept.year, kept.month, kept.day, kept.hour, kept.minute, kept.second
 
 
 async def zip_folder(request: Request) -> Response:
