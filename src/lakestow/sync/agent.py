@@ -34,7 +34,7 @@ from lakestow.sync.plan import Options, Plan, checksum_candidates, make_plan, re
 from lakestow.sync.scan import scan_home
 from lakestow.sync.state import Entry, State
 
-if TYPE_CHECKING:  # `apply`, `remote` and `restore` load when a pass has work (STYLE: fast CLI)
+if TYPE_CHECKING:  # `apply`, `remote` and `restore` load when a pass has work; most have none
     from lakestow.sync.remote import Remote
     from lakestow.sync.restore import Progress, RestoreResult
 
