@@ -258,15 +258,16 @@ def _fetch(home: Path, remote: Remote, obj: RemoteObject, made: set[Path]) -> En
             kept = meta.decode(got.meta)
             if not kept.link:
                 _keep(fd, kept)
+                st = os.fstat(fd)  # what the state records: the file as the next pass sees it
         finally:
             os.close(fd)
         if kept.link:
             _make_link(home, obj.path, partial, kept)
+            st = os.stat(partial, follow_symlinks=False)
         os.replace(partial, target)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    st = os.stat(target, follow_symlinks=False)
     mode = stat.S_IMODE(st.st_mode)
     return Entry(obj.path, st.st_size, st.st_mtime_ns, got.etag, got.md5, mode)
 
