@@ -80,10 +80,22 @@ __all__ = [
 ]
 
 
+SCHEMA_6_UNNAMED = """CREATE TRIGGER objects_unnamed AFTER DELETE ON objects BEGIN
+    INSERT INTO names_fts (names_fts, rowid, key)
+        SELECT 'delete', id, key FROM names WHERE bucket = old.bucket AND key = old.key;
+    DELETE FROM names WHERE bucket = old.bucket AND key = old.key;
+END"""
+"""Schema 6's trigger: a name went with its object row."""
+
+
 def _back_to(conn: sqlite3.Connection, version: int) -> None:
     """Take away an index's columns added after schema `version` (checksums in 3, tags in
-    4, versions in 5, the name index in 6), as an index of that version had none, and say it
-    is of that version."""
+    4, versions in 5, the name index in 6, names kept with versions in 7), as an index of that
+    version had none, and say it is of that version."""
+    if version < 7:
+        conn.execute("DROP TRIGGER versions_unnamed")
+        conn.execute("DROP TRIGGER objects_unnamed")
+        conn.execute(SCHEMA_6_UNNAMED)
     if version < 6:
         for trigger in ("objects_named", "objects_unnamed"):
             conn.execute(f"DROP TRIGGER {trigger}")

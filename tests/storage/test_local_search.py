@@ -6,6 +6,7 @@ changes an object's latest version, and an index of schema 5 back-filled at open
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 from lakestow.storage.local import LocalStore
 from lakestow.storage.local import search as local_search
-from lakestow.storage.local.index import SCHEMA_VERSION
+from lakestow.storage.local.index import SCHEMA_VERSION, utc
 from lakestow.storage.protocol import ENABLED
 from storage.conformance import chunks, new_bucket, put_keys
 from storage.search import TestSearch, TestSearchModel, every_hit, model, searcher
@@ -41,12 +42,14 @@ def index_of(store: LocalStore) -> sqlite3.Connection:
 
 
 def check_names(store: LocalStore) -> None:
-    """The name index holds every object row's key and nothing else, and FTS5 finds its
-    trigram index whole and in agreement with the names."""
+    """The name index holds every object row's key, and no key that has no version left
+    (a key whose versions are all noncurrent may keep its name), and FTS5 finds its trigram
+    index whole and in agreement with the names."""
     with index_of(store) as conn:
-        objects = conn.execute("SELECT bucket, key FROM objects ORDER BY 1, 2").fetchall()
-        named = conn.execute("SELECT bucket, key FROM names ORDER BY 1, 2").fetchall()
-        assert named == objects
+        objects = set(conn.execute("SELECT bucket, key FROM objects"))
+        kept = set(conn.execute("SELECT bucket, key FROM versions"))
+        named = set(conn.execute("SELECT bucket, key FROM names"))
+        assert objects <= named <= objects | kept
         conn.execute("INSERT INTO names_fts (names_fts) VALUES ('integrity-check')")
 
 
@@ -95,14 +98,58 @@ async def test_every_change_of_the_latest_version_changes_the_index(tmp_path: Pa
         assert await found() == everything[1:]  # the marker is the latest again
         await store.delete(bucket, "a/needle-put", version_id=marker.version_id)
         assert await found() == everything  # the version below it is the latest
+        assert names_of(store) == set(everything)
         for version in (second, first):
             await store.delete(bucket, "a/needle-put", version_id=version.version_id)
         assert await found() == everything[1:]
+        assert names_of(store) == set(everything[1:])  # its last version went, and its name
         await store.put_versioning(bucket, "Suspended")
         await store.delete(bucket, "b/needle-copy")  # a null delete marker
         assert await found() == everything[2:]
         await store.delete_many(bucket, ["c/needle-parts"])
         assert await found() == []
+        assert names_of(store) == set(everything[1:])  # kept with the versions in the trash
+        for _ in range(2):  # the versions below the markers, then the markers left alone
+            await store.purge_versions(bucket, prefix="", noncurrent_before=utc(time.time() + 1))
+        assert names_of(store) == set()
+        check_names(store)
+
+
+def names_of(store: LocalStore) -> set[str]:
+    with index_of(store) as conn:
+        return {key for (key,) in conn.execute("SELECT key FROM names")}
+
+
+@pytest.mark.anyio
+async def test_a_deleted_object_keeps_its_name_until_its_last_version_goes(
+    tmp_path: Path,
+) -> None:
+    """In a versioned bucket a delete or an overwrite leaves the trigram index alone (the
+    name stays with the versions kept); a search finds current objects only."""
+    async with await LocalStore.open(tmp_path, min_part_size=1) as store:
+        bucket = await new_bucket(store)
+        await store.put_versioning(bucket, ENABLED)
+        await put_keys(store, bucket, ["x/report-1", "x/report-2"])
+        with index_of(store) as conn:
+            ids = dict(conn.execute("SELECT key, id FROM names"))
+        await put_keys(store, bucket, ["x/report-1"])  # an overwrite
+        await store.delete(bucket, "x/report-2")
+        assert await every_hit(store, bucket, "x/", "report") == ["x/report-1"]
+        with index_of(store) as conn:
+            assert dict(conn.execute("SELECT key, id FROM names")) == ids  # not made again
+        await put_keys(store, bucket, ["x/report-2"])  # back: the name it had
+        assert await every_hit(store, bucket, "x/", "report") == ["x/report-1", "x/report-2"]
+        with index_of(store) as conn:
+            assert dict(conn.execute("SELECT key, id FROM names")) == ids
+        # a folder is found by its current keys only, whatever names its deleted keys keep
+        await put_keys(store, bucket, ["x/gone-dir/alpha", "x/kept-dir/alpha", "x/kept-dir/bravo"])
+        await store.delete_many(bucket, ["x/gone-dir/alpha", "x/kept-dir/alpha"])
+        assert await every_hit(store, bucket, "x/", "gone") == []
+        assert await every_hit(store, bucket, "x/", "kept") == ["x/kept-dir/"]
+        assert await every_hit(store, bucket, "x/kept-dir/", "dir") == []  # in the prefix
+        assert await every_hit(store, bucket, "x/kept-dir/", "alpha") == []
+        assert await every_hit(store, bucket, "x/kept-dir/", "bravo") == ["x/kept-dir/bravo"]
+        check_names(store)
 
 
 @pytest.mark.anyio
@@ -124,7 +171,28 @@ async def test_an_index_of_schema_5_gains_its_name_index(tmp_path: Path) -> None
         check_names(store)
     with sqlite3.connect(tmp_path / "index.db") as conn:
         schema = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
-        assert schema == (SCHEMA_VERSION,) == ("6",)
+        assert schema == (SCHEMA_VERSION,) == ("7",)
+
+
+@pytest.mark.anyio
+async def test_an_index_of_schema_6_keeps_names_with_versions_from_then_on(tmp_path: Path) -> None:
+    """Under schema 6 a deleted object's name went with it; at the next open (7) the
+    triggers keep a deleted object's name with its versions, and searches stay right."""
+    async with await LocalStore.open(tmp_path, min_part_size=1) as store:
+        bucket = await new_bucket(store)
+        await store.put_versioning(bucket, ENABLED)
+        await put_keys(store, bucket, ["d/note-1", "d/note-2", "d/note-3"])
+    with sqlite3.connect(tmp_path / "index.db") as conn:
+        _back_to(conn, 6)
+    async with await LocalStore.open(tmp_path, min_part_size=1) as store:
+        assert names_of(store) == {"d/note-1", "d/note-2", "d/note-3"}
+        await store.delete(bucket, "d/note-1")
+        assert names_of(store) == {"d/note-1", "d/note-2", "d/note-3"}
+        assert await every_hit(store, bucket, "d/", "note") == ["d/note-2", "d/note-3"]
+        check_names(store)
+    with sqlite3.connect(tmp_path / "index.db") as conn:
+        schema = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+        assert schema == ("7",)
 
 
 @pytest.mark.anyio

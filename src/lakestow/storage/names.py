@@ -70,12 +70,19 @@ class Hits:
     def full(self) -> bool:
         return len(self.found) > self.limit
 
-    def offer(self, key: str, info: ObjectInfo | None = None) -> str | None:
-        """Take `key` (and its object's `info`); the folder it made a new hit of, if it did."""
+    def new_hit(self, key: str) -> str | None:
+        """The hit that offering `key` would add, if any."""
         hit = hit_of(key, self.prefix, self.needle)
         if hit is None or (self.found and self.found[-1].key == hit):
             return None
         if self.floor is not None and hit <= self.floor:
+            return None
+        return hit
+
+    def offer(self, key: str, info: ObjectInfo | None = None) -> str | None:
+        """Take `key` (and its object's `info`); the folder it made a new hit of, if it did."""
+        hit = self.new_hit(key)
+        if hit is None:
             return None
         folder = hit.endswith("/")
         self.found.append(SearchHit(hit, None if folder else info))

@@ -2,10 +2,11 @@
 
 A text of 3 characters or more is looked up in the trigram index (`names_fts`): the keys
 holding a cover of its trigrams (non-overlapping ones, and the last) within the prefix's key
-range, at most `CANDIDATES` of them, are taken in key order, and each is
-checked as `names.hit_of` says (the index has false positives, and a match in the prefix
-itself makes no hit). A text of 1 or 2 characters, which no trigram covers, or one so common
-that more than `CANDIDATES` keys hold it, is looked for by reading the prefix's keys in order
+range, at most `CANDIDATES` of them (a deleted object's name counts while its versions are
+kept), are taken in key order, and each is checked as `names.hit_of` says (the index has
+false positives, and a match in the prefix itself makes no hit) and, if it makes a hit, for a
+current object. A text of 1 or 2 characters, which no trigram covers, or one so common that
+more than `CANDIDATES` keys hold it, is looked for by reading the prefix's keys in order
 instead, at most `SCAN_BUDGET` of them a call: where matches are common a page fills fast;
 where they are rare the page ends `partial`, and the next call goes on from there.
 """
@@ -25,6 +26,8 @@ CANDIDATES = 20_000
 SCAN_BUDGET = 50_000
 """The most keys one call reads in order (about 50 ms, in a worker thread)."""
 _CHUNK = 1000
+_ROW = f"SELECT {LISTED_COLUMNS} FROM objects WHERE bucket = ? AND key = ?"  # noqa: S608
+"""An object's row, as a listing shows it."""
 
 
 def search(
@@ -87,10 +90,17 @@ def _indexed(
     keys = [key for (key,) in rows]
     if len(keys) > CANDIDATES:
         return None
+    # A name outlives its object while older versions are kept (index._NAMES): a key that
+    # would make a new hit is looked up (its row, which the page shows), so a page costs its
+    # hits' lookups, not the candidates'.
     for key in sorted(keys):
-        hits.offer(key)
-        if hits.full:
-            break
+        if hits.new_hit(key) is None:
+            continue
+        row = conn.execute(_ROW, (bucket, key)).fetchone()
+        if row is not None:
+            hits.offer(key, object_info(bucket, row))
+            if hits.full:
+                break
     return hits.page()
 
 
@@ -126,12 +136,11 @@ def _scan(
 
 def _with_rows(conn: sqlite3.Connection, bucket: str, hits: list[SearchHit]) -> list[SearchHit]:
     """`hits` with each object's row (a listing's columns)."""
-    query = f"SELECT {LISTED_COLUMNS} FROM objects WHERE bucket = ? AND key = ?"  # noqa: S608
     found = []
     for hit in hits:
-        if hit.key.endswith("/"):
+        if hit.key.endswith("/") or hit.info is not None:
             found.append(hit)
             continue
-        row = conn.execute(query, (bucket, hit.key)).fetchone()
+        row = conn.execute(_ROW, (bucket, hit.key)).fetchone()
         found.append(SearchHit(hit.key, object_info(bucket, row)))
     return found
