@@ -1,16 +1,16 @@
 """Micro-benchmark of the S3 endpoint's own Python, no HTTP: µs per request, in process.
 
-    .venv/bin/python bench/s3_app_micro.py [--rows head,get,delete,delimiter] [--count 2000]
+    .venv/bin/python bench/s3_app_micro.py [--rows head,get,put,delete,delimiter] [--count 2000]
     .venv/bin/python bench/s3_app_micro.py --rows head --profile [--sort cumulative --top 60]
 
 Requests signed by botocore (as the AWS CLI signs them) go straight to the ASGI application
-over a data directory made by the `lakestow` CLI, one at a time (DELETE: 16 at a time, so
-that group commit groups them). Each row runs `--repeats` times over the same requests and
-keeps the fastest, of wall-clock time and of CPU time (all threads) apart, so a run is steady
-enough to compare one change with the next, which the side-by-side HTTP benchmark
-(s3_bench.py), on a machine shared with its client, is not. What this leaves out, uvicorn's
-share of a request and the network, s3_bench.py measures. Run by hand; one line per row.
-"""
+over a data directory made by the `lakestow` CLI, one at a time (PUT of 4 KiB to new keys and
+DELETE: 16 at a time, so that group commit groups them). Each row runs `--repeats` times over
+the same requests (PUT: as many new keys) and keeps the fastest, of wall-clock time and of CPU
+time (all threads) apart, so a run is steady enough to compare one change with the next, which
+the side-by-side HTTP benchmark (s3_bench.py), on a machine shared with its client, is not.
+What this leaves out, uvicorn's share of a request and the network, s3_bench.py measures. Run
+by hand; one line per row."""
 
 from __future__ import annotations
 
@@ -130,13 +130,21 @@ async def run(args: argparse.Namespace, data: Path) -> None:
                 "delimiter": lambda i: signed("GET", f"/{BUCKET}", listing, creds),
             }
             for row in args.rows.split(","):
-                scopes = [requests[row](i) for i in range(count)]
+                if row != "put":
+                    scopes = [requests[row](i) for i in range(count)]
                 best, best_cpu = float("inf"), float("inf")
                 for repeat in range(args.repeats):
                     if row == "delete" and repeat:
                         await put_small()
+                    if row == "put":  # new keys each time: an overwrite costs otherwise
+                        path = f"/{BUCKET}/{home}/new/{repeat}"
+                        scopes = [
+                            signed("PUT", f"{path}/{i:07d}", "", creds, small) for i in range(count)
+                        ]
                     profile = cProfile.Profile() if args.profile else None
-                    elapsed, cpu = await timed(client, scopes, row == "delete", profile)
+                    body = small if row == "put" else b""
+                    grouped = row in ("delete", "put")
+                    elapsed, cpu = await timed(client, scopes, grouped, profile, body)
                     best, best_cpu = min(best, elapsed), min(best_cpu, cpu)
                     if profile is not None:
                         stats = pstats.Stats(profile).sort_stats(args.sort)
@@ -148,20 +156,25 @@ async def run(args: argparse.Namespace, data: Path) -> None:
 
 
 async def timed(
-    client: Client, scopes: list[Scope], grouped: bool, profile: cProfile.Profile | None
+    client: Client,
+    scopes: list[Scope],
+    grouped: bool,
+    profile: cProfile.Profile | None,
+    body: bytes = b"",
 ) -> tuple[float, float]:
-    """Wall-clock and CPU seconds (all threads: the committing one too) of the requests."""
+    """Wall-clock and CPU seconds (all threads: the committing one too) of the requests
+    (each with `body`)."""
     calls: list[Awaitable[int]]
     if profile is not None:
         profile.enable()
     start, cpu = time.perf_counter(), time.process_time()
     if grouped:
         for at in range(0, len(scopes), 16):
-            calls = [client.call(scope) for scope in scopes[at : at + 16]]
+            calls = [client.call(scope, body) for scope in scopes[at : at + 16]]
             await asyncio.gather(*calls)
     else:
         for scope in scopes:
-            await client.call(scope)
+            await client.call(scope, body)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     if profile is not None:
         profile.disable()
@@ -170,7 +183,7 @@ async def timed(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", default="head,get,delete,delimiter")
+    parser.add_argument("--rows", default="head,get,put,delete,delimiter")
     parser.add_argument("--count", type=int, default=2000, help="requests a row")
     parser.add_argument("--repeats", type=int, default=5, help="runs a row; the fastest counts")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of each run")
