@@ -80,12 +80,20 @@ __all__ = [
 ]
 
 
-SCHEMA_6_UNNAMED = """CREATE TRIGGER objects_unnamed AFTER DELETE ON objects BEGIN
+SCHEMA_6_TRIGGERS = """
+CREATE TRIGGER objects_named AFTER INSERT ON objects
+WHEN NOT EXISTS (SELECT 1 FROM names WHERE bucket = new.bucket AND key = new.key)
+BEGIN
+    INSERT INTO names (bucket, key) VALUES (new.bucket, new.key);
+    INSERT INTO names_fts (rowid, key) VALUES (last_insert_rowid(), new.key);
+END;
+CREATE TRIGGER objects_unnamed AFTER DELETE ON objects BEGIN
     INSERT INTO names_fts (names_fts, rowid, key)
         SELECT 'delete', id, key FROM names WHERE bucket = old.bucket AND key = old.key;
     DELETE FROM names WHERE bucket = old.bucket AND key = old.key;
-END"""
-"""Schema 6's trigger: a name went with its object row."""
+END;
+"""
+"""Schema 6's triggers: a name went with its object row, and was indexed at once."""
 
 
 def _back_to(conn: sqlite3.Connection, version: int) -> None:
@@ -93,9 +101,14 @@ def _back_to(conn: sqlite3.Connection, version: int) -> None:
     4, versions in 5, the name index in 6, names kept with versions in 7), as an index of that
     version had none, and say it is of that version."""
     if version < 7:
-        conn.execute("DROP TRIGGER versions_unnamed")
-        conn.execute("DROP TRIGGER objects_unnamed")
-        conn.execute(SCHEMA_6_UNNAMED)
+        for trigger in ("objects_named", "objects_unnamed", "versions_unnamed", "names_indexed"):
+            conn.execute(f"DROP TRIGGER {trigger}")
+        conn.execute(
+            "INSERT INTO names_fts (rowid, key) "
+            "SELECT n.id, n.key FROM names_fresh AS f JOIN names AS n ON n.id = f.id"
+        )
+        conn.execute("DROP TABLE names_fresh")
+        conn.executescript(SCHEMA_6_TRIGGERS)
     if version < 6:
         for trigger in ("objects_named", "objects_unnamed"):
             conn.execute(f"DROP TRIGGER {trigger}")

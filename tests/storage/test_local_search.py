@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lakestow.storage.local import LocalStore
+from lakestow.storage.local import LocalStore, index
 from lakestow.storage.local import search as local_search
 from lakestow.storage.local.index import SCHEMA_VERSION, utc
 from lakestow.storage.protocol import ENABLED
@@ -23,13 +23,16 @@ from storage.test_local import _back_to
 __all__ = ["TestSearch", "TestSearchModel"]
 
 
-@pytest.fixture(params=["index", "scan", "scan-by-3"])
+@pytest.fixture(params=["index", "index-each", "scan", "scan-by-3"])
 async def store(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[LocalStore]:
-    """The store, answering from its index; by scanning only (as when the index names too
+    """The store, answering from its index (its new names waiting, as a few hundred do; or
+    each name's trigrams indexed at once); by scanning only (as when the index names too
     many keys); by scanning 3 keys a call, so that pages end partial."""
-    if request.param != "index":
+    if request.param == "index-each":
+        monkeypatch.setattr(index, "TRIGRAM_BATCH", 1)
+    if not request.param.startswith("index"):
         monkeypatch.setattr(local_search, "CANDIDATES", 0)
     if request.param == "scan-by-3":
         monkeypatch.setattr(local_search, "SCAN_BUDGET", 3)
@@ -50,7 +53,16 @@ def check_names(store: LocalStore) -> None:
         kept = set(conn.execute("SELECT bucket, key FROM versions"))
         named = set(conn.execute("SELECT bucket, key FROM names"))
         assert objects <= named <= objects | kept
+        fresh = conn.execute("SELECT count(*) FROM names_fresh").fetchone()[0]
+        assert fresh < index.TRIGRAM_BATCH
+        # the trigram index holds every name but the fresh ones: with them, it is whole
+        conn.execute("BEGIN")
+        conn.execute(
+            "INSERT INTO names_fts (rowid, key) "
+            "SELECT n.id, n.key FROM names_fresh AS f JOIN names AS n ON n.id = f.id"
+        )
         conn.execute("INSERT INTO names_fts (names_fts) VALUES ('integrity-check')")
+        conn.execute("ROLLBACK")
 
 
 @pytest.mark.anyio
@@ -115,6 +127,14 @@ async def test_every_change_of_the_latest_version_changes_the_index(tmp_path: Pa
         check_names(store)
 
 
+def waiting_and_indexed(store: LocalStore) -> tuple[int, int]:
+    """How many names wait for the trigram index, and how many it finds ("not" is in all)."""
+    with index_of(store) as conn:
+        waiting = conn.execute("SELECT count(*) FROM names_fresh").fetchone()[0]
+        indexed = conn.execute("SELECT count(*) FROM names_fts('\"not\"')").fetchone()[0]
+    return waiting, indexed
+
+
 def names_of(store: LocalStore) -> set[str]:
     with index_of(store) as conn:
         return {key for (key,) in conn.execute("SELECT key FROM names")}
@@ -172,6 +192,31 @@ async def test_an_index_of_schema_5_gains_its_name_index(tmp_path: Path) -> None
     with sqlite3.connect(tmp_path / "index.db") as conn:
         schema = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
         assert schema == (SCHEMA_VERSION,) == ("7",)
+
+
+@pytest.mark.anyio
+async def test_new_names_wait_and_are_indexed_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new name waits in `names_fresh` until TRIGRAM_BATCH do, then all go into the trigram
+    index at once; a search finds names waiting and indexed alike, and a name that goes
+    leaves the index whole whether it was waiting or not."""
+    monkeypatch.setattr(index, "TRIGRAM_BATCH", 4)
+    async with await LocalStore.open(tmp_path, min_part_size=1) as store:
+        bucket = await new_bucket(store)
+        keys = [f"n/note-{k}" for k in range(10)]
+        await put_keys(store, bucket, keys[:3])
+        assert waiting_and_indexed(store) == (3, 0)
+        await put_keys(store, bucket, keys[3:])  # 4 indexed at the 4th, 4 more at the 8th
+        assert waiting_and_indexed(store) == (2, 8)
+        assert await every_hit(store, bucket, "n/", "note") == keys
+        check_names(store)
+        await store.delete_many(bucket, ["n/note-1", "n/note-9"])  # one indexed, one waiting
+        assert await every_hit(store, bucket, "n/", "note") == keys[:1] + keys[2:9]
+        check_names(store)
+        await put_keys(store, bucket, ["n/note-9", "n/note-1"])
+        assert await every_hit(store, bucket, "n/", "note") == keys
+        check_names(store)
 
 
 @pytest.mark.anyio

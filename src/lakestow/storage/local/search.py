@@ -2,13 +2,14 @@
 
 A text of 3 characters or more is looked up in the trigram index (`names_fts`): the keys
 holding a cover of its trigrams (non-overlapping ones, and the last) within the prefix's key
-range, at most `CANDIDATES` of them (a deleted object's name counts while its versions are
-kept), are taken in key order, and each is checked as `names.hit_of` says (the index has
-false positives, and a match in the prefix itself makes no hit) and, if it makes a hit, for a
-current object. A text of 1 or 2 characters, which no trigram covers, or one so common that
-more than `CANDIDATES` keys hold it, is looked for by reading the prefix's keys in order
-instead, at most `SCAN_BUDGET` of them a call: where matches are common a page fills fast;
-where they are rare the page ends `partial`, and the next call goes on from there.
+range, with the new names not indexed yet (`names_fresh`), at most `CANDIDATES` of them (a
+deleted object's name counts while its versions are kept), are taken in key order, and each
+is checked as `names.hit_of` says (the index has false positives, and a match in the prefix
+itself makes no hit) and, if it makes a hit, for a current object. A text of 1 or 2
+characters, which no trigram covers, or one so common that more than `CANDIDATES` keys hold
+it, is looked for by reading the prefix's keys in order instead, at most `SCAN_BUDGET` of
+them a call: where matches are common a page fills fast; where they are rare the page ends
+`partial`, and the next call goes on from there.
 """
 
 from __future__ import annotations
@@ -88,6 +89,14 @@ def _indexed(
         (trigrams(hits.needle), bucket, *params, CANDIDATES + 1),
     )
     keys = [key for (key,) in rows]
+    # and those of the new names not in the trigram index yet (fewer than
+    # index.TRIGRAM_BATCH) that hold the text
+    fresh = conn.execute(
+        "SELECT n.key FROM names_fresh AS f JOIN names AS n ON n.id = f.id "  # noqa: S608
+        f"WHERE +n.bucket = ?{within}",
+        (bucket, *params),
+    )
+    keys += [key for (key,) in fresh if names.hit_of(key, hits.prefix, hits.needle)]
     if len(keys) > CANDIDATES:
         return None
     # A name outlives its object while older versions are kept (index._NAMES): a key that
