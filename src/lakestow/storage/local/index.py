@@ -112,7 +112,7 @@ def _names(batch: int) -> tuple[str, ...]:
         WHEN (SELECT count(*) FROM names_fresh) >= {int(batch)}
         BEGIN
             INSERT INTO names_fts (rowid, key)
-                SELECT n.id, n.key FROM names_fresh AS f JOIN names AS n ON n.id = f.id;
+                SELECT n.id, n.key FROM names_fresh AS f CROSS JOIN names AS n ON n.id = f.id;
             DELETE FROM names_fresh;
         END""",  # noqa: S608 (a number)
         f"""CREATE TRIGGER IF NOT EXISTS objects_unnamed AFTER DELETE ON objects

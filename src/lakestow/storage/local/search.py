@@ -90,9 +90,9 @@ def _indexed(
     )
     keys = [key for (key,) in rows]
     # and those of the new names not in the trigram index yet (fewer than
-    # index.TRIGRAM_BATCH) that hold the text
+    # index.TRIGRAM_BATCH) that hold the text; CROSS JOIN: read them, not every name
     fresh = conn.execute(
-        "SELECT n.key FROM names_fresh AS f JOIN names AS n ON n.id = f.id "  # noqa: S608
+        "SELECT n.key FROM names_fresh AS f CROSS JOIN names AS n ON n.id = f.id "  # noqa: S608
         f"WHERE +n.bucket = ?{within}",
         (bucket, *params),
     )
