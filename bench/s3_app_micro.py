@@ -35,7 +35,7 @@ from botocore.credentials import Credentials
 
 from lakestow import config, datadir
 from lakestow.s3api.app import S3App
-from lakestow.server import open_runtime
+from lakestow.server import open_runtime, settle_gc
 
 BUCKET = "lakestow"  # the organizations' bucket of a default data directory
 PORT = 9000  # only in the signed Host header: nothing listens
@@ -104,6 +104,7 @@ async def run(args: argparse.Namespace, data: Path) -> None:
         async with open_runtime(opened) as runtime:
             runtime.verifier.refresh()
             client = Client(S3App(runtime))
+            settle_gc()  # as `serve` does
             small = os.urandom(4096)
 
             async def put(key: str, body: bytes) -> None:
