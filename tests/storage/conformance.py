@@ -227,7 +227,9 @@ class TestObjects(StoreSuite):
             put.content_type,
             put.metadata,
         )
-        assert abs(head.last_modified - put.last_modified) < timedelta(seconds=1)
+        # an upstream's Last-Modified is in whole seconds and stamped once the body is in,
+        # while the s3 store's PUT answers its own time at the start: seconds apart under load
+        assert abs(head.last_modified - put.last_modified) < timedelta(seconds=5)
         result = await store.get(bucket, "d/k")
         assert (result.start, result.end, result.length) == (0, 2999, 3000)
         assert await read(result) == data
