@@ -152,7 +152,7 @@ class Tools:
             raise SystemExit(result.line())
 
     def restores(self, round_: int) -> dict[str, Runner]:
-        into = self.root / f"restore{round_}"
+        into = Path(os.environ.get("RESTORE_ROOT", self.root)) / f"restore{round_}"
         lakestow = [*self.restore_args, "--home", str(into / "lakestow")]
         rclone = [str(BIN / "rclone"), "copy", f"ls:{self.base}rclone", str(into / "rclone")]
         aws = [str(BIN / "aws"), "s3", "sync", "--only-show-errors"]

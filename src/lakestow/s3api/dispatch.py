@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from lakestow.errors import Unsupported
 from lakestow.s3api import (
     acl,
+    archive,
     attributes,
     bucket_config,
     buckets,
@@ -53,12 +54,14 @@ SUBRESOURCES = (
     "restore",
     "select",
     "torrent",
+    archive.QUERY,
 )
 
 ROUTES: dict[tuple[str, str, str | None], Handler] = {
     ("GET", "service", None): buckets.list_buckets,
     ("HEAD", "bucket", None): buckets.head_bucket,
     ("GET", "bucket", None): listing.list_objects,
+    ("GET", "bucket", archive.QUERY): archive.get_archive,
     ("GET", "bucket", "location"): buckets.get_location,
     ("GET", "bucket", "versioning"): versioning.get_versioning,
     ("PUT", "bucket", "versioning"): versioning.put_versioning,

@@ -9,6 +9,7 @@ answers are translated here and only here (STYLE convention 2).
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import threading
@@ -16,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote
 
 from lakestow.sync.credentials import CachedCredentials, CredentialSource, s3_store
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
     from obstore.store import S3Store
 
+    from lakestow.sync import tar
     from lakestow.sync.signed import Answer, Signer
 
 NOT_FOUND = {"NoSuchKey", "NoSuchUpload", "404", "NotFound"}
@@ -34,6 +36,11 @@ META = "x-amz-meta-"
 SHA256, UNSIGNED = "x-amz-content-sha256", "UNSIGNED-PAYLOAD"
 WHOLE = 4 << 20
 """Objects up to this size are read in one piece by a GET, larger ones streamed."""
+ARCHIVE = {"lakestow-archive": "tar"}
+"""A lakestow extension: every object under a prefix in one tar answer (`s3api.archive`, whose
+docstring tells the format; the names below are its)."""
+ARCHIVE_TYPE, ARCHIVE_END = "application/x-tar", ".lakestow-archive-end"
+PAX_ETAG, PAX_META, PAX_END = "LAKESTOW.etag", "LAKESTOW.meta.", "LAKESTOW.end"
 MD5_ETAG = re.compile("[0-9a-f]{32}")
 """An ETag that is the MD5 of the object's bytes: one PUT's (S3 and lakestow; not under
 SSE-KMS, where a state checksum taken from it only makes a later `--checksum` send again)."""
@@ -63,6 +70,23 @@ class RemoteObject(NamedTuple):
     size: int
     etag: str
     version_id: str | None = None
+
+
+class Archived(NamedTuple):
+    """One member of an archive (`Remote.archive`): the object, what a GET of it would have
+    told, and its bytes: in memory (up to `WHOLE`), or pieces to take now, before the next
+    member (None for a folder marker)."""
+
+    obj: RemoteObject
+    got: Downloaded
+    data: bytes | Iterator[bytes] | None
+
+    def write(self, fd: int) -> Downloaded:
+        """Write the member's bytes to `fd`."""
+        data = self.data
+        if data is None:
+            return self.got
+        return _written(fd, self.got, [data] if isinstance(data, bytes) else data)
 
 
 class Downloaded(NamedTuple):
@@ -95,6 +119,18 @@ def _translated() -> Iterator[None]:
     except BaseError as exc:
         raise RemoteError(type(exc).__name__, _first_line(exc)) from exc
     except (OSError, http.client.HTTPException) as exc:
+        raise RemoteError(type(exc).__name__, str(exc) or type(exc).__name__) from exc
+
+
+@contextmanager
+def _transport() -> Iterator[None]:
+    """A connection's failures while an answer is read, as RemoteError (and nothing else:
+    a local file's OSError stays what it is)."""
+    import http.client
+
+    try:
+        yield
+    except (http.client.HTTPException, ConnectionError, TimeoutError) as exc:
         raise RemoteError(type(exc).__name__, str(exc) or type(exc).__name__) from exc
 
 
@@ -387,8 +423,6 @@ class Remote:
 
     def download(self, path: str, fd: int, version_id: str | None = None) -> Downloaded:
         """Write `path` (its version `version_id`, if given) to the file descriptor `fd`."""
-        import hashlib
-
         import obstore
 
         self._count()
@@ -396,18 +430,29 @@ class Remote:
             options: Any = {} if version_id is None else {"version": version_id}
             answer = obstore.get(self.store, self.key(path), options=options)
             etag = _unquote(answer.meta["e_tag"])
-            # a single-part object's ETag is the MD5 of its bytes: hash the others only
-            digest = None if MD5_ETAG.fullmatch(etag) else hashlib.md5(usedforsecurity=False)
             if answer.meta["size"] <= WHOLE:  # one crossing into obstore, not a stream's
                 blocks: Iterable[Any] = [answer.bytes()]
             else:
                 blocks = answer.stream(min_chunk_size=1 << 20)
-            for block in blocks:
-                if digest:
-                    digest.update(block)
-                _write_all(fd, memoryview(block))
-        meta = {k.lower(): v for k, v in answer.attributes.items()}
-        return Downloaded(etag, digest.hexdigest() if digest else etag, meta)
+            meta = {k.lower(): v for k, v in answer.attributes.items()}
+            return _written(fd, Downloaded(etag, etag, meta), blocks)
+
+    @contextmanager
+    def archive(self) -> Iterator[Iterator[Archived] | None]:
+        """Every object under the prefix, bytes and all, from one request (`ARCHIVE`); None
+        from an endpoint that does not know it (it answers a listing): GET each instead."""
+        query = ARCHIVE | {"prefix": self.prefix}
+        self._count()
+        with _translated():
+            response = self.signer.open("GET", self.bucket, "", query)
+        with response:
+            if response.status >= 300:
+                _checked(Answer(response.status, {}, response.read()))
+            if response.getheader("content-type") != ARCHIVE_TYPE:
+                yield None
+                return
+            # (not yielded inside _translated: the caller's own errors come back through here)
+            yield _members(self.prefix, io.BufferedReader(response, 1 << 20))
 
     def abort_uploads(self, started_before: datetime) -> int:
         """Abort the multipart uploads under the prefix begun before a time (a dead agent's)."""
@@ -428,6 +473,61 @@ class Remote:
             obstore.put(
                 self.store, self.key(path), data, attributes={"Content-Type": "application/json"}
             )
+
+
+def _members(prefix: str, stream: IO[bytes]) -> Iterator[Archived]:
+    """The members of an archive as the agent's objects; RemoteError if it ends before its
+    last member says it is whole (a server failing mid-answer)."""
+    from lakestow.sync import tar
+
+    reader = tar.Reader(stream)
+    count = 0
+    with _archive_errors(prefix):
+        while (member := reader.next()) is not None:
+            pax = member.pax
+            if member.name == ARCHIVE_END and PAX_END in pax:
+                if pax[PAX_END] == str(count):
+                    return
+                break
+            count += 1
+            etag = pax.get(PAX_ETAG, "")
+            meta = {k[len(PAX_META) :]: v for k, v in pax.items() if k.startswith(PAX_META)}
+            data: bytes | Iterator[bytes] | None = None
+            if not member.folder:
+                data = reader.read() if member.size <= WHOLE else _pieces(prefix, reader)
+            obj = RemoteObject(member.name, member.size, etag)
+            yield Archived(obj, Downloaded(etag, etag, meta), data)
+    raise RemoteError("IncompleteArchive", f"the archive of {prefix!r} ended early")
+
+
+def _pieces(prefix: str, reader: tar.Reader) -> Iterator[bytes]:
+    with _archive_errors(prefix):
+        yield from reader.pieces()
+
+
+@contextmanager
+def _archive_errors(prefix: str) -> Iterator[None]:
+    """An archive that cannot be read, or a connection lost while reading it: RemoteError."""
+    from lakestow.sync.tar import TarError
+
+    with _transport():
+        try:
+            yield
+        except TarError as exc:
+            raise RemoteError("MalformedAnswer", f"the archive of {prefix!r}: {exc}") from exc
+
+
+def _written(fd: int, got: Downloaded, blocks: Iterable[Any]) -> Downloaded:
+    """Write `blocks` to `fd`; `got` with the MD5 of what was written, hashed only when its
+    ETag is not the MD5 already (a single-part object's is)."""
+    import hashlib
+
+    digest = None if MD5_ETAG.fullmatch(got.etag) else hashlib.md5(usedforsecurity=False)
+    for block in blocks:
+        if digest:
+            digest.update(block)
+        _write_all(fd, memoryview(block))
+    return got._replace(md5=digest.hexdigest()) if digest else got
 
 
 def _write_all(fd: int, data: memoryview) -> None:

@@ -12,11 +12,13 @@ markers of empty folders: the next pass deletes it remotely if the folder is not
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
 import stat
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,13 +27,19 @@ from typing import TYPE_CHECKING, Literal
 from lakestow.sync import meta
 from lakestow.sync.errors import SyncError
 from lakestow.sync.ignore import IGNORE_FILE, STATE_DIR, STATUS_NAME, IgnoreRules
-from lakestow.sync.remote import Remote, RemoteObject
+from lakestow.sync.remote import WHOLE, Archived, Downloaded, Remote, RemoteObject
 from lakestow.sync.state import Entry, State
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
+LANES = 8
+"""Threads writing an archive's files, each the files of its share of the folders."""
+HELD = 64 << 20
+"""The most bytes of an archive's small files read and waiting for a thread to write them."""
 Action = Literal["download", "keep", "in-sync", "skip"]
+Fill = Callable[[int], Downloaded]
+"""Writes an object's bytes to a file descriptor; what a GET of it tells."""
 Progress = Callable[[int, int, int], None]
 """Called after each file: (files done, files in all, bytes downloaded so far)."""
 
@@ -93,15 +101,24 @@ def restore(
             first.add(RemoteObject(IGNORE_FILE, 0, etag), known, IgnoreRules())
             first.finish()
         rules = IgnoreRules.for_home(home)
-        rest = Downloads(home, remote, state, result, pool, progress)
+        rest = Downloads(home, remote, state, result, pool, progress, _files(home))
         listed, folders = set(), []
+        # a home the state knows nothing of (a new instance's) takes everything: in one
+        # answer from lakestow (an archive), else by a listing and a GET per file
+        archive = remote.archive() if not known else contextlib.nullcontext(None)
         try:
-            for obj in remote.list():
-                listed.add(obj.path)
-                if obj.path.endswith("/") and not rules.ignored(obj.path):
-                    folders.append(obj)
-                elif obj.path != IGNORE_FILE:
-                    rest.add(obj, known, rules)
+            with archive as members:
+                found: Iterable[tuple[RemoteObject, Archived | None]] = (
+                    ((obj, None) for obj in remote.list())
+                    if members is None
+                    else ((member.obj, member) for member in members)
+                )
+                for obj, member in found:
+                    listed.add(obj.path)
+                    if obj.path.endswith("/") and not rules.ignored(obj.path):
+                        folders.append(obj)
+                    elif obj.path != IGNORE_FILE:
+                        rest.add(obj, known, rules, member)
         finally:  # a listing cut short: what was downloaded is still recorded
             rest.finish()
         state.put(_folders(home, folders, result))
@@ -176,7 +193,9 @@ class Downloads:
     """Files being downloaded into the home by a thread pool, from the moment they are listed:
     `add` triages a listed object and submits it if it is to be downloaded; `finish` waits
     for all of them, recording each file in the state (200 at a time) and calling
-    `progress`."""
+    `progress`. An object that comes with its bytes (an archive's member) is read at once: a
+    small one handed to a thread (at most `HELD` bytes of them waiting), a large one written
+    here."""
 
     def __init__(
         self,
@@ -186,21 +205,34 @@ class Downloads:
         result: RestoreResult,
         pool: ThreadPoolExecutor,
         progress: Progress | None = None,
+        files: dict[str, os.stat_result] | None = None,
     ) -> None:
         self.home, self.remote, self.state = home, remote, state
         self.result, self.pool, self.progress = result, pool, progress
+        self.files = files  # what the home held (`_files`), or None: stat each
         self.futures: dict[Future[Entry], RemoteObject] = {}
         self.made: set[Path] = set()  # the folders made: the threads share it
         self.pending: list[Entry] = []
+        self.held = 0
+        self.room = threading.Condition()
+        self.lanes: list[ThreadPoolExecutor] = []
 
-    def add(self, obj: RemoteObject, known: dict[str, Entry], rules: IgnoreRules) -> None:
+    def add(
+        self,
+        obj: RemoteObject,
+        known: dict[str, Entry],
+        rules: IgnoreRules,
+        member: Archived | None = None,
+    ) -> None:
         try:
-            local = _stat(self.home / obj.path)
+            local = _stat(self.home / obj.path) if self.files is None else self.files.get(obj.path)
         except OSError as exc:
             self.result.errors[obj.path] = f"cannot restore: {exc.strerror}"
             return
         action = restore_action(obj, local, known.get(obj.path), rules.ignored(obj.path))
-        if action == "download":
+        if action == "download" and member is not None:
+            self.take(member)
+        elif action == "download":
             self.submit(obj)
         elif action == "keep":
             self.result.kept.append(obj.path)
@@ -208,8 +240,53 @@ class Downloads:
             self.result.in_sync += 1
 
     def submit(self, obj: RemoteObject) -> None:
-        future = self.pool.submit(_fetch, self.home, self.remote, obj, self.made)
+        remote = self.remote
+
+        def fill(fd: int) -> Downloaded:
+            return remote.download(obj.path, fd, obj.version_id)
+
+        future = self.pool.submit(_fetch, self.home, obj, self.made, fill)
         self.futures[future] = obj
+
+    def take(self, member: Archived) -> None:
+        """Write an archive's member (whose bytes must be read before the next one's)."""
+        from concurrent.futures import Future
+
+        if member.obj.size > WHOLE:
+            future: Future[Entry] = Future()
+            try:
+                future.set_result(_fetch(self.home, member.obj, self.made, member.write))
+            except (SyncError, OSError) as exc:
+                future.set_exception(exc)
+        else:
+            with self.room:
+                self.room.wait_for(lambda: self.held < HELD)
+                self.held += member.obj.size
+            future = self._lane(member.obj.path).submit(
+                _fetch, self.home, member.obj, self.made, member.write
+            )
+            future.add_done_callback(lambda _: self._release(member.obj.size))
+        self.futures[future] = member.obj
+
+    def _lane(self, path: str) -> ThreadPoolExecutor:
+        """The one thread that writes the files of `path`'s folder. An archive comes in key
+        order, a folder's files one after another; creating files in one folder from several
+        threads serializes them on its lock, while files made in different folders at once
+        are made in parallel (ext4, 5,000 files in 280 folders: 1.6 s with 2 threads taking
+        folders apart, 2.9 s with 2 threads taking files in key order, 3.4 s with one)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        if not self.lanes:
+            self.lanes = [
+                ThreadPoolExecutor(1, thread_name_prefix="lakestow-restore-lane")
+                for _ in range(LANES)
+            ]
+        return self.lanes[hash(path.rpartition("/")[0]) % LANES]
+
+    def _release(self, size: int) -> None:
+        with self.room:
+            self.held -= size
+            self.room.notify()
 
     def finish(self) -> None:
         from concurrent.futures import as_completed
@@ -231,6 +308,29 @@ class Downloads:
                 self.progress(done, len(self.futures), self.result.bytes)
         self.state.put(self.pending)
         self.pending.clear()
+        for lane in self.lanes:
+            lane.shutdown()
+
+
+def _files(home: Path) -> dict[str, os.stat_result]:
+    """Every file and link under `home` (its lstat, by relative POSIX path), links to folders
+    not followed: what a restore compares the remote copy with, read in one walk (a new home
+    holds nothing; a stat per listed file would wait on the folders being written to)."""
+    found: dict[str, os.stat_result] = {}
+    folders = [(str(home), "")]
+    while folders:
+        folder, rel = folders.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            path = rel + entry.name
+            if entry.is_dir(follow_symlinks=False):
+                folders.append((entry.path, path + "/"))
+            else:
+                found[path] = entry.stat(follow_symlinks=False)
+    return found
 
 
 def _stat(path: Path) -> os.stat_result | None:
@@ -243,9 +343,10 @@ def _stat(path: Path) -> os.stat_result | None:
 _names = itertools.count()
 
 
-def _fetch(home: Path, remote: Remote, obj: RemoteObject, made: set[Path]) -> Entry:
-    """Download `obj` beside its target, give it its mode and mtime (or make the link it
-    holds), then rename it into place: never through a link, never out of the home."""
+def _fetch(home: Path, obj: RemoteObject, made: set[Path], fill: Fill) -> Entry:
+    """Download `obj` beside its target (`fill` writes its bytes), give it its mode and mtime
+    (or make the link it holds), then rename it into place: never through a link, never out
+    of the home."""
     target = home / obj.path
     _folder_for(home, obj.path, made)
     # beside its target, not in one folder for all: creating and renaming files in a single
@@ -254,7 +355,7 @@ def _fetch(home: Path, remote: Remote, obj: RemoteObject, made: set[Path]) -> En
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         try:
-            got = remote.download(obj.path, fd, obj.version_id)
+            got = fill(fd)
             kept = meta.decode(got.meta)
             if not kept.link:
                 _keep(fd, kept)

@@ -112,19 +112,10 @@ class Signer:
     ) -> Answer:
         """Send one request (once more on a fresh connection when a kept-alive one was
         closed under it); any HTTP status is returned, only transport failures raise."""
-        path = _encode(f"{self.base}/{bucket}/{key}", safe="/-_.~")
-        query = dict(query or {})
-        target = path + ("?" + "&".join(f"{_encode(k)}={_encode(v)}" for k, v in query.items()))
-        target = target.rstrip("?")
         for attempt in (1, 2):
-            signed = sign(
-                self.credentials(), self.region, method, self.host, path, query,
-                dict(headers or {}), body,
-            )  # fmt: skip
             connection = self._connection(fresh=attempt == 2)
             try:
-                connection.request(method, target, body=body, headers=signed)
-                response = connection.getresponse()
+                response = self._send(connection, method, bucket, key, query, headers, body)
                 data = response.read()
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 connection.close()
@@ -134,6 +125,40 @@ class Signer:
             found = {k.lower(): v for k, v in response.getheaders()}
             return Answer(response.status, found, data)
         raise AssertionError("unreachable")
+
+    def open(
+        self, method: str, bucket: str, key: str = "", query: Mapping[str, str] | None = None
+    ) -> http.client.HTTPResponse:
+        """Send one request without a body on a connection of its own, and return the answer
+        unread, for the caller to stream and close (closing it closes the connection)."""
+        kind = http.client.HTTPSConnection if self.secure else http.client.HTTPConnection
+        connection = kind(self.host, timeout=self.timeout)
+        try:
+            return self._send(connection, method, bucket, key, query, None, b"")
+        except BaseException:
+            connection.close()
+            raise
+
+    def _send(
+        self,
+        connection: http.client.HTTPConnection,
+        method: str,
+        bucket: str,
+        key: str,
+        query: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+        body: bytes,
+    ) -> http.client.HTTPResponse:
+        path = _encode(f"{self.base}/{bucket}/{key}", safe="/-_.~")
+        query = dict(query or {})
+        target = path + ("?" + "&".join(f"{_encode(k)}={_encode(v)}" for k, v in query.items()))
+        target = target.rstrip("?")
+        signed = sign(
+            self.credentials(), self.region, method, self.host, path, query,
+            dict(headers or {}), body,
+        )  # fmt: skip
+        connection.request(method, target, body=body, headers=signed)
+        return connection.getresponse()
 
     def _connection(self, fresh: bool) -> http.client.HTTPConnection:
         connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)

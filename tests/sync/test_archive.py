@@ -1,0 +1,99 @@
+"""A restore of a home the agent knows nothing of (a new instance's) takes the whole remote copy
+in one answer, lakestow's archive (`s3api.archive`), and falls back to a GET per file on an
+endpoint that does not know it (moto's S3 server here); an archive cut short fails the
+restore rather than passing for a smaller home."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from lakestow.sync.agent import Agent
+from lakestow.sync.credentials import Credentials
+from lakestow.sync.errors import RemoteError
+from lakestow.sync.remote import ARCHIVE, Endpoint, Remote, _members
+from storage.upstream import Upstream, moto_server
+from sync.conftest import Home
+from sync.test_metadata import files_of, make_home
+from sync.test_pass import SMALL_PARTS, write
+
+
+def test_a_new_home_comes_in_one_answer_as_it_was(member: Home, tmp_path: Path) -> None:
+    source, target = tmp_path / "source", tmp_path / "target"
+    make_home(source)  # modes, mtimes, links, a file in parts
+    write(source, {f"many/f{i}.txt": os.urandom(i * 100) for i in range(60)})
+    (source / "empty-folder").mkdir()
+    assert member.agent(source, tuning=SMALL_PARTS).sync().ok
+    with member.agent(target) as agent:
+        restored = agent.restore()
+        assert not restored.errors and agent.remote.requests <= 4  # not one a file: the archive
+        entries = agent.state.entries()
+    assert files_of(target) == files_of(source)
+    assert (target / "empty-folder").is_dir()
+    big = (source / "data/big.bin").read_bytes()  # its ETag is a multipart one: hashed
+    assert entries["data/big.bin"].checksum == hashlib.md5(big).hexdigest()
+    idle = member.agent(target).sync()
+    assert idle.ok and idle.requests == 0
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[Upstream]:
+    with moto_server(5 * 2**20) as upstream:
+        yield upstream
+
+
+def test_an_endpoint_without_archives_gets_a_get_per_file(moto: Upstream, tmp_path: Path) -> None:
+    client = boto3.client(
+        "s3",
+        endpoint_url=moto.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id=moto.access_key_id,
+        aws_secret_access_key=moto.secret_access_key,
+    )
+    client.create_bucket(Bucket="homes")
+    files = {"run.sh": b"#!/bin/sh\n", "nb/a.ipynb": b"{}", "data/x.bin": os.urandom(70_000)}
+    for name, data in files.items():
+        meta = {"mode": "100755", "mtime": "1700000000.5"} if name == "run.sh" else {}
+        client.put_object(Bucket="homes", Key=f"home/{name}", Body=data, Metadata=meta)
+    creds = Credentials(moto.access_key_id, moto.secret_access_key)
+    remote = Remote(Endpoint(moto.endpoint_url, "us-east-1", lambda: creds), "homes", "home/")
+    with Agent(tmp_path, remote) as agent:
+        restored = agent.restore()
+    assert not restored.errors and sorted(restored.downloaded) == sorted(files)
+    assert remote.requests >= 2 + len(files)  # the archive asked, a listing, a GET each
+    for name, data in files.items():
+        assert (tmp_path / name).read_bytes() == data
+    run = (tmp_path / "run.sh").stat()
+    assert run.st_mode & 0o777 == 0o755 and run.st_mtime_ns == 1_700_000_000_500_000_000
+
+
+def test_an_archive_cut_short_is_an_error(member: Home, tmp_path: Path) -> None:
+    """A real archive, cut where a stream that ends early would end: before the end member
+    (a whole member's boundary, which a tar reader takes for the end) and inside a member."""
+    write(tmp_path, {f"f{i}": os.urandom(2000) for i in range(5)})
+    assert member.agent(tmp_path).sync().ok
+    remote = member.remote()
+    with remote.signer.open("GET", remote.bucket, "", ARCHIVE | {"prefix": member.prefix}) as got:
+        body = got.read()
+    assert len(_read(body, member.prefix)) == 6  # 5 files and the status object
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r|") as tar:
+        end = [m.offset for m in tar if m.name == ".lakestow-archive-end"]
+    for cut in (body[: end[0]], body[: len(body) // 2]):
+        with pytest.raises(RemoteError):
+            _read(cut, member.prefix)
+
+
+def _read(body: bytes, prefix: str) -> list[bytes]:
+    """Every member's bytes, read as a restore reads them."""
+    found = []
+    for member in _members(prefix, io.BytesIO(body)):
+        data = member.data or b""
+        found.append(data if isinstance(data, bytes) else b"".join(data))
+    return found
