@@ -1,6 +1,7 @@
 """The sync agent against `rclone sync` and `aws s3 sync --delete`: same server, same home.
 
     .venv/bin/python bench/sync_bench.py --cli [--quick] [--files 5000] [--big 3] [--dir TMP]
+        [--restore-dir DIR]
 
 Run by hand. Starts a fresh `lakestow serve`, builds a synthetic home (FILES files,
 log-uniform 1-200 KiB, nested in 280 folders, plus BIG files of 50 MiB: 5,000 files and
@@ -14,7 +15,9 @@ each tool into its own prefix of alice's notebooks folder:
 - restore: each tool's copy brought down into an empty directory (`home restore` against
   `rclone copy`, and `aws s3 sync`), best of 3 rounds, each round into new directories with
   the tools' order turned by one, so that no tool always goes first (one restore measured
-  0.9-1.2x rclone from run to run).
+  0.9-1.2x rclone from run to run). `--restore-dir /dev/shm` restores into memory (tmpfs),
+  which takes the disk's cost of creating files (large on a disk that has deleted many
+  recently) out of the comparison.
 
 With `--cli` every tool runs as a new process, the way users and `instance run` start them
 (`lakestow home sync` through the installed `lakestow` command beside this Python, credentials
@@ -120,8 +123,14 @@ def environment(root: Path, home: Home) -> dict[str, str]:
 class Tools:
     """The three tools, each syncing `home` into its own prefix."""
 
-    def __init__(self, root: Path, home: Path, alice: Home, cli: bool) -> None:
+    def __init__(
+        self, root: Path, home: Path, alice: Home, cli: bool, restore_dir: Path | None = None
+    ) -> None:
         self.root, self.home, self.alice, self.cli = root, home, alice, cli
+        # where restores go: beside the rest (removed with it), or in `restore_dir`
+        self.into = root
+        if restore_dir is not None:
+            self.into = Path(tempfile.mkdtemp(dir=restore_dir, prefix="bench-"))
         self.env = environment(root, alice)
         self.base = f"{BUCKET}/{alice.prefix}"
         script = Path(sys.executable).with_name("lakestow")  # the command users run
@@ -152,7 +161,7 @@ class Tools:
             raise SystemExit(result.line())
 
     def restores(self, round_: int) -> dict[str, Runner]:
-        into = Path(os.environ.get("RESTORE_ROOT", self.root)) / f"restore{round_}"
+        into = self.into / f"restore{round_}"
         lakestow = [*self.restore_args, "--home", str(into / "lakestow")]
         rclone = [str(BIN / "rclone"), "copy", f"ls:{self.base}rclone", str(into / "rclone")]
         aws = [str(BIN / "aws"), "s3", "sync", "--only-show-errors"]
@@ -201,7 +210,7 @@ def run(server: Server, root: Path, args: argparse.Namespace) -> None:
     home = root / "home"
     size = build(home, args.files, args.big, rng)
     alice = Home(server, "alice", server.ids["alice"])
-    tools = Tools(root, home, alice, args.cli)
+    tools = Tools(root, home, alice, args.cli, args.restore_dir)
     nothing: Callable[[int], None] = lambda _: None  # noqa: E731
     rows = {
         "first": best(1, nothing, lambda _: tools.syncs()),
@@ -210,7 +219,9 @@ def run(server: Server, root: Path, args: argparse.Namespace) -> None:
     }
     if args.cli:
         rows["restore"] = best(3, nothing, tools.restores)
-        check_restore(home, root / "restore0" / "lakestow")
+        check_restore(home, tools.into / "restore0" / "lakestow")
+        if tools.into != root:
+            shutil.rmtree(tools.into)
     print(
         f"\nhome: {args.files} files + {args.big} x 50 MiB = {size / 2**20:.0f} MiB;"
         f" {os.cpu_count()} CPUs; {'each tool a new process' if args.cli else 'agent in process'}"
@@ -236,6 +247,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=5000)
     parser.add_argument("--big", type=int, default=3)
     parser.add_argument("--dir", type=Path, default=None)
+    parser.add_argument("--restore-dir", type=Path, default=None, help="restore into DIR")
     args = parser.parse_args()
     if args.quick:
         args.files, args.big = 1000, 1

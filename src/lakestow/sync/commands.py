@@ -171,8 +171,9 @@ def _logging() -> None:
 
 
 def _progress(stream: TextIO | None = None) -> Progress | None:
-    """A progress line for a restore, redrawn in place at most 10 times a second, when
-    `stream` (stderr) is a terminal; None (no progress shown) otherwise, as in a log."""
+    """A progress line for a restore, redrawn in place at most 10 times a second (and whenever
+    every file begun is done), when `stream` (stderr) is a terminal; None (no progress shown)
+    otherwise, as in a log. The caller ends the line."""
     out = stream or sys.stderr
     if not out.isatty():
         return None
@@ -182,8 +183,7 @@ def _progress(stream: TextIO | None = None) -> Progress | None:
         now = time.monotonic()
         if done == total or now - last[0] >= 0.1:
             last[0] = now
-            line = f"\rrestore: {done}/{total} files, {size / 2**20:.1f} MiB"
-            out.write(line + ("\n" if done == total else ""))
+            out.write(f"\rrestore: {done}/{total} files, {size / 2**20:.1f} MiB")
             out.flush()
 
     return show
@@ -207,8 +207,11 @@ def home() -> None:
 def home_restore(settings: SyncSettings, as_of: datetime | None) -> None:
     """Replicate the remote notebooks folder into --home (local edits are kept)."""
     moment = None if as_of is None else as_of.replace(tzinfo=UTC)
+    progress = _progress()
     with settings.agent() as agent:
-        result = agent.restore(_progress(), as_of=moment)
+        result = agent.restore(progress, as_of=moment)
+    if progress is not None:
+        click.echo(err=True)  # the end of the progress line
     click.echo(
         f"restored {len(result.downloaded)} files ({result.bytes} bytes), {result.in_sync}"
         f" already in sync, {len(result.kept)} local versions kept, {len(result.errors)} errors",

@@ -20,6 +20,7 @@ import re
 import shlex
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -140,6 +141,8 @@ class Instance:
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             restored = self.agent.restore(progress)
+            if progress is not None:
+                sys.stderr.write("\n")  # the end of the progress line
             log.info(
                 "restore: %d files downloaded, %d kept",
                 len(restored.downloaded),

@@ -41,7 +41,8 @@ Action = Literal["download", "keep", "in-sync", "skip"]
 Fill = Callable[[int], Downloaded]
 """Writes an object's bytes to a file descriptor; what a GET of it tells."""
 Progress = Callable[[int, int, int], None]
-"""Called after each file: (files done, files in all, bytes downloaded so far)."""
+"""Called after each file: (files done, files begun so far, bytes downloaded so far); files
+are begun as the listing (or the archive) goes."""
 
 
 @dataclass
@@ -210,7 +211,8 @@ class Downloads:
         self.home, self.remote, self.state = home, remote, state
         self.result, self.pool, self.progress = result, pool, progress
         self.files = files  # what the home held (`_files`), or None: stat each
-        self.futures: dict[Future[Entry], RemoteObject] = {}
+        self.futures: dict[Future[Entry], RemoteObject] = {}  # not yet recorded, in order
+        self.recorded = 0
         self.made: set[Path] = set()  # the folders made: the threads share it
         self.pending: list[Entry] = []
         self.held = 0
@@ -245,8 +247,7 @@ class Downloads:
         def fill(fd: int) -> Downloaded:
             return remote.download(obj.path, fd, obj.version_id)
 
-        future = self.pool.submit(_fetch, self.home, obj, self.made, fill)
-        self.futures[future] = obj
+        self._started(self.pool.submit(_fetch, self.home, obj, self.made, fill), obj)
 
     def take(self, member: Archived) -> None:
         """Write an archive's member (whose bytes must be read before the next one's)."""
@@ -266,7 +267,7 @@ class Downloads:
                 _fetch, self.home, member.obj, self.made, member.write
             )
             future.add_done_callback(lambda _: self._release(member.obj.size))
-        self.futures[future] = member.obj
+        self._started(future, member.obj)
 
     def _lane(self, path: str) -> ThreadPoolExecutor:
         """The one thread that writes the files of `path`'s folder. An archive comes in key
@@ -288,24 +289,35 @@ class Downloads:
             self.held -= size
             self.room.notify()
 
+    def _started(self, future: Future[Entry], obj: RemoteObject) -> None:
+        """Count a download begun; record those done, in the order they began."""
+        self.futures[future] = obj
+        while self.futures and (first := next(iter(self.futures))).done():
+            self._record(first)
+
+    def _record(self, future: Future[Entry]) -> None:
+        """Record a finished download: in the state (200 at a time), the result, `progress`."""
+        obj = self.futures.pop(future)
+        try:
+            entry = future.result()
+        except (SyncError, OSError) as exc:
+            self.result.errors[obj.path] = getattr(exc, "message", None) or str(exc)
+        else:
+            self.pending.append(entry)
+            self.result.downloaded.append(obj.path)
+            self.result.bytes += entry.size
+        self.recorded += 1
+        if len(self.pending) >= 200:
+            self.state.put(self.pending)
+            self.pending.clear()
+        if self.progress:
+            self.progress(self.recorded, self.recorded + len(self.futures), self.result.bytes)
+
     def finish(self) -> None:
         from concurrent.futures import as_completed
 
-        for done, future in enumerate(as_completed(self.futures), 1):
-            obj = self.futures[future]
-            try:
-                entry = future.result()
-            except (SyncError, OSError) as exc:
-                self.result.errors[obj.path] = getattr(exc, "message", None) or str(exc)
-            else:
-                self.pending.append(entry)
-                self.result.downloaded.append(obj.path)
-                self.result.bytes += entry.size
-            if len(self.pending) >= 200:
-                self.state.put(self.pending)
-                self.pending.clear()
-            if self.progress:
-                self.progress(done, len(self.futures), self.result.bytes)
+        for future in as_completed(list(self.futures)):
+            self._record(future)
         self.state.put(self.pending)
         self.pending.clear()
         for lane in self.lanes:
