@@ -17,7 +17,9 @@ id, of alice's versions and of others'.
 
 from __future__ import annotations
 
+import io
 import random
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from urllib.parse import unquote
 
 import pytest
 from defusedxml import ElementTree as ET
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from inprocess import InProcess, in_process
@@ -432,6 +434,40 @@ def test_versions_are_read_and_deleted_as_if_others_did_not_exist(
     request = data.draw(version_requests(_versions(crowded_world)))
     seen = _read_version(alone, alone_world, request)
     assert _read_version(crowded, crowded_world, request) == seen, request
+
+
+@settings(
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_archives_are_the_same_as_if_others_keys_did_not_exist(
+    servers: list[tuple[InProcess, Any]], data: st.DataObject
+) -> None:
+    """lakestow's archive of any prefix (`?lakestow-archive=tar`): the same members, bytes,
+    ETags and records, or the same refusal, with or without the others' keys."""
+    (alone, alone_world), (crowded, crowded_world) = servers
+    prefix = data.draw(places(crowded_world["keys"]))
+    creds = data.draw(st.sampled_from(["plain", "plain", "scoped", "read-only"]))
+    query = {"lakestow-archive": "tar", "prefix": prefix}
+    seen = _archive(alone.s3(alone_world["creds"][creds], "GET", f"/{BUCKET}", query), alone_world)
+    got = crowded.s3(crowded_world["creds"][creds], "GET", f"/{BUCKET}", query)
+    assert _archive(got, crowded_world) == seen, (creds, prefix)
+    event(f"{seen[0]} with {len(seen[1]) if seen[0] == 200 else 0} members")
+
+
+def _archive(response: Any, world: dict[str, Any]) -> Any:
+    """An archive's members (name, bytes, pax records but the date), or the refusal."""
+    if response.headers.get("content-type") != "application/x-tar":
+        return response.status_code, _normal(ET.fromstring(response.content), world)
+    members = []
+    with tarfile.open(fileobj=io.BytesIO(response.content), mode="r|") as tar:
+        for member in tar:
+            data = tar.extractfile(member)
+            content = data.read() if data else None
+            members.append((member.name, member.type, content, member.pax_headers))
+    return response.status_code, members
 
 
 @settings(

@@ -9,13 +9,14 @@ never asks for it; a store that does not know it (AWS S3, an older lakestow) ans
 listing, which tells the agent to GET each object instead.
 
 The answer is a POSIX (pax) tar stream, as `tar` and Python's `tarfile` read it: one
-member per object, in key order, named by its key below the prefix (a folder marker as a
-directory member), dated by its Last-Modified; pax records carry what a GET's headers would:
-`LAKESTOW.etag`, and each user metadata entry as `LAKESTOW.meta.<name>`. A last member,
-`END_NAME` with `LAKESTOW.end=<members>`, says the stream is whole: a tar reader takes a stream
-cut at a member's end for a complete one, so without it a server failing mid-answer (which
-closes the connection) could pass for a shorter folder. An object deleted after it was listed
-is left out.
+member per object, in key order, named by its key below the prefix (the pax `path`, exact),
+dated by its Last-Modified; an empty folder marker is a directory member (one holding bytes,
+which S3 allows, a file member whose name ends in `/`); pax records carry what a GET's
+headers would: `LAKESTOW.etag`, and each user metadata entry as `LAKESTOW.meta.<name>`. A
+last member, `END_NAME` with `LAKESTOW.end=<members>`, says the stream is whole: a tar reader
+takes a stream cut at a member's end for a complete one, so without it a server failing
+mid-answer (which closes the connection) could pass for a shorter folder. An object deleted
+after it was listed is left out.
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def _member(info: ObjectInfo, name: str, size: int) -> bytes:
         f"LAKESTOW.meta.{k}": v for k, v in info.metadata.items() if not k.startswith(":")
     }
     mtime = int(info.last_modified.timestamp())
-    return header(name, size, mtime, name.endswith("/"), records)
+    return header(name, size, mtime, name.endswith("/") and not size, records)
 
 
 def header(name: str, size: int, mtime: int, folder: bool, records: dict[str, str]) -> bytes:
