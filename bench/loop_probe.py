@@ -10,6 +10,7 @@ real 1 KiB objects, `trash/` 1,000 that are then deleted. Both ASGI apps run on 
 process's one event loop, called through httpx's ASGI transport, while a task measures the
 lateness of `await asyncio.sleep(0.001)` ticks: the worst lateness during a request is how
 long something held the loop. One line per operation: its time and the worst lateness.
+`archive-2000` is the sync agent's restore (`?lakestow-archive=tar`) of the 2,000.
 `--where` names the functions the loop was in while late (a thread samples its stack);
 `--switch` sets the GIL switch interval, as `lakestow serve` does (server.SWITCH_INTERVAL).
 Compare two versions by running this script alternately over each one's src (PYTHONPATH):
@@ -208,6 +209,9 @@ def operations(d: Doors, state: dict[str, Any]) -> dict[str, Callable[[], Awaita
         ),
         "search(walk)": lambda: d.call("GET", "/api/search", params={"path": big, "q": "f099999"}),
         "zip-2000": lambda: d.call("GET", "/api/zip", params={"path": zipped}),
+        "archive-2000": lambda: d.s3_call(
+            "GET", "", {"lakestow-archive": "tar", "prefix": f"{root}zip/"}
+        ),
         "delete-objects-1000": delete_objects,
         "api-deleted": lambda: d.call(
             "GET", "/api/deleted", params={"path": trash, "limit": "1000"}

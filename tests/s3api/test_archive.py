@@ -6,16 +6,20 @@ another member or organization."""
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import tarfile
+import time
 import uuid
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+import pytest
 from botocore.client import BaseClient
 
-from s3api.conftest import BUCKET, LiveServer
+from s3api.conftest import BUCKET, LiveServer, Store
 from s3api.signing import signed, url_of
 
 END = ".lakestow-archive-end"
@@ -132,3 +136,41 @@ def test_an_archive_is_refused_as_the_listing_is_and_before_any_byte(live: LiveS
             assert _members(answer.content) == ({}, "0") and listing == []
     answer = _archive(live, alice_creds, live.private("alice"), kind="zip")
     assert answer.status_code == 400 and b"takes one format: tar" in answer.content
+
+
+def _open_files(live: LiveServer) -> int:
+    """Files the server's processes (the supervisor and its workers) hold open."""
+    assert live.process is not None
+    pid = live.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return sum(len(os.listdir(f"/proc/{p}/fd")) for p in [str(pid), *children])
+
+
+def test_an_archive_cut_short_releases_what_it_opened(live: LiveServer, store: Store) -> None:
+    """Clients that go away in the middle of archives of large objects (read from blob files,
+    streamed) leave nothing open on the server."""
+    if store.name != "local":
+        pytest.skip("an upstream's connections are pooled: counted on the local store")
+    creds = live.credentials("alice")
+    client = live.client(credentials=creds)
+    prefix = live.private("alice") + f"cut-{uuid.uuid4().hex[:8]}/"
+    for i in range(24):
+        client.put_object(Bucket=BUCKET, Key=f"{prefix}{i:02d}", Body=os.urandom(300_000))
+    query = urlencode({"lakestow-archive": "tar", "prefix": prefix})
+    url = url_of(live.endpoint, BUCKET, query=query)
+    before = _open_files(live)
+    for cut in range(12):
+        with (
+            httpx.Client(timeout=60) as http,
+            http.stream("GET", url, headers=dict(signed(creds, "GET", url).headers)) as answer,
+        ):
+            assert answer.status_code == 200
+            taken = 0
+            for chunk in answer.iter_raw():
+                taken += len(chunk)
+                if taken > cut * 500_000:
+                    break  # and the connection closes
+    deadline = time.monotonic() + 10
+    while _open_files(live) > before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _open_files(live) <= before

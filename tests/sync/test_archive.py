@@ -5,6 +5,7 @@ restore rather than passing for a smaller home."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -15,14 +16,20 @@ from pathlib import Path
 import boto3
 import pytest
 
+from lakestow.s3api.archive import END_NAME as END
+from lakestow.s3api.archive import header
+from lakestow.sync import restore as restore_module
 from lakestow.sync.agent import Agent
 from lakestow.sync.credentials import Credentials
 from lakestow.sync.errors import RemoteError
-from lakestow.sync.remote import ARCHIVE, Endpoint, Remote, _members
+from lakestow.sync.remote import ARCHIVE, Archived, Endpoint, Remote, _members
+from lakestow.sync.state import State
 from storage.upstream import Upstream, moto_server
 from sync.conftest import Home
 from sync.test_metadata import files_of, make_home
 from sync.test_pass import SMALL_PARTS, write
+
+NONE = Credentials("none", "none")
 
 
 def test_a_new_home_comes_in_one_answer_as_it_was(member: Home, tmp_path: Path) -> None:
@@ -85,9 +92,65 @@ def test_an_archive_cut_short_is_an_error(member: Home, tmp_path: Path) -> None:
     assert len(_read(body, member.prefix)) == 6  # 5 files and the status object
     with tarfile.open(fileobj=io.BytesIO(body), mode="r|") as tar:
         end = [m.offset for m in tar if m.name == ".lakestow-archive-end"]
-    for cut in (body[: end[0]], body[: len(body) // 2]):
+    wrong_count = header(END, 0, 0, False, {"LAKESTOW.end": "99"})
+    for cut in (
+        body[: end[0]],  # cut where a member ends
+        body[: len(body) // 2],  # cut inside one
+        body[: end[0]] + bytes(1024),  # ended as a tar ends, without the end member
+        body[: end[0]] + wrong_count + bytes(1024),
+    ):
         with pytest.raises(RemoteError):
             _read(cut, member.prefix)
+
+
+def test_a_local_file_made_during_a_restore_is_kept(
+    member: Home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The home is read once before the archive comes: a file made after that read, where
+    the archive then brings one, is kept (here the read is made to miss it)."""
+    source, target = tmp_path / "source", tmp_path / "target"
+    write(source, {"notes.md": b"theirs", "other.md": b"other"})
+    assert member.agent(source).sync().ok
+    write(target, {"notes.md": b"mine, just written"})
+    monkeypatch.setattr(restore_module, "_files", lambda home, rules: {})
+    with member.agent(target) as agent:
+        result = agent.restore()
+    assert result.kept == ["notes.md"] and result.downloaded == ["other.md"]
+    assert (target / "notes.md").read_bytes() == b"mine, just written"
+    assert not list(target.glob(".lakestow-partial-*"))
+
+
+class Hostile(Remote):
+    """An endpoint answering an archive of the given members (a broken or hostile server)."""
+
+    def __init__(self, members: dict[str, bytes]) -> None:
+        super().__init__(Endpoint("http://127.0.0.1:9", "us-east-1", lambda: NONE), "b", "p/")
+        self.body = b"".join(
+            header(name, len(data), 0, False, {"LAKESTOW.etag": "e"})
+            + data
+            + bytes(-len(data) % 512)
+            for name, data in members.items()
+        )
+        self.body += header(END, 0, 0, False, {"LAKESTOW.end": str(len(members))}) + bytes(1024)
+
+    def head(self, path: str) -> str | None:
+        return None
+
+    @contextlib.contextmanager
+    def archive(self) -> Iterator[Iterator[Archived] | None]:
+        yield _members(self.prefix, io.BytesIO(self.body))
+
+
+def test_an_archive_cannot_write_outside_the_home(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    absolute = str(tmp_path / "absolute.txt")
+    names = ["../outside.txt", absolute, "a/../../up.txt", "a/./b", "a//b", "n\0ul"]
+    remote = Hostile({**{name: b"bad" for name in names}, "ok.txt": b"ok"})
+    result = restore_module.restore(home, remote, State.for_home(home, remote.uri))
+    assert result.downloaded == ["ok.txt"] and sorted(result.errors) == sorted(names)
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file() and ".lakestow" not in str(p)] == [
+        "ok.txt"
+    ]
 
 
 def _read(body: bytes, prefix: str) -> list[bytes]:

@@ -26,6 +26,8 @@ from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing, suppress
 
+import anyio
+
 from lakestow.auth.policy import Action
 from lakestow.errors import InvalidInput, NotFound
 from lakestow.s3api.asgi import Response, StreamingResponse
@@ -39,6 +41,8 @@ END_NAME = ".lakestow-archive-end"
 AHEAD = 16
 """Objects opened ahead of the one being sent: a store's GET waits (the local store's index
 read in a thread, an upstream's round trip), and these waits overlap."""
+AHEAD_MAX = 64 * 1024
+"""Only objects up to this size are opened ahead (an s3 store reads them whole)."""
 PIECE = 256 * 1024
 """Small members are sent together, in pieces of about this size (one send each)."""
 BLOCK = 512
@@ -104,8 +108,10 @@ async def _tar(
 async def _opened(
     store: Get, bucket: str, prefix: str, objects: AsyncIterator[ObjectInfo]
 ) -> AsyncGenerator[GetResult]:
-    """Each object opened for reading, in order, `AHEAD` of them at a time; one deleted since
-    it was listed is left out. The caller closes each."""
+    """Each object opened for reading, in order; one deleted since it was listed is left out.
+    The caller closes each. Small objects are opened up to `AHEAD` at a time; a larger one
+    only when its turn comes (it is streamed, and an open stream holds a descriptor of the
+    local store or a connection to an upstream while it waits)."""
 
     async def open_(key: str) -> GetResult | None:
         try:
@@ -119,19 +125,28 @@ async def _opened(
             if info.key == prefix:  # the prefix's own folder marker: a member with no name
                 continue
             ahead.append(asyncio.ensure_future(open_(info.key)))
-            while ahead and (len(ahead) >= AHEAD or ahead[0].done()):
-                if (result := await ahead.popleft()) is not None:
+            while ahead and (len(ahead) >= AHEAD or ahead[0].done() or info.size > AHEAD_MAX):
+                if (result := await _next(ahead)) is not None:
                     yield result
         while ahead:
-            if (result := await ahead.popleft()) is not None:
+            if (result := await _next(ahead)) is not None:
                 yield result
     finally:  # cut short: what was opened ahead is released
-        for task in ahead:
-            task.cancel()
-        for task in ahead:
-            with suppress(BaseException):
-                if (result := await task) is not None:
-                    await result.aclose()
+        # Never cancelled: a store's GET that has pinned its blobs on the loop and is cancelled
+        # before its thread starts leaves them pinned (`Core.run`). They are short: awaited.
+        with anyio.CancelScope(shield=True):
+            for task in ahead:
+                with suppress(Exception):
+                    if (result := await task) is not None:
+                        await result.aclose()
+
+
+async def _next(ahead: deque[asyncio.Task[GetResult | None]]) -> GetResult | None:
+    """The first opening's result, taken off `ahead` once it is in hand (shielded: a
+    cancellation of the archive leaves the opening to `_opened`'s clean-up)."""
+    result = await asyncio.shield(ahead[0])
+    ahead.popleft()
+    return result
 
 
 def _member(info: ObjectInfo, name: str, size: int) -> bytes:

@@ -35,9 +35,10 @@ if TYPE_CHECKING:
 
 LANES = 8
 """Threads writing an archive's files, each the files of its share of the folders."""
+UNSAFE = "not a path in the home (absolute, or with an empty, . or .. part): not restored"
 HELD = 64 << 20
 """The most bytes of an archive's small files read and waiting for a thread to write them."""
-Action = Literal["download", "keep", "in-sync", "skip"]
+Action = Literal["download", "keep", "in-sync", "skip", "unsafe"]
 Fill = Callable[[int], Downloaded]
 """Writes an object's bytes to a file descriptor; what a GET of it tells."""
 Progress = Callable[[int, int, int], None]
@@ -66,11 +67,21 @@ def restore_action(
     own = obj.path == STATUS_NAME or obj.path.startswith(STATE_DIR + "/")
     if ignored or own or not obj.path or obj.path.endswith("/"):  # markers: `_folders`
         return "skip"
+    if unsafe(obj.path):
+        return "unsafe"
     if local is None:
         return "download"
     if entry is None or (local.st_size, local.st_mtime_ns) != (entry.size, entry.mtime_ns):
         return "keep"
     return "in-sync" if entry.etag == obj.etag else "download"
+
+
+def unsafe(path: str) -> bool:
+    """Whether a remote path cannot name a file of the home: absolute, or with an empty, `.`
+    or `..` segment, or a NUL (what an endpoint other than lakestow may hold, or a broken
+    one send). (A folder marker's one trailing `/` is its own.)"""
+    segments = path.removesuffix("/").split("/")
+    return "\0" in path or any(segment in ("", ".", "..") for segment in segments)
 
 
 def restore(
@@ -102,7 +113,7 @@ def restore(
             first.add(RemoteObject(IGNORE_FILE, 0, etag), known, IgnoreRules())
             first.finish()
         rules = IgnoreRules.for_home(home)
-        rest = Downloads(home, remote, state, result, pool, progress, _files(home))
+        rest = Downloads(home, remote, state, result, pool, progress, _files(home, rules))
         listed, folders = set(), []
         # a home the state knows nothing of (a new instance's) takes everything: in one
         # answer from lakestow (an archive), else by a listing and a GET per file
@@ -142,10 +153,16 @@ def _as_of(
     file does; a file deleted since is new again)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    then = [o for o in remote.list_as_of(moment) if restore_action(o, None, None, False) != "skip"]
+    result = RestoreResult()
+    then = []
+    for obj in remote.list_as_of(moment):
+        action = restore_action(obj, None, None, False)
+        if action == "unsafe":
+            result.errors[obj.path] = UNSAFE
+        elif action != "skip":
+            then.append(obj)
     current = {o.path: o.etag for o in remote.list()}
     known = state.entries()
-    result = RestoreResult()
     todo = []
     for obj in then:  # a file the home holds as it was then needs nothing
         entry, local = known.get(obj.path), _stat(home / obj.path)
@@ -181,6 +198,9 @@ def _folders(home: Path, markers: list[RemoteObject], result: RestoreResult) -> 
     """Make the directory of each folder marker; their state entries."""
     made = []
     for obj in markers:
+        if unsafe(obj.path):
+            result.errors[obj.path] = UNSAFE
+            continue
         try:
             (home / obj.path).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -233,41 +253,47 @@ class Downloads:
             return
         action = restore_action(obj, local, known.get(obj.path), rules.ignored(obj.path))
         if action == "download" and member is not None:
-            self.take(member)
+            self.take(member, replace=local is not None)
         elif action == "download":
-            self.submit(obj)
+            self.submit(obj, replace=local is not None)
+        elif action == "unsafe":
+            self.result.errors[obj.path] = UNSAFE
         elif action == "keep":
             self.result.kept.append(obj.path)
         elif action == "in-sync":
             self.result.in_sync += 1
 
-    def submit(self, obj: RemoteObject) -> None:
+    def submit(self, obj: RemoteObject, replace: bool = True) -> None:
+        """Download `obj` in a thread; `replace`: over the local file (else none may be
+        there: one made since it was looked for is kept)."""
         remote = self.remote
 
         def fill(fd: int) -> Downloaded:
             return remote.download(obj.path, fd, obj.version_id)
 
-        self._started(self.pool.submit(_fetch, self.home, obj, self.made, fill), obj)
+        future = self.pool.submit(_fetch, self.home, obj, self.made, fill, replace)
+        self._started(future, obj)
 
-    def take(self, member: Archived) -> None:
-        """Write an archive's member (whose bytes must be read before the next one's)."""
+    def take(self, member: Archived, replace: bool = True) -> None:
+        """Write an archive's member (whose bytes must be read before the next one's), as
+        `submit` does."""
         from concurrent.futures import Future
 
-        if member.obj.size > WHOLE:
+        obj, size = member.obj, member.obj.size
+        if size > WHOLE:
             future: Future[Entry] = Future()
             try:
-                future.set_result(_fetch(self.home, member.obj, self.made, member.write))
-            except (SyncError, OSError) as exc:
+                future.set_result(_fetch(self.home, obj, self.made, member.write, replace))
+            except (SyncError, OSError, Appeared) as exc:
                 future.set_exception(exc)
         else:
             with self.room:
                 self.room.wait_for(lambda: self.held < HELD)
-                self.held += member.obj.size
-            future = self._lane(member.obj.path).submit(
-                _fetch, self.home, member.obj, self.made, member.write
-            )
-            future.add_done_callback(lambda _: self._release(member.obj.size))
-        self._started(future, member.obj)
+                self.held += size
+            lane = self._lane(obj.path)
+            future = lane.submit(_fetch, self.home, obj, self.made, member.write, replace)
+            future.add_done_callback(lambda _: self._release(size))  # not the member's bytes
+        self._started(future, obj)
 
     def _lane(self, path: str) -> ThreadPoolExecutor:
         """The one thread that writes the files of `path`'s folder. An archive comes in key
@@ -300,6 +326,8 @@ class Downloads:
         obj = self.futures.pop(future)
         try:
             entry = future.result()
+        except Appeared:
+            self.result.kept.append(obj.path)
         except (SyncError, OSError) as exc:
             self.result.errors[obj.path] = getattr(exc, "message", None) or str(exc)
         else:
@@ -324,10 +352,13 @@ class Downloads:
             lane.shutdown()
 
 
-def _files(home: Path) -> dict[str, os.stat_result]:
+def _files(home: Path, rules: IgnoreRules) -> dict[str, os.stat_result] | None:
     """Every file and link under `home` (its lstat, by relative POSIX path), links to folders
-    not followed: what a restore compares the remote copy with, read in one walk (a new home
-    holds nothing; a stat per listed file would wait on the folders being written to)."""
+    not followed, ignored folders not walked (a restore writes nothing there): what a restore
+    compares the remote copy with, read in one walk (a new home holds nothing; a stat per
+    listed file would wait on the folders being written to). None when a folder cannot be
+    read: then each file is looked at alone. A file made after the walk is never written over
+    (`_fetch`'s `replace`)."""
     found: dict[str, os.stat_result] = {}
     folders = [(str(home), "")]
     while folders:
@@ -336,12 +367,18 @@ def _files(home: Path) -> dict[str, os.stat_result]:
             entries = list(os.scandir(folder))
         except (FileNotFoundError, NotADirectoryError):
             continue
+        except OSError:
+            return None
         for entry in entries:
             path = rel + entry.name
-            if entry.is_dir(follow_symlinks=False):
-                folders.append((entry.path, path + "/"))
-            else:
-                found[path] = entry.stat(follow_symlinks=False)
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if not rules.ignored(path + "/"):
+                        folders.append((entry.path, path + "/"))
+                else:
+                    found[path] = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:  # gone since listed
+                continue
     return found
 
 
@@ -355,10 +392,15 @@ def _stat(path: Path) -> os.stat_result | None:
 _names = itertools.count()
 
 
-def _fetch(home: Path, obj: RemoteObject, made: set[Path], fill: Fill) -> Entry:
+class Appeared(Exception):
+    """A local file was made where a download found none: it is kept, the download dropped."""
+
+
+def _fetch(home: Path, obj: RemoteObject, made: set[Path], fill: Fill, replace: bool) -> Entry:
     """Download `obj` beside its target (`fill` writes its bytes), give it its mode and mtime
-    (or make the link it holds), then rename it into place: never through a link, never out
-    of the home."""
+    (or make the link it holds), then put it in place: never through a link, never out of
+    the home. `replace`: over the local file; else only where none is (`Appeared` if one was
+    made since it was looked for, by the user or a program in the home)."""
     target = home / obj.path
     _folder_for(home, obj.path, made)
     # beside its target, not in one folder for all: creating and renaming files in a single
@@ -377,7 +419,14 @@ def _fetch(home: Path, obj: RemoteObject, made: set[Path], fill: Fill) -> Entry:
         if kept.link:
             _make_link(home, obj.path, partial, kept)
             st = os.stat(partial, follow_symlinks=False)
-        os.replace(partial, target)
+        if replace:
+            os.replace(partial, target)
+        else:  # a second name, which link() refuses to put over a file, then the first goes
+            try:
+                os.link(partial, target, follow_symlinks=False)
+            except FileExistsError:
+                raise Appeared(obj.path) from None
+            partial.unlink()
     except BaseException:
         partial.unlink(missing_ok=True)
         raise

@@ -18,6 +18,8 @@ from typing import IO, NamedTuple
 BLOCK = 512
 PIECE = 1 << 20
 """A large member's bytes are handed over in pieces of this size."""
+PAX_MAX = 1 << 20
+"""The largest pax header read (a path of 1,024 bytes and metadata of 2 KiB need far less)."""
 
 
 class TarError(Exception):
@@ -50,6 +52,8 @@ class Reader:
         pax: dict[str, str] = {}
         if header[156:157] == b"x":
             size = _number(header[124:136])
+            if size > PAX_MAX:
+                raise TarError(f"a pax header of {size} bytes (at most {PAX_MAX})")
             pax = _records(self._exactly(size))
             self._skip(-size % BLOCK)
             header = self._exactly(BLOCK)
@@ -58,7 +62,7 @@ class Reader:
         if kind not in (b"0", b"\0", b"5"):
             raise TarError(f"a member of type {kind!r}, which lakestow never sends")
         name = pax.get("path") or _name(header)
-        size = int(pax["size"]) if "size" in pax else _number(header[124:136])
+        size = _size(pax["size"]) if "size" in pax else _number(header[124:136])
         folder = kind == b"5"
         if folder and not name.endswith("/"):
             name += "/"
@@ -104,6 +108,12 @@ def _number(field: bytes) -> int:
         return int(text, 8) if text else 0
     except ValueError:
         raise TarError(f"a header field that is not a number: {field!r}") from None
+
+
+def _size(text: str) -> int:
+    if not text.isascii() or not text.isdigit():
+        raise TarError(f"a pax size that is not a size: {text!r}")
+    return int(text)
 
 
 def _name(header: bytes) -> str:
