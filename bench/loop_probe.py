@@ -1,7 +1,7 @@
 """How long each heavy request holds the event loop, with both front doors in one process.
 
     PYTHONPATH=src .venv/bin/python bench/loop_probe.py [--keys 100000] [--only api-list-1000]
-        [--where] [--switch 0.0005]
+        [--where] [--switch 0.0005] [--default-gc]
 
 A data directory in a temporary folder, the embedded default (local store, SQLite catalog);
 org `acme`, member `alice`. Her folder `big/` gets KEYS objects written straight into the
@@ -13,6 +13,9 @@ long something held the loop. One line per operation: its time and the worst lat
 `archive-2000` is the sync agent's restore (`?lakestow-archive=tar`) of the 2,000.
 `--where` names the functions the loop was in while late (a thread samples its stack);
 `--switch` sets the GIL switch interval, as `lakestow serve` does (server.SWITCH_INTERVAL).
+The garbage collector is settled as `serve` settles it (`server.settle_gc`) unless
+`--default-gc`: with CPython's defaults a full collection (tens of ms) lands in whichever
+request allocates the most.
 Compare two versions by running this script alternately over each one's src (PYTHONPATH):
 on a shared machine the numbers move with its load.
 """
@@ -45,7 +48,7 @@ from lakestow import config, datadir
 from lakestow.console.app import create_console
 from lakestow.console.sessions import COOKIE
 from lakestow.s3api.app import S3App
-from lakestow.server import open_runtime
+from lakestow.server import open_runtime, settle_gc
 
 S3 = "http://s3.probe"
 BUCKET = "lakestow"
@@ -247,7 +250,9 @@ async def measure(
         where.report()
 
 
-async def run(base: Path, keys: int, only: set[str], repeat: int, where: bool) -> None:
+async def run(
+    base: Path, keys: int, only: set[str], repeat: int, where: bool, settle: bool
+) -> None:
     settings = config.load(base / "data", environ={})
     datadir.initialize(settings)
     with datadir.opened(settings) as opened:
@@ -283,6 +288,8 @@ async def run(base: Path, keys: int, only: set[str], repeat: int, where: bool) -
             doors = Doors(console, s3, session, signer, home, root)
             state = {"before_delete": datetime.now(UTC).isoformat()}
             await asyncio.sleep(1.1)
+            if settle:
+                settle_gc()
             lateness = Lateness()
             lateness.start()
             sampler = Where(lateness) if where else None
@@ -304,12 +311,13 @@ def main() -> None:
         "--where", action="store_true", help="name the functions that hold the loop"
     )
     parser.add_argument("--switch", type=float, default=0.0, help="sys.setswitchinterval")
+    parser.add_argument("--default-gc", action="store_true", help="do not settle the collector")
     args = parser.parse_args()
     if args.switch:
         sys.setswitchinterval(args.switch)
     only = {name for name in args.only.split(",") if name}
     with tempfile.TemporaryDirectory(prefix="loop-probe-") as tmp:
-        asyncio.run(run(Path(tmp), args.keys, only, args.repeat, args.where))
+        asyncio.run(run(Path(tmp), args.keys, only, args.repeat, args.where, not args.default_gc))
 
 
 if __name__ == "__main__":
