@@ -6,6 +6,7 @@ another member or organization."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import tarfile
@@ -19,7 +20,7 @@ import httpx
 import pytest
 from botocore.client import BaseClient
 
-from s3api.conftest import BUCKET, LiveServer, Store
+from s3api.conftest import BUCKET, LiveServer, Store, lakestow
 from s3api.signing import signed, url_of
 
 END = ".lakestow-archive-end"
@@ -174,3 +175,25 @@ def test_an_archive_cut_short_releases_what_it_opened(live: LiveServer, store: S
     while _open_files(live) > before and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _open_files(live) <= before
+
+
+def test_an_operator_archives_its_own_buckets_and_no_organizations(live: LiveServer) -> None:
+    keys = json.loads(lakestow(live.data_dir, "operator", "create", "archiver", "--format", "json"))
+    creds = {**keys, "SessionToken": None}
+    ops = live.client(credentials=creds)
+    bucket = f"ops-archive-{uuid.uuid4().hex[:8]}"
+    ops.create_bucket(Bucket=bucket)
+    for name in ("a", "b/c", "d/"):
+        ops.put_object(Bucket=bucket, Key=name, Body=name.encode() if name != "d/" else b"")
+    query = urlencode({"lakestow-archive": "tar", "prefix": ""})
+    with httpx.Client(timeout=60) as http:
+        own = http.send(signed(creds, "GET", url_of(live.endpoint, bucket, query=query)))
+        org = http.send(signed(creds, "GET", url_of(live.endpoint, BUCKET, query=query)))
+    members, end = _members(own.content)
+    assert own.status_code == 200 and end == "3"
+    assert {name: data for name, (data, _) in members.items()} == {
+        "a": b"a",
+        "b/c": b"b/c",
+        "d/": None,
+    }
+    assert org.status_code == 403 and b"<Code>AccessDenied</Code>" in org.content
