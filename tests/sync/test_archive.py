@@ -9,7 +9,10 @@ import contextlib
 import hashlib
 import io
 import os
+import signal
+import subprocess
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,8 +27,9 @@ from lakestow.sync.credentials import Credentials
 from lakestow.sync.errors import RemoteError
 from lakestow.sync.remote import ARCHIVE, Archived, Endpoint, Remote, _members
 from lakestow.sync.state import State
+from live import serve
 from storage.upstream import Upstream, moto_server
-from sync.conftest import Home
+from sync.conftest import BIN, Home, Server, free_port, tree
 from sync.test_metadata import files_of, make_home
 from sync.test_pass import SMALL_PARTS, write
 
@@ -160,3 +164,37 @@ def _read(body: bytes, prefix: str) -> list[bytes]:
         data = member.data or b""
         found.append(data if isinstance(data, bytes) else b"".join(data))
     return found
+
+
+def test_a_server_killed_mid_archive_fails_the_restore_and_the_next_one_finishes(
+    tmp_path: Path,
+) -> None:
+    """`home restore` from a server that is SIGKILLed while the archive flows: the command
+    fails, with an error, rather than passing a part for the whole; once the server is back
+    the next restore brings the rest and the home is the original."""
+    server = Server(tmp_path / "data", free_port()).start()
+    try:
+        alice = Home(server, "alice", server.ids["alice"], "killed/")
+        source, target = tmp_path / "source", tmp_path / "target"
+        write(source, {f"d{i % 20}/f{i}.bin": os.urandom(200_000) for i in range(300)})
+        assert alice.agent(source).sync().ok
+        args = [str(BIN / "lakestow"), "home", "restore", *alice.sync_args(target)]
+        restore = subprocess.Popen(args, env=alice.sync_env(), stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while not any(target.glob("d*/f*.bin")) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        restore.send_signal(signal.SIGSTOP)  # the server blocks once the socket's buffers fill
+        assert server.process is not None
+        server.process.kill()  # SIGKILL: its workers die with it
+        server.process.wait()
+        restore.send_signal(signal.SIGCONT)
+        _, stderr = restore.communicate(timeout=60)
+        written = len(list(target.glob("d*/f*.bin")))
+        assert restore.returncode != 0 and 0 < written < 300, (written, stderr)
+        assert b"the connection closed" in stderr
+        server.process = serve(server.data_dir, server.port, free_port())
+        again = subprocess.run(args, env=alice.sync_env(), capture_output=True, check=False)
+        assert again.returncode == 0, again.stderr
+        assert tree(target) == tree(source)
+    finally:
+        server.stop()

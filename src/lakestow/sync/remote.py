@@ -130,6 +130,9 @@ def _transport() -> Iterator[None]:
 
     try:
         yield
+    except http.client.IncompleteRead as exc:
+        message = "the connection closed in the middle of an answer (did the server stop?)"
+        raise RemoteError("IncompleteRead", message) from exc
     except (http.client.HTTPException, ConnectionError, TimeoutError) as exc:
         raise RemoteError(type(exc).__name__, str(exc) or type(exc).__name__) from exc
 
