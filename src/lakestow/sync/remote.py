@@ -443,15 +443,14 @@ class Remote:
     @contextmanager
     def archive(self) -> Iterator[Iterator[Archived] | None]:
         """Every object under the prefix, bytes and all, from one request (`ARCHIVE`); None
-        from an endpoint that does not know it (it answers a listing): GET each instead."""
+        from an endpoint that does not know it (it answers a listing, or an error): GET each
+        instead (a refusal that is not about the archive comes again from the listing)."""
         query = ARCHIVE | {"prefix": self.prefix}
         self._count()
         with _translated():
             response = self.signer.open("GET", self.bucket, "", query)
         with response:
-            if response.status >= 300:
-                _checked(Answer(response.status, {}, response.read()))
-            if response.getheader("content-type") != ARCHIVE_TYPE:
+            if response.status >= 300 or response.getheader("content-type") != ARCHIVE_TYPE:
                 yield None
                 return
             # (not yielded inside _translated: the caller's own errors come back through here)
