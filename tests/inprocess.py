@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 from anyio.from_thread import start_blocking_portal
-from botocore.auth import SigV4Auth
+from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
@@ -59,7 +59,9 @@ class InProcess:
         query: Mapping[str, str] | None = None,
         body: bytes = b"",
     ) -> httpx.Response:
-        """A request signed with `credentials` (a credential_process document)."""
+        """A request signed with `credentials` (a credential_process document), as botocore
+        signs for S3 (the path, percent-encoded once, is the canonical one: the generic SigV4
+        signer encodes it a second time, which no S3 server accepts for a key that needs it)."""
         text = "&".join(
             f"{quote(k, safe='')}={quote(v, safe='-_.~')}" for k, v in (query or {}).items()
         )
@@ -68,7 +70,7 @@ class InProcess:
         signer = Credentials(
             credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"]
         )
-        SigV4Auth(signer, "s3", "us-east-1").add_auth(request)
+        S3SigV4Auth(signer, "s3", "us-east-1").add_auth(request)
         headers = {k: str(v) for k, v in request.headers.items()}
 
         async def send() -> httpx.Response:
