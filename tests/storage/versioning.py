@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from lakestow.errors import (
@@ -380,14 +380,16 @@ Step = tuple[str, str, int]  # (put | delete | remove, key, which version to rem
 KEYS = ["a", "a/b", "a/c/d", "b", "ab"]
 
 
-def model_test(max_examples: int) -> Any:
+def model_test(max_examples: int, shrink: bool = True) -> Any:
     """The model test, run `max_examples` times (an upstream reached over HTTP takes a few
-    seconds an example, a local store milliseconds)."""
+    seconds an example, a local store milliseconds); `shrink=False` for an expected failure,
+    whose shrinking would only cost the upstream's time."""
 
     @settings(
         max_examples=max_examples,
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        phases=tuple(Phase) if shrink else (Phase.explicit, Phase.reuse, Phase.generate),
     )
     @given(
         steps=st.lists(
