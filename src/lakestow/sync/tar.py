@@ -3,11 +3,11 @@ member at a time, as it arrives.
 
 Written here rather than read with `tarfile`: tarfile's stream mode spent 110 µs a member of
 a restore's archive (it copies what it has buffered on every read it serves), more than the
-rest of the agent's Python for a file; this reader spends about a tenth of that. It reads what
-`tarfile` writes in PAX_FORMAT, which is what the server sends: a 512-byte ustar header (its
-checksum checked), an optional pax extended header (`x`) before it, regular files (`0`, or NUL)
-and folders (`5`), each member's bytes padded to 512, and the zero block that ends the archive.
-Anything else is an error.
+rest of the agent's Python for a file; this reader spends 18-28 µs. It reads the POSIX pax
+format the server writes (`s3api.archive.header`), as `tarfile` writes it in PAX_FORMAT too:
+a 512-byte ustar header (its checksum checked), an optional pax extended header (`x`) before
+it, regular files (`0`, or NUL) and folders (`5`), each member's bytes padded to 512, and the
+zero block that ends the archive. Anything else is an error.
 """
 
 from __future__ import annotations
