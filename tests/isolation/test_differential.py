@@ -237,6 +237,19 @@ DELIMITERS = [
 ]
 
 
+def drawn(examples: int) -> Any:
+    """A test drawing from `data` `examples` times, against the module's shared servers."""
+
+    def decorate(test: Any) -> Any:
+        return settings(
+            max_examples=examples,
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        )(given(data=st.data())(test))
+
+    return decorate
+
+
 @st.composite
 def places(draw: st.DrawFn, keys: list[str]) -> str:
     if draw(st.booleans()):
@@ -355,12 +368,7 @@ def _find(tree: Any, tag: str) -> tuple[int, Any] | None:
     return None
 
 
-@settings(
-    max_examples=2500,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(data=st.data())
+@drawn(2500)
 def test_s3_listings_are_the_same_as_if_others_keys_did_not_exist(
     servers: list[tuple[InProcess, Any]], data: st.DataObject
 ) -> None:
@@ -421,12 +429,7 @@ def _read_version(app: InProcess, world: dict[str, Any], request: dict[str, Any]
     return response.status_code, headers, body
 
 
-@settings(
-    max_examples=600,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(data=st.data())
+@drawn(600)
 def test_versions_are_read_and_deleted_as_if_others_did_not_exist(
     servers: list[tuple[InProcess, Any]], data: st.DataObject
 ) -> None:
@@ -436,12 +439,7 @@ def test_versions_are_read_and_deleted_as_if_others_did_not_exist(
     assert _read_version(crowded, crowded_world, request) == seen, request
 
 
-@settings(
-    max_examples=400,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(data=st.data())
+@drawn(400)
 def test_archives_are_the_same_as_if_others_keys_did_not_exist(
     servers: list[tuple[InProcess, Any]], data: st.DataObject
 ) -> None:
@@ -503,12 +501,7 @@ def _archive(response: Any, world: dict[str, Any]) -> Any:
     return response.status_code, members
 
 
-@settings(
-    max_examples=600,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(data=st.data())
+@drawn(600)
 def test_console_listings_and_search_are_the_same_as_if_others_keys_did_not_exist(
     servers: list[tuple[InProcess, Any]], data: st.DataObject
 ) -> None:
@@ -590,12 +583,7 @@ def _expected(world: dict[str, Any], creds: str, query: dict[str, str]) -> list[
     return sorted(entries)
 
 
-@settings(
-    max_examples=800,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(data=st.data())
+@drawn(800)
 def test_s3_listings_show_exactly_what_alice_may_see(
     servers: list[tuple[InProcess, Any]], data: st.DataObject
 ) -> None:

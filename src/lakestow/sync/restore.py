@@ -57,8 +57,12 @@ class RestoreResult:
     bytes: int = 0
 
 
+Local = tuple[int, int]
+"""A local file as a restore compares it: (size, mtime in ns)."""
+
+
 def restore_action(
-    obj: RemoteObject, local: os.stat_result | None, entry: Entry | None, ignored: bool = False
+    obj: RemoteObject, local: Local | None, entry: Entry | None, ignored: bool = False
 ) -> Action:
     """Pure: what to do with one remote object given the local file and the state.
 
@@ -71,7 +75,7 @@ def restore_action(
         return "unsafe"
     if local is None:
         return "download"
-    if entry is None or (local.st_size, local.st_mtime_ns) != (entry.size, entry.mtime_ns):
+    if entry is None or local != (entry.size, entry.mtime_ns):
         return "keep"
     return "in-sync" if entry.etag == obj.etag else "download"
 
@@ -166,16 +170,7 @@ def _as_of(
     todo = []
     for obj in then:  # a file the home holds as it was then needs nothing
         entry, local = known.get(obj.path), _stat(home / obj.path)
-        unchanged = (
-            local
-            and entry
-            and (local.st_size, local.st_mtime_ns)
-            == (
-                entry.size,
-                entry.mtime_ns,
-            )
-        )
-        if unchanged and entry is not None and entry.etag == obj.etag:
+        if entry is not None and local == (entry.size, entry.mtime_ns) and entry.etag == obj.etag:
             result.in_sync += 1
         else:
             todo.append(obj)
@@ -226,7 +221,7 @@ class Downloads:
         result: RestoreResult,
         pool: ThreadPoolExecutor,
         progress: Progress | None = None,
-        files: dict[str, os.stat_result] | None = None,
+        files: dict[str, Local] | None = None,
     ) -> None:
         self.home, self.remote, self.state = home, remote, state
         self.result, self.pool, self.progress = result, pool, progress
@@ -352,41 +347,23 @@ class Downloads:
             lane.shutdown()
 
 
-def _files(home: Path, rules: IgnoreRules) -> dict[str, os.stat_result] | None:
-    """Every file and link under `home` (its lstat, by relative POSIX path), links to folders
-    not followed, ignored folders not walked (a restore writes nothing there): what a restore
-    compares the remote copy with, read in one walk (a new home holds nothing; a stat per
-    listed file would wait on the folders being written to). None when a folder cannot be
-    read: then each file is looked at alone. A file made after the walk is never written over
-    (`_fetch`'s `replace`)."""
-    found: dict[str, os.stat_result] = {}
-    folders = [(str(home), "")]
-    while folders:
-        folder, rel = folders.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        except OSError:
-            return None
-        for entry in entries:
-            path = rel + entry.name
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    if not rules.ignored(path + "/"):
-                        folders.append((entry.path, path + "/"))
-                else:
-                    found[path] = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:  # gone since listed
-                continue
-    return found
+def _files(home: Path, rules: IgnoreRules) -> dict[str, Local]:
+    """Every file and link of the home as a pass's walk sees it (`scan.scan_home`: ignored
+    folders not walked, links not followed): what a restore compares the remote copy with,
+    read in one walk (a new home holds nothing; a stat per listed file would wait on the
+    folders being written to). A file the walk leaves out (unreadable, or made after it) is
+    never written over (`_fetch`'s `replace`)."""
+    from lakestow.sync.scan import scan_home
+
+    return {path: (f.size, f.mtime_ns) for path, f in scan_home(home, rules).files.items()}
 
 
-def _stat(path: Path) -> os.stat_result | None:
+def _stat(path: Path) -> Local | None:
     try:
-        return os.stat(path, follow_symlinks=False)
+        st = os.stat(path, follow_symlinks=False)
     except FileNotFoundError:
         return None
+    return st.st_size, st.st_mtime_ns
 
 
 _names = itertools.count()

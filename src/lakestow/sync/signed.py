@@ -131,8 +131,7 @@ class Signer:
     ) -> http.client.HTTPResponse:
         """Send one request without a body on a connection of its own, and return the answer
         unread, for the caller to stream and close (closing it closes the connection)."""
-        kind = http.client.HTTPSConnection if self.secure else http.client.HTTPConnection
-        connection = kind(self.host, timeout=self.timeout)
+        connection = self._new_connection()
         try:
             return self._send(connection, method, bucket, key, query, None, b"")
         except BaseException:
@@ -163,7 +162,10 @@ class Signer:
     def _connection(self, fresh: bool) -> http.client.HTTPConnection:
         connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
         if connection is None or fresh:
-            kind = http.client.HTTPSConnection if self.secure else http.client.HTTPConnection
-            connection = kind(self.host, timeout=self.timeout)
+            connection = self._new_connection()
             self._local.connection = connection
         return connection
+
+    def _new_connection(self) -> http.client.HTTPConnection:
+        kind = http.client.HTTPSConnection if self.secure else http.client.HTTPConnection
+        return kind(self.host, timeout=self.timeout)
