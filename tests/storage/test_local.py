@@ -29,6 +29,7 @@ import pytest
 from lakestow.errors import InvalidInput, LakestowError, NotFound
 from lakestow.storage import ListPage, ObjectStore, open_store, registry
 from lakestow.storage.local import LocalStore
+from lakestow.storage.local import store as store_module
 from lakestow.storage.local.blobs import BlobWriter
 from lakestow.storage.local.index import SCHEMA_VERSION, init_schema
 from lakestow.storage.local.listing import RUN, list_page
@@ -749,6 +750,43 @@ def test_delimited_listing_hands_over_from_scan_to_walk(tmp_path: Path) -> None:
                     break
                 after = page.next_start_after
             assert entries == model(keys, "p/", "/", start), (max_keys, start)
+
+
+@pytest.mark.anyio
+async def test_a_page_larger_than_the_loop_reads_goes_on_in_a_thread(tmp_path: Path) -> None:
+    """A page asking for more than LIST_ON_LOOP entries is read in two parts (the first on
+    the loop, the rest in a thread): wherever the seam falls (on an object, on a common
+    prefix, inside the keys of one), the pages are what one read would give."""
+    on_loop = store_module.LIST_ON_LOOP
+    keys = [f"p/{i:03d}" for i in range(0, on_loop + 40, 2)]  # objects and folders in turn
+    keys += [f"p/{i:03d}/{j}" for i in range(1, on_loop + 40, 2) for j in range(i % 5 + 1)]
+    keys += ["p/", "q/outside"]
+    async with await LocalStore.open(tmp_path) as store:
+        bucket = await new_bucket(store)
+        await put_keys(store, bucket, keys)
+        for max_keys in (on_loop - 1, on_loop, on_loop + 1, on_loop + 7, 1000):
+            for start in ["", "p/", "p/003", "p/005/", "p/005/0", f"p/{on_loop:03d}"]:
+                for delimiter in ("/", None):
+                    entries: list[str] = []
+                    after: str | None = start or None
+                    while True:
+                        page = await store.list(
+                            bucket,
+                            prefix="p/",
+                            delimiter=delimiter,
+                            start_after=after,
+                            max_keys=max_keys,
+                        )
+                        found = sorted([o.key for o in page.objects] + page.common_prefixes)
+                        if page.is_truncated:  # a truncated page is full, and goes on after
+                            assert len(found) == max_keys
+                            assert page.next_start_after == found[-1]
+                        entries += found
+                        if not page.is_truncated:
+                            break
+                        after = page.next_start_after
+                    expected = model(keys, "p/", delimiter, start)
+                    assert entries == expected, (max_keys, start, delimiter)
 
 
 class Boom(BaseException):
