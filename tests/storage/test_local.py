@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -34,7 +35,13 @@ from lakestow.storage.local.blobs import BlobWriter
 from lakestow.storage.local.index import SCHEMA_VERSION, init_schema
 from lakestow.storage.local.listing import RUN, list_page
 from lakestow.storage.local.writer import CommitUncertain, GroupCommitWriter, Txn
-from lakestow.storage.protocol import ENABLED, NULL_VERSION, BodyChecksum, Deleted
+from lakestow.storage.protocol import (
+    ENABLED,
+    NULL_VERSION,
+    BodyChecksum,
+    Deleted,
+    VersionInfo,
+)
 from storage.conformance import (
     MiB,
     TestBuckets,
@@ -58,7 +65,14 @@ from storage.conformance import (
     put_keys,
     read,
 )
-from storage.versioning import TestRetention, TestVersioning, TestVersionsModel
+from storage.versioning import (
+    TestRetention,
+    TestVersioning,
+    TestVersionsModel,
+    put,
+    shape,
+    versioned,
+)
 
 PART_SIZE = 5 * 1024
 
@@ -787,6 +801,54 @@ async def test_a_page_larger_than_the_loop_reads_goes_on_in_a_thread(tmp_path: P
                         after = page.next_start_after
                     expected = model(keys, "p/", delimiter, start)
                     assert entries == expected, (max_keys, start, delimiter)
+
+
+@pytest.mark.anyio
+async def test_a_versions_page_larger_than_the_loop_reads_goes_on_in_a_thread(
+    tmp_path: Path,
+) -> None:
+    """ListObjectVersions reads its first VERSIONS_ON_LOOP entries on the loop and the rest
+    of a larger page in a thread: wherever the seam falls (between two versions of a key,
+    at a delete marker, at a common prefix), the pages hold what pages of 7, all read on
+    the loop, hold (the model test checks those): each version once, `is_latest` right."""
+    on_loop = store_module.VERSIONS_ON_LOOP
+    async with await LocalStore.open(tmp_path) as store:
+        bucket = await versioned(store)
+        for i in range(on_loop // 2 + 20):
+            for n in range(i % 3 + 1):  # one to three versions a key
+                await put(store, bucket, f"p/{i:03d}", b"v%d" % n)
+            if i % 7 == 0:
+                await store.delete(bucket, f"p/{i:03d}")
+            if i % 5 == 0:
+                await put(store, bucket, f"p/{i:03d}-dir/x", b"x")
+
+        async def walk(max_keys: int, delimiter: str | None) -> tuple[list[Any], list[str]]:
+            found: list[VersionInfo] = []
+            prefixes: list[str] = []
+            key = version = None
+            while True:
+                page = await store.list_versions(
+                    bucket,
+                    prefix="p/",
+                    delimiter=delimiter,
+                    key_marker=key,
+                    version_id_marker=version,
+                    max_keys=max_keys,
+                )
+                found += page.versions
+                prefixes += page.common_prefixes
+                if page.is_truncated:  # a truncated page is full
+                    assert len(page.versions) + len(page.common_prefixes) == max_keys
+                else:
+                    return shape(found), prefixes
+                key, version = page.next_key_marker, page.next_version_id_marker
+
+        for delimiter in ("/", None):
+            expected = await walk(7, delimiter)
+            assert len(expected[0]) > on_loop + 10
+            assert bool(expected[1]) == (delimiter is not None)
+            for max_keys in (on_loop - 1, on_loop, on_loop + 1, on_loop + 3, 1000):
+                assert await walk(max_keys, delimiter) == expected, (max_keys, delimiter)
 
 
 class Boom(BaseException):
