@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from lakestow.errors import InvalidInput, LakestowError, NotFound
 from lakestow.storage import ListPage, ObjectStore, open_store, registry
 from lakestow.storage.local import LocalStore
 from lakestow.storage.local import store as store_module
-from lakestow.storage.local.blobs import BlobWriter
+from lakestow.storage.local.blobs import BlobDir, BlobPins, BlobWriter
 from lakestow.storage.local.index import SCHEMA_VERSION, init_schema
 from lakestow.storage.local.listing import RUN, list_page
 from lakestow.storage.local.writer import CommitUncertain, GroupCommitWriter, Txn
@@ -849,6 +850,61 @@ async def test_a_versions_page_larger_than_the_loop_reads_goes_on_in_a_thread(
             assert bool(expected[1]) == (delimiter is not None)
             for max_keys in (on_loop - 1, on_loop, on_loop + 1, on_loop + 3, 1000):
                 assert await walk(max_keys, delimiter) == expected, (max_keys, delimiter)
+
+
+@pytest.mark.anyio
+async def test_a_small_read_from_the_page_cache_takes_no_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A range of up to 1 MiB of a blob file is read on the loop when the page cache holds it
+    (a thread's hop costs more than the copy); where it would wait for the disk, in a thread.
+    The bytes are the same either way."""
+    body = os.urandom(300 * 1024)  # a file, not inline
+    async with await LocalStore.open(tmp_path) as store:
+        bucket = await new_bucket(store)
+        await store.put(bucket, "k", chunks(body))
+        hops: list[object] = []
+        run = store._core.run
+
+        async def counted(func: Callable[[], Any]) -> Any:
+            hops.append(func)
+            return await run(func)
+
+        monkeypatch.setattr(store._core, "run", counted)
+        assert await fetch(store, bucket, "k") == body
+        ranged = await store.get(bucket, "k", byte_range=(1000, 200_000))
+        assert await read(ranged) == body[1000:200_001]
+        assert hops == []  # both from the page cache, on the loop
+
+        [blob] = (tmp_path / "blobs").glob("*/*/*")
+        fd = os.open(blob, os.O_RDONLY)
+        try:  # sealed with fdatasync, so its pages are clean and can be dropped
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+        ranged = await store.get(bucket, "k", byte_range=(5, 70_000))
+        assert await read(ranged) == body[5:70_001]
+        assert len(hops) == 1  # read in a thread, from the disk
+        assert store._core.pins._pins == Counter()  # nothing left pinned, or open
+        assert store._core.pins._fds == {}
+
+
+def test_a_blob_another_process_unlinked_is_closed_off_the_loop(tmp_path: Path) -> None:
+    """Closing the last descriptor of a file unlinked meanwhile (by another worker) frees its
+    blocks: `unpin_kept` leaves that to a thread."""
+    blobs = BlobDir(tmp_path)
+    writer = BlobWriter(blobs)
+    writer.write([b"x" * 1000])
+    writer.seal()
+    pins = BlobPins(blobs)
+    assert pins.pin([writer.id, writer.id])
+    assert pins.read_cached(writer.id, 10, 20) == b"x" * 20
+    assert pins.unpin_kept([writer.id])  # still pinned once: nothing closed
+    os.unlink(blobs.path(writer.id))
+    assert not pins.unpin_kept([writer.id])  # the last: its close would free the file
+    assert pins._pins[writer.id] == 1
+    pins.unpin([writer.id])
+    assert pins._fds == {}
 
 
 class Boom(BaseException):

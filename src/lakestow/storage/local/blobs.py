@@ -10,7 +10,8 @@ referenced is unlinked after the commit that released it, unless a read has it p
 held open, and read through that descriptor: another process serving the same store (`serve
 --workers N`) knows nothing of this one's pins and may unlink it, and an unlinked file stays
 readable through a descriptor opened before. Everything here is blocking and runs in worker
-threads, but for `pin`, a few opens, which runs on the loop.
+threads, but for `pin`, a few opens, and `read_cached` with `unpin_kept`, which never wait
+for the disk, on the loop.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ CHUNK = 1 << 20
 INLINE_PREFIX = "~"
 _OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _OPEN_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+_NOWAIT = getattr(os, "RWF_NOWAIT", 0)  # Linux 4.14 and later
 
 
 def is_inline(blob_id: str) -> bool:
@@ -227,22 +229,51 @@ class BlobPins:
         """Exactly `length` bytes at `offset` of a pinned blob, through its descriptor."""
         return _read_exactly(self._fds[blob_id], blob_id, offset, length)
 
-    def unpin(self, blob_ids: Iterable[str]) -> None:
-        free: set[str] = set()
+    def read_cached(self, blob_id: str, offset: int, length: int) -> bytes | None:
+        """`read`, if the page cache holds every byte of it; None rather than wait for the
+        disk (`RWF_NOWAIT`: the read fails with EAGAIN where it would wait), or where the
+        system or the file system cannot tell."""
+        if not _NOWAIT:
+            return None
+        buffer = bytearray(length)
+        try:
+            done = os.preadv(self._fds[blob_id], [buffer], offset, _NOWAIT)
+        except OSError:  # EAGAIN: some of it is on the disk alone; EOPNOTSUPP
+            return None
+        return bytes(buffer) if done == length else None
+
+    def unpin_kept(self, blob_ids: Sequence[str]) -> bool:
+        """`unpin`, unless that would remove a file (then False, and nothing done): unlinking a
+        blob, or closing the last descriptor of one that another process unlinked, frees its
+        blocks, which is work for the disk; closing any other descriptor is not."""
         with self._lock:
-            for blob_id in blob_ids:
-                self._pins[blob_id] -= 1
-                if self._pins[blob_id] > 0:
-                    continue
-                del self._pins[blob_id]
-                fd = self._fds.pop(blob_id, None)
-                if fd is not None:
-                    os.close(fd)
-                if blob_id in self._deferred:
-                    self._deferred.discard(blob_id)
-                    free.add(blob_id)
+            last = [b for b, n in Counter(blob_ids).items() if self._pins[b] <= n]
+            if any(b in self._deferred or os.fstat(self._fds[b]).st_nlink == 0 for b in last):
+                return False
+            self._unpin_locked(blob_ids)
+        return True
+
+    def unpin(self, blob_ids: Iterable[str]) -> None:
+        with self._lock:
+            free = self._unpin_locked(blob_ids)
             self._dying |= free
         self._unlink(free)
+
+    def _unpin_locked(self, blob_ids: Iterable[str]) -> set[str]:
+        """Unpin; close what no read holds; the blobs now free to unlink."""
+        free: set[str] = set()
+        for blob_id in blob_ids:
+            self._pins[blob_id] -= 1
+            if self._pins[blob_id] > 0:
+                continue
+            del self._pins[blob_id]
+            fd = self._fds.pop(blob_id, None)
+            if fd is not None:
+                os.close(fd)
+            if blob_id in self._deferred:
+                self._deferred.discard(blob_id)
+                free.add(blob_id)
+        return free
 
     def release(self, blob_ids: Iterable[str]) -> None:
         """Called after a commit dropped the last references: unlink now or when unpinned."""

@@ -42,7 +42,7 @@ from lakestow.storage.local.read import (
     open_snapshot,
     part_range_of,
     parts_page,
-    read_pinned,
+    read_small,
     snapshot,
 )
 from lakestow.storage.local.sorting import sorted_page
@@ -307,7 +307,7 @@ class LocalStore(MultipartOps):
         snap = snapshot(self._core, bucket, key, byte_range, suffix_length, version_id)
         snap = replace(snap, info=self._named(snap.info))
         if snap.data is None and snap.end - snap.start + 1 <= CHUNK:
-            return await self._core.run(partial(read_pinned, self._core, snap))
+            return await read_small(self._core, snap)
         return open_snapshot(self._core, snap)
 
     async def head(self, bucket: str, key: str, *, version_id: str | None = None) -> ObjectInfo:
