@@ -384,6 +384,22 @@ async def get_small(t: Target, p: Payload, plan: Plan) -> Outcome:
     return Outcome(run.rate, run.cpu_note())
 
 
+async def get_medium(t: Target, p: Payload, plan: Plan) -> Outcome:
+    """Whole objects of 256 KiB: past what lakestow keeps in its index, each a file (the size
+    of a parquet file's row group, a notebook, an image)."""
+    size = 256 * KiB
+    keys = [f"medium/{i:03d}" for i in range(64)]
+    bodies = [p.large[i * size : (i + 1) * size] for i in range(len(keys))]
+    await all_of(lambda i: put_untimed(t, keys[i], bodies[i]), len(keys))
+
+    async def op(i: int) -> None:
+        body = await (await obstore.get_async(t.store, keys[i % len(keys)])).bytes_async()
+        expect(body == bodies[i % len(keys)], "a 256 KiB GET returned other bytes")
+
+    run = await for_a_while(op, plan.seconds, plan.max_ops, t.pid)
+    return Outcome(run.rate, run.cpu_note())
+
+
 async def head_small(t: Target, p: Payload, plan: Plan) -> Outcome:
     await ensure_small(t, p)
     keys = t.small_keys
@@ -557,6 +573,7 @@ def rows(plan: Plan) -> list[Row]:
         Row("delimiter", f"delimiter listing, {plan.folders} sub-folders", "ops/s", delimiter),
         Row("delete-many", f"DeleteObjects of {n:,} keys", "keys/s", delete_many),
         Row("ranged", "ranged GET 64 KiB, 16 in flight", "ops/s", ranged),
+        Row("get-256k", "GET 256 KiB, 16 in flight", "ops/s", get_medium),
         Row("put-4k-u", "PUT 4 KiB, unversioned bucket", "ops/s", put_small_in(False)),
         Row("put-4k-v", "PUT 4 KiB, versioned bucket", "ops/s", put_small_in(True)),
         Row("get-4k-u", "GET 4 KiB, unversioned bucket", "ops/s", get_small_in(False)),

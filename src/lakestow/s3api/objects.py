@@ -64,8 +64,8 @@ async def get_object(request: S3Request) -> Response:
     if byte_range is not None or suffix is not None:
         status = 206
         out["content-range"] = f"bytes {result.start}-{result.end}/{result.info.size}"
-    if result.data is not None and result.length <= SMALL_BODY:
-        return Response(result.data, status_code=status, headers=out)  # nothing to release
+    if result.data is not None:  # in memory already (a chunk at most): nothing to release
+        return Response(result.data, status_code=status, headers=out)
     if result.length <= SMALL_BODY:
         # Small (an inline object of the local store): no streaming machinery. Anything
         # larger streams, whatever the store: no object is ever held whole in memory.
