@@ -121,7 +121,8 @@ def parts_page(stored: StoredObject, marker: int, max_parts: int) -> ObjectParts
 
 
 class BlobStream(AsyncIterator[bytes]):
-    """Pinned extents read in chunks of at most 1 MiB; unpinned when done or closed."""
+    """Pinned extents read in chunks of at most 1 MiB (on the loop when the page cache holds
+    them, as `read_small`); unpinned when done or closed."""
 
     def __init__(self, core: Core, pieces: list[Extent]) -> None:
         self._core = core
@@ -134,7 +135,10 @@ class BlobStream(AsyncIterator[bytes]):
             raise StopAsyncIteration
         blob_id, offset, length = self._pieces[0]
         take = min(CHUNK, length)
-        data = await self._core.run(partial(self._core.pins.read, blob_id, offset, take))
+        pins = self._core.pins
+        data = pins.read_cached(blob_id, offset, take)  # on the loop, as `read_small`
+        if data is None:
+            data = await self._core.run(partial(pins.read, blob_id, offset, take))
         if take == length:
             self._pieces.popleft()
         else:
@@ -144,7 +148,7 @@ class BlobStream(AsyncIterator[bytes]):
     async def aclose(self) -> None:
         pinned, self._pinned = self._pinned, None
         self._pieces.clear()
-        if pinned:
+        if pinned and not self._core.pins.unpin_kept(pinned):
             with anyio.CancelScope(shield=True):
                 await self._core.run(partial(self._core.pins.unpin, pinned))
 
