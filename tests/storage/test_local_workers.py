@@ -7,7 +7,9 @@ versioning made through the other, and writers contending for the index."""
 
 from __future__ import annotations
 
+import fcntl
 import itertools
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -157,6 +159,33 @@ async def test_writers_of_both_contend_and_every_write_lands(workers: list[Local
     assert await fetch(workers[1], bucket, keys[0]) == keys[0].encode()
     stats = [store.writer_stats for store in workers]
     assert [s.operations for s in stats] == [201, 200], stats  # and the bucket
+
+
+@pytest.mark.anyio
+async def test_writes_queued_while_the_other_commits_join_the_waiting_group(
+    workers: list[LocalStore],
+) -> None:
+    """A group that waits for the other worker's commit (its gate) takes in what was submitted
+    meanwhile: one commit for all, not one for the first write and another for the rest."""
+    bucket = await new_bucket(workers[0])
+    before = workers[0].writer_stats
+    commits, operations = before.commits, before.operations
+    gate = os.open(workers[0].root / "writer", os.O_RDWR)
+    try:
+        fcntl.flock(gate, fcntl.LOCK_EX)  # the other worker, committing
+        async with anyio.create_task_group() as tasks:
+            for n in range(21):
+                tasks.start_soon(workers[0].put, bucket, f"k{n:02d}", chunks(b"x"))
+                if n == 0:
+                    await anyio.sleep(0.05)  # its group has begun waiting for the gate
+            await anyio.sleep(0.05)
+            fcntl.flock(gate, fcntl.LOCK_UN)
+    finally:
+        os.close(gate)
+    stats = workers[0].writer_stats
+    assert (stats.commits - commits, stats.operations - operations) == (1, 21)
+    listed = await workers[1].list(bucket)
+    assert [o.key for o in listed.objects] == [f"k{n:02d}" for n in range(21)]
 
 
 @pytest.mark.anyio

@@ -232,6 +232,10 @@ class GroupCommitWriter:
         if error is not None:
             self._not_begun(loop, group, error)
             return
+        # What was submitted while another process committed joins this group: its own
+        # group would wait for the gate again, and commit, fsync and all, on its own.
+        while self._pending and len(group.jobs) < self._max_batch:
+            group.jobs.append(self._pending.popleft())
         self._continue(loop, group)
 
     def _not_begun(
