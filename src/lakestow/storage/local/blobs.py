@@ -17,6 +17,7 @@ for the disk, on the loop.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import secrets
@@ -187,6 +188,16 @@ class BlobWriter:
         return [(self.id, 0, self.size)] if self.size else []
 
 
+def _unlinked(fd: int | None) -> bool:
+    """Whether an open file has no name left (or cannot be told to have one)."""
+    if fd is None:  # closed already (the store's close)
+        return False
+    try:
+        return os.fstat(fd).st_nlink == 0
+    except OSError:
+        return True
+
+
 class BlobPins:
     """Keeps released blobs on disk, and open, while reads that started before the release
     use them."""
@@ -199,6 +210,7 @@ class BlobPins:
         self._deferred: set[str] = set()
         self._dying: set[str] = set()
         self._probe = bytearray(CHUNK)  # what `read_cached` reads to learn, then drops
+        self._nowait = bool(_NOWAIT)  # whether reads can refuse to wait for the disk here
 
     def pin(self, blob_ids: Iterable[str]) -> bool:
         """Pin and open blobs that still exist; False (nothing pinned) if any was released,
@@ -234,7 +246,7 @@ class BlobPins:
         """`read`, if the page cache holds every byte of it; None rather than wait for the
         disk (`RWF_NOWAIT`: the read fails with EAGAIN where it would wait), or where the
         system or the file system cannot tell."""
-        if not _NOWAIT or length > len(self._probe):
+        if not self._nowait or length > len(self._probe):
             return None
         fd = self._fds[blob_id]
         # Read into a scratch buffer to learn whether it is all cached, then again with
@@ -242,9 +254,13 @@ class BlobPins:
         # new 1 MiB is fresh pages, each a fault: 350 µs against pread's 47 in this VM).
         try:
             done = os.preadv(fd, [memoryview(self._probe)[:length]], offset, _NOWAIT)
-        except OSError:  # EAGAIN: some of it is on the disk alone; EOPNOTSUPP
+            data = os.pread(fd, length, offset) if done == length else b""
+        except BlockingIOError:  # some of it is on the disk alone
             return None
-        data = os.pread(fd, length, offset) if done == length else b""
+        except OSError as error:  # the thread's read tells an error of the disk's
+            if error.errno in (errno.EOPNOTSUPP, errno.EINVAL):  # tmpfs, say: never again
+                self._nowait = False
+            return None
         return data if len(data) == length else None
 
     def unpin_kept(self, blob_ids: Sequence[str]) -> bool:
@@ -253,7 +269,7 @@ class BlobPins:
         blocks, which is work for the disk; closing any other descriptor is not."""
         with self._lock:
             last = [b for b, n in Counter(blob_ids).items() if self._pins[b] <= n]
-            if any(b in self._deferred or os.fstat(self._fds[b]).st_nlink == 0 for b in last):
+            if any(b in self._deferred or _unlinked(self._fds.get(b)) for b in last):
                 return False
             self._unpin_locked(blob_ids)
         return True

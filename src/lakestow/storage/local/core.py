@@ -215,6 +215,34 @@ class Core:
         take tens of microseconds in WAL mode, less than handing them to a thread costs."""
         return self.read_sync(query, snapshot)
 
+    async def read_in_parts(
+        self,
+        first: Callable[[sqlite3.Connection], T],
+        rest: Callable[[T], Callable[[sqlite3.Connection], T] | None],
+    ) -> T:
+        """`first` on the event loop, then, if `rest(first's result)` names a query, that
+        query in a worker thread (as `scan`), both in one read transaction: a large listing
+        page starts on the loop, where most pages end, and is one snapshot however it ends.
+        The connection is given back only once the thread is done with it, so a cancellation
+        waits for the thread (a page: milliseconds)."""
+        readers = self._readers
+        conn = readers.take()
+        try:
+            conn.execute("BEGIN")
+            try:
+                result = first(conn)
+                more = rest(result)
+                if more is not None:
+                    with anyio.CancelScope(shield=True):
+                        result = await anyio.to_thread.run_sync(
+                            more, conn, limiter=self.scan_limiter
+                        )
+                return result
+            finally:
+                conn.execute("COMMIT")
+        finally:
+            readers.give(conn)
+
     async def write(self, op: Callable[[Txn], T], *, heavy: bool = False) -> T:
         """Commit `op` through the writer (`heavy`: milliseconds of work, run off the loop).
 

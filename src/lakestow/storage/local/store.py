@@ -72,7 +72,8 @@ from lakestow.storage.protocol import (
 _EPOCH = datetime.fromtimestamp(0, UTC)
 LIST_ON_LOOP = 256
 """Entries of a listing page read on the event loop (a millisecond at most: 4 µs an
-object, 1 µs a common prefix); the rest of a larger page is read in a thread. The hop costs
+object, 1 µs a common prefix); the rest of a larger page is read in a thread, in the same
+read transaction (`Core.read_in_parts`). The hop costs
 tens of µs of CPU on bare metal and 100-200 µs in a virtual machine (a Firecracker VM:
 `bench/s3_app_micro.py --rows delimiter`, 434 µs a listing of 110 entries through a thread,
 238 µs on the loop), more than reading a small page, which most pages are."""
@@ -176,22 +177,37 @@ class LocalStore(MultipartOps):
                 conn, bucket, prefix, delimiter or None, key, version, limit
             )
 
-        # As `list`, the first entries on the loop and the rest of a larger page in a thread.
+        def rest(first: VersionsPage) -> Callable[[sqlite3.Connection], VersionsPage] | None:
+            if max_keys <= VERSIONS_ON_LOOP or not first.is_truncated:
+                return None
+            after = (first.next_key_marker, first.next_version_id_marker)
+            return partial(joined, first, *after, max_keys - VERSIONS_ON_LOOP)
+
+        def joined(
+            first: VersionsPage,
+            key: str | None,
+            version: str | None,
+            limit: int,
+            conn: sqlite3.Connection,
+        ) -> VersionsPage:
+            more = query(key, version, limit, conn)
+            return VersionsPage(
+                first.versions + more.versions,
+                first.common_prefixes + more.common_prefixes,
+                more.is_truncated,
+                more.next_key_marker,
+                more.next_version_id_marker,
+            )
+
+        if version_id_marker is not None:
+            # Going on inside a key reads all its older versions at once (`_after_version`):
+            # thousands, for a key overwritten all day. Off the loop, as it always was.
+            return await self._core.scan(
+                partial(query, key_marker, version_id_marker, max(max_keys, 0))
+            )
+        # As `list`: the first entries on the loop, the rest of a larger page in a thread.
         on_loop = min(max_keys, VERSIONS_ON_LOOP)
-        first = await self._core.read(partial(query, key_marker, version_id_marker, on_loop))
-        if max_keys <= VERSIONS_ON_LOOP or not first.is_truncated:
-            return first
-        after_key, after_version = first.next_key_marker, first.next_version_id_marker
-        rest = await self._core.scan(
-            partial(query, after_key, after_version, max_keys - VERSIONS_ON_LOOP)
-        )
-        return VersionsPage(
-            first.versions + rest.versions,
-            first.common_prefixes + rest.common_prefixes,
-            rest.is_truncated,
-            rest.next_key_marker,
-            rest.next_version_id_marker,
-        )
+        return await self._core.read_in_parts(partial(query, key_marker, None, on_loop), rest)
 
     async def search(
         self,
@@ -403,21 +419,25 @@ class LocalStore(MultipartOps):
         def query(after: str | None, limit: int, conn: sqlite3.Connection) -> ListPage:
             return list_page(conn, bucket, prefix, delimiter, after, limit)
 
+        def rest(first: ListPage) -> Callable[[sqlite3.Connection], ListPage] | None:
+            if max_keys <= LIST_ON_LOOP or not first.is_truncated:
+                return None
+            return partial(joined, first, first.next_start_after, max_keys - LIST_ON_LOOP)
+
+        def joined(
+            first: ListPage, after: str | None, limit: int, conn: sqlite3.Connection
+        ) -> ListPage:
+            more = query(after, limit, conn)
+            return ListPage(
+                first.objects + more.objects,
+                first.common_prefixes + more.common_prefixes,
+                more.is_truncated,
+                more.next_start_after,
+            )
+
         max_keys = max(max_keys, 0)
-        first = await self._core.read(partial(query, start_after, min(max_keys, LIST_ON_LOOP)))
-        if max_keys <= LIST_ON_LOOP or not first.is_truncated:
-            return first
-        # The rest in a thread, in a read of its own: a page is no snapshot in S3 either (a
-        # listing shows every write acknowledged before it began, as this one does).
-        rest = await self._core.scan(
-            partial(query, first.next_start_after, max_keys - LIST_ON_LOOP)
-        )
-        return ListPage(
-            first.objects + rest.objects,
-            first.common_prefixes + rest.common_prefixes,
-            rest.is_truncated,
-            rest.next_start_after,
-        )
+        on_loop = min(max_keys, LIST_ON_LOOP)
+        return await self._core.read_in_parts(partial(query, start_after, on_loop), rest)
 
     async def list_sorted(
         self,
