@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import filecmp
 import os
+import time
 import urllib.request
 from pathlib import Path
 
@@ -23,6 +24,12 @@ def _tree(root: Path) -> None:
         block = os.urandom(MiB)
         for i in range(200):
             out.write(block[i:] + block[:i])
+    # Made a while before they are uploaded, as files usually are: `aws s3 sync` uploads a
+    # file newer than its object, and an upstream keeping times to the second (moto) dates an
+    # object uploaded in the second its file was written before the file.
+    before = time.time() - 10
+    for path in root.rglob("*"):
+        os.utime(path, (before, before))
 
 
 @pytest.mark.slow
