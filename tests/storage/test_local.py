@@ -27,6 +27,7 @@ from typing import Any
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
+import anyio.to_thread
 import pytest
 
 from lakestow.errors import InvalidInput, LakestowError, NotFound
@@ -844,6 +845,42 @@ async def test_the_two_parts_of_a_page_are_one_snapshot(
         monkeypatch.setattr(store_module, "list_page", real)
         later = await store.list(bucket, max_keys=1000)
         assert [o.key for o in later.objects] == [*keys[:-1], "k9999"]
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_page_gives_its_connection_back_once_the_thread_is_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request cancelled (by asyncio, as the loop's end cancels) while its page's second part
+    is read keeps the read connection until the thread is done with it: no other read gets a
+    connection a thread is using."""
+    on_loop = store_module.LIST_ON_LOOP
+    keys = [f"k{n:04d}" for n in range(on_loop + 5)]
+    real = store_module.list_page
+    reading, go_on = threading.Event(), threading.Event()
+
+    def held(*args: Any) -> ListPage:
+        if args[4] is not None:  # the second part, in the thread
+            reading.set()
+            go_on.wait(10)
+        return real(*args)
+
+    async with await LocalStore.open(tmp_path) as store:
+        bucket = await new_bucket(store)
+        await put_keys(store, bucket, keys)
+        monkeypatch.setattr(store_module, "list_page", held)
+        readers = store._core._readers
+        task = asyncio.ensure_future(store.list(bucket, max_keys=1000))
+        assert await anyio.to_thread.run_sync(reading.wait, 10)
+        busy = [conn for conn in readers._all if conn not in readers._free]
+        assert len(busy) == 1
+        task.cancel()
+        await asyncio.sleep(0.05)
+        assert busy[0] not in readers._free  # still the thread's
+        go_on.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert busy[0] in readers._free
 
 
 @pytest.mark.anyio

@@ -223,8 +223,8 @@ class Core:
         """`first` on the event loop, then, if `rest(first's result)` names a query, that
         query in a worker thread (as `scan`), both in one read transaction: a large listing
         page starts on the loop, where most pages end, and is one snapshot however it ends.
-        The connection is given back only once the thread is done with it, so a cancellation
-        waits for the thread (a page: milliseconds)."""
+        The connection is given back only once the thread is done with it: a cancellation,
+        anyio's or asyncio's, waits for the thread (a page: milliseconds)."""
         readers = self._readers
         conn = readers.take()
         try:
@@ -233,10 +233,7 @@ class Core:
                 result = first(conn)
                 more = rest(result)
                 if more is not None:
-                    with anyio.CancelScope(shield=True):
-                        result = await anyio.to_thread.run_sync(
-                            more, conn, limiter=self.scan_limiter
-                        )
+                    result = await wait(self.start(partial(more, conn), self.scan_limiter))
                 return result
             finally:
                 conn.execute("COMMIT")
@@ -258,9 +255,12 @@ class Core:
             results = await asyncio.gather(*futures)
         return list(results)
 
-    def start(self, func: Callable[[], T]) -> Outcome[T]:
+    def start(
+        self, func: Callable[[], T], limiter: anyio.CapacityLimiter | None = None
+    ) -> Outcome[T]:
         """Start `func` in a worker thread; `wait` for its future, which refuses cancellation."""
-        task = asyncio.ensure_future(anyio.to_thread.run_sync(func, limiter=self.limiter))
+        threads = limiter or self.limiter
+        task = asyncio.ensure_future(anyio.to_thread.run_sync(func, limiter=threads))
         outcome: Outcome[T] = Outcome(loop=task.get_loop())
         task.add_done_callback(partial(_settle, outcome))
         return outcome
