@@ -199,15 +199,10 @@ class LocalStore(MultipartOps):
                 more.next_version_id_marker,
             )
 
-        if version_id_marker is not None:
-            # Going on inside a key reads all its older versions at once (`_after_version`):
-            # thousands, for a key overwritten all day. Off the loop, as it always was.
-            return await self._core.scan(
-                partial(query, key_marker, version_id_marker, max(max_keys, 0))
-            )
         # As `list`: the first entries on the loop, the rest of a larger page in a thread.
         on_loop = min(max_keys, VERSIONS_ON_LOOP)
-        return await self._core.read_in_parts(partial(query, key_marker, None, on_loop), rest)
+        first = partial(query, key_marker, version_id_marker, on_loop)
+        return await self._core.read_in_parts(first, rest)
 
     async def search(
         self,

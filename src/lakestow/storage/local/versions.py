@@ -291,7 +291,7 @@ def versions_page(
             lower, inclusive = key_marker, False
             if version_id_marker is not None and key_marker.startswith(prefix):
                 rest, last_key = (
-                    _after_version(conn, bucket, key_marker, version_id_marker),
+                    _after_version(conn, bucket, key_marker, version_id_marker, budget),
                     key_marker,
                 )
     upper = successor(prefix) if prefix else None
@@ -364,10 +364,10 @@ def _merged(
 
 
 def _after_version(
-    conn: sqlite3.Connection, bucket: str, key: str, version_id: str
+    conn: sqlite3.Connection, bucket: str, key: str, version_id: str, limit: int
 ) -> Iterator[_Row]:
-    """The versions of `key` that come after `version_id` in a listing (none when it names
-    nothing: the listing goes on with the next key)."""
+    """The first `limit` versions of `key` that come after `version_id` in a listing (none
+    when it names nothing: the listing goes on with the next key)."""
     seq = parse_version_id(version_id)
     current = conn.execute(
         "SELECT version_id FROM objects WHERE bucket = ? AND key = ?", (bucket, key)
@@ -389,7 +389,7 @@ def _after_version(
     if below is not None:
         sql += " AND seq < ?"
         params += (below,)
-    return iter(conn.execute(sql + " ORDER BY seq DESC", params).fetchall())
+    return iter(conn.execute(sql + " ORDER BY seq DESC LIMIT ?", (*params, limit)).fetchall())
 
 
 def has_versions(conn: sqlite3.Connection, bucket: str) -> bool:
