@@ -10,7 +10,7 @@ from __future__ import annotations
 import fcntl
 import itertools
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -170,16 +170,28 @@ async def test_writes_queued_while_the_other_commits_join_the_waiting_group(
     bucket = await new_bucket(workers[0])
     before = workers[0].writer_stats
     commits, operations = before.commits, before.operations
+    writer = workers[0]._core.writer
+
+    async def until(done: Callable[[], bool]) -> None:
+        for _ in range(1000):
+            if done():
+                return
+            await anyio.sleep(0.01)
+        raise AssertionError("the writer never got there")
+
     gate = os.open(workers[0].root / "writer", os.O_RDWR)
     try:
         fcntl.flock(gate, fcntl.LOCK_EX)  # the other worker, committing
         async with anyio.create_task_group() as tasks:
-            for n in range(21):
-                tasks.start_soon(workers[0].put, bucket, f"k{n:02d}", chunks(b"x"))
-                if n == 0:
-                    await anyio.sleep(0.05)  # its group has begun waiting for the gate
-            await anyio.sleep(0.05)
-            fcntl.flock(gate, fcntl.LOCK_UN)
+            try:  # the gate is let go whatever happens: the writes wait for it
+                await until(lambda: not writer._committing)  # the bucket's group is over
+                tasks.start_soon(workers[0].put, bucket, "k00", chunks(b"x"))
+                await until(lambda: writer._committing and not writer._pending)  # waiting
+                for n in range(1, 21):
+                    tasks.start_soon(workers[0].put, bucket, f"k{n:02d}", chunks(b"x"))
+                await until(lambda: len(writer._pending) == 20)
+            finally:
+                fcntl.flock(gate, fcntl.LOCK_UN)
     finally:
         os.close(gate)
     stats = workers[0].writer_stats
