@@ -793,32 +793,31 @@ async def test_a_page_larger_than_the_loop_reads_goes_on_in_a_thread(
     async with await LocalStore.open(tmp_path) as store:
         bucket = await new_bucket(store)
         await put_keys(store, bucket, keys)
+
+        async def walk(max_keys: int, start: str, delimiter: str | None) -> list[str]:
+            entries: list[str] = []
+            after: str | None = start or None
+            while True:
+                page = await store.list(
+                    bucket, prefix="p/", delimiter=delimiter, start_after=after, max_keys=max_keys
+                )
+                objects = [o.key for o in page.objects]
+                assert objects == sorted(objects)
+                assert page.common_prefixes == sorted(page.common_prefixes)
+                found = sorted(objects + page.common_prefixes)
+                if not page.is_truncated:
+                    return entries + found
+                assert len(found) == max_keys  # a truncated page is full, and goes on after
+                assert page.next_start_after == found[-1]
+                entries += found
+                after = page.next_start_after
+
         for max_keys in (on_loop - 1, on_loop, on_loop + 1, on_loop + 7, 1000):
             for start in ["", "p/", "p/003", "p/005/", "p/005/0", f"p/{on_loop:03d}"]:
                 for delimiter in ("/", None):
-                    entries: list[str] = []
-                    after: str | None = start or None
-                    while True:
-                        page = await store.list(
-                            bucket,
-                            prefix="p/",
-                            delimiter=delimiter,
-                            start_after=after,
-                            max_keys=max_keys,
-                        )
-                        objects = [o.key for o in page.objects]
-                        assert objects == sorted(objects)
-                        assert page.common_prefixes == sorted(page.common_prefixes)
-                        found = sorted(objects + page.common_prefixes)
-                        if page.is_truncated:  # a truncated page is full, and goes on after
-                            assert len(found) == max_keys
-                            assert page.next_start_after == found[-1]
-                        entries += found
-                        if not page.is_truncated:
-                            break
-                        after = page.next_start_after
                     expected = model(keys, "p/", delimiter, start)
-                    assert entries == expected, (max_keys, start, delimiter)
+                    got = await walk(max_keys, start, delimiter)
+                    assert got == expected, (max_keys, start, delimiter)
         assert on_loop + 7 - on_loop in reads  # a second part, read in the thread, was asked
 
 

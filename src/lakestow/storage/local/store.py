@@ -73,10 +73,10 @@ _EPOCH = datetime.fromtimestamp(0, UTC)
 LIST_ON_LOOP = 256
 """Entries of a listing page read on the event loop (a millisecond at most: 4 µs an
 object, 1 µs a common prefix); the rest of a larger page is read in a thread, in the same
-read transaction (`Core.read_in_parts`). The hop costs
-tens of µs of CPU on bare metal and 100-200 µs in a virtual machine (a Firecracker VM:
-`bench/s3_app_micro.py --rows delimiter`, 434 µs a listing of 110 entries through a thread,
-238 µs on the loop), more than reading a small page, which most pages are."""
+read transaction (`Core.read_in_parts`). The hop costs tens of µs of CPU on bare metal and
+about 100 in a virtual machine (`bench/s3_app_micro.py --rows hop`), more than reading a
+small page, which most pages are (`--rows delimiter`, 110 entries: 434 µs of CPU through a
+thread, 243 on the loop)."""
 VERSIONS_ON_LOOP = 100
 """The same for a page of ListObjectVersions, whose entries cost about 9 µs each."""
 
@@ -180,24 +180,19 @@ class LocalStore(MultipartOps):
         def rest(first: VersionsPage) -> Callable[[sqlite3.Connection], VersionsPage] | None:
             if max_keys <= VERSIONS_ON_LOOP or not first.is_truncated:
                 return None
-            after = (first.next_key_marker, first.next_version_id_marker)
-            return partial(joined, first, *after, max_keys - VERSIONS_ON_LOOP)
 
-        def joined(
-            first: VersionsPage,
-            key: str | None,
-            version: str | None,
-            limit: int,
-            conn: sqlite3.Connection,
-        ) -> VersionsPage:
-            more = query(key, version, limit, conn)
-            return VersionsPage(
-                first.versions + more.versions,
-                first.common_prefixes + more.common_prefixes,
-                more.is_truncated,
-                more.next_key_marker,
-                more.next_version_id_marker,
-            )
+            def joined(conn: sqlite3.Connection) -> VersionsPage:
+                after = (first.next_key_marker, first.next_version_id_marker)
+                more = query(*after, max_keys - VERSIONS_ON_LOOP, conn)
+                return VersionsPage(
+                    first.versions + more.versions,
+                    first.common_prefixes + more.common_prefixes,
+                    more.is_truncated,
+                    more.next_key_marker,
+                    more.next_version_id_marker,
+                )
+
+            return joined
 
         # As `list`: the first entries on the loop, the rest of a larger page in a thread.
         on_loop = min(max_keys, VERSIONS_ON_LOOP)
@@ -417,18 +412,17 @@ class LocalStore(MultipartOps):
         def rest(first: ListPage) -> Callable[[sqlite3.Connection], ListPage] | None:
             if max_keys <= LIST_ON_LOOP or not first.is_truncated:
                 return None
-            return partial(joined, first, first.next_start_after, max_keys - LIST_ON_LOOP)
 
-        def joined(
-            first: ListPage, after: str | None, limit: int, conn: sqlite3.Connection
-        ) -> ListPage:
-            more = query(after, limit, conn)
-            return ListPage(
-                first.objects + more.objects,
-                first.common_prefixes + more.common_prefixes,
-                more.is_truncated,
-                more.next_start_after,
-            )
+            def joined(conn: sqlite3.Connection) -> ListPage:
+                more = query(first.next_start_after, max_keys - LIST_ON_LOOP, conn)
+                return ListPage(
+                    first.objects + more.objects,
+                    first.common_prefixes + more.common_prefixes,
+                    more.is_truncated,
+                    more.next_start_after,
+                )
+
+            return joined
 
         max_keys = max(max_keys, 0)
         on_loop = min(max_keys, LIST_ON_LOOP)
