@@ -1,6 +1,7 @@
 """Micro-benchmark of the S3 endpoint's own Python, no HTTP: µs per request, in process.
 
     .venv/bin/python bench/s3_app_micro.py [--rows head,get,put,delete,delimiter] [--count 2000]
+    .venv/bin/python bench/s3_app_micro.py --rows hop,delimiter,versions
     .venv/bin/python bench/s3_app_micro.py --rows head --profile [--sort cumulative --top 60]
 
 Requests signed by botocore (as the AWS CLI signs them) go straight to the ASGI application
@@ -9,6 +10,8 @@ DELETE: 16 at a time, so that group commit groups them). Each row runs `--repeat
 the same requests (PUT: as many new keys) and keeps the fastest, of wall-clock time and of CPU
 time (all threads) apart, so a run is steady enough to compare one change with the next, which
 the side-by-side HTTP benchmark (s3_bench.py), on a machine shared with its client, is not.
+`versions` lists the versions of the same folder as `delimiter` (110 entries); `hop` times a
+call of nothing through a worker thread, the price of each hop a request makes.
 What this leaves out, uvicorn's share of a request and the network, s3_bench.py measures. Run
 by hand; one line per row."""
 
@@ -28,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import uvloop
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -129,8 +133,12 @@ async def run(args: argparse.Namespace, data: Path) -> None:
                 "get": lambda i: signed("GET", f"/{BUCKET}/{home}/small/{i:07d}", "", creds),
                 "delete": lambda i: signed("DELETE", f"/{BUCKET}/{home}/small/{i:07d}", "", creds),
                 "delimiter": lambda i: signed("GET", f"/{BUCKET}", listing, creds),
+                "versions": lambda i: signed("GET", f"/{BUCKET}", f"{listing}&versions=", creds),
             }
             for row in args.rows.split(","):
+                if row == "hop":
+                    await hop(args)
+                    continue
                 if row != "put":
                     scopes = [requests[row](i) for i in range(count)]
                 best, best_cpu = float("inf"), float("inf")
@@ -154,6 +162,22 @@ async def run(args: argparse.Namespace, data: Path) -> None:
                     f"{row:<10} {1e6 * best / count:7.1f} µs a request, "
                     f"CPU {1e6 * best_cpu / count:7.1f} µs (status {client.status})"
                 )
+
+
+async def hop(args: argparse.Namespace) -> None:
+    """What a request pays to have something done in a worker thread and be told: a call of
+    nothing through anyio.to_thread (as the store hands work to its threads)."""
+    best, best_cpu = float("inf"), float("inf")
+    for _ in range(args.repeats):
+        start, cpu = time.perf_counter(), time.process_time()
+        for _ in range(args.count):
+            await anyio.to_thread.run_sync(int)
+        best = min(best, time.perf_counter() - start)
+        best_cpu = min(best_cpu, time.process_time() - cpu)
+    print(
+        f"{'hop':<10} {1e6 * best / args.count:7.1f} µs a call,    "
+        f"CPU {1e6 * best_cpu / args.count:7.1f} µs (a thread does nothing)"
+    )
 
 
 async def timed(
