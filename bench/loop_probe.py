@@ -1,7 +1,7 @@
 """How long each heavy request holds the event loop, with both front doors in one process.
 
     PYTHONPATH=src .venv/bin/python bench/loop_probe.py [--keys 100000] [--only api-list-1000]
-        [--where] [--switch 0.0005] [--default-gc]
+        [--where] [--switch 0.005] [--default-gc]
 
 A data directory in a temporary folder, the embedded default (local store, SQLite catalog);
 org `acme`, member `alice`. Her folder `big/` gets KEYS objects written straight into the
@@ -12,7 +12,8 @@ lateness of `await asyncio.sleep(0.001)` ticks: the worst lateness during a requ
 long something held the loop. One line per operation: its time and the worst lateness.
 `archive-2000` is the sync agent's restore (`?lakestow-archive=tar`) of the 2,000.
 `--where` names the functions the loop was in while late (a thread samples its stack);
-`--switch` sets the GIL switch interval, as `lakestow serve` does (server.SWITCH_INTERVAL).
+`--switch` sets the GIL switch interval (default: `lakestow serve`'s, server.SWITCH_INTERVAL;
+CPython's own is 0.005). Revocations reload in a thread, as `serve` reloads them.
 The garbage collector is settled as `serve` settles it (`server.settle_gc`) unless
 `--default-gc`: with CPython's defaults a full collection (tens of ms) lands in whichever
 request allocates the most.
@@ -48,7 +49,7 @@ from lakestow import config, datadir
 from lakestow.console.app import create_console
 from lakestow.console.sessions import COOKIE
 from lakestow.s3api.app import S3App
-from lakestow.server import open_runtime, settle_gc
+from lakestow.server import SWITCH_INTERVAL, open_runtime, refresh_revocations, settle_gc
 
 S3 = "http://s3.probe"
 BUCKET = "lakestow"
@@ -261,6 +262,10 @@ async def run(
         member = services.orgs.create_member("alice", "acme", password=PASSWORD)
         issued = services.credentials.issue_credentials("alice")
         async with open_runtime(opened) as runtime:
+            # as `serve` does: revocations reload in a thread, never on a request's turn
+            refresher = asyncio.create_task(
+                refresh_revocations(runtime.verifier, settings.revocation_refresh)
+            )
             home = f"data/customer-{member.id}/"
             root = f"acme/{home}"
             fill(settings.data_dir / "objects" / "index.db", root, keys)
@@ -300,6 +305,7 @@ async def run(
                     continue
                 once = "delete" in name or "restore" in name
                 await measure(lateness, name, op, 1 if once else repeat, sampler)
+            refresher.cancel()
 
 
 def main() -> None:
@@ -310,11 +316,12 @@ def main() -> None:
     parser.add_argument(
         "--where", action="store_true", help="name the functions that hold the loop"
     )
-    parser.add_argument("--switch", type=float, default=0.0, help="sys.setswitchinterval")
+    parser.add_argument(
+        "--switch", type=float, default=SWITCH_INTERVAL, help="sys.setswitchinterval"
+    )
     parser.add_argument("--default-gc", action="store_true", help="do not settle the collector")
     args = parser.parse_args()
-    if args.switch:
-        sys.setswitchinterval(args.switch)
+    sys.setswitchinterval(args.switch)
     only = {name for name in args.only.split(",") if name}
     with tempfile.TemporaryDirectory(prefix="loop-probe-") as tmp:
         asyncio.run(run(Path(tmp), args.keys, only, args.repeat, args.where, not args.default_gc))

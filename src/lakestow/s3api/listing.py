@@ -7,7 +7,8 @@ alone; an operator lists its own buckets as they are. Continuation tokens are se
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from urllib.parse import quote
 
 from lakestow import warehouse
@@ -52,13 +53,8 @@ async def list_objects(request: S3Request) -> Response:
     parts += tail(page.is_truncated, delimiter, max_keys, encode)
     # ListObjects (V1) names every object's owner; V2 only when asked to (FetchOwner)
     owner = owner_of(request) if not v2 or q.get("fetch-owner", "").lower() == "true" else ""
-    parts += _contents(page.objects, enc, owner)
-    if page.common_prefixes:
-        prefixes = xml.escape_all(
-            [enc(p) for p in page.common_prefixes] if encode else page.common_prefixes
-        )
-        between = "</Prefix></CommonPrefixes><CommonPrefixes><Prefix>"
-        parts.append(f"<CommonPrefixes><Prefix>{between.join(prefixes)}</Prefix></CommonPrefixes>")
+    parts += await xml.in_pieces(partial(_contents, enc=enc, owner=owner), page.objects)
+    parts += common_prefixes(page.common_prefixes, enc)
     return Response(xml.document("ListBucketResult", parts), media_type="application/xml")
 
 
@@ -167,7 +163,7 @@ def tail(truncated: bool, delimiter: str | None, max_keys: int, encode: bool) ->
     return parts
 
 
-def _contents(objects: list[ObjectInfo], enc: Callable[[str], str], owner: str) -> list[str]:
+def _contents(objects: Sequence[ObjectInfo], enc: Callable[[str], str], owner: str) -> list[str]:
     """The objects of a listing, one string each: a 1,000-key page builds a thousand of them,
     so their keys are escaped together. An ETag's quotes are written escaped, its hex (or
     hex-N) takes escape's fast path. `owner` is each one's <Owner> element, or ""."""
@@ -179,6 +175,16 @@ def _contents(objects: list[ObjectInfo], enc: Callable[[str], str], owner: str) 
         f"<StorageClass>STANDARD</StorageClass>{owner}</Contents>"
         for key, info in zip(keys, objects, strict=True)
     ]
+
+
+def common_prefixes(prefixes: list[str], enc: Callable[[str], str]) -> list[str]:
+    """A listing's <CommonPrefixes>, in one string (none when there are none): a thousand of
+    them take a few hundred microseconds."""
+    if not prefixes:
+        return []
+    escaped = xml.escape_all([enc(prefix) for prefix in prefixes])
+    between = "</Prefix></CommonPrefixes><CommonPrefixes><Prefix>"
+    return [f"<CommonPrefixes><Prefix>{between.join(escaped)}</Prefix></CommonPrefixes>"]
 
 
 def owner_of(request: S3Request) -> str:

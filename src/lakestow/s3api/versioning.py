@@ -13,7 +13,8 @@ an operator lists its own buckets as they are.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from xml.etree.ElementTree import Element
 
 from lakestow import warehouse
@@ -21,8 +22,7 @@ from lakestow.auth.policy import Action
 from lakestow.errors import InvalidInput, InvalidRequest, Unsupported
 from lakestow.s3api import xml
 from lakestow.s3api.asgi import Response
-from lakestow.s3api.headers import quoted
-from lakestow.s3api.listing import common_params, encoder, owner_of, tail
+from lakestow.s3api.listing import common_params, common_prefixes, encoder, owner_of, tail
 from lakestow.s3api.request import MemberRequest, S3Request
 from lakestow.storage.protocol import ENABLED, NULL_VERSION, SUSPENDED, VersionInfo, VersionsPage
 
@@ -78,10 +78,8 @@ async def list_object_versions(request: S3Request) -> Response:
             parts.append(xml.tag("NextVersionIdMarker", page.next_version_id_marker))
     parts += tail(page.is_truncated, delimiter, max_keys, encode)
     owner = owner_of(request)
-    parts += [_entry(version, enc, owner) for version in page.versions]
-    parts += [
-        xml.group("CommonPrefixes", [xml.tag("Prefix", enc(p))]) for p in page.common_prefixes
-    ]
+    parts += await xml.in_pieces(partial(_entries, enc=enc, owner=owner), page.versions)
+    parts += common_prefixes(page.common_prefixes, enc)
     return Response(xml.document("ListVersionsResult", parts), media_type="application/xml")
 
 
@@ -107,22 +105,25 @@ async def _page(
     )
 
 
-def _entry(version: VersionInfo, enc: Callable[[str], str], owner: str) -> str:
-    """A <Version> or a <DeleteMarker>; in a bucket never versioned, every object is its
-    one `null` version."""
-    info = version.info
-    fields = [
-        xml.tag("Key", enc(info.key)),
-        xml.tag("VersionId", info.version_id or NULL_VERSION),
-        xml.tag("IsLatest", version.is_latest),
-        xml.tag("LastModified", info.last_modified),
-    ]
-    if version.delete_marker:
-        return xml.group("DeleteMarker", [*fields, owner])
-    fields += [
-        xml.tag("ETag", quoted(info.etag)),
-        xml.tag("Size", info.size),
-        xml.tag("StorageClass", "STANDARD"),
-        owner,
-    ]
-    return xml.group("Version", fields)
+def _entries(versions: Sequence[VersionInfo], enc: Callable[[str], str], owner: str) -> list[str]:
+    """Each a <Version> or a <DeleteMarker>, one string each, their keys escaped together (as
+    `listing._contents` does); in a bucket never versioned, every object is its one `null`
+    version."""
+    keys = xml.escape_all([enc(version.info.key) for version in versions])
+    escape, timestamp = xml.escape, xml.timestamp
+    rendered = []
+    for key, version in zip(keys, versions, strict=True):
+        info = version.info
+        fields = (
+            f"<Key>{key}</Key><VersionId>{escape(info.version_id or NULL_VERSION)}</VersionId>"
+            f"<IsLatest>{'true' if version.is_latest else 'false'}</IsLatest>"
+            f"<LastModified>{timestamp(info.last_modified)}</LastModified>"
+        )
+        if version.delete_marker:
+            rendered.append(f"<DeleteMarker>{fields}{owner}</DeleteMarker>")
+        else:
+            rendered.append(
+                f"<Version>{fields}<ETag>&quot;{escape(info.etag)}&quot;</ETag>"
+                f"<Size>{info.size}</Size><StorageClass>STANDARD</StorageClass>{owner}</Version>"
+            )
+    return rendered
