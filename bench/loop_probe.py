@@ -8,8 +8,10 @@ org `acme`, member `alice`. Her folder `big/` gets KEYS objects written straight
 store's index (quick; their rows have no bytes, which listings never read), `zip/` 2,000
 real 1 KiB objects, `trash/` 1,000 that are then deleted. Both ASGI apps run on this
 process's one event loop, called through httpx's ASGI transport, while a task measures the
-lateness of `await asyncio.sleep(0.001)` ticks: the worst lateness during a request is how
-long something held the loop. One line per operation: its time and the worst lateness.
+lateness of `await asyncio.sleep(0.001)` ticks. One line per operation: its time, the longest
+turn the loop gave one callback (what holds the loop: DESIGN.md's "a couple of
+milliseconds"), and the worst lateness of a tick, which adds the waits for the GIL (held by a
+thread of the request) and for a core (on a 2-core machine, the request's own threads).
 `archive-2000` is the sync agent's restore (`?lakestow-archive=tar`) of the 2,000.
 `--where` names the functions the loop was in while late (a thread samples its stack);
 `--switch` sets the GIL switch interval (default: `lakestow serve`'s, server.SWITCH_INTERVAL;
@@ -76,6 +78,67 @@ class Lateness:
 
     def reset(self) -> None:
         self.worst = 0.0
+
+
+class Turns:
+    """The longest turn the loop gave one callback (a task's step, a `call_soon`) since
+    `reset`: what holds the loop, DESIGN.md's "a couple of milliseconds". Lateness counts it
+    too, and also the waits for the GIL (a thread holding it) and for a core (the machine's
+    other threads): what another request sees, not what one callback holds."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self.ended = ""  # with --where: where the longest turn's task stopped (its await)
+        self.where = False
+        run = asyncio.events.Handle._run
+        turns = self
+
+        def timed(handle: asyncio.events.Handle) -> None:
+            started = time.perf_counter()
+            try:
+                run(handle)
+            finally:
+                took = time.perf_counter() - started
+                if took > turns.longest:
+                    turns.longest = took
+                    if turns.where:
+                        turns.ended = _ended(handle)
+
+        asyncio.events.Handle._run = timed  # type: ignore[method-assign]
+
+    def reset(self) -> None:
+        self.longest, self.ended = 0.0, ""
+
+
+def _ended(handle: asyncio.events.Handle) -> str:
+    """The innermost lakestow frame a task's step left suspended, or the callback's name."""
+    task = getattr(handle._callback, "__self__", None)
+    if not isinstance(task, asyncio.Task):
+        return repr(handle._callback)[:120]
+    names = []
+    awaiting: Any = task.get_coro()
+    while awaiting is not None:  # down the chain of awaits (get_stack gives one frame)
+        frame = next(
+            (
+                getattr(awaiting, a)
+                for a in ("cr_frame", "gi_frame", "ag_frame")
+                if hasattr(awaiting, a)
+            ),
+            None,
+        )
+        if frame is not None:
+            code = frame.f_code
+            if "lakestow" in code.co_filename and "loop_probe" not in code.co_filename:
+                names.append(f"{Path(code.co_filename).stem}.{code.co_name}:{frame.f_lineno}")
+        awaiting = next(
+            (
+                getattr(awaiting, a)
+                for a in ("cr_await", "gi_yieldfrom", "ag_await")
+                if hasattr(awaiting, a)
+            ),
+            None,
+        )
+    return " > ".join(names[-3:]) or "(elsewhere)"
 
 
 class Where(threading.Thread):
@@ -232,22 +295,32 @@ def operations(d: Doors, state: dict[str, Any]) -> dict[str, Callable[[], Awaita
 
 async def measure(
     lateness: Lateness,
+    turns: Turns,
     name: str,
     op: Callable[[], Awaitable[Any]],
     repeat: int,
     where: Where | None,
 ) -> None:
-    worst, took = 0.0, 0.0
+    worst, longest, took, ended = 0.0, 0.0, 0.0, ""
     for _ in range(repeat):
         await asyncio.sleep(0.02)
         lateness.reset()
+        turns.reset()
         started = time.perf_counter()
         await op()
         took = max(took, time.perf_counter() - started)
+        await asyncio.sleep(0)  # this step, which ran the request's last part, is counted
+        if turns.longest > longest:
+            longest, ended = turns.longest, turns.ended
         await asyncio.sleep(0.005)
         worst = max(worst, lateness.worst)
-    print(f"{name:24} {took * 1000:9.1f} ms   loop held up to {worst * 1000:7.1f} ms", flush=True)
+    print(
+        f"{name:24} {took * 1000:9.1f} ms   longest turn {longest * 1000:6.1f} ms"
+        f"   loop late up to {worst * 1000:6.1f} ms",
+        flush=True,
+    )
     if where is not None:
+        print(f"    longest turn ended at {ended}")
         where.report()
 
 
@@ -297,6 +370,8 @@ async def run(
                 settle_gc()
             lateness = Lateness()
             lateness.start()
+            turns = Turns()
+            turns.where = where
             sampler = Where(lateness) if where else None
             if sampler is not None:
                 sampler.start()
@@ -304,7 +379,7 @@ async def run(
                 if only and name not in only:
                     continue
                 once = "delete" in name or "restore" in name
-                await measure(lateness, name, op, 1 if once else repeat, sampler)
+                await measure(lateness, turns, name, op, 1 if once else repeat, sampler)
             refresher.cancel()
 
 
