@@ -21,7 +21,7 @@ from lakestow import paths, warehouse
 from lakestow.auth import cursors
 from lakestow.auth.policy import Action
 from lakestow.console import listing
-from lakestow.console.api import MAX_LIMIT, int_param, page_params
+from lakestow.console.api import MAX_LIMIT, int_param, page_params, page_response
 from lakestow.console.context import Viewer, parse_path, viewer
 from lakestow.errors import InvalidInput
 from lakestow.storage.protocol import NULL_VERSION, VersionInfo, VersionsPage
@@ -210,9 +210,8 @@ async def list_deleted(request: Request) -> Response:
     folder, name_prefix, limit, cursor = page_params(request)
     entries, cursor = await deleted_page(v, folder, cursor, limit, name_prefix)
     versioning = await v.state.runtime.store.get_versioning(v.bucket)
-    return JSONResponse(
-        {"path": folder, "versioning": versioning, "entries": entries, "cursor": cursor}
-    )
+    fields = {"path": folder, "versioning": versioning, "cursor": cursor}
+    return await page_response(fields, "entries", entries)
 
 
 ROUTES = [
