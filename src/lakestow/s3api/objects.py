@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from urllib.parse import parse_qs, unquote
+
+import anyio.lowlevel
 
 from lakestow.auth.policy import Action
 from lakestow.errors import InvalidInput, InvalidRequest, LakestowError, Unavailable, Unsupported
@@ -296,6 +298,7 @@ async def delete_objects(request: S3Request) -> Response:
     """DeleteObjects: each <Object> a <Key> and optionally a <VersionId>; each answered
     with a <Deleted> (unless Quiet) or an <Error>, in the order asked."""
     root = xml.parse(await request.read_body(xml.MAX_BODY), "Delete")
+    await anyio.lowlevel.checkpoint()  # 1,000 keys: a millisecond or two parsed, as many checked
     quiet = xml.text(root, "Quiet", "false").strip().lower() == "true"
     asked = [(xml.text(node, "Key"), node.findtext("VersionId")) for node in root.findall("Object")]
     if len(asked) > MAX_DELETE_KEYS:
@@ -311,11 +314,17 @@ async def delete_objects(request: S3Request) -> Response:
             results.append(_delete_error(key, version_id, exc))
     keys, version_ids = [key for key, _ in valid], [version for _, version in valid]
     outcomes = await request.objects.delete_many(request.bucket, keys, version_ids=version_ids)
-    for (key, version_id), outcome in zip(valid, outcomes, strict=True):
-        if isinstance(outcome, LakestowError):
-            results.append(_delete_error(key, version_id, outcome))
-        elif not quiet:
-            results.append(_deleted(key, version_id, outcome))
+
+    def render(done: Sequence[tuple[tuple[str, str | None], Deleted | LakestowError]]) -> list[str]:
+        return [
+            _delete_error(key, version_id, outcome)
+            if isinstance(outcome, LakestowError)
+            else _deleted(key, version_id, outcome)
+            for (key, version_id), outcome in done
+            if not quiet or isinstance(outcome, LakestowError)
+        ]
+
+    results += await xml.in_pieces(render, list(zip(valid, outcomes, strict=True)))
     return Response(xml.document("DeleteResult", results), media_type="application/xml")
 
 

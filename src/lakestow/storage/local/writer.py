@@ -40,7 +40,7 @@ from lakestow.errors import LakestowError, Unavailable
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-SLICE = 0.002  # seconds of operations the loop runs before it takes its turn back
+SLICE = 0.001  # seconds of operations the loop runs before it takes its turn back
 BUSY_WAIT_MS = 60_000  # how long a write waits for other processes' writes before it fails
 
 
