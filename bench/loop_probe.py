@@ -30,6 +30,7 @@ import asyncio
 import base64
 import hashlib
 import sqlite3
+import statistics
 import sys
 import tempfile
 import threading
@@ -203,6 +204,7 @@ class Doors:
         request = AWSRequest(method, url, fields, body)
         SigV4Auth(self.signer, "s3", "us-east-1").add_auth(request)
         headers = {k: str(v) for k, v in request.headers.items()}
+        await asyncio.sleep(0)  # the client's signing is a turn of its own, not the server's
         response = await self.s3.request(method, url, headers=headers, content=body)
         if response.status_code >= 400:
             raise RuntimeError(f"S3 {method} {key}: {response.status_code} {response.text[:300]}")
@@ -250,6 +252,7 @@ def operations(d: Doors, state: dict[str, Any]) -> dict[str, Callable[[], Awaita
     async def delete_objects() -> None:
         body = delete_xml([f"{root}trash/t{i:05d}" for i in range(1000)])
         digest = base64.b64encode(hashlib.md5(body).digest()).decode()  # noqa: S324
+        await asyncio.sleep(0)  # the body's making is the client's turn
         await d.s3_call("POST", "", {"delete": ""}, body, {"Content-MD5": digest})
 
     async def restore_folder() -> None:
@@ -301,7 +304,8 @@ async def measure(
     repeat: int,
     where: Where | None,
 ) -> None:
-    worst, longest, took, ended = 0.0, 0.0, 0.0, ""
+    worst, took, ended = 0.0, 0.0, ""
+    longest: list[float] = []  # each repeat's longest turn
     for _ in range(repeat):
         await asyncio.sleep(0.02)
         lateness.reset()
@@ -310,13 +314,16 @@ async def measure(
         await op()
         took = max(took, time.perf_counter() - started)
         await asyncio.sleep(0)  # this step, which ran the request's last part, is counted
-        if turns.longest > longest:
-            longest, ended = turns.longest, turns.ended
+        if turns.longest > max(longest, default=0.0):
+            ended = turns.ended
+        longest.append(turns.longest)
         await asyncio.sleep(0.005)
         worst = max(worst, lateness.worst)
+    # On a shared machine a turn can be stretched by the OS running something else: the median
+    # of the repeats' longest turns is what the code holds, the worst what a user may meet.
     print(
-        f"{name:24} {took * 1000:9.1f} ms   longest turn {longest * 1000:6.1f} ms"
-        f"   loop late up to {worst * 1000:6.1f} ms",
+        f"{name:24} {took * 1000:9.1f} ms   longest turn {statistics.median(longest) * 1000:5.1f}"
+        f" ms (worst {max(longest) * 1000:5.1f})   loop late up to {worst * 1000:6.1f} ms",
         flush=True,
     )
     if where is not None:
