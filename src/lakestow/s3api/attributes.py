@@ -12,13 +12,15 @@ conditions as a GET. Of the latest version only: a versionId is refused (501).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from lakestow.auth.policy import Action
 from lakestow.errors import InvalidInput, Unsupported
 from lakestow.s3api import headers as h
 from lakestow.s3api import xml
 from lakestow.s3api.asgi import Response
 from lakestow.s3api.request import S3Request
-from lakestow.storage.protocol import MAX_PART_NUMBER
+from lakestow.storage.protocol import MAX_PART_NUMBER, ObjectPart
 
 ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
 
@@ -54,13 +56,7 @@ async def get_object_attributes(request: S3Request) -> Response:
         if page.next_part_number_marker is not None:
             parts.append(xml.tag("NextPartNumberMarker", page.next_part_number_marker))
         if info.checksum is not None:
-            for part in page.parts:
-                fields_of_part = [xml.tag("PartNumber", part.part_number)]
-                fields_of_part.append(xml.tag("Size", part.size))
-                if part.checksum is not None:
-                    element = h.checksum_element(part.checksum.algorithm)
-                    fields_of_part.append(xml.tag(element, part.checksum.value))
-                parts.append(xml.group("Part", fields_of_part))
+            parts += await xml.in_pieces(_parts, page.parts)
         fields.append(xml.group("ObjectParts", parts))
     if "StorageClass" in wanted:
         fields.append(xml.tag("StorageClass", "STANDARD"))
@@ -69,6 +65,20 @@ async def get_object_attributes(request: S3Request) -> Response:
     body = xml.document("GetObjectAttributesResponse", fields)
     out = {"last-modified": h.http_date(info.last_modified)}
     return Response(body, media_type="application/xml", headers=out)
+
+
+def _parts(page: Sequence[ObjectPart]) -> list[str]:
+    """The <Part>s of ObjectParts, one string each (a page holds up to 1,000)."""
+    rendered = []
+    for part in page:
+        checksum = ""
+        if part.checksum is not None:
+            checksum = xml.tag(h.checksum_element(part.checksum.algorithm), part.checksum.value)
+        rendered.append(
+            f"<Part><PartNumber>{part.part_number}</PartNumber><Size>{part.size}</Size>"
+            f"{checksum}</Part>"
+        )
+    return rendered
 
 
 def _attributes(value: str) -> set[str]:

@@ -18,7 +18,7 @@ from lakestow.errors import InvalidInput
 from lakestow.s3api import xml
 from lakestow.s3api.asgi import Response
 from lakestow.s3api.request import MemberRequest, S3Request
-from lakestow.storage.protocol import ListPage, ObjectInfo
+from lakestow.storage.protocol import ListPage, ObjectInfo, UploadInfo
 
 MAX_KEYS = 1000
 
@@ -95,19 +95,8 @@ async def list_uploads(request: S3Request) -> Response:
         parts.append(xml.tag("NextUploadIdMarker", "" if isinstance(last, str) else last.upload_id))
     if encode:
         parts.append(xml.tag("EncodingType", "url"))
-    for upload in page.uploads:
-        parts.append(
-            xml.group(
-                "Upload",
-                [
-                    xml.tag("Key", enc(upload.key)),
-                    xml.tag("UploadId", upload.upload_id),
-                    xml.tag("Initiated", upload.initiated),
-                    xml.tag("StorageClass", "STANDARD"),
-                ],
-            )
-        )
-    parts += [xml.group("CommonPrefixes", [xml.tag("Prefix", enc(p))]) for p in page.prefixes]
+    parts += await xml.in_pieces(partial(_uploads, enc=enc), page.uploads)
+    parts += common_prefixes(page.prefixes, enc)
     return Response(xml.document("ListMultipartUploadsResult", parts), media_type="application/xml")
 
 
@@ -185,6 +174,17 @@ def common_prefixes(prefixes: list[str], enc: Callable[[str], str]) -> list[str]
     escaped = xml.escape_all([enc(prefix) for prefix in prefixes])
     between = "</Prefix></CommonPrefixes><CommonPrefixes><Prefix>"
     return [f"<CommonPrefixes><Prefix>{between.join(escaped)}</Prefix></CommonPrefixes>"]
+
+
+def _uploads(uploads: Sequence[UploadInfo], enc: Callable[[str], str]) -> list[str]:
+    """ListMultipartUploads' <Upload>s, one string each (a page holds up to 1,000)."""
+    keys = xml.escape_all([enc(upload.key) for upload in uploads])
+    return [
+        f"<Upload><Key>{key}</Key><UploadId>{xml.escape(upload.upload_id)}</UploadId>"
+        f"<Initiated>{xml.timestamp(upload.initiated)}</Initiated>"
+        "<StorageClass>STANDARD</StorageClass></Upload>"
+        for key, upload in zip(keys, uploads, strict=True)
+    ]
 
 
 def owner_of(request: S3Request) -> str:

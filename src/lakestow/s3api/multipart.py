@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from lakestow.auth.checksums import ALGORITHMS, HEADER_PREFIX
 from lakestow.errors import InvalidInput, InvalidRequest
@@ -12,7 +13,7 @@ from lakestow.s3api.asgi import Response
 from lakestow.s3api.objects import copy_source
 from lakestow.s3api.request import S3Request
 from lakestow.storage.checksums import upload_type
-from lakestow.storage.protocol import MAX_PART_NUMBER, Checksum, CompleteChecks
+from lakestow.storage.protocol import MAX_PART_NUMBER, Checksum, CompleteChecks, PartInfo
 
 _COPY_RANGE = re.compile(r"bytes=(\d+)-(\d+)", re.ASCII)
 
@@ -182,17 +183,24 @@ async def list_parts(request: S3Request) -> Response:
         parts.append(xml.tag("ChecksumType", page.checksum_type))
     if page.next_part_number_marker is not None:
         parts.append(xml.tag("NextPartNumberMarker", page.next_part_number_marker))
-    for part in page.parts:
-        fields = [
-            xml.tag("PartNumber", part.part_number),
-            xml.tag("LastModified", part.last_modified),
-            xml.tag("ETag", h.quoted(part.etag)),
-            xml.tag("Size", part.size),
-        ]
-        if part.checksum is not None:
-            fields.append(xml.tag(h.checksum_element(part.checksum.algorithm), part.checksum.value))
-        parts.append(xml.group("Part", fields))
+    parts += await xml.in_pieces(_parts, page.parts)
     return Response(xml.document("ListPartsResult", parts), media_type="application/xml")
+
+
+def _parts(page: Sequence[PartInfo]) -> list[str]:
+    """ListParts' <Part>s, one string each (a page holds up to 1,000)."""
+    rendered = []
+    for part in page:
+        checksum = ""
+        if part.checksum is not None:
+            checksum = xml.tag(h.checksum_element(part.checksum.algorithm), part.checksum.value)
+        rendered.append(
+            f"<Part><PartNumber>{part.part_number}</PartNumber>"
+            f"<LastModified>{xml.timestamp(part.last_modified)}</LastModified>"
+            f"<ETag>&quot;{xml.escape(part.etag)}&quot;</ETag><Size>{part.size}</Size>"
+            f"{checksum}</Part>"
+        )
+    return rendered
 
 
 def _part_number(text: str) -> int:
