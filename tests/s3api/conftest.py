@@ -187,15 +187,14 @@ class Store:
             assert local, "the local store holds nothing"
             return
         assert local == [], f"the s3 backend wrote to the local store: {local}"
-        # an object of any of its buckets (the tests run may write none in acme's): the
-        # first key after the registry (`.lakestow/`), as bucket names begin with [a-z0-9]
-        listed = self.upstream.client().list_objects_v2(
-            Bucket=self.upstream.bucket,
-            Prefix=f"{server.store_prefix}/",
-            StartAfter=f"{server.store_prefix}/.lakestow0",
-            MaxKeys=1,
+        # anything of the server's: the tests run may have deleted all they wrote (whole
+        # buckets, their versions too), but the bucket registry (`.lakestow/`) stays, and
+        # the local store, above, holds nothing
+        listed = self.upstream.client().list_object_versions(
+            Bucket=self.upstream.bucket, Prefix=f"{server.store_prefix}/", MaxKeys=1
         )
-        assert listed["KeyCount"] == 1, "nothing of the server's reached the upstream"
+        found = listed.get("Versions", []) + listed.get("DeleteMarkers", [])
+        assert found, "nothing of the server's reached the upstream"
 
 
 def _upstream(name: str, tmp: pytest.TempPathFactory) -> AbstractContextManager[Upstream | None]:
