@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 
 from console.console_support import LiveConsole, console_client, lakestow, s3_client
 from live import serving
+from s3api.signing import signed, url_of
 
 BUCKET = "lakestow"
 
@@ -279,5 +280,94 @@ def test_sigkill_of_the_supervisor_takes_the_workers_with_it(tmp_path: Path) -> 
     server.start(workers=2)  # the store's lock went with them
     try:
         writers.check(client(server, "alice"))
+    finally:
+        server.stop()
+
+
+class SlowPut:
+    """A PUT whose body stops halfway until `finish()`: a request in flight on the worker its
+    kept-alive connection reached (found by a HEAD first)."""
+
+    def __init__(self, server: LiveConsole, issued: dict[str, Any], key: str) -> None:
+        self.key = key
+        self.body = os.urandom(2 * 1024 * 1024)
+        self.halfway = threading.Event()
+        self._go_on = threading.Event()
+        self.http = httpx.Client(timeout=120, limits=httpx.Limits(max_connections=1))
+        self.url = url_of(server.endpoint, BUCKET, key)
+        self.issued = issued
+        head = self.http.send(signed(issued, "HEAD", url_of(server.endpoint, BUCKET)))
+        self.worker = head.headers["x-amz-request-id"][:8]
+        self.answer: httpx.Response | None = None
+        self.error: httpx.HTTPError | None = None
+        self._thread = threading.Thread(target=self._put)
+
+    def _stream(self) -> Iterator[bytes]:
+        half = len(self.body) // 2
+        yield self.body[:half]
+        self.halfway.set()
+        self._go_on.wait(60)
+        yield self.body[half:]
+
+    def _put(self) -> None:
+        headers = {"Content-Length": str(len(self.body))}
+        request = signed(self.issued, "PUT", self.url, headers=headers, stream=self._stream())
+        try:
+            self.answer = self.http.send(request)
+        except httpx.HTTPError as exc:
+            self.error = exc
+
+    def start(self) -> SlowPut:
+        self._thread.start()
+        return self
+
+    def finish(self) -> httpx.Response:
+        self._go_on.set()
+        self._thread.join(60)
+        self.http.close()
+        assert self.answer is not None, f"{self.key}: {self.error!r}"
+        return self.answer
+
+
+@pytest.mark.slow
+def test_sigterm_lets_the_requests_in_flight_on_every_worker_finish(tmp_path: Path) -> None:
+    """SIGTERM to the supervisor: no new connection is taken, but every worker finishes the
+    uploads it is receiving (their bodies still coming), answers them, and only then ends; the
+    objects are there when the store opens again."""
+    server = LiveConsole(tmp_path / "drain").create().start(workers=2)
+    assert server.process is not None
+    issued = json.loads(lakestow(server.data_dir, "credentials", "issue", "alice"))
+    folder = home(server, "alice") + "drain/"
+    puts: list[SlowPut] = []
+    workers: set[str] = set()
+    for n in range(40):  # until each worker has an upload in flight
+        put = SlowPut(server, issued, f"{folder}{n:02d}")
+        if put.worker in workers and len(puts) >= 2:
+            put.http.close()
+            continue
+        workers.add(put.worker)
+        puts.append(put.start())
+        if len(workers) == 2 and len(puts) >= 3:
+            break
+    assert len(workers) == 2, "40 connections all reached one worker"
+    for put in puts:
+        assert put.halfway.wait(30)
+    time.sleep(0.5)  # the bodies' first halves are in the workers
+    server.process.send_signal(signal.SIGTERM)
+    time.sleep(1.0)
+    assert server.process.poll() is None, "the supervisor ended with uploads in flight"
+    with pytest.raises(httpx.TransportError):  # the sockets no longer take connections
+        httpx.get(server.endpoint, timeout=5)
+    answers = [put.finish() for put in puts]
+    assert [a.status_code for a in answers] == [200] * len(puts), [a.text for a in answers]
+    assert server.process.wait(timeout=30) == 0
+    server.process = None
+    assert "Traceback" not in server.log(), server.log()
+    server.start(workers=1)
+    try:
+        s3 = client(server, "alice", issued)
+        for put in puts:
+            got = s3.get_object(Bucket=BUCKET, Key=put.key)["Body"].read()
+            assert hashlib.md5(got).digest() == hashlib.md5(put.body).digest(), put.key
     finally:
         server.stop()
