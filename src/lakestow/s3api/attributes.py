@@ -69,16 +69,11 @@ async def get_object_attributes(request: S3Request) -> Response:
 
 def _parts(page: Sequence[ObjectPart]) -> list[str]:
     """The <Part>s of ObjectParts, one string each (a page holds up to 1,000)."""
-    rendered = []
-    for part in page:
-        checksum = ""
-        if part.checksum is not None:
-            checksum = xml.tag(h.checksum_element(part.checksum.algorithm), part.checksum.value)
-        rendered.append(
-            f"<Part><PartNumber>{part.part_number}</PartNumber><Size>{part.size}</Size>"
-            f"{checksum}</Part>"
-        )
-    return rendered
+    return [
+        f"<Part><PartNumber>{part.part_number}</PartNumber><Size>{part.size}</Size>"
+        f"{h.part_checksum(part.checksum)}</Part>"
+        for part in page
+    ]
 
 
 def _attributes(value: str) -> set[str]:

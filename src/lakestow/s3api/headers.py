@@ -239,6 +239,13 @@ def checksum_elements(checksum: Checksum | None, parts_count: int | None) -> lis
     ]
 
 
+def part_checksum(checksum: Checksum | None) -> str:
+    """A part's own checksum as its <Part> carries it (`<ChecksumCRC32>...`), or "" for none."""
+    if checksum is None:
+        return ""
+    return xml.tag(checksum_element(checksum.algorithm), checksum.value)
+
+
 def checksum_element(algorithm: str) -> str:
     """The XML element of a checksum of `algorithm`: ChecksumCRC32, ChecksumSHA256, ..."""
     return "Checksum" + algorithm.upper()

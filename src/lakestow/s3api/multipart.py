@@ -189,18 +189,13 @@ async def list_parts(request: S3Request) -> Response:
 
 def _parts(page: Sequence[PartInfo]) -> list[str]:
     """ListParts' <Part>s, one string each (a page holds up to 1,000)."""
-    rendered = []
-    for part in page:
-        checksum = ""
-        if part.checksum is not None:
-            checksum = xml.tag(h.checksum_element(part.checksum.algorithm), part.checksum.value)
-        rendered.append(
-            f"<Part><PartNumber>{part.part_number}</PartNumber>"
-            f"<LastModified>{xml.timestamp(part.last_modified)}</LastModified>"
-            f"<ETag>&quot;{xml.escape(part.etag)}&quot;</ETag><Size>{part.size}</Size>"
-            f"{checksum}</Part>"
-        )
-    return rendered
+    return [
+        f"<Part><PartNumber>{part.part_number}</PartNumber>"
+        f"<LastModified>{xml.timestamp(part.last_modified)}</LastModified>"
+        f"<ETag>&quot;{xml.escape(part.etag)}&quot;</ETag><Size>{part.size}</Size>"
+        f"{h.part_checksum(part.checksum)}</Part>"
+        for part in page
+    ]
 
 
 def _part_number(text: str) -> int:
