@@ -1,6 +1,8 @@
-"""A listing's entries are rendered a piece at a time (`xml.in_pieces`): the same text as at
-once, with the event loop turning between two pieces, so that other requests go on while a
-1,000-entry page renders (DESIGN.md: nothing holds the loop more than a couple of ms)."""
+"""A listing's entries are rendered a piece at a time (`xml.in_pieces`), and a request's XML
+body parsed a piece at a time (`xml.parse`): the same as at once, with the event loop turning
+between two pieces, so that other requests go on while a 1,000-entry page renders or a
+Complete of 10,000 parts is read (DESIGN.md: nothing holds the loop more than a couple of
+milliseconds)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from lakestow.errors import InvalidRequest
 from lakestow.s3api import xml
 
 
@@ -41,3 +44,64 @@ def test_pieces_render_what_one_go_renders_and_let_others_run(count: int) -> Non
     assert rendered == render(range(count))
     pieces = max(1, -(-count // xml.PIECE))
     assert turns == pieces - 1  # one turn between two pieces; none for a page of one piece
+
+
+def parsed(body: bytes, root: str) -> tuple[list[tuple[str, str | None]], int]:
+    """What `xml.parse` makes of `body` (every element's tag and text), and how many turns
+    another task got meanwhile."""
+
+    async def main() -> tuple[list[tuple[str, str | None]], int]:
+        turns, done = 0, False
+
+        async def other() -> None:
+            nonlocal turns
+            while not done:
+                await asyncio.sleep(0)
+                turns += 1
+
+        task = asyncio.create_task(other())
+        await asyncio.sleep(0)
+        before = turns
+        try:
+            element = await xml.parse(body, root)
+        finally:
+            during = turns - before
+            done = True
+            await task
+        return [(node.tag, node.text) for node in element.iter()], during
+
+    return asyncio.run(main())
+
+
+def test_a_large_body_is_parsed_in_pieces_as_it_would_be_at_once() -> None:
+    # 3-byte and 4-byte characters: many fall across the pieces' boundaries
+    keys = [f"dossier-été-{n:05d}-\u6f22\U0001f600" for n in range(3000)]
+    objects = "".join(f"<Object><Key>{key}</Key></Object>" for key in keys)
+    body = f'<Delete xmlns="{xml.NS}"><Quiet>true</Quiet>{objects}</Delete>'.encode()
+    assert len(body) > 4 * xml.FEED
+    elements, turns = parsed(body, "Delete")
+    assert elements[:2] == [("Delete", None), ("Quiet", "true")]
+    assert [text for tag, text in elements if tag == "Key"] == keys
+    assert turns >= len(body) // xml.FEED  # one between two pieces at least
+
+
+def test_a_small_body_is_parsed_in_one_turn() -> None:
+    elements, turns = parsed(b"<Tagging><TagSet/></Tagging>", "Tagging")
+    assert elements == [("Tagging", None), ("TagSet", None)]
+    assert turns == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"<Delete><Object>",  # cut short
+        b"<Delete>" + b"<Object><Key>k</Key></Object>" * 3000 + b"</Deleted>",  # ends wrong
+        b'<!DOCTYPE d [<!ENTITY e "x">]><Delete>&e;</Delete>',  # a DTD
+        b"<Tagging/>",  # another document
+    ],
+)
+def test_what_is_not_the_document_asked_for_is_malformed(body: bytes) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        parsed(body, "Delete")
+    assert refused.value.code == "MalformedXML"

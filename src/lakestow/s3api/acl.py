@@ -92,7 +92,7 @@ async def _check_put(request: S3Request) -> None:
     body = await request.read_body(xml.MAX_BODY)
     if not body.strip():
         return
-    root = xml.parse(body, "AccessControlPolicy")
+    root = await xml.parse(body, "AccessControlPolicy")
     for grant in root.iter("Grant"):
         grantee = grant.find("Grantee")
         who = None if grantee is None else grantee.find("ID")

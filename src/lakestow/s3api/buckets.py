@@ -149,7 +149,7 @@ async def _named_constraint(request: S3Request) -> str:
     body = await request.read_body(xml.MAX_BODY)
     if not body.strip():
         return ""
-    root = xml.parse(body, "CreateBucketConfiguration")
+    root = await xml.parse(body, "CreateBucketConfiguration")
     return xml.text(root, "LocationConstraint", "").strip()
 
 

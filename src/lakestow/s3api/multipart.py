@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+import anyio.lowlevel
+
 from lakestow.auth.checksums import ALGORITHMS, HEADER_PREFIX
 from lakestow.errors import InvalidInput, InvalidRequest
 from lakestow.s3api import headers as h
@@ -16,6 +18,8 @@ from lakestow.storage.checksums import upload_type
 from lakestow.storage.protocol import MAX_PART_NUMBER, Checksum, CompleteChecks, PartInfo
 
 _COPY_RANGE = re.compile(r"bytes=(\d+)-(\d+)", re.ASCII)
+PARTS_PER_TURN = 500
+"""Parts of a Complete's list read in one turn of the event loop (~1 ms)."""
 
 
 async def create_upload(request: S3Request) -> Response:
@@ -92,10 +96,12 @@ async def upload_part(request: S3Request) -> Response:
 async def complete_upload(request: S3Request) -> Response:
     # Its x-amz-checksum-* headers are the object's, not the part list's.
     body = await request.read_body(xml.MAX_BODY, checksum=False)
-    root = xml.parse(body, "CompleteMultipartUpload")
+    root = await xml.parse(body, "CompleteMultipartUpload")
     parts: list[tuple[int, str]] = []
     checks = _complete_checks(request.headers)
-    for node in root.findall("Part"):
+    for count, node in enumerate(root.findall("Part"), 1):
+        if count % PARTS_PER_TURN == 0:
+            await anyio.lowlevel.checkpoint()  # 10,000 parts: 25 ms of Python in all
         number = _part_number(xml.text(node, "PartNumber"))
         parts.append((number, h.unquoted(xml.text(node, "ETag"))))
         sent = {

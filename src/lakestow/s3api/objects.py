@@ -297,7 +297,7 @@ async def delete_object(request: S3Request) -> Response:
 async def delete_objects(request: S3Request) -> Response:
     """DeleteObjects: each <Object> a <Key> and optionally a <VersionId>; each answered
     with a <Deleted> (unless Quiet) or an <Error>, in the order asked."""
-    root = xml.parse(await request.read_body(xml.MAX_BODY), "Delete")
+    root = await xml.parse(await request.read_body(xml.MAX_BODY), "Delete")
     await anyio.lowlevel.checkpoint()  # 1,000 keys: a millisecond or two parsed, as many checked
     quiet = xml.text(root, "Quiet", "false").strip().lower() == "true"
     asked = [(xml.text(node, "Key"), node.findtext("VersionId")) for node in root.findall("Object")]

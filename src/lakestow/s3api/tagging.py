@@ -33,7 +33,7 @@ async def get_object_tagging(request: S3Request) -> Response:
 
 async def put_object_tagging(request: S3Request) -> Response:
     _latest_only(request)
-    root = xml.parse(await request.read_body(xml.MAX_BODY), "Tagging")
+    root = await xml.parse(await request.read_body(xml.MAX_BODY), "Tagging")
     tag_set = root.find("TagSet")
     if tag_set is None:
         raise InvalidRequest("<Tagging> lacks <TagSet>", code="MalformedXML")

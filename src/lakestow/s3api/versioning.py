@@ -36,7 +36,7 @@ async def get_versioning(request: S3Request) -> Response:
 async def put_versioning(request: S3Request) -> Response:
     """Enable or suspend versioning; a configuration without a Status changes nothing."""
     request.authorize(Action.WRITE, "")  # the bucket's owner: an operator, never a member
-    root = xml.parse(await request.read_body(xml.MAX_BODY), "VersioningConfiguration")
+    root = await xml.parse(await request.read_body(xml.MAX_BODY), "VersioningConfiguration")
     status = _one_of(root, "Status", (ENABLED, SUSPENDED))
     if _one_of(root, "MfaDelete", ("Enabled", "Disabled")) == "Enabled":
         raise Unsupported("lakestow does not implement MFA delete: versioning was not changed")
