@@ -12,7 +12,8 @@ lateness of `await asyncio.sleep(0.001)` ticks. One line per operation: its time
 turn the loop gave one callback (what holds the loop: DESIGN.md's "a couple of
 milliseconds"), and the worst lateness of a tick, which adds the waits for the GIL (held by a
 thread of the request) and for a core (on a 2-core machine, the request's own threads).
-`archive-2000` is the sync agent's restore (`?lakestow-archive=tar`) of the 2,000.
+`archive-2000` is the sync agent's restore (`?lakestow-archive=tar`) of the 2,000;
+`complete-10000` a CompleteMultipartUpload of 10,000 parts (S3's most), refused once read.
 `--where` names the functions the loop was in while late (a thread samples its stack);
 `--switch` sets the GIL switch interval (default: `lakestow serve`'s, server.SWITCH_INTERVAL;
 CPython's own is 0.005). Revocations reload in a thread, as `serve` reloads them.
@@ -29,6 +30,7 @@ import argparse
 import asyncio
 import base64
 import hashlib
+import re
 import sqlite3
 import statistics
 import sys
@@ -255,6 +257,30 @@ def operations(d: Doors, state: dict[str, Any]) -> dict[str, Callable[[], Awaita
         await asyncio.sleep(0)  # the body's making is the client's turn
         await d.s3_call("POST", "", {"delete": ""}, body, {"Content-MD5": digest})
 
+    async def complete_10000() -> None:
+        # The largest Complete S3 takes: 10,000 parts listed (1.3 MB of XML) of an upload that
+        # holds one, refused (InvalidPart) once the list is parsed and read.
+        key = f"{root}mp/big"
+        created = await d.s3_call("POST", key, {"uploads": ""})
+        found = re.search(rb"<UploadId>([^<]+)</UploadId>", created.content)
+        assert found is not None, created.content
+        upload = {"uploadId": found[1].decode()}
+        await d.s3_call("PUT", key, {**upload, "partNumber": "1"}, body=b"part")
+        etag = '"' + "0" * 32 + '"'
+        parts = "".join(
+            f"<Part><PartNumber>{n}</PartNumber><ETag>{etag}</ETag></Part>"
+            for n in range(1, 10_001)
+        )
+        body = f"<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>".encode()
+        await asyncio.sleep(0)  # the body's making is the client's turn
+        try:
+            await d.s3_call("POST", key, upload, body)
+        except RuntimeError as exc:
+            if "InvalidPart" not in str(exc):
+                raise
+        else:
+            raise RuntimeError("a Complete of parts never uploaded was taken")
+
     async def restore_folder() -> None:
         body = {"path": trash, "as_of": state["before_delete"], "dry_run": False}
         await d.call("POST", "/api/restore-folder", json=body)
@@ -292,6 +318,7 @@ def operations(d: Doors, state: dict[str, Any]) -> dict[str, Callable[[], Awaita
         "s3-list-versions-1000": lambda: d.s3_call(
             "GET", "", {"versions": "", "prefix": f"{root}trash/", "max-keys": "1000"}
         ),
+        "complete-10000": complete_10000,
         "restore-folder-1000": restore_folder,
     }
 
