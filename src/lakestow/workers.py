@@ -107,7 +107,7 @@ class Supervisor:
                     continue
                 self._start(number)
         finally:
-            signal.alarm(0)
+            signal.setitimer(signal.ITIMER_REAL, 0)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return 0 if self.clean else 1
@@ -140,7 +140,7 @@ class Supervisor:
         else:
             self._stopping, sig = True, signal.SIGTERM
             signal.signal(signal.SIGALRM, lambda *_: self._stop(signal.SIGALRM, None))
-            signal.alarm(int(STOP_TIMEOUT))
+            signal.setitimer(signal.ITIMER_REAL, STOP_TIMEOUT)  # alarm() takes whole seconds
         for pid in list(self._workers):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
