@@ -57,8 +57,8 @@ BATCH = 1000
 RESTORE_BATCH = 50
 """Copies `restore_many` has in flight at once."""
 AUTHORIZE_PER_TURN = 100
-"""Keys authorized, or deletions audited, in one turn of the event loop (each some µs): a
-DeleteObjects of 1,000 keys, a restore of 10,000, let others run."""
+"""Keys authorized in one turn of the event loop (each asks the policy, and maybe the audit
+log, for some µs): a DeleteObjects of 1,000 keys, a restore of 10,000, let others run."""
 
 
 class Caller(Protocol):
@@ -311,9 +311,9 @@ class ObjectOperations:
             batch = allowed[start : start + BATCH]
             named = [versions[i] for i in batch] if version_ids else ()
             done = await self.store.delete_many(bucket, [keys[i] for i in batch], version_ids=named)
-            for at, (index, outcome) in enumerate(zip(batch, done, strict=True)):
-                if at % AUTHORIZE_PER_TURN == AUTHORIZE_PER_TURN - 1:
-                    await anyio.lowlevel.checkpoint()  # an audit event: some µs each
+            # No turn of the loop in here (1,000 events: 1-2.5 ms): the deletions are
+            # committed, and a cancellation at a turn would leave the rest unaudited.
+            for index, outcome in zip(batch, done, strict=True):
                 outcomes[index] = outcome
                 if isinstance(outcome, Deleted) and audit_each:
                     self.record("delete", bucket, keys[index], **_what(versions[index], outcome))
