@@ -184,33 +184,46 @@ async def _zip_stream(
     store = v.state.runtime.store
     root = v.member.root
     names = zipnames.Names()
-    # Not `with`: an archive cut short (the client gone) is dropped, not finished.
     archive = zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
-    async for info in objects:
-        if info.key.endswith("/"):
-            continue
-        try:
-            result = await store.get(v.bucket, info.key)
-        except NotFound:
-            continue
-        async with result:
-            name = names.place(info.key[len(base) :], info.key[len(root) :])
-            entry = zipfile.ZipInfo(name, zip_time(info.last_modified))
-            with archive.open(entry, "w", force_zip64=True) as out:
-                async for chunk in result.body:
-                    out.write(chunk)
-                    yield sink.take()
-        yield sink.take()
-        # A small file is read and sent without a pause (the local store keeps it in its
-        # index, and a send waits only when the client is behind): let others run.
-        await anyio.lowlevel.checkpoint()
-    note = names.note()
-    if note is not None:
-        archive.writestr(note[0], note[1])
-    # The central directory names every entry: for thousands, milliseconds of Python, written
-    # in a thread while the loop turns (the GIL changes hands every switch interval).
-    await anyio.to_thread.run_sync(archive.close)
+    closing = False
+    try:
+        async for info in objects:
+            if info.key.endswith("/"):
+                continue
+            try:
+                result = await store.get(v.bucket, info.key)
+            except NotFound:
+                continue
+            async with result:
+                name = names.place(info.key[len(base) :], info.key[len(root) :])
+                entry = zipfile.ZipInfo(name, zip_time(info.last_modified))
+                with archive.open(entry, "w", force_zip64=True) as out:
+                    async for chunk in result.body:
+                        out.write(chunk)
+                        yield sink.take()
+            yield sink.take()
+            # A small file is read and sent without a pause (the local store keeps it in its
+            # index, and a send waits only when the client is behind): let others run.
+            await anyio.lowlevel.checkpoint()
+        note = names.note()
+        if note is not None:
+            archive.writestr(note[0], note[1])
+        # The central directory names every entry: for thousands, milliseconds of Python,
+        # written in a thread while the loop turns (the GIL changes hands every switch
+        # interval).
+        closing = True
+        await anyio.to_thread.run_sync(archive.close)
+    finally:
+        if not closing:  # cut short; a close begun ends in its thread, cancelled or not
+            drop(archive)
     yield sink.take()
+
+
+def drop(archive: zipfile.ZipFile) -> None:
+    """Forget an archive cut short (the client gone): once collected, zipfile would close it
+    (`__del__`), writing the central directory of every entry so far on the event loop, for
+    nobody. zipfile's close does nothing once the archive has no file."""
+    archive.fp = None
 
 
 def zip_time(moment: datetime) -> tuple[int, int, int, int, int, int]:
