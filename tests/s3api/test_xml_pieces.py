@@ -99,6 +99,8 @@ def test_a_small_body_is_parsed_in_one_turn() -> None:
         b"<Delete>" + b"<Object><Key>k</Key></Object>" * 3000 + b"</Deleted>",  # ends wrong
         b'<!DOCTYPE d [<!ENTITY e "x">]><Delete>&e;</Delete>',  # a DTD
         b"<Tagging/>",  # another document
+        b'<?xml version="1.0" encoding="hex"?><Delete/>',  # a codec, not a text encoding
+        b'<?xml version="1.0" encoding="no-such"?><Delete/>',
     ],
 )
 def test_what_is_not_the_document_asked_for_is_malformed(body: bytes) -> None:

@@ -99,7 +99,8 @@ async def parse(body: bytes, root: str) -> Element:
                 await anyio.lowlevel.checkpoint()
             parser.feed(body[start : start + FEED])
         element = parser.close()
-    except (ParseError, DefusedXmlException, ValueError) as exc:
+    # LookupError: an encoding Python does not know, or a codec not of text (encoding="hex")
+    except (ParseError, DefusedXmlException, ValueError, LookupError) as exc:
         raise InvalidRequest(
             f"the XML body is not well-formed: {exc}", code="MalformedXML"
         ) from exc
