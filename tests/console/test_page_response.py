@@ -3,13 +3,13 @@ JSON as JSONResponse writes, with the event loop turning between two pieces."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
 from starlette.responses import JSONResponse
 
 from lakestow.console.api import ROWS_PER_TURN, page_response
+from turns import with_turns
 
 
 @pytest.mark.parametrize("count", [0, 1, ROWS_PER_TURN, ROWS_PER_TURN + 1, 1000])
@@ -19,26 +19,9 @@ def test_a_page_in_pieces_is_the_json_of_one_go(count: int) -> None:
     ]
     fields = {"path": "data/", "cursor": None, "notice": 'a "quoted" note'}
 
-    async def main() -> tuple[bytes, int]:
-        turns, done = 0, False
-
-        async def other() -> None:
-            nonlocal turns
-            while not done:
-                await asyncio.sleep(0)
-                turns += 1
-
-        task = asyncio.create_task(other())
-        await asyncio.sleep(0)
-        before = turns
-        response = await page_response(fields, "entries", rows)
-        during = turns - before
-        done = True
-        await task
-        assert response.media_type == "application/json"
-        return bytes(response.body), during
-
-    body, turns = asyncio.run(main())
+    response, turns = with_turns(page_response(fields, "entries", rows))
+    assert response.media_type == "application/json"
+    body = bytes(response.body)
     whole = JSONResponse({**fields, "entries": rows}).body
     assert json.loads(body) == json.loads(whole)
     assert len(body) == len(whole)  # the same encoding: compact, UTF-8, not ASCII-escaped

@@ -6,13 +6,13 @@ milliseconds)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 import pytest
 
 from lakestow.errors import InvalidRequest
 from lakestow.s3api import xml
+from turns import with_turns
 
 
 def render(items: Sequence[int]) -> list[str]:
@@ -21,26 +21,7 @@ def render(items: Sequence[int]) -> list[str]:
 
 @pytest.mark.parametrize("count", [0, 1, xml.PIECE - 1, xml.PIECE, xml.PIECE + 1, 1000])
 def test_pieces_render_what_one_go_renders_and_let_others_run(count: int) -> None:
-    async def main() -> tuple[list[str], int]:
-        turns = 0
-        done = False
-
-        async def other() -> None:  # another request's task: counts the turns it gets
-            nonlocal turns
-            while not done:
-                await asyncio.sleep(0)
-                turns += 1
-
-        task = asyncio.create_task(other())
-        await asyncio.sleep(0)  # it starts
-        before = turns
-        rendered = await xml.in_pieces(render, list(range(count)))
-        during = turns - before
-        done = True
-        await task
-        return rendered, during
-
-    rendered, turns = asyncio.run(main())
+    rendered, turns = with_turns(xml.in_pieces(render, list(range(count))))
     assert rendered == render(range(count))
     pieces = max(1, -(-count // xml.PIECE))
     assert turns == pieces - 1  # one turn between two pieces; none for a page of one piece
@@ -50,27 +31,8 @@ def parsed(body: bytes, root: str) -> tuple[list[tuple[str, str | None]], int]:
     """What `xml.parse` makes of `body` (every element's tag and text), and how many turns
     another task got meanwhile."""
 
-    async def main() -> tuple[list[tuple[str, str | None]], int]:
-        turns, done = 0, False
-
-        async def other() -> None:
-            nonlocal turns
-            while not done:
-                await asyncio.sleep(0)
-                turns += 1
-
-        task = asyncio.create_task(other())
-        await asyncio.sleep(0)
-        before = turns
-        try:
-            element = await xml.parse(body, root)
-        finally:
-            during = turns - before
-            done = True
-            await task
-        return [(node.tag, node.text) for node in element.iter()], during
-
-    return asyncio.run(main())
+    element, turns = with_turns(xml.parse(body, root))
+    return [(node.tag, node.text) for node in element.iter()], turns
 
 
 def test_a_large_body_is_parsed_in_pieces_as_it_would_be_at_once() -> None:
