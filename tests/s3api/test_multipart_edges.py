@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -234,3 +235,44 @@ def test_upload_part_copy_range_beyond_the_source(alice: BaseClient, home: str) 
         CopySourceRange="bytes=1-4",
     )
     assert done["CopyPartResult"]["ETag"] == f'"{hashlib.md5(b"2345").hexdigest()}"'
+
+
+def test_hundreds_of_parts_and_uploads_list_whole(alice: BaseClient, home: str) -> None:
+    """ListParts and ListMultipartUploads of more entries than the server renders in one turn
+    (250): every one, in order, as boto3 reads them; a key with markup among them."""
+    key = home + "many"
+    uid = alice.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
+    bodies = {n: f"part {n}".encode() for n in range(1, 262)}
+
+    def upload(n: int) -> tuple[int, str]:
+        answer = alice.upload_part(
+            Bucket=BUCKET, Key=key, UploadId=uid, PartNumber=n, Body=bodies[n]
+        )
+        return n, answer["ETag"]
+
+    with ThreadPoolExecutor(8) as pool:
+        etags = dict(pool.map(upload, bodies))
+    assert all(etags[n] == f'"{hashlib.md5(bodies[n]).hexdigest()}"' for n in bodies)
+    listed = alice.list_parts(Bucket=BUCKET, Key=key, UploadId=uid)
+    assert not listed["IsTruncated"]
+    assert [(p["PartNumber"], p["ETag"], p["Size"]) for p in listed["Parts"]] == [
+        (n, etags[n], len(bodies[n])) for n in sorted(bodies)
+    ]
+    alice.abort_multipart_upload(Bucket=BUCKET, Key=key, UploadId=uid)
+
+    names = [f"{home}u/{n:03d}" + (" & <x>" if n == 7 else "") for n in range(261)]
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(
+            pool.map(
+                lambda k: alice.create_multipart_upload(Bucket=BUCKET, Key=k)["UploadId"], names
+            )
+        )
+    try:
+        page = alice.list_multipart_uploads(Bucket=BUCKET, Prefix=home + "u/")
+        assert not page["IsTruncated"]
+        assert [(u["Key"], u["UploadId"]) for u in page["Uploads"]] == sorted(
+            zip(names, ids, strict=True)
+        )
+    finally:
+        for name, upload_id in zip(names, ids, strict=True):
+            alice.abort_multipart_upload(Bucket=BUCKET, Key=name, UploadId=upload_id)
